@@ -1,0 +1,56 @@
+// Command iotledger is the operator's tool for an iotledger consortium: it
+// runs a local Fabric network, manages devices, policies, rules and commands,
+// reads telemetry, and runs the IoT hub and the device simulator.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+// globalOptions are the flags every verb understands.
+type globalOptions struct {
+	output   string // "table" or "json"
+	logLevel string
+}
+
+func (g *globalOptions) json() bool { return g.output == "json" }
+
+func newRootCmd() *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:           "iotledger",
+		Short:         "Tamper-evident IoT device identity, access control and telemetry on Hyperledger Fabric",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.output != "table" && g.output != "json" {
+				return fmt.Errorf("invalid --output %q: use \"table\" or \"json\"", g.output)
+			}
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", `output format: "table" for people, "json" for scripts`)
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+
+	// Each verb group lives in its own file and is wired here.
+	root.AddCommand(
+	// newNetworkCmd(g),
+	)
+	return root
+}

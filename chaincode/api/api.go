@@ -1,0 +1,472 @@
+// Package api holds the JSON types of the iotledger chaincode's transactions
+// and of its chaincode event. It has no Fabric dependency, so clients, hubs
+// and tools import it to speak to the ledger with the same types the
+// chaincode uses.
+//
+// Transactions are addressed as "<contract>:<Transaction>", e.g.
+// "device:Enroll". Structured arguments are passed as one JSON string.
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// Contract names.
+const (
+	ContractDevice    = "device"
+	ContractPolicy    = "policy"
+	ContractRule      = "rule"
+	ContractTelemetry = "telemetry"
+	ContractCommand   = "command"
+)
+
+// EventName is the name of the single chaincode event every transaction emits.
+const EventName = "iotledger"
+
+// RoleAttribute is the Fabric CA certificate attribute that carries a
+// client's role.
+const RoleAttribute = "iotledger.role"
+
+// Roles a CA-issued identity may hold.
+const (
+	RoleOperator = "operator"
+	RoleHub      = "hub"
+	RoleAuditor  = "auditor"
+)
+
+// Actions that policies grant or deny.
+const (
+	ActionTelemetryWrite = "telemetry:write"
+	ActionTelemetryRead  = "telemetry:read"
+	ActionDeviceRead     = "device:read"
+	ActionDeviceManage   = "device:manage"
+	ActionDeviceCommand  = "device:command"
+	ActionDeviceMessage  = "device:message"
+	ActionCommandDeliver = "command:deliver"
+	ActionPolicyManage   = "policy:manage"
+	ActionRuleManage     = "rule:manage"
+)
+
+// DeviceStatus is a device's lifecycle state:
+// provisioned → active ⇄ suspended → revoked | decommissioned. Revoked and
+// decommissioned are final.
+type DeviceStatus string
+
+// Device lifecycle states.
+const (
+	StatusProvisioned    DeviceStatus = "provisioned"
+	StatusActive         DeviceStatus = "active"
+	StatusSuspended      DeviceStatus = "suspended"
+	StatusRevoked        DeviceStatus = "revoked"
+	StatusDecommissioned DeviceStatus = "decommissioned"
+)
+
+// Device is a device's record on the ledger.
+type Device struct {
+	ID          string            `json:"id"`
+	Owner       string            `json:"owner"` // MSP ID of the owning org
+	Type        string            `json:"type"`
+	Groups      []string          `json:"groups,omitempty"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	PublicKey   string            `json:"publicKey"` // PEM (PKIX), ECDSA P-256 or Ed25519
+	KeyAlg      string            `json:"keyAlg"`
+	KeyID       string            `json:"keyId"` // SHA-256 fingerprint of the key
+	KeyVersion  int               `json:"keyVersion"`
+	Firmware    string            `json:"firmware,omitempty"`
+	Status      DeviceStatus      `json:"status"`
+	StatusNote  string            `json:"statusNote,omitempty"`
+	PendingTo   string            `json:"pendingTransferTo,omitempty"` // MSP ID offered a transfer
+	EnrolledBy  string            `json:"enrolledBy"`                  // client identity ID
+	EnrolledAt  time.Time         `json:"enrolledAt"`                  // transaction timestamp
+	UpdatedAt   time.Time         `json:"updatedAt"`
+	UpdatedByTx string            `json:"updatedByTx"`
+}
+
+// EnrollRequest is the argument of device:Enroll. The owner is always the
+// caller's org.
+type EnrollRequest struct {
+	ID         string            `json:"id"`
+	Type       string            `json:"type"`
+	Groups     []string          `json:"groups,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	PublicKey  string            `json:"publicKey"`
+	Firmware   string            `json:"firmware,omitempty"`
+	Activate   bool              `json:"activate,omitempty"` // enroll straight into "active"
+}
+
+// DeviceUpdate is the argument of device:Update; nil fields are unchanged.
+type DeviceUpdate struct {
+	ID         string             `json:"id"`
+	Type       *string            `json:"type,omitempty"`
+	Groups     *[]string          `json:"groups,omitempty"`
+	Attributes *map[string]string `json:"attributes,omitempty"`
+	Firmware   *string            `json:"firmware,omitempty"`
+}
+
+// DeviceQuery is the argument of device:List. At most one of Owner, Type and
+// Group selects the index; with none, the caller's own devices are listed.
+type DeviceQuery struct {
+	Owner    string `json:"owner,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Group    string `json:"group,omitempty"`
+	PageSize int32  `json:"pageSize,omitempty"` // default 50, max 500
+	Bookmark string `json:"bookmark,omitempty"`
+}
+
+// DevicePage is one page of devices.
+type DevicePage struct {
+	Devices  []Device `json:"devices"`
+	Bookmark string   `json:"bookmark,omitempty"` // empty on the last page
+}
+
+// DeviceHistoryEntry is one committed version of a device record.
+type DeviceHistoryEntry struct {
+	TxID      string    `json:"txId"`
+	Timestamp time.Time `json:"timestamp"`
+	Deleted   bool      `json:"deleted,omitempty"`
+	Device    *Device   `json:"device,omitempty"`
+}
+
+// Effect of a policy statement.
+type Effect string
+
+// Statement effects. Deny overrides allow.
+const (
+	Allow Effect = "allow"
+	Deny  Effect = "deny"
+)
+
+// Statement grants or denies actions on resources to principals.
+//
+// Principals: "*", "msp:Org2MSP", "role:hub", "client:<client identity ID>",
+// "device:<id>", "group:<device group>"; several may be listed (any matches).
+// Resources: device ids, "group:<g>", "type:<t>", "*"; a trailing "*" is a
+// prefix wildcard ("cold-*"). Condition: optional CEL expression over
+// `principal`, `resource`, `request` that must be true for the statement to apply.
+type Statement struct {
+	Sid        string   `json:"sid,omitempty"`
+	Effect     Effect   `json:"effect"`
+	Principals []string `json:"principals"`
+	Actions    []string `json:"actions"`   // e.g. "telemetry:read", "device:*", "*"
+	Resources  []string `json:"resources"` // see above
+	Condition  string   `json:"condition,omitempty"`
+}
+
+// Policy is a named set of statements owned by one org. A policy only ever
+// applies to resources (devices) owned by its owner org.
+type Policy struct {
+	ID          string      `json:"id"`
+	Owner       string      `json:"owner"` // set from the caller's MSP ID
+	Description string      `json:"description,omitempty"`
+	Statements  []Statement `json:"statements"`
+	NotBefore   *time.Time  `json:"notBefore,omitempty"`
+	NotAfter    *time.Time  `json:"notAfter,omitempty"`
+	Version     int         `json:"version"`
+	UpdatedAt   time.Time   `json:"updatedAt"`
+}
+
+// PolicyQuery is the argument of policy:List.
+type PolicyQuery struct {
+	Owner    string `json:"owner,omitempty"` // default: caller's org
+	PageSize int32  `json:"pageSize,omitempty"`
+	Bookmark string `json:"bookmark,omitempty"`
+}
+
+// PolicyPage is one page of policies.
+type PolicyPage struct {
+	Policies []Policy `json:"policies"`
+	Bookmark string   `json:"bookmark,omitempty"`
+}
+
+// Principal is who asks: a client identity (from its certificate) or a device.
+type Principal struct {
+	MSPID    string            `json:"mspId,omitempty"`
+	ClientID string            `json:"clientId,omitempty"`
+	Role     string            `json:"role,omitempty"`
+	Device   string            `json:"device,omitempty"` // set when a device is the principal
+	Groups   []string          `json:"groups,omitempty"` // the device's groups
+	Attrs    map[string]string `json:"attrs,omitempty"`
+}
+
+// AccessRequest is the argument of policy:CheckAccess and policy:Explain.
+// Without Device, the principal is the caller (from its certificate, never
+// from the arguments); with Device, the question is about that enrolled
+// device as principal (used by hubs for device-to-device messages).
+type AccessRequest struct {
+	Device   string         `json:"device,omitempty"`  // device principal, optional
+	Action   string         `json:"action"`            // e.g. "telemetry:read"
+	Resource string         `json:"resource"`          // device id
+	Context  map[string]any `json:"context,omitempty"` // extra request attributes for CEL
+}
+
+// Decision is the outcome of an access check.
+type Decision struct {
+	Allowed  bool   `json:"allowed"`
+	Effect   Effect `json:"effect"`             // "allow" or "deny"
+	Reason   string `json:"reason"`             // one line a person can read
+	PolicyID string `json:"policyId,omitempty"` // statement that decided, if any
+	Sid      string `json:"sid,omitempty"`
+}
+
+// StatementResult says how one statement was evaluated.
+type StatementResult struct {
+	PolicyID string `json:"policyId"`
+	Sid      string `json:"sid,omitempty"`
+	Index    int    `json:"index"`
+	Effect   Effect `json:"effect"`
+	Matched  bool   `json:"matched"`
+	Why      string `json:"why"` // e.g. "principal msp:Org2MSP matched; action matched; condition true"
+}
+
+// Explanation is the result of policy:Explain.
+type Explanation struct {
+	Decision   Decision          `json:"decision"`
+	Principal  Principal         `json:"principal"`
+	Owner      string            `json:"owner"`   // owner org of the resource
+	Default    string            `json:"default"` // which default applied, if any
+	Statements []StatementResult `json:"statements"`
+}
+
+// DeviceSelector picks devices by id, group or type (any match). An empty
+// selector matches every device of the rule's owner.
+type DeviceSelector struct {
+	Devices []string `json:"devices,omitempty"`
+	Groups  []string `json:"groups,omitempty"`
+	Types   []string `json:"types,omitempty"`
+}
+
+// Rule action types.
+const (
+	ActionTypeAlert     = "alert"
+	ActionTypeSetStatus = "set_status"
+	ActionTypeCommand   = "command"
+)
+
+// RuleAction is what a rule does when its condition holds.
+type RuleAction struct {
+	Type     string          `json:"type"`               // alert | set_status | command
+	Severity string          `json:"severity,omitempty"` // alert: info | warning | critical
+	Message  string          `json:"message,omitempty"`  // alert text
+	Status   DeviceStatus    `json:"status,omitempty"`   // set_status: e.g. "suspended" (quarantine)
+	Command  string          `json:"command,omitempty"`  // command name
+	Params   json.RawMessage `json:"params,omitempty"`   // command parameters (JSON object)
+	Target   string          `json:"target,omitempty"`   // command target: "" (the device), "device:<id>" or "group:<g>"
+	TTL      int64           `json:"ttlSeconds,omitempty"`
+}
+
+// Rule automates device management. The condition is CEL over `reading`
+// (device, seq, ts, values map name→value) and `device` (id, type, groups,
+// attributes, status).
+type Rule struct {
+	ID              string         `json:"id"`
+	Owner           string         `json:"owner"`
+	Description     string         `json:"description,omitempty"`
+	Selector        DeviceSelector `json:"selector"`
+	Condition       string         `json:"condition"`
+	Actions         []RuleAction   `json:"actions"`
+	CooldownSeconds int64          `json:"cooldownSeconds,omitempty"`
+	Disabled        bool           `json:"disabled,omitempty"`
+	Version         int            `json:"version"`
+	UpdatedAt       time.Time      `json:"updatedAt"`
+}
+
+// RuleQuery is the argument of rule:List.
+type RuleQuery struct {
+	Owner    string `json:"owner,omitempty"`
+	PageSize int32  `json:"pageSize,omitempty"`
+	Bookmark string `json:"bookmark,omitempty"`
+}
+
+// RulePage is one page of rules.
+type RulePage struct {
+	Rules    []Rule `json:"rules"`
+	Bookmark string `json:"bookmark,omitempty"`
+}
+
+// BatchRequest is the argument of telemetry:SubmitBatch: signed readings,
+// possibly of many devices. The batch is accepted whole or refused whole.
+type BatchRequest struct {
+	Readings []reading.Envelope `json:"readings"`
+}
+
+// BatchReceipt is the result of telemetry:Submit and telemetry:SubmitBatch.
+type BatchReceipt struct {
+	BatchID string       `json:"batchId"` // the transaction ID
+	Root    reading.Hash `json:"root"`
+	Size    int          `json:"size"`
+	Alerts  int          `json:"alerts"`
+	// Commands issued by rules during this transaction.
+	Commands int `json:"commands"`
+}
+
+// BatchRecord is what the ledger keeps of a batch.
+type BatchRecord struct {
+	ID        string         `json:"id"`
+	Root      reading.Hash   `json:"root"`
+	Size      int            `json:"size"`
+	Leaves    []reading.Hash `json:"leaves"`
+	Submitter string         `json:"submitter"` // client identity ID of the hub
+	MSPID     string         `json:"mspId"`
+	Timestamp time.Time      `json:"timestamp"`
+}
+
+// StoredReading is one reading as kept on the ledger.
+type StoredReading struct {
+	Device    string          `json:"device"`
+	Seq       uint64          `json:"seq"`
+	Timestamp int64           `json:"ts"` // device clock, Unix ms
+	Values    []reading.Value `json:"values"`
+	Payload   []byte          `json:"payload"`   // signed bytes
+	Signature []byte          `json:"signature"` // device signature
+	KeyID     string          `json:"keyId"`     // fingerprint of the key that verified it
+	BatchID   string          `json:"batchId"`
+	Index     int             `json:"index"`
+	Committed time.Time       `json:"committed"` // transaction timestamp
+}
+
+// ReadingQuery is the argument of telemetry:List.
+type ReadingQuery struct {
+	Device   string `json:"device"`
+	FromSeq  uint64 `json:"fromSeq,omitempty"`
+	PageSize int32  `json:"pageSize,omitempty"`
+	Bookmark string `json:"bookmark,omitempty"`
+}
+
+// ReadingPage is one page of readings.
+type ReadingPage struct {
+	Readings []StoredReading `json:"readings"`
+	Bookmark string          `json:"bookmark,omitempty"`
+}
+
+// CommandStatus is a command's lifecycle state:
+// pending → delivered → acked | failed | expired.
+type CommandStatus string
+
+// Command states.
+const (
+	CommandPending   CommandStatus = "pending"
+	CommandDelivered CommandStatus = "delivered"
+	CommandAcked     CommandStatus = "acked"
+	CommandFailed    CommandStatus = "failed"
+	CommandExpired   CommandStatus = "expired"
+)
+
+// Command is an instruction to a device.
+type Command struct {
+	ID          string          `json:"id"`
+	Device      string          `json:"device"`
+	Owner       string          `json:"owner"` // device owner's MSP ID
+	Name        string          `json:"name"`
+	Params      json.RawMessage `json:"params,omitempty"`
+	Status      CommandStatus   `json:"status"`
+	IssuedBy    string          `json:"issuedBy"` // client ID, or "rule:<id>"
+	IssuedAt    time.Time       `json:"issuedAt"`
+	ExpiresAt   time.Time       `json:"expiresAt"`
+	DeliveredBy string          `json:"deliveredBy,omitempty"` // hub client ID
+	DeliveredAt *time.Time      `json:"deliveredAt,omitempty"`
+	Result      string          `json:"result,omitempty"`
+	CompletedAt *time.Time      `json:"completedAt,omitempty"`
+}
+
+// CommandRequest is the argument of command:Send: to one device or a group.
+type CommandRequest struct {
+	Device     string          `json:"device,omitempty"`
+	Group      string          `json:"group,omitempty"`
+	Name       string          `json:"name"`
+	Params     json.RawMessage `json:"params,omitempty"`
+	TTLSeconds int64           `json:"ttlSeconds,omitempty"` // default 3600
+}
+
+// CommandQuery is the argument of command:List.
+type CommandQuery struct {
+	Device   string        `json:"device"`
+	Status   CommandStatus `json:"status,omitempty"`
+	PageSize int32         `json:"pageSize,omitempty"`
+	Bookmark string        `json:"bookmark,omitempty"`
+}
+
+// CommandPage is one page of commands.
+type CommandPage struct {
+	Commands []Command `json:"commands"`
+	Bookmark string    `json:"bookmark,omitempty"`
+}
+
+// AckPayload is what a device signs (domain reading.DomainAck) to
+// acknowledge a command; it travels as a reading.Envelope to command:Ack.
+type AckPayload struct {
+	Device  string        `json:"device"`
+	Command string        `json:"command"`
+	Status  CommandStatus `json:"status"` // "acked" or "failed"
+	Result  string        `json:"result,omitempty"`
+	Ts      int64         `json:"ts"` // device clock, Unix ms
+}
+
+// Severity of an alert.
+const (
+	SeverityInfo     = "info"
+	SeverityWarning  = "warning"
+	SeverityCritical = "critical"
+)
+
+// Alert is raised by a rule.
+type Alert struct {
+	Rule     string `json:"rule"`
+	Device   string `json:"device"`
+	Seq      uint64 `json:"seq"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+}
+
+// StatusChange records a device lifecycle change.
+type StatusChange struct {
+	Device string       `json:"device"`
+	Owner  string       `json:"owner"`
+	From   DeviceStatus `json:"from"`
+	To     DeviceStatus `json:"to"`
+	Reason string       `json:"reason,omitempty"`
+	Cause  string       `json:"cause"` // client ID or "rule:<id>"
+}
+
+// BatchSummary is a batch's part of an event.
+type BatchSummary struct {
+	ID      string       `json:"id"`
+	Root    reading.Hash `json:"root"`
+	Size    int          `json:"size"`
+	Devices []string     `json:"devices"` // distinct, sorted
+}
+
+// Event types.
+const (
+	EventDeviceEnrolled   = "device.enrolled"
+	EventDeviceUpdated    = "device.updated"
+	EventDeviceKeyRotated = "device.key_rotated"
+	EventDeviceStatus     = "device.status"
+	EventDeviceTransfer   = "device.transfer"
+	EventPolicyChanged    = "policy.changed"
+	EventRuleChanged      = "rule.changed"
+	EventTelemetryBatch   = "telemetry.batch"
+	EventCommandIssued    = "command.issued"
+	EventCommandDelivered = "command.delivered"
+	EventCommandCompleted = "command.completed"
+)
+
+// Event is the payload of the one chaincode event (name EventName) that
+// every transaction emits; it carries everything the transaction produced.
+type Event struct {
+	Type          string         `json:"type"`
+	TxID          string         `json:"txId"`
+	MSPID         string         `json:"mspId"`  // submitter's org
+	Client        string         `json:"client"` // submitter's client identity ID
+	Timestamp     time.Time      `json:"timestamp"`
+	Devices       []string       `json:"devices,omitempty"` // devices the transaction touched
+	Batch         *BatchSummary  `json:"batch,omitempty"`
+	Alerts        []Alert        `json:"alerts,omitempty"`
+	Commands      []Command      `json:"commands,omitempty"`
+	StatusChanges []StatusChange `json:"statusChanges,omitempty"`
+	Revocations   []string       `json:"revocations,omitempty"` // device ids revoked or decommissioned
+	PolicyID      string         `json:"policyId,omitempty"`
+	RuleID        string         `json:"ruleId,omitempty"`
+}

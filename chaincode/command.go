@@ -1,0 +1,415 @@
+package chaincode
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// Limits on commands.
+const (
+	defaultCommandTTL = time.Hour
+	maxCommandTTL     = 30 * 24 * time.Hour
+	maxParamsBytes    = 4096
+	maxResultBytes    = 1024
+	maxGroupTargets   = 500
+)
+
+// CommandContract issues commands to devices and tracks them through
+// pending → delivered → acked | failed | expired. Transactions are addressed
+// as "command:<Tx>".
+type CommandContract struct {
+	contractapi.Contract
+	e *engines
+}
+
+// Send issues a command to one device or to every device of a group the
+// caller may command.
+func (c *CommandContract) Send(ctx contractapi.TransactionContextInterface, request string) (string, error) {
+	var r api.CommandRequest
+	if err := decodeArg("command request", request, &r); err != nil {
+		return "", err
+	}
+	return submit(c.e, ctx, func(t *txn) ([]api.Command, *api.Event, error) { return t.sendCommand(r) })
+}
+
+// Get returns a command.
+func (c *CommandContract) Get(ctx contractapi.TransactionContextInterface, id string) (string, error) {
+	return evaluate(c.e, ctx, func(t *txn) (*api.Command, error) {
+		cmd, d, err := t.loadCommand(id)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.authorize(api.ActionDeviceRead, deviceResource(d)); err != nil {
+			return nil, err
+		}
+		return cmd, nil
+	})
+}
+
+// List returns one page of a device's commands, optionally of one status.
+func (c *CommandContract) List(ctx contractapi.TransactionContextInterface, query string) (string, error) {
+	var q api.CommandQuery
+	if err := decodeArg("command query", query, &q); err != nil {
+		return "", err
+	}
+	return evaluate(c.e, ctx, func(t *txn) (*api.CommandPage, error) { return t.listCommands(q) })
+}
+
+// MarkDelivered records that a hub handed a pending command to its device.
+func (c *CommandContract) MarkDelivered(ctx contractapi.TransactionContextInterface, id string) (string, error) {
+	return submit(c.e, ctx, func(t *txn) (*api.Command, *api.Event, error) { return t.markDelivered(id) })
+}
+
+// Ack records the device's signed answer to a command.
+func (c *CommandContract) Ack(ctx contractapi.TransactionContextInterface, envelope string) (string, error) {
+	env, err := reading.ParseEnvelope([]byte(envelope))
+	if err != nil {
+		return "", invalidArg(err)
+	}
+	return submit(c.e, ctx, func(t *txn) (*api.Command, *api.Event, error) { return t.ackCommand(env) })
+}
+
+// Expire marks a command that outlived its TTL as expired; anyone may call it.
+func (c *CommandContract) Expire(ctx contractapi.TransactionContextInterface, id string) (string, error) {
+	return submit(c.e, ctx, func(t *txn) (*api.Command, *api.Event, error) { return t.expireCommand(id) })
+}
+
+// validateParams accepts nothing or a JSON object.
+func validateParams(field string, p json.RawMessage) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if len(p) > maxParamsBytes {
+		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("%s is %d bytes, the limit is %d", field, len(p), maxParamsBytes))
+	}
+	trimmed := bytes.TrimSpace(p)
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+		return api.Errorf(api.CodeInvalidArgument, field+" must be a JSON object")
+	}
+	return nil
+}
+
+func commandTTL(seconds int64) (time.Duration, error) {
+	if seconds == 0 {
+		return defaultCommandTTL, nil
+	}
+	if seconds < 0 || seconds > int64(maxCommandTTL/time.Second) {
+		return 0, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("ttlSeconds %d is out of range: use 1..%d (0 means %d)",
+			seconds, int64(maxCommandTTL/time.Second), int64(defaultCommandTTL/time.Second)))
+	}
+	return time.Duration(seconds) * time.Second, nil
+}
+
+// newCommand writes a pending command for a device.
+func (t *txn) newCommand(d *api.Device, name string, params json.RawMessage, ttl time.Duration, issuedBy string) (api.Command, error) {
+	cmd := api.Command{
+		ID: fmt.Sprintf("%s-%d", t.id, t.commandNo), Device: d.ID, Owner: d.Owner, Name: name, Params: params,
+		Status: api.CommandPending, IssuedBy: issuedBy, IssuedAt: t.now, ExpiresAt: t.now.Add(ttl),
+	}
+	t.commandNo++
+	if err := t.saveCommand(&cmd, true); err != nil {
+		return api.Command{}, err
+	}
+	return cmd, nil
+}
+
+func (t *txn) saveCommand(cmd *api.Command, created bool) error {
+	k, err := compositeKey(kindCommand, cmd.Device, cmd.ID)
+	if err != nil {
+		return err
+	}
+	if err := putJSON(t.l, k, cmd); err != nil {
+		return err
+	}
+	keys := []string{k}
+	if created {
+		ik, err := compositeKey(kindCommandID, cmd.ID)
+		if err != nil {
+			return err
+		}
+		if err := t.l.PutState(ik, []byte(cmd.Device)); err != nil {
+			return internal("writing command index", err)
+		}
+		keys = append(keys, ik)
+		return restrictTo(t.l, []string{cmd.Owner}, keys...)
+	}
+	return nil
+}
+
+func (t *txn) sendCommand(r api.CommandRequest) ([]api.Command, *api.Event, error) {
+	if (r.Device == "") == (r.Group == "") {
+		return nil, nil, api.Errorf(api.CodeInvalidArgument, "give exactly one of device and group")
+	}
+	if err := reading.ValidateID("name", r.Name); err != nil {
+		return nil, nil, invalidArg(err)
+	}
+	if err := validateParams("params", r.Params); err != nil {
+		return nil, nil, err
+	}
+	ttl, err := commandTTL(r.TTLSeconds)
+	if err != nil {
+		return nil, nil, err
+	}
+	var targets []*api.Device
+	if r.Device != "" {
+		d, err := t.device(r.Device)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := t.authorize(api.ActionDeviceCommand, deviceResource(d)); err != nil {
+			return nil, nil, err
+		}
+		if final(d.Status) {
+			return nil, nil, api.Errorf(api.CodeDeviceInactive, fmt.Sprintf("device %q is %s: it takes no more commands", d.ID, d.Status))
+		}
+		targets = []*api.Device{d}
+	} else {
+		if targets, err = t.commandableMembers(r.Group); err != nil {
+			return nil, nil, err
+		}
+	}
+	cmds := make([]api.Command, 0, len(targets))
+	devices := make([]string, 0, len(targets))
+	for _, d := range targets {
+		cmd, err := t.newCommand(d, r.Name, r.Params, ttl, t.caller.ClientID)
+		if err != nil {
+			return nil, nil, err
+		}
+		cmds = append(cmds, cmd)
+		devices = append(devices, d.ID)
+	}
+	return cmds, &api.Event{Type: api.EventCommandIssued, Devices: devices, Commands: cmds}, nil
+}
+
+// commandableMembers lists the group's devices (in key order) that are not
+// retired and that the caller may command. Group names are shared by all
+// orgs, so members the caller may not command (another org's devices) are
+// left out rather than refusing the whole command.
+func (t *txn) commandableMembers(group string) ([]*api.Device, error) {
+	if err := reading.ValidateID("group", group); err != nil {
+		return nil, invalidArg(err)
+	}
+	kvs, err := scanAll(t.l, kindDeviceGroup, group)
+	if err != nil {
+		return nil, err
+	}
+	var out []*api.Device
+	denied := 0
+	for _, e := range kvs {
+		id, err := lastAttr(e.Key)
+		if err != nil {
+			return nil, err
+		}
+		d, err := t.device(id)
+		if err != nil {
+			return nil, err
+		}
+		if final(d.Status) {
+			continue
+		}
+		dec, err := t.decide(t.caller, api.ActionDeviceCommand, deviceResource(d), nil)
+		if err != nil {
+			return nil, err
+		}
+		if !dec.Allowed {
+			denied++
+			continue
+		}
+		out = append(out, d)
+	}
+	switch {
+	case len(out) > maxGroupTargets:
+		return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("group %q has %d devices to command, the limit per transaction is %d", group, len(out), maxGroupTargets))
+	case len(out) == 0 && denied > 0:
+		return nil, api.Errorf(api.CodeAccessDenied, fmt.Sprintf("%s (%s) may not command any device of group %q", t.callerName(), t.caller.MSPID, group))
+	case len(out) == 0:
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("group %q has no device that can take commands", group))
+	}
+	return out, nil
+}
+
+// loadCommand finds a command by id, and its device.
+func (t *txn) loadCommand(id string) (*api.Command, *api.Device, error) {
+	if err := reading.ValidateID("command id", id); err != nil {
+		return nil, nil, invalidArg(err)
+	}
+	ik, err := compositeKey(kindCommandID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	dev, err := t.l.GetState(ik)
+	if err != nil {
+		return nil, nil, internal("reading command index", err)
+	}
+	if dev == nil {
+		return nil, nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("command %q does not exist", id))
+	}
+	k, err := compositeKey(kindCommand, string(dev), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cmd api.Command
+	ok, err := getJSON(t.l, k, &cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, api.Errorf(api.CodeInternal, fmt.Sprintf("command %q is indexed but not stored", id))
+	}
+	d, err := t.device(cmd.Device)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &cmd, d, nil
+}
+
+func (t *txn) listCommands(q api.CommandQuery) (*api.CommandPage, error) {
+	size, err := pageSize(q.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	switch q.Status {
+	case "", api.CommandPending, api.CommandDelivered, api.CommandAcked, api.CommandFailed, api.CommandExpired:
+	default:
+		return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("status %q is not a command status (pending, delivered, acked, failed, expired)", q.Status))
+	}
+	d, err := t.readDevice(q.Device)
+	if err != nil {
+		return nil, err
+	}
+	kvs, bookmark, err := scanPage(t.l, kindCommand, []string{d.ID}, size, q.Bookmark)
+	if err != nil {
+		return nil, err
+	}
+	page := &api.CommandPage{Commands: []api.Command{}, Bookmark: bookmark}
+	for _, e := range kvs {
+		var cmd api.Command
+		if err := json.Unmarshal(e.Value, &cmd); err != nil {
+			return nil, internal("decoding stored command", err)
+		}
+		if q.Status == "" || cmd.Status == q.Status {
+			page.Commands = append(page.Commands, cmd)
+		}
+	}
+	return page, nil
+}
+
+func (t *txn) markDelivered(id string) (*api.Command, *api.Event, error) {
+	cmd, d, err := t.loadCommand(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := t.authorize(api.ActionCommandDeliver, deviceResource(d)); err != nil {
+		return nil, nil, err
+	}
+	if cmd.Status != api.CommandPending {
+		return nil, nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("command %q is %s, only a pending command can be delivered", id, cmd.Status))
+	}
+	if t.now.After(cmd.ExpiresAt) {
+		return nil, nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("command %q expired at %s: call command:Expire", id, cmd.ExpiresAt.Format(time.RFC3339)))
+	}
+	now := t.now
+	cmd.Status = api.CommandDelivered
+	cmd.DeliveredBy = t.caller.ClientID
+	cmd.DeliveredAt = &now
+	if err := t.saveCommand(cmd, false); err != nil {
+		return nil, nil, err
+	}
+	return cmd, &api.Event{Type: api.EventCommandDelivered, Devices: []string{cmd.Device}, Commands: []api.Command{*cmd}}, nil
+}
+
+// parseAck checks an ack envelope's structure and payload.
+func parseAck(env reading.Envelope) (api.AckPayload, error) {
+	var a api.AckPayload
+	if len(env.Payload) == 0 || len(env.Payload) > reading.MaxPayloadBytes {
+		return a, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("ack payload must be 1..%d bytes", reading.MaxPayloadBytes))
+	}
+	if len(env.Signature) == 0 || len(env.Signature) > reading.MaxSignatureBytes {
+		return a, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("ack signature must be 1..%d bytes", reading.MaxSignatureBytes))
+	}
+	if err := decodeBytes("ack payload", env.Payload, &a); err != nil {
+		return a, err
+	}
+	if err := reading.ValidateID("device", a.Device); err != nil {
+		return a, invalidArg(err)
+	}
+	if err := reading.ValidateID("command", a.Command); err != nil {
+		return a, invalidArg(err)
+	}
+	if a.Status != api.CommandAcked && a.Status != api.CommandFailed {
+		return a, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("ack status %q must be %q or %q", a.Status, api.CommandAcked, api.CommandFailed))
+	}
+	if err := validateText("ack result", a.Result, maxResultBytes); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+func (t *txn) ackCommand(env reading.Envelope) (*api.Command, *api.Event, error) {
+	a, err := parseAck(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd, d, err := t.loadCommand(a.Command)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cmd.Device != a.Device {
+		return nil, nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("command %q is for device %q, not %q", cmd.ID, cmd.Device, a.Device))
+	}
+	if err := t.authorize(api.ActionCommandDeliver, deviceResource(d)); err != nil {
+		return nil, nil, err
+	}
+	if final(d.Status) {
+		return nil, nil, api.Errorf(api.CodeDeviceInactive, fmt.Sprintf("device %q is %s: its signatures are no longer accepted", d.ID, d.Status))
+	}
+	key, err := t.deviceKey(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := key.Verify(reading.Message(reading.DomainAck, env.Payload), env.Signature); err != nil {
+		return nil, nil, api.Errorf(api.CodeBadSignature, fmt.Sprintf("ack of command %q: signature does not verify with the key enrolled for device %q (key version %d)", cmd.ID, d.ID, d.KeyVersion))
+	}
+	if cmd.Status != api.CommandPending && cmd.Status != api.CommandDelivered {
+		return nil, nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("command %q is already %s", cmd.ID, cmd.Status))
+	}
+	if t.now.After(cmd.ExpiresAt) {
+		return nil, nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("command %q expired at %s: call command:Expire", cmd.ID, cmd.ExpiresAt.Format(time.RFC3339)))
+	}
+	now := t.now
+	cmd.Status = a.Status
+	cmd.Result = a.Result
+	cmd.CompletedAt = &now
+	if err := t.saveCommand(cmd, false); err != nil {
+		return nil, nil, err
+	}
+	return cmd, &api.Event{Type: api.EventCommandCompleted, Devices: []string{cmd.Device}, Commands: []api.Command{*cmd}}, nil
+}
+
+func (t *txn) expireCommand(id string) (*api.Command, *api.Event, error) {
+	cmd, _, err := t.loadCommand(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cmd.Status != api.CommandPending && cmd.Status != api.CommandDelivered {
+		return nil, nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("command %q is already %s", id, cmd.Status))
+	}
+	if !t.now.After(cmd.ExpiresAt) {
+		return nil, nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("command %q expires at %s, it is still valid at the transaction time %s",
+			id, cmd.ExpiresAt.Format(time.RFC3339), t.now.Format(time.RFC3339)))
+	}
+	now := t.now
+	cmd.Status = api.CommandExpired
+	cmd.CompletedAt = &now
+	if err := t.saveCommand(cmd, false); err != nil {
+		return nil, nil, err
+	}
+	return cmd, &api.Event{Type: api.EventCommandCompleted, Devices: []string{cmd.Device}, Commands: []api.Command{*cmd}}, nil
+}

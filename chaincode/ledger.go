@@ -1,0 +1,257 @@
+package chaincode
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/statebased"
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+)
+
+// ledger is the part of Fabric's chaincode stub the contracts use. The real
+// stub satisfies it; unit tests drive the same code with a fake.
+type ledger interface {
+	GetTxID() string
+	GetTxTimestamp() (*timestamppb.Timestamp, error)
+	GetState(key string) ([]byte, error)
+	PutState(key string, value []byte) error
+	DelState(key string) error
+	SetStateValidationParameter(key string, ep []byte) error
+	GetStateByRangeWithPagination(startKey, endKey string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error)
+	GetStateByPartialCompositeKey(objectType string, keys []string) (shim.StateQueryIteratorInterface, error)
+	GetStateByPartialCompositeKeyWithPagination(objectType string, keys []string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error)
+	GetHistoryForKey(key string) (shim.HistoryQueryIteratorInterface, error)
+	SetEvent(name string, payload []byte) error
+}
+
+// Object types of the composite keys. Every world-state key of the chaincode
+// is one of these (see docs/chaincode.md, "Key layout").
+const (
+	kindDevice      = "dev"       // dev~<id> → api.Device
+	kindDeviceOwner = "dev-owner" // dev-owner~<msp>~<id> → 0x00
+	kindDeviceType  = "dev-type"  // dev-type~<type>~<id> → 0x00
+	kindDeviceGroup = "dev-group" // dev-group~<group>~<id> → 0x00
+	kindDeviceKey   = "key"       // key~<device>~<keyId> → PEM of a key the device has held
+	kindPolicy      = "pol"       // pol~<owner msp>~<id> → api.Policy
+	kindRule        = "rule"      // rule~<owner msp>~<id> → api.Rule
+	kindBatch       = "batch"     // batch~<txid> → api.BatchRecord
+	kindCooldown    = "cool"      // cool~<owner>~<rule>~<device> → last firing (Unix ns)
+	kindCommand     = "cmd"       // cmd~<device>~<id> → api.Command
+	kindCommandID   = "cmdid"     // cmdid~<id> → device id
+
+	// Readings use plain keys "rd~<device>~<seq, 20 digits>" so that a
+	// listing can start at a sequence number with a key range (range queries
+	// over composite keys cannot start in the middle of a partial key).
+	readingPrefix = "rd~"
+)
+
+// indexValue is the value of index keys: Fabric deletes keys with empty values.
+var indexValue = []byte{0}
+
+func compositeKey(kind string, attrs ...string) (string, error) {
+	k, err := shim.CreateCompositeKey(kind, attrs)
+	if err != nil {
+		return "", api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("cannot build a %s key from %q: %v", kind, attrs, err))
+	}
+	return k, nil
+}
+
+// readingKey is the replay guard and storage key of one reading. Device ids
+// never contain "~" (reading.ValidateID), so keys of different devices never
+// interleave.
+func readingKey(device string, seq uint64) string {
+	return readingPrefix + device + "~" + fmt.Sprintf("%020d", seq)
+}
+
+// readingRange is the key range [from, end) of a device's readings from seq on.
+func readingRange(device string, fromSeq uint64) (string, string) {
+	return readingKey(device, fromSeq), readingPrefix + device + "~~"
+}
+
+func seqFromReadingKey(device, key string) (uint64, error) {
+	prefix := readingPrefix + device + "~"
+	if len(key) <= len(prefix) {
+		return 0, api.Errorf(api.CodeInternal, "malformed reading key "+strconv.Quote(key))
+	}
+	seq, err := strconv.ParseUint(key[len(prefix):], 10, 64)
+	if err != nil {
+		return 0, api.Errorf(api.CodeInternal, "malformed reading key "+strconv.Quote(key))
+	}
+	return seq, nil
+}
+
+func internal(what string, err error) error {
+	return api.Errorf(api.CodeInternal, fmt.Sprintf("%s: %v", what, err))
+}
+
+// getJSON loads key into v; it reports false if the key does not exist.
+func getJSON(l ledger, key string, v any) (bool, error) {
+	b, err := l.GetState(key)
+	if err != nil {
+		return false, internal("reading world state", err)
+	}
+	if b == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, internal("decoding stored record", err)
+	}
+	return true, nil
+}
+
+func putJSON(l ledger, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return internal("encoding record", err)
+	}
+	if err := l.PutState(key, b); err != nil {
+		return internal("writing world state", err)
+	}
+	return nil
+}
+
+func putIndex(l ledger, key string) error {
+	if err := l.PutState(key, indexValue); err != nil {
+		return internal("writing index", err)
+	}
+	return nil
+}
+
+func del(l ledger, key string) error {
+	if err := l.DelState(key); err != nil {
+		return internal("deleting from world state", err)
+	}
+	return nil
+}
+
+// endorsementPolicy is a key-level endorsement policy that needs a peer of
+// every listed org.
+func endorsementPolicy(orgs ...string) ([]byte, error) {
+	ep, err := statebased.NewStateEP(nil)
+	if err != nil {
+		return nil, internal("creating key endorsement policy", err)
+	}
+	if err := ep.AddOrgs(statebased.RoleTypePeer, orgs...); err != nil {
+		return nil, internal("creating key endorsement policy", err)
+	}
+	b, err := ep.Policy()
+	if err != nil {
+		return nil, internal("encoding key endorsement policy", err)
+	}
+	return b, nil
+}
+
+// restrictTo sets the key-level endorsement policy of keys to the peers of
+// orgs, so that only those orgs' peers can endorse later changes of them.
+func restrictTo(l ledger, orgs []string, keys ...string) error {
+	ep, err := endorsementPolicy(orgs...)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := l.SetStateValidationParameter(k, ep); err != nil {
+			return internal("setting key endorsement policy", err)
+		}
+	}
+	return nil
+}
+
+// Page sizes of list transactions.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+)
+
+func pageSize(n int32) (int32, error) {
+	switch {
+	case n == 0:
+		return defaultPageSize, nil
+	case n < 0 || n > maxPageSize:
+		return 0, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("pageSize %d is out of range: use 1..%d (0 means %d)", n, maxPageSize, defaultPageSize))
+	}
+	return n, nil
+}
+
+// kv is one world-state entry of a range query.
+type kv struct {
+	Key   string
+	Value []byte
+}
+
+func drain(it shim.StateQueryIteratorInterface) ([]kv, error) {
+	defer func() { _ = it.Close() }()
+	var out []kv
+	for it.HasNext() {
+		r, err := it.Next()
+		if err != nil {
+			return nil, internal("iterating world state", err)
+		}
+		out = append(out, kv{Key: r.GetKey(), Value: r.GetValue()})
+	}
+	return out, nil
+}
+
+// scanPage reads one page of a partial composite key range.
+func scanPage(l ledger, kind string, attrs []string, size int32, bookmark string) ([]kv, string, error) {
+	it, meta, err := l.GetStateByPartialCompositeKeyWithPagination(kind, attrs, size, bookmark)
+	if err != nil {
+		return nil, "", api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("cannot list %s: %v (is the bookmark from an earlier page of the same listing?)", kind, err))
+	}
+	kvs, err := drain(it)
+	if err != nil {
+		return nil, "", err
+	}
+	return kvs, nextBookmark(len(kvs), size, meta), nil
+}
+
+func nextBookmark(n int, size int32, meta *peer.QueryResponseMetadata) string {
+	if n < int(size) || meta == nil {
+		return ""
+	}
+	return meta.GetBookmark()
+}
+
+// scanAll reads a whole partial composite key range, in key order.
+func scanAll(l ledger, kind string, attrs ...string) ([]kv, error) {
+	it, err := l.GetStateByPartialCompositeKey(kind, attrs)
+	if err != nil {
+		return nil, internal("querying "+kind, err)
+	}
+	return drain(it)
+}
+
+// lastAttr is the last attribute of a composite key (the id in index keys).
+func lastAttr(key string) (string, error) {
+	_, attrs, err := splitKey(key)
+	if err != nil {
+		return "", err
+	}
+	if len(attrs) == 0 {
+		return "", api.Errorf(api.CodeInternal, "malformed index key "+strconv.Quote(key))
+	}
+	return attrs[len(attrs)-1], nil
+}
+
+func splitKey(key string) (string, []string, error) {
+	// Composite keys are "\x00" kind "\x00" (attr "\x00")*.
+	if len(key) < 2 || key[0] != 0 {
+		return "", nil, api.Errorf(api.CodeInternal, "malformed composite key "+strconv.Quote(key))
+	}
+	var parts []string
+	start := 1
+	for i := 1; i < len(key); i++ {
+		if key[i] == 0 {
+			parts = append(parts, key[start:i])
+			start = i + 1
+		}
+	}
+	if len(parts) == 0 {
+		return "", nil, api.Errorf(api.CodeInternal, "malformed composite key "+strconv.Quote(key))
+	}
+	return parts[0], parts[1:], nil
+}

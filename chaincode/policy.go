@@ -1,0 +1,218 @@
+package chaincode
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/policy"
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// PolicyContract stores access policies and answers access questions with
+// the same engine every transaction enforces. Transactions are addressed as
+// "policy:<Tx>".
+type PolicyContract struct {
+	contractapi.Contract
+	e *engines
+}
+
+// Put creates or replaces a policy of the caller's org.
+func (c *PolicyContract) Put(ctx contractapi.TransactionContextInterface, policyJSON string) (string, error) {
+	var p api.Policy
+	if err := decodeArg("policy", policyJSON, &p); err != nil {
+		return "", err
+	}
+	return submit(c.e, ctx, func(t *txn) (*api.Policy, *api.Event, error) { return t.putPolicy(p) })
+}
+
+// Get returns a policy: "<id>" of the caller's org or "<MSP ID>/<id>".
+func (c *PolicyContract) Get(ctx contractapi.TransactionContextInterface, id string) (string, error) {
+	return evaluate(c.e, ctx, func(t *txn) (*api.Policy, error) {
+		p, _, err := t.loadPolicy(id)
+		return p, err
+	})
+}
+
+// Delete removes a policy of the caller's org ("<id>" or "<MSP ID>/<id>").
+func (c *PolicyContract) Delete(ctx contractapi.TransactionContextInterface, id string) error {
+	_, err := submit(c.e, ctx, func(t *txn) (struct{}, *api.Event, error) { return t.deletePolicy(id) })
+	return err
+}
+
+// List returns one page of an org's policies (default: the caller's org).
+func (c *PolicyContract) List(ctx contractapi.TransactionContextInterface, query string) (string, error) {
+	var q api.PolicyQuery
+	if err := decodeArg("policy query", query, &q); err != nil {
+		return "", err
+	}
+	return evaluate(c.e, ctx, func(t *txn) (*api.PolicyPage, error) { return t.listPolicies(q) })
+}
+
+// CheckAccess says whether the caller (or a device) may do an action on a device.
+func (c *PolicyContract) CheckAccess(ctx contractapi.TransactionContextInterface, request string) (string, error) {
+	var r api.AccessRequest
+	if err := decodeArg("access request", request, &r); err != nil {
+		return "", err
+	}
+	return evaluate(c.e, ctx, func(t *txn) (*api.Decision, error) {
+		x, err := t.explainAccess(r)
+		if err != nil {
+			return nil, err
+		}
+		return &x.Decision, nil
+	})
+}
+
+// Explain is CheckAccess with the evaluation of every statement.
+func (c *PolicyContract) Explain(ctx contractapi.TransactionContextInterface, request string) (string, error) {
+	var r api.AccessRequest
+	if err := decodeArg("access request", request, &r); err != nil {
+		return "", err
+	}
+	return evaluate(c.e, ctx, func(t *txn) (*api.Explanation, error) { return t.explainAccess(r) })
+}
+
+// splitRef reads "<id>" (the caller's org) or "<owner MSP ID>/<id>". Ids
+// never contain "/", so the form is unambiguous.
+func (t *txn) splitRef(what, ref string) (owner, id string, err error) {
+	owner, id = t.caller.MSPID, ref
+	if i := strings.IndexByte(ref, '/'); i >= 0 {
+		owner, id = ref[:i], ref[i+1:]
+		if err := reading.ValidateID(what+" owner", owner); err != nil {
+			return "", "", invalidArg(err)
+		}
+	}
+	if err := reading.ValidateID(what+" id", id); err != nil {
+		return "", "", invalidArg(err)
+	}
+	return owner, id, nil
+}
+
+func (t *txn) putPolicy(p api.Policy) (*api.Policy, *api.Event, error) {
+	p.Owner = t.caller.MSPID
+	p.Version = 0
+	p.UpdatedAt = t.now
+	if err := t.engines.policies.Validate(p); err != nil {
+		return nil, nil, invalidArg(err)
+	}
+	if err := t.authorize(api.ActionPolicyManage, orgResource(p.Owner, "policy", p.ID)); err != nil {
+		return nil, nil, err
+	}
+	k, err := compositeKey(kindPolicy, p.Owner, p.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var old api.Policy
+	if _, err := getJSON(t.l, k, &old); err != nil {
+		return nil, nil, err
+	}
+	p.Version = old.Version + 1
+	if err := putJSON(t.l, k, p); err != nil {
+		return nil, nil, err
+	}
+	if err := restrictTo(t.l, []string{p.Owner}, k); err != nil {
+		return nil, nil, err
+	}
+	return &p, &api.Event{Type: api.EventPolicyChanged, PolicyID: p.ID}, nil
+}
+
+// loadPolicy reads a policy. Policies are readable by every channel member:
+// the world state is replicated to every member's peer anyway, and knowing
+// who has been granted what is what an audit needs.
+func (t *txn) loadPolicy(ref string) (*api.Policy, string, error) {
+	owner, id, err := t.splitRef("policy", ref)
+	if err != nil {
+		return nil, "", err
+	}
+	k, err := compositeKey(kindPolicy, owner, id)
+	if err != nil {
+		return nil, "", err
+	}
+	var p api.Policy
+	ok, err := getJSON(t.l, k, &p)
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
+		return nil, "", api.Errorf(api.CodeNotFound, fmt.Sprintf("policy %q of %s does not exist", id, owner))
+	}
+	return &p, k, nil
+}
+
+func (t *txn) deletePolicy(ref string) (struct{}, *api.Event, error) {
+	p, k, err := t.loadPolicy(ref)
+	if err != nil {
+		return struct{}{}, nil, err
+	}
+	if err := t.authorize(api.ActionPolicyManage, orgResource(p.Owner, "policy", p.ID)); err != nil {
+		return struct{}{}, nil, err
+	}
+	if err := del(t.l, k); err != nil {
+		return struct{}{}, nil, err
+	}
+	return struct{}{}, &api.Event{Type: api.EventPolicyChanged, PolicyID: p.ID}, nil
+}
+
+func (t *txn) listPolicies(q api.PolicyQuery) (*api.PolicyPage, error) {
+	size, err := pageSize(q.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	owner := q.Owner
+	if owner == "" {
+		owner = t.caller.MSPID
+	}
+	if err := reading.ValidateID("owner", owner); err != nil {
+		return nil, invalidArg(err)
+	}
+	kvs, bookmark, err := scanPage(t.l, kindPolicy, []string{owner}, size, q.Bookmark)
+	if err != nil {
+		return nil, err
+	}
+	page := &api.PolicyPage{Policies: make([]api.Policy, 0, len(kvs)), Bookmark: bookmark}
+	for _, e := range kvs {
+		var p api.Policy
+		if err := json.Unmarshal(e.Value, &p); err != nil {
+			return nil, internal("decoding stored policy", err)
+		}
+		page.Policies = append(page.Policies, p)
+	}
+	return page, nil
+}
+
+// explainAccess evaluates an access request about an enrolled device. The
+// principal is the caller (from its certificate) or, with r.Device, that
+// enrolled device.
+func (t *txn) explainAccess(r api.AccessRequest) (*api.Explanation, error) {
+	if r.Action == "" {
+		return nil, api.Errorf(api.CodeInvalidArgument, "action is required, e.g. \""+api.ActionTelemetryRead+"\"")
+	}
+	if len(r.Action) > reading.MaxNameLength {
+		return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("action is longer than %d bytes", reading.MaxNameLength))
+	}
+	if err := reading.ValidateID("resource", r.Resource); err != nil {
+		return nil, invalidArg(err)
+	}
+	principal := t.caller
+	if r.Device != "" {
+		pd, err := t.device(r.Device)
+		if err != nil {
+			return nil, err
+		}
+		principal = policy.DevicePrincipal(*pd)
+	}
+	d, err := t.device(r.Resource)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := t.policies(d.Owner)
+	if err != nil {
+		return nil, err
+	}
+	x := t.engines.policies.Explain(t.request(principal, r.Action, deviceResource(d), r.Context), ps)
+	return &x, nil
+}

@@ -1,0 +1,575 @@
+package chaincode
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/automation"
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// MaxBatchReadings is the most readings one telemetry transaction carries.
+const MaxBatchReadings = 500
+
+// TelemetryContract accepts device-signed readings in batches, keeps them
+// with a Merkle root per batch, runs the owners' automation rules and
+// serves readings with proofs of inclusion. Transactions are addressed as
+// "telemetry:<Tx>".
+type TelemetryContract struct {
+	contractapi.Contract
+	e *engines
+}
+
+// Submit accepts one signed reading (a batch of one).
+func (c *TelemetryContract) Submit(ctx contractapi.TransactionContextInterface, envelope string) (string, error) {
+	env, err := reading.ParseEnvelope([]byte(envelope))
+	if err != nil {
+		return "", invalidArg(err)
+	}
+	return submit(c.e, ctx, func(t *txn) (*api.BatchReceipt, *api.Event, error) {
+		return t.submitBatch([]reading.Envelope{env})
+	})
+}
+
+// SubmitBatch accepts 1..MaxBatchReadings signed readings, whole or not at all.
+func (c *TelemetryContract) SubmitBatch(ctx contractapi.TransactionContextInterface, request string) (string, error) {
+	req, err := parseBatchRequest(request)
+	if err != nil {
+		return "", err
+	}
+	return submit(c.e, ctx, func(t *txn) (*api.BatchReceipt, *api.Event, error) { return t.submitBatch(req.Readings) })
+}
+
+// Get returns one stored reading.
+func (c *TelemetryContract) Get(ctx contractapi.TransactionContextInterface, device, seq string) (string, error) {
+	return evaluate(c.e, ctx, func(t *txn) (*api.StoredReading, error) {
+		r, _, err := t.getReading(device, seq)
+		return r, err
+	})
+}
+
+// List returns one page of a device's readings in sequence order.
+func (c *TelemetryContract) List(ctx contractapi.TransactionContextInterface, query string) (string, error) {
+	var q api.ReadingQuery
+	if err := decodeArg("reading query", query, &q); err != nil {
+		return "", err
+	}
+	return evaluate(c.e, ctx, func(t *txn) (*api.ReadingPage, error) { return t.listReadings(q) })
+}
+
+// Proof returns a reading with everything needed to check offline that it
+// was committed in its batch.
+func (c *TelemetryContract) Proof(ctx contractapi.TransactionContextInterface, device, seq string) (string, error) {
+	return evaluate(c.e, ctx, func(t *txn) (*reading.Proof, error) { return t.proof(device, seq) })
+}
+
+// GetBatch returns a batch record: its Merkle root and leaves (hashes only).
+func (c *TelemetryContract) GetBatch(ctx contractapi.TransactionContextInterface, batchID string) (string, error) {
+	return evaluate(c.e, ctx, func(t *txn) (*api.BatchRecord, error) { return t.batch(batchID) })
+}
+
+// parseBatchRequest decodes the argument of SubmitBatch.
+func parseBatchRequest(request string) (api.BatchRequest, error) {
+	var req api.BatchRequest
+	if err := decodeArg("batch request", request, &req); err != nil {
+		return req, err
+	}
+	if n := len(req.Readings); n == 0 || n > MaxBatchReadings {
+		return req, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("a batch carries 1..%d readings, got %d", MaxBatchReadings, n))
+	}
+	return req, nil
+}
+
+// readingError names the offending reading of a batch.
+func readingError(i int, r *reading.Reading, err error) error {
+	code := api.CodeOf(err)
+	if code == "" {
+		code = api.CodeInvalidArgument
+	}
+	msg := err.Error()
+	var e *api.Error
+	if errors.As(err, &e) {
+		msg = e.Message
+	}
+	if r == nil {
+		return api.Errorf(code, fmt.Sprintf("reading %d: %s", i, msg))
+	}
+	return api.Errorf(code, fmt.Sprintf("reading %d (device %s seq %d): %s", i, r.Device, r.Seq, msg))
+}
+
+// checkReading decides whether one reading of a batch may be committed.
+func (t *txn) checkReading(r *reading.Reading, writable map[string]bool, seen map[string]bool) (*api.Device, string, error) {
+	d, err := t.device(r.Device)
+	if err != nil {
+		return nil, "", err
+	}
+	if d.Status != api.StatusActive {
+		return nil, "", api.Errorf(api.CodeDeviceInactive, fmt.Sprintf("device is %s, only active devices submit telemetry", d.Status))
+	}
+	ok, known := writable[d.ID]
+	if !known {
+		dec, err := t.decide(t.caller, api.ActionTelemetryWrite, deviceResource(d), nil)
+		if err != nil {
+			return nil, "", err
+		}
+		ok = dec.Allowed
+		writable[d.ID] = ok
+		if !ok {
+			return nil, "", api.Errorf(api.CodeAccessDenied, fmt.Sprintf("%s (%s) may not %s device %s of %s: %s",
+				t.callerName(), t.caller.MSPID, api.ActionTelemetryWrite, d.ID, d.Owner, dec.Reason))
+		}
+	}
+	if !ok {
+		return nil, "", api.Errorf(api.CodeAccessDenied, fmt.Sprintf("%s (%s) may not %s device %s", t.callerName(), t.caller.MSPID, api.ActionTelemetryWrite, d.ID))
+	}
+	key, err := t.deviceKey(d)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := r.Verify(key); err != nil {
+		return nil, "", api.Errorf(api.CodeBadSignature, fmt.Sprintf("signature does not verify with the key enrolled for the device (key version %d)", d.KeyVersion))
+	}
+	rk := readingKey(r.Device, r.Seq)
+	if seen[rk] {
+		return nil, "", api.Errorf(api.CodeReplay, "the batch carries this device and sequence number twice")
+	}
+	old, err := t.l.GetState(rk)
+	if err != nil {
+		return nil, "", internal("reading world state", err)
+	}
+	if old != nil {
+		return nil, "", api.Errorf(api.CodeReplay, "this device and sequence number are already on the ledger")
+	}
+	seen[rk] = true
+	return d, rk, nil
+}
+
+// accepted is a reading that passed every check.
+type accepted struct {
+	r     *reading.Reading
+	key   string
+	keyID string
+}
+
+func (t *txn) submitBatch(envs []reading.Envelope) (*api.BatchReceipt, *api.Event, error) {
+	if n := len(envs); n == 0 || n > MaxBatchReadings {
+		return nil, nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("a batch carries 1..%d readings, got %d", MaxBatchReadings, n))
+	}
+	writable := map[string]bool{}
+	seen := make(map[string]bool, len(envs))
+	batch := make([]accepted, len(envs))
+	leaves := make([][32]byte, len(envs))
+	for i, env := range envs {
+		r, err := env.Decode()
+		if err != nil {
+			return nil, nil, readingError(i, nil, invalidArg(err))
+		}
+		d, rk, err := t.checkReading(r, writable, seen)
+		if err != nil {
+			return nil, nil, readingError(i, r, err)
+		}
+		batch[i] = accepted{r: r, key: rk, keyID: d.KeyID}
+		leaves[i] = r.LeafHash()
+	}
+	root, err := reading.MerkleRoot(leaves)
+	if err != nil {
+		return nil, nil, internal("computing the Merkle root", err)
+	}
+	devices := make([]string, 0, 4)
+	for i, a := range batch {
+		rec := api.StoredReading{
+			Device: a.r.Device, Seq: a.r.Seq, Timestamp: a.r.Timestamp,
+			Payload: a.r.Raw, Signature: a.r.Signature, KeyID: a.keyID,
+			BatchID: t.id, Index: i, Committed: t.now,
+		}
+		// Values are not stored twice: they are in the signed payload and
+		// are decoded from it when the reading is read.
+		if err := putJSON(t.l, a.key, rec); err != nil {
+			return nil, nil, err
+		}
+		if !slices.Contains(devices, a.r.Device) {
+			devices = append(devices, a.r.Device)
+		}
+	}
+	rec := api.BatchRecord{
+		ID: t.id, Root: reading.Hash(root), Size: len(batch), Leaves: make([]reading.Hash, len(leaves)),
+		Submitter: t.caller.ClientID, MSPID: t.caller.MSPID, Timestamp: t.now,
+	}
+	for i, l := range leaves {
+		rec.Leaves[i] = reading.Hash(l)
+	}
+	bk, err := compositeKey(kindBatch, t.id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := putJSON(t.l, bk, rec); err != nil {
+		return nil, nil, err
+	}
+	out, err := t.runRules(batch)
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.Sort(devices)
+	ev := &api.Event{
+		Type:          api.EventTelemetryBatch,
+		Devices:       mergeSorted(devices, out.touched),
+		Batch:         &api.BatchSummary{ID: t.id, Root: rec.Root, Size: rec.Size, Devices: devices},
+		Alerts:        out.alerts,
+		Commands:      out.commands,
+		StatusChanges: out.changes,
+		Revocations:   out.revocations,
+	}
+	receipt := &api.BatchReceipt{BatchID: t.id, Root: rec.Root, Size: rec.Size, Alerts: len(out.alerts), Commands: len(out.commands)}
+	return receipt, ev, nil
+}
+
+func mergeSorted(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ruleOutcome is what the rules did during one batch.
+type ruleOutcome struct {
+	alerts      []api.Alert
+	commands    []api.Command
+	changes     []api.StatusChange
+	revocations []string
+	touched     []string
+}
+
+// runRules evaluates the rules of each reading's device owner, reading by
+// reading in batch order, rules in key order. A rule sees the device as
+// earlier readings' rules left it. A rule whose condition cannot be
+// evaluated does not fire; it never refuses telemetry that is valid.
+func (t *txn) runRules(batch []accepted) (ruleOutcome, error) {
+	var out ruleOutcome
+	cache := map[string][]api.Rule{}
+	fired := map[string]time.Time{}
+	for _, a := range batch {
+		d := t.devices[a.r.Device]
+		rules, err := t.rulesOf(d.Owner, cache)
+		if err != nil {
+			return out, err
+		}
+		for _, rule := range rules {
+			d = t.devices[a.r.Device]
+			if !automation.Selects(rule, *d) {
+				continue
+			}
+			holds, err := t.engines.rules.Holds(rule, automation.Input{Reading: a.r.Payload, Device: *d})
+			if err != nil {
+				slog.Warn("rule condition failed to evaluate; the rule does not fire", "rule", rule.ID, "owner", rule.Owner, "device", d.ID, "err", err)
+				continue
+			}
+			if !holds {
+				continue
+			}
+			cool, err := t.coolingDown(rule, d, fired)
+			if err != nil {
+				return out, err
+			}
+			if cool {
+				continue
+			}
+			if err := t.fire(rule, a.r, &out); err != nil {
+				return out, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// coolingDown reports whether the rule fired for the device less than its
+// cooldown ago (by transaction time) and otherwise records this firing.
+func (t *txn) coolingDown(rule api.Rule, d *api.Device, fired map[string]time.Time) (bool, error) {
+	if rule.CooldownSeconds <= 0 {
+		return false, nil
+	}
+	k, err := compositeKey(kindCooldown, rule.Owner, rule.ID, d.ID)
+	if err != nil {
+		return false, err
+	}
+	last, ok := fired[k]
+	if !ok {
+		b, err := t.l.GetState(k)
+		if err != nil {
+			return false, internal("reading rule cooldown", err)
+		}
+		if b != nil {
+			ns, err := strconv.ParseInt(string(b), 10, 64)
+			if err != nil {
+				return false, internal("decoding rule cooldown", err)
+			}
+			last, ok = time.Unix(0, ns).UTC(), true
+		}
+	}
+	if ok && t.now.Before(last.Add(time.Duration(rule.CooldownSeconds)*time.Second)) {
+		return true, nil
+	}
+	fired[k] = t.now
+	if err := t.l.PutState(k, []byte(strconv.FormatInt(t.now.UnixNano(), 10))); err != nil {
+		return false, internal("writing rule cooldown", err)
+	}
+	return false, nil
+}
+
+// fire applies a rule's actions for one reading.
+func (t *txn) fire(rule api.Rule, r *reading.Reading, out *ruleOutcome) error {
+	cause := "rule:" + rule.ID
+	for _, act := range rule.Actions {
+		d := t.devices[r.Device]
+		switch act.Type {
+		case api.ActionTypeAlert:
+			out.alerts = append(out.alerts, api.Alert{Rule: rule.ID, Device: d.ID, Seq: r.Seq, Severity: act.Severity, Message: act.Message})
+		case api.ActionTypeSetStatus:
+			if !transitionAllowed(d.Status, act.Status) {
+				continue // already there, or not reachable: nothing to do
+			}
+			reason := act.Message
+			if reason == "" {
+				reason = fmt.Sprintf("rule %s on reading %d", rule.ID, r.Seq)
+			}
+			_, change, err := t.applyStatus(d, act.Status, reason, cause)
+			if err != nil {
+				return err
+			}
+			out.changes = append(out.changes, change)
+			if final(act.Status) {
+				out.revocations = append(out.revocations, d.ID)
+			}
+		case api.ActionTypeCommand:
+			targets, err := t.ruleTargets(rule, d, act.Target)
+			if err != nil {
+				return err
+			}
+			ttl, err := commandTTL(act.TTL)
+			if err != nil {
+				ttl = defaultCommandTTL
+			}
+			for _, target := range targets {
+				cmd, err := t.newCommand(target, act.Command, act.Params, ttl, cause)
+				if err != nil {
+					return err
+				}
+				out.commands = append(out.commands, cmd)
+				out.touched = append(out.touched, target.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// ruleTargets resolves a command action's target: the reading's device,
+// "device:<id>" or "group:<g>" — only devices of the rule's owner that are
+// not retired.
+func (t *txn) ruleTargets(rule api.Rule, d *api.Device, target string) ([]*api.Device, error) {
+	eligible := func(x *api.Device) bool { return x.Owner == rule.Owner && !final(x.Status) }
+	switch {
+	case target == "":
+		if eligible(d) {
+			return []*api.Device{d}, nil
+		}
+		return nil, nil
+	case len(target) > len("device:") && target[:len("device:")] == "device:":
+		x, err := t.device(target[len("device:"):])
+		if api.CodeOf(err) == api.CodeNotFound || api.CodeOf(err) == api.CodeInvalidArgument {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if eligible(x) {
+			return []*api.Device{x}, nil
+		}
+		return nil, nil
+	case len(target) > len("group:") && target[:len("group:")] == "group:":
+		group := target[len("group:"):]
+		if reading.ValidateID("group", group) != nil {
+			return nil, nil
+		}
+		kvs, err := scanAll(t.l, kindDeviceGroup, group)
+		if err != nil {
+			return nil, err
+		}
+		var out []*api.Device
+		for _, e := range kvs {
+			id, err := lastAttr(e.Key)
+			if err != nil {
+				return nil, err
+			}
+			x, err := t.device(id)
+			if err != nil {
+				return nil, err
+			}
+			if eligible(x) && len(out) < maxGroupTargets {
+				out = append(out, x)
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+func parseSeq(seq string) (uint64, error) {
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return 0, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("seq %q is not a decimal sequence number", seq))
+	}
+	return n, nil
+}
+
+// storedReading completes a stored record with the values of its payload.
+func storedReading(b []byte) (*api.StoredReading, error) {
+	var r api.StoredReading
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, internal("decoding stored reading", err)
+	}
+	p, err := reading.ParsePayload(r.Payload)
+	if err != nil {
+		return nil, internal("decoding stored reading payload", err)
+	}
+	r.Values = p.Values
+	return &r, nil
+}
+
+func (t *txn) readableDevice(id string) (*api.Device, error) {
+	d, err := t.device(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.authorize(api.ActionTelemetryRead, deviceResource(d)); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (t *txn) getReading(device, seqText string) (*api.StoredReading, *api.Device, error) {
+	seq, err := parseSeq(seqText)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := t.readableDevice(device)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := t.l.GetState(readingKey(device, seq))
+	if err != nil {
+		return nil, nil, internal("reading world state", err)
+	}
+	if b == nil {
+		return nil, nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("device %q has no reading with seq %d", device, seq))
+	}
+	r, err := storedReading(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, d, nil
+}
+
+func (t *txn) listReadings(q api.ReadingQuery) (*api.ReadingPage, error) {
+	size, err := pageSize(q.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.readableDevice(q.Device); err != nil {
+		return nil, err
+	}
+	start, end := readingRange(q.Device, q.FromSeq)
+	it, meta, err := t.l.GetStateByRangeWithPagination(start, end, size, q.Bookmark)
+	if err != nil {
+		return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("cannot list readings: %v (is the bookmark from an earlier page of the same listing?)", err))
+	}
+	kvs, err := drain(it)
+	if err != nil {
+		return nil, err
+	}
+	page := &api.ReadingPage{Readings: make([]api.StoredReading, 0, len(kvs)), Bookmark: nextBookmark(len(kvs), size, meta)}
+	for _, e := range kvs {
+		if _, err := seqFromReadingKey(q.Device, e.Key); err != nil {
+			return nil, err
+		}
+		r, err := storedReading(e.Value)
+		if err != nil {
+			return nil, err
+		}
+		page.Readings = append(page.Readings, *r)
+	}
+	return page, nil
+}
+
+func (t *txn) loadBatch(id string) (*api.BatchRecord, error) {
+	if err := reading.ValidateID("batch id", id); err != nil {
+		return nil, invalidArg(err)
+	}
+	k, err := compositeKey(kindBatch, id)
+	if err != nil {
+		return nil, err
+	}
+	var b api.BatchRecord
+	ok, err := getJSON(t.l, k, &b)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("batch %q does not exist", id))
+	}
+	return &b, nil
+}
+
+// batch returns a batch record. It holds hashes only, so any channel member
+// may read it.
+func (t *txn) batch(id string) (*api.BatchRecord, error) {
+	return t.loadBatch(id)
+}
+
+func (t *txn) proof(device, seq string) (*reading.Proof, error) {
+	r, _, err := t.getReading(device, seq)
+	if err != nil {
+		return nil, err
+	}
+	b, err := t.loadBatch(r.BatchID)
+	if err != nil {
+		return nil, err
+	}
+	leaves := make([][32]byte, len(b.Leaves))
+	for i, l := range b.Leaves {
+		leaves[i] = l
+	}
+	path, err := reading.InclusionPath(leaves, r.Index)
+	if err != nil {
+		return nil, internal("building the inclusion proof", err)
+	}
+	kk, err := compositeKey(kindDeviceKey, device, r.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	pemText, err := t.l.GetState(kk)
+	if err != nil {
+		return nil, internal("reading device key", err)
+	}
+	if pemText == nil {
+		return nil, api.Errorf(api.CodeInternal, fmt.Sprintf("key %s of device %q is not stored", r.KeyID, device))
+	}
+	p := &reading.Proof{
+		BatchID: b.ID, Root: b.Root, Size: b.Size, Index: r.Index, Path: make([]reading.Hash, len(path)),
+		Payload: r.Payload, Signature: r.Signature, PublicKey: string(pemText),
+	}
+	for i, h := range path {
+		p.Path[i] = h
+	}
+	return p, nil
+}

@@ -1,0 +1,301 @@
+package chaincode
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/attrmgr"
+	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/cid"
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/automation"
+	"github.com/iotledger/iotledger/chaincode/policy"
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// maxArgBytes bounds one JSON argument (a batch of 500 readings of a few
+// hundred bytes each fits comfortably).
+const maxArgBytes = 4 << 20
+
+// engines holds what the contracts share between transactions: the policy
+// engine and the rule evaluator. Both are pure functions of their inputs
+// (their caches only hold compiled expressions), so sharing them keeps every
+// endorsement deterministic.
+type engines struct {
+	policies *policy.Engine
+	rules    *automation.Evaluator
+}
+
+// txn is the state of one transaction: who calls, when (the transaction
+// timestamp, never a clock), and what has been read so far.
+type txn struct {
+	*engines
+	l      ledger
+	id     string
+	now    time.Time
+	caller api.Principal
+
+	devices   map[string]*api.Device
+	keys      map[string]*reading.PublicKey // device id → parsed current key
+	policyOf  map[string][]api.Policy       // owner MSP → its policies, in key order
+	commandNo int                           // commands created so far (ids <txid>-<n>)
+}
+
+func (e *engines) begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
+	stub := ctx.GetStub()
+	ts, err := stub.GetTxTimestamp()
+	if err != nil {
+		return nil, internal("reading the transaction timestamp", err)
+	}
+	caller, err := principalOf(ctx.GetClientIdentity())
+	if err != nil {
+		return nil, err
+	}
+	return newTxn(e, stub, ts.AsTime().UTC(), caller), nil
+}
+
+func newTxn(e *engines, l ledger, now time.Time, caller api.Principal) *txn {
+	return &txn{
+		engines:  e,
+		l:        l,
+		id:       l.GetTxID(),
+		now:      now,
+		caller:   caller,
+		devices:  map[string]*api.Device{},
+		keys:     map[string]*reading.PublicKey{},
+		policyOf: map[string][]api.Policy{},
+	}
+}
+
+// principalOf reads the caller from its certificate: MSP ID, client ID and
+// the Fabric CA attributes (the role is api.RoleAttribute).
+func principalOf(ci cid.ClientIdentity) (api.Principal, error) {
+	msp, err := ci.GetMSPID()
+	if err != nil {
+		return api.Principal{}, api.Errorf(api.CodeAccessDenied, "cannot read the caller's MSP ID: "+err.Error())
+	}
+	if err := reading.ValidateID("caller MSP ID", msp); err != nil {
+		return api.Principal{}, api.Errorf(api.CodeAccessDenied, err.Error())
+	}
+	id, err := ci.GetID()
+	if err != nil {
+		return api.Principal{}, api.Errorf(api.CodeAccessDenied, "cannot read the caller's identity: "+err.Error())
+	}
+	role, _, err := ci.GetAttributeValue(api.RoleAttribute)
+	if err != nil {
+		return api.Principal{}, api.Errorf(api.CodeAccessDenied, "cannot read the caller's "+api.RoleAttribute+" attribute: "+err.Error())
+	}
+	p := api.Principal{MSPID: msp, ClientID: id, Role: role}
+	if cert, err := ci.GetX509Certificate(); err == nil && cert != nil {
+		if attrs, err := attrmgr.New().GetAttributesFromCert(cert); err == nil && attrs != nil && len(attrs.Attrs) > 0 {
+			p.Attrs = make(map[string]string, len(attrs.Attrs))
+			for k, v := range attrs.Attrs {
+				p.Attrs[k] = v
+			}
+		}
+	}
+	return p, nil
+}
+
+// emit sets the transaction's one chaincode event.
+func (t *txn) emit(ev api.Event) error {
+	ev.TxID = t.id
+	ev.MSPID = t.caller.MSPID
+	ev.Client = t.caller.ClientID
+	ev.Timestamp = t.now
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return internal("encoding event", err)
+	}
+	if err := t.l.SetEvent(api.EventName, b); err != nil {
+		return internal("setting event", err)
+	}
+	return nil
+}
+
+// device loads a device (once per transaction).
+func (t *txn) device(id string) (*api.Device, error) {
+	if d, ok := t.devices[id]; ok {
+		return d, nil
+	}
+	if err := reading.ValidateID("device", id); err != nil {
+		return nil, api.Errorf(api.CodeInvalidArgument, err.Error())
+	}
+	k, err := compositeKey(kindDevice, id)
+	if err != nil {
+		return nil, err
+	}
+	var d api.Device
+	ok, err := getJSON(t.l, k, &d)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("device %q is not enrolled", id))
+	}
+	t.devices[id] = &d
+	return &d, nil
+}
+
+// deviceKey parses a device's current public key (once per transaction).
+func (t *txn) deviceKey(d *api.Device) (*reading.PublicKey, error) {
+	if k, ok := t.keys[d.ID]; ok {
+		return k, nil
+	}
+	k, err := reading.ParsePublicKey(d.PublicKey)
+	if err != nil {
+		return nil, internal(fmt.Sprintf("enrolled key of device %q", d.ID), err)
+	}
+	t.keys[d.ID] = k
+	return k, nil
+}
+
+// policies loads an org's policies (once per transaction), in key order.
+func (t *txn) policies(owner string) ([]api.Policy, error) {
+	if ps, ok := t.policyOf[owner]; ok {
+		return ps, nil
+	}
+	kvs, err := scanAll(t.l, kindPolicy, owner)
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]api.Policy, 0, len(kvs))
+	for _, e := range kvs {
+		var p api.Policy
+		if err := json.Unmarshal(e.Value, &p); err != nil {
+			return nil, internal("decoding stored policy", err)
+		}
+		ps = append(ps, p)
+	}
+	t.policyOf[owner] = ps
+	return ps, nil
+}
+
+func deviceResource(d *api.Device) policy.Resource {
+	return policy.ResourceOf(*d)
+}
+
+// orgResource stands for an org's own policy or rule set, for the
+// policy:manage and rule:manage actions.
+func orgResource(owner, kind, id string) policy.Resource {
+	return policy.Resource{ID: id, Owner: owner, Type: kind}
+}
+
+func (t *txn) request(p api.Principal, action string, r policy.Resource, ctx map[string]any) policy.Request {
+	return policy.Request{Principal: p, Action: action, Resource: r, Time: t.now, Context: ctx}
+}
+
+// decide evaluates an access request against the resource owner's policies.
+func (t *txn) decide(p api.Principal, action string, r policy.Resource, ctx map[string]any) (api.Decision, error) {
+	ps, err := t.policies(r.Owner)
+	if err != nil {
+		return api.Decision{}, err
+	}
+	return t.engines.policies.Decide(t.request(p, action, r, ctx), ps), nil
+}
+
+// authorize refuses with ACCESS_DENIED unless the caller may do action on r.
+func (t *txn) authorize(action string, r policy.Resource) error {
+	d, err := t.decide(t.caller, action, r, nil)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return api.Errorf(api.CodeAccessDenied, fmt.Sprintf("%s (%s) may not %s %q of %s: %s",
+			t.callerName(), t.caller.MSPID, action, r.ID, r.Owner, d.Reason))
+	}
+	return nil
+}
+
+func (t *txn) callerName() string {
+	if t.caller.Role == "" {
+		return "a caller without the " + api.RoleAttribute + " attribute"
+	}
+	return "role " + t.caller.Role
+}
+
+// decodeArg decodes one JSON transaction argument strictly: unknown fields
+// and trailing data are refused, and the error says which argument.
+func decodeArg(name, arg string, v any) error {
+	if len(arg) > maxArgBytes {
+		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("%s is %d bytes, the limit is %d", name, len(arg), maxArgBytes))
+	}
+	if strings.TrimSpace(arg) == "" {
+		return api.Errorf(api.CodeInvalidArgument, name+" is empty: pass a JSON object")
+	}
+	dec := json.NewDecoder(strings.NewReader(arg))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("%s is not valid JSON for this transaction: %v", name, err))
+	}
+	if dec.More() {
+		return api.Errorf(api.CodeInvalidArgument, name+" has trailing data after the JSON object")
+	}
+	return nil
+}
+
+// decodeBytes is decodeArg for bytes already in hand.
+func decodeBytes(name string, b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("%s is not valid JSON: %v", name, err))
+	}
+	if dec.More() {
+		return api.Errorf(api.CodeInvalidArgument, name+" has trailing data after the JSON object")
+	}
+	return nil
+}
+
+func encodeResult(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", internal("encoding result", err)
+	}
+	return string(b), nil
+}
+
+func invalidArg(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*api.Error); ok { //nolint:errorlint // only our own unwrapped errors pass through
+		return err
+	}
+	return api.Errorf(api.CodeInvalidArgument, err.Error())
+}
+
+// submit runs a transaction that changes the ledger and emits its event.
+func submit[T any](e *engines, ctx contractapi.TransactionContextInterface, apply func(t *txn) (T, *api.Event, error)) (string, error) {
+	t, err := e.begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	res, ev, err := apply(t)
+	if err != nil {
+		return "", err
+	}
+	if ev != nil {
+		if err := t.emit(*ev); err != nil {
+			return "", err
+		}
+	}
+	return encodeResult(res)
+}
+
+// evaluate runs a read-only transaction.
+func evaluate[T any](e *engines, ctx contractapi.TransactionContextInterface, read func(t *txn) (T, error)) (string, error) {
+	t, err := e.begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	res, err := read(t)
+	if err != nil {
+		return "", err
+	}
+	return encodeResult(res)
+}

@@ -150,7 +150,7 @@ func (c *Compiler) compile(expr string) (*Program, error) {
 	}
 	checked, iss := c.env.Compile(expr)
 	if iss != nil && iss.Err() != nil {
-		return nil, &CompileError{Reason: oneLine(iss.Err().Error())}
+		return nil, &CompileError{Reason: describeIssues(iss)}
 	}
 	if !checked.OutputType().IsExactType(types.BoolType) {
 		return nil, &CompileError{Reason: fmt.Sprintf("expression yields %s, not bool", cel.FormatCELType(checked.OutputType()))}
@@ -249,6 +249,24 @@ func (p *Program) Eval(vars map[string]any) (result bool, err error) {
 		return false, &EvalError{Reason: fmt.Sprintf("expression yielded %s, not bool", out.Type().TypeName())}
 	}
 	return bool(b), nil
+}
+
+// describeIssues renders the first compile issue on one line, with its
+// position, without the source excerpt cel-go appends.
+func describeIssues(iss *cel.Issues) string {
+	errs := iss.Errors()
+	if len(errs) == 0 {
+		return oneLine(iss.Err().Error())
+	}
+	first := errs[0]
+	msg := oneLine(first.Message)
+	if loc := first.Location; loc != nil && loc.Line() > 0 {
+		msg = fmt.Sprintf("%d:%d: %s", loc.Line(), loc.Column()+1, msg)
+	}
+	if len(errs) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(errs)-1)
+	}
+	return msg
 }
 
 func oneLine(s string) string {

@@ -65,8 +65,9 @@ func TestLoadGivesEveryWorkerItsOwnIterationSequence(t *testing.T) {
 }
 
 func TestLoadCountsFailuresApartAndKeepsDistinctMessages(t *testing.T) {
-	res, err := RunLoad(context.Background(), Load{Workers: 2, MaxOps: 100}, func(_ context.Context, _ int, iter uint64) (int, error) {
-		if iter%2 == 1 {
+	var n atomic.Int64
+	res, err := RunLoad(context.Background(), Load{Workers: 2, MaxOps: 100}, func(context.Context, int, uint64) (int, error) {
+		if n.Add(1)%2 == 0 {
 			return 0, errors.New("MVCC_READ_CONFLICT")
 		}
 		return 1, nil

@@ -1,0 +1,361 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iotledger/iotledger/client"
+)
+
+// Config says how much load a run applies.
+type Config struct {
+	Quick            bool
+	Concurrency      []int         // closed-loop worker counts, each workload runs at each
+	Duration         time.Duration // measured window of each workload at each concurrency
+	Warmup           time.Duration // discarded start of each window
+	BatchSize        int           // readings per telemetry:SubmitBatch
+	DevicesPerWorker int           // devices each batch worker spreads its readings over
+	EndToEnd         time.Duration // measured window of the hub workload
+	Progress         io.Writer     // progress lines (stderr); nil = none
+	Logger           *slog.Logger
+}
+
+// QuickConfig is about a minute and a half of load.
+func QuickConfig() Config {
+	return Config{
+		Quick:            true,
+		Concurrency:      []int{32, 128},
+		Duration:         5 * time.Second,
+		Warmup:           time.Second,
+		BatchSize:        100,
+		DevicesPerWorker: 10,
+		EndToEnd:         15 * time.Second,
+	}
+}
+
+// FullConfig is about ten minutes of load.
+func FullConfig() Config {
+	return Config{
+		Concurrency:      []int{16, 64, 256},
+		Duration:         25 * time.Second,
+		Warmup:           3 * time.Second,
+		BatchSize:        100,
+		DevicesPerWorker: 10,
+		EndToEnd:         60 * time.Second,
+	}
+}
+
+// Validate says what is wrong with a configuration.
+func (c Config) Validate() error {
+	if len(c.Concurrency) == 0 {
+		return errors.New("bench: at least one concurrency is needed")
+	}
+	for _, n := range c.Concurrency {
+		if n < 1 || n > 2000 {
+			return fmt.Errorf("bench: concurrency %d out of range 1..2000", n)
+		}
+	}
+	if c.Duration <= 0 {
+		return errors.New("bench: the duration of each workload must be positive")
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1000 {
+		return fmt.Errorf("bench: batch size %d out of range 1..1000", c.BatchSize)
+	}
+	if c.DevicesPerWorker < 1 || c.DevicesPerWorker > c.BatchSize {
+		return fmt.Errorf("bench: devices per worker %d out of range 1..batch size", c.DevicesPerWorker)
+	}
+	return nil
+}
+
+// Target is the running network under load.
+type Target struct {
+	Profile      *client.Profile // the org whose gateway peer takes the load
+	Profiles     []*client.Profile
+	RefChaincode string // name of the reference chaincode (Put/Get)
+	Processes    []Process
+	Info         NetworkInfo
+	// Hub runs the end-to-end workload and the latencies that need a hub; nil
+	// leaves them out of the report with the reason in Skipped.
+	Hub HubBench
+}
+
+// HubBench measures the paths that go through the IoT hub.
+type HubBench interface {
+	// Ingest drives simulated devices through the hub for d and returns the
+	// readings the ledger committed.
+	Ingest(ctx context.Context, env *Env, d time.Duration) (WorkloadResult, []LatencyResult, error)
+	// Latencies measures rule → command and revocation → disconnect.
+	Latencies(ctx context.Context, env *Env) ([]LatencyResult, error)
+}
+
+// Env is what workloads share during a run.
+type Env struct {
+	Target   Target
+	Config   Config
+	Operator *client.Client // "operator" identity of Target.Profile
+	Hub      *client.Client // "hub" identity of Target.Profile
+	Raw      *RawGateway
+	Pool     *Pool
+	RunID    string
+	Report   *Report
+	progress io.Writer
+	log      *slog.Logger
+}
+
+// Progressf prints one progress line.
+func (e *Env) Progressf(format string, args ...any) {
+	if e.progress != nil {
+		fmt.Fprintf(e.progress, "bench: "+format+"\n", args...)
+	}
+}
+
+// Run applies every workload to the target and returns the report.
+func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if t.Profile == nil {
+		return nil, errors.New("bench: no connection profile for the network under load")
+	}
+	if t.RefChaincode == "" {
+		return nil, errors.New("bench: no reference chaincode name")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	self := Process{Name: "bench", PID: os.Getpid()}
+	t.Processes = append(append([]Process(nil), t.Processes...), self)
+	mode := "full"
+	if cfg.Quick {
+		mode = "quick"
+	}
+	started := time.Now()
+	rep := &Report{
+		Mode:       mode,
+		StartedAt:  started.UTC(),
+		Machine:    describeMachine(),
+		Network:    t.Info,
+		BatchSize:  cfg.BatchSize,
+		BenchPID:   self.PID,
+		Processes:  t.Processes,
+		Concurrent: cfg.Concurrency,
+		Workloads:  []WorkloadResult{},
+		Latencies:  []LatencyResult{},
+	}
+
+	conn, err := client.NewConnection(t.Profile)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	raw, err := NewRawGateway(conn, t.Profile, "hub", t.RefChaincode)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = raw.Close() }()
+	opts := []client.Option{client.WithLogger(log)}
+	operator, err := client.Dial(ctx, conn, t.Profile, "operator", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bench: operator identity: %w", err)
+	}
+	defer func() { _ = operator.Close() }()
+	hub, err := client.Dial(ctx, conn, t.Profile, "hub", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bench: hub identity: %w", err)
+	}
+	defer func() { _ = hub.Close() }()
+
+	runID := "b" + strconv.FormatInt(started.Unix(), 36)
+	env := &Env{
+		Target: t, Config: cfg, Operator: operator, Hub: hub, Raw: raw,
+		Pool: NewPool(runID), RunID: runID, Report: rep, progress: cfg.Progress, log: log,
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context, *Env) error
+	}{
+		{WorkRawPut, runRawPut},
+		{WorkRawGet, runRawGet},
+		{WorkEnroll, runEnroll},
+		{WorkTelemetry, runTelemetry},
+		{WorkTelemetryBatch, runBatch},
+		{WorkCheckAccess, runCheckAccess},
+		{WorkHubIngest, runHub},
+	}
+	for _, s := range steps {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := s.fn(ctx, env); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			env.Progressf("%s: %v", s.name, err)
+			rep.Skipped = append(rep.Skipped, s.name+": "+err.Error())
+		}
+	}
+	rep.Seconds = round(time.Since(started).Seconds(), 1)
+	rep.FillRatios()
+	rep.EvaluateGoals()
+	if ctx.Err() != nil {
+		return rep, fmt.Errorf("bench interrupted: %w", ctx.Err())
+	}
+	return rep, nil
+}
+
+// measure runs op at one concurrency inside a CPU window and appends the row.
+func (e *Env) measure(ctx context.Context, name, kind, baseline, unit string, workers int, op Op) WorkloadResult {
+	load := Load{Workers: workers, Duration: e.Config.Duration, Warmup: e.Config.Warmup, StopAfterErrors: int64(max(50, workers))}
+	e.Progressf("%-17s %4d workers, %s …", name, workers, e.Config.Duration+e.Config.Warmup)
+	cpu := StartCPU(e.Target.Processes)
+	lr, err := RunLoad(ctx, load, op)
+	samples := cpu.Stop()
+	if err != nil {
+		lr.ErrorText = append(lr.ErrorText, err.Error())
+	}
+	row := NewWorkloadResult(name, kind, baseline, unit, lr, samples)
+	e.Report.Workloads = append(e.Report.Workloads, row)
+	units := ""
+	if unit != "" {
+		units = fmt.Sprintf(", %.0f %s/s", row.UnitsPerSec, unit)
+	}
+	e.Progressf("%-17s %4d workers: %.1f tx/s%s, p50 %.0f ms, p99 %.0f ms, %d errors%s",
+		name, workers, row.TxPerSec, units, row.P50Ms, row.P99Ms, row.Errors, stoppedNote(row.Stopped))
+	return row
+}
+
+func stoppedNote(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func runRawPut(ctx context.Context, e *Env) error {
+	for _, c := range e.Config.Concurrency {
+		e.measure(ctx, WorkRawPut, KindSubmit, "", "", c, e.Raw.PutOp(e.RunID+"-put"+strconv.Itoa(c)))
+	}
+	return nil
+}
+
+func runRawGet(ctx context.Context, e *Env) error {
+	keys := e.Raw.KnownKeys()
+	if len(keys) == 0 {
+		e.Progressf("raw-get: seeding keys")
+		if err := e.Raw.Seed(ctx, e.RunID+"-seed", 256, 32); err != nil {
+			return err
+		}
+		keys = e.Raw.KnownKeys()
+	}
+	op, err := e.Raw.GetOp(keys)
+	if err != nil {
+		return err
+	}
+	for _, c := range e.Config.Concurrency {
+		e.measure(ctx, WorkRawGet, KindEvaluate, "", "", c, op)
+	}
+	return nil
+}
+
+func runEnroll(ctx context.Context, e *Env) error {
+	for _, c := range e.Config.Concurrency {
+		e.measure(ctx, WorkEnroll, KindSubmit, WorkRawPut, "", c, EnrollOp(e.Pool, e.Operator))
+	}
+	return nil
+}
+
+// ensureDevices enrolls what the telemetry workloads need at the highest
+// concurrency, outside any measured window.
+func (e *Env) ensureDevices(ctx context.Context, n int) error {
+	if e.Pool.Len() >= n {
+		return nil
+	}
+	e.Progressf("enrolling %d more devices (have %d)", n-e.Pool.Len(), e.Pool.Len())
+	return EnsureDevices(ctx, e.Pool, e.Operator, n, 64)
+}
+
+func maxInt(xs []int) int {
+	m := 0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+func runTelemetry(ctx context.Context, e *Env) error {
+	if err := e.ensureDevices(ctx, maxInt(e.Config.Concurrency)); err != nil {
+		return err
+	}
+	for _, c := range e.Config.Concurrency {
+		op, err := TelemetryOp(e.Pool, e.Hub, c)
+		if err != nil {
+			return err
+		}
+		e.measure(ctx, WorkTelemetry, KindSubmit, WorkRawPut, "", c, op)
+	}
+	return nil
+}
+
+func runBatch(ctx context.Context, e *Env) error {
+	if err := e.ensureDevices(ctx, maxInt(e.Config.Concurrency)*e.Config.DevicesPerWorker); err != nil {
+		return err
+	}
+	for _, c := range e.Config.Concurrency {
+		op, err := BatchOp(e.Pool, e.Hub, c, e.Config.DevicesPerWorker, e.Config.BatchSize)
+		if err != nil {
+			return err
+		}
+		e.measure(ctx, WorkTelemetryBatch, KindSubmit, WorkRawPut, unitReadings, c, op)
+	}
+	return nil
+}
+
+func runCheckAccess(ctx context.Context, e *Env) error {
+	op, err := CheckAccessOp(e.Pool, e.Operator, "telemetry:read")
+	if err != nil {
+		return err
+	}
+	for _, c := range e.Config.Concurrency {
+		e.measure(ctx, WorkCheckAccess, KindEvaluate, WorkRawGet, "", c, op)
+	}
+	return nil
+}
+
+func runHub(ctx context.Context, e *Env) error {
+	if e.Target.Hub == nil {
+		return errors.New("no hub workload available in this build")
+	}
+	e.Progressf("%-17s %s …", WorkHubIngest, e.Config.EndToEnd)
+	row, lats, err := e.Target.Hub.Ingest(ctx, e, e.Config.EndToEnd)
+	if err != nil {
+		return err
+	}
+	e.Report.Workloads = append(e.Report.Workloads, row)
+	e.Report.Latencies = append(e.Report.Latencies, lats...)
+	e.Progressf("%-17s %.0f readings/s committed", WorkHubIngest, row.UnitsPerSec)
+	lats, err = e.Target.Hub.Latencies(ctx, e)
+	e.Report.Latencies = append(e.Report.Latencies, lats...)
+	return err
+}
+
+func describeMachine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if name, ok := strings.CutPrefix(line, "model name"); ok {
+				m.CPUModel = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+				break
+			}
+		}
+	}
+	return m
+}

@@ -1,0 +1,102 @@
+package client
+
+import (
+	"context"
+	"errors"
+
+	gw "github.com/hyperledger/fabric-gateway/pkg/client"
+)
+
+// transport is what a Client needs from the gateway: it keeps the retry and
+// error rules of the Client testable without a network.
+type transport interface {
+	evaluate(ctx context.Context, contract, tx string, args []string) ([]byte, error)
+	// submit endorses and orders a transaction; errors are *stageError.
+	submit(ctx context.Context, contract, tx string, args []string) (*pending, error)
+}
+
+// pending is a transaction sent to the orderer.
+type pending struct {
+	txID   string
+	result []byte
+	status func(ctx context.Context) (commitStatus, error)
+}
+
+type commitStatus struct {
+	valid bool
+	code  string // peer validation code name, e.g. "VALID", "MVCC_READ_CONFLICT"
+	block uint64
+}
+
+// stageError says at which stage a submit failed.
+type stageError struct {
+	stage Stage
+	txID  string
+	err   error
+}
+
+func (e *stageError) Error() string { return string(e.stage) + ": " + e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+// gatewayTransport drives the Fabric Gateway step by step (endorse, submit,
+// commit status) so each step gets its own timeout and the caller's context.
+type gatewayTransport struct {
+	network       *gw.Network
+	chaincode     string
+	timeouts      Timeouts
+	endorsingOrgs []string
+}
+
+func (t *gatewayTransport) evaluate(ctx context.Context, contract, tx string, args []string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.timeouts.Evaluate)
+	defer cancel()
+	proposal, err := t.network.GetContractWithName(t.chaincode, contract).NewProposal(tx, gw.WithArguments(args...))
+	if err != nil {
+		return nil, err
+	}
+	return proposal.EvaluateWithContext(ctx)
+}
+
+func (t *gatewayTransport) submit(ctx context.Context, contract, tx string, args []string) (*pending, error) {
+	opts := []gw.ProposalOption{gw.WithArguments(args...)}
+	if len(t.endorsingOrgs) > 0 {
+		opts = append(opts, gw.WithEndorsingOrganizations(t.endorsingOrgs...))
+	}
+	proposal, err := t.network.GetContractWithName(t.chaincode, contract).NewProposal(tx, opts...)
+	if err != nil {
+		return nil, &stageError{stage: StageEndorse, err: err}
+	}
+	txID := proposal.TransactionID()
+
+	endorseCtx, cancel := context.WithTimeout(ctx, t.timeouts.Endorse)
+	transaction, err := proposal.EndorseWithContext(endorseCtx)
+	cancel()
+	if err != nil {
+		return nil, &stageError{stage: StageEndorse, txID: txID, err: err}
+	}
+
+	submitCtx, cancel := context.WithTimeout(ctx, t.timeouts.Submit)
+	commit, err := transaction.SubmitWithContext(submitCtx)
+	cancel()
+	if err != nil {
+		return nil, &stageError{stage: StageSubmit, txID: txID, err: err}
+	}
+
+	return &pending{
+		txID:   txID,
+		result: transaction.Result(),
+		status: func(ctx context.Context) (commitStatus, error) {
+			ctx, cancel := context.WithTimeout(ctx, t.timeouts.CommitStatus)
+			defer cancel()
+			st, err := commit.StatusWithContext(ctx)
+			if err != nil {
+				var cse *gw.CommitStatusError
+				if errors.As(err, &cse) {
+					return commitStatus{}, cse.TransactionError
+				}
+				return commitStatus{}, err
+			}
+			return commitStatus{valid: st.Successful, code: st.Code.String(), block: st.BlockNumber}, nil
+		},
+	}, nil
+}

@@ -5,12 +5,19 @@
 // (the package ID the peer knows it by). Optional CHAINCODE_TLS_KEY_FILE,
 // CHAINCODE_TLS_CERT_FILE and CHAINCODE_TLS_CLIENT_CA_CERT_FILE enable TLS.
 // Without the two variables it starts in peer-launched mode.
+//
+// IOTLEDGER_PPROF_ADDR (e.g. 127.0.0.1:6061), when set, serves Go's pprof
+// profiles there, so that `iotledger bench` and operators can see where the
+// chaincode spends its CPU.
 package main
 
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"os"
+	"time"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 
@@ -26,6 +33,9 @@ func main() {
 }
 
 func run(log *slog.Logger) error {
+	if addr := os.Getenv("IOTLEDGER_PPROF_ADDR"); addr != "" {
+		servePprof(log, addr)
+	}
 	cc, err := chaincode.NewChaincode()
 	if err != nil {
 		return err
@@ -65,4 +75,21 @@ func tlsProperties() (shim.TLSProperties, error) {
 		}
 	}
 	return props, nil
+}
+
+// servePprof serves the pprof endpoints on addr in the background.
+func servePprof(log *slog.Logger, addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		log.Info("serving pprof", "address", addr)
+		if err := srv.ListenAndServe(); err != nil {
+			log.Warn("pprof server stopped", "address", addr, "err", err)
+		}
+	}()
 }

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -17,6 +19,7 @@ type Device struct {
 	ID     string
 	Signer *reading.Signer
 	next   uint64
+	ready  []reading.Envelope // signed ahead of a run, in sequence order
 }
 
 // Pool holds the enrolled devices of a bench run. Workers of a run are given
@@ -82,6 +85,54 @@ func (p *Pool) Slice(w, perWorker int) ([]*Device, error) {
 	return p.devices[lo:hi], nil
 }
 
+// Next returns the device's next reading: one signed ahead by Presign if
+// any is left, else one signed now.
+func (d *Device) Next(now time.Time) (reading.Envelope, error) {
+	if len(d.ready) > 0 {
+		env := d.ready[0]
+		d.ready = d.ready[1:]
+		return env, nil
+	}
+	return d.Sign(now)
+}
+
+// Presign tops up each device's queue of readings signed ahead to n, using
+// every core, so that a measured run spends no CPU on what real devices do
+// on their own hardware. Readings left unused stay queued for the next run.
+func Presign(devices []*Device, n int) error {
+	if n <= 0 || len(devices) == 0 {
+		return nil
+	}
+	workers := min(runtime.NumCPU(), len(devices))
+	errs := make([]error, workers)
+	next := make(chan *Device)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for d := range next {
+				if errs[w] != nil {
+					continue // keep draining so the sender never blocks
+				}
+				now := time.Now()
+				for len(d.ready) < n {
+					env, err := d.Sign(now)
+					if err != nil {
+						errs[w] = fmt.Errorf("presign %s: %w", d.ID, err)
+						break
+					}
+					d.ready = append(d.ready, env)
+				}
+			}
+		})
+	}
+	for _, d := range devices {
+		next <- d
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // Sign makes the device's next reading, a cold-chain style payload.
 func (d *Device) Sign(now time.Time) (reading.Envelope, error) {
 	seq := d.next
@@ -98,4 +149,4 @@ func (d *Device) Sign(now time.Time) (reading.Envelope, error) {
 }
 
 func ptrFloat(v float64) *float64 { return &v }
-func ptrBool(v bool) *bool          { return &v }
+func ptrBool(v bool) *bool        { return &v }

@@ -73,7 +73,7 @@ func TelemetryOp(pool *Pool, l Ledger, workers int) (Op, error) {
 		return nil, err
 	}
 	return func(ctx context.Context, w int, _ uint64) (int, error) {
-		env, err := devs[w][0].Sign(time.Now())
+		env, err := devs[w][0].Next(time.Now())
 		if err != nil {
 			return 0, err
 		}
@@ -99,7 +99,7 @@ func BatchOp(pool *Pool, l Ledger, workers, perWorker, batchSize int) (Op, error
 		now := time.Now()
 		req := api.BatchRequest{Readings: make([]reading.Envelope, batchSize)}
 		for i := range batchSize {
-			env, err := devs[w][i%perWorker].Sign(now)
+			env, err := devs[w][i%perWorker].Next(now)
 			if err != nil {
 				return 0, err
 			}

@@ -182,3 +182,27 @@ func TestCheckAccessWorkloadTreatsADenialAsAFailure(t *testing.T) {
 	require.EqualValues(t, 10, res.Errors)
 	require.Contains(t, res.ErrorText[0], "denied")
 }
+
+func TestPresignedReadingsAreUsedFirstAndInSequence(t *testing.T) {
+	ctx := context.Background()
+	l := newRecordingLedger()
+	pool := NewPool("t")
+	require.NoError(t, EnsureDevices(ctx, pool, l, 4, 2))
+	devs, err := pool.Slice(0, 4)
+	require.NoError(t, err)
+	require.NoError(t, Presign(devs, 5))
+	for _, d := range devs {
+		require.Len(t, d.ready, 5)
+	}
+	require.NoError(t, Presign(devs, 3), "a queue already long enough is left alone")
+	require.Len(t, devs[0].ready, 5)
+
+	// 2 workers × 2 devices × 5 presigned, then 4 more batches signed live:
+	// the ledger sees every device's sequence strictly increasing.
+	op, err := BatchOp(pool, l, 2, 2, 5)
+	require.NoError(t, err)
+	res, err := RunLoad(ctx, Load{Workers: 2, MaxOps: 8}, op)
+	require.NoError(t, err)
+	require.Zero(t, res.Errors, res.ErrorText)
+	require.EqualValues(t, 40, res.Units)
+}

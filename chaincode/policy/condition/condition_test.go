@@ -221,7 +221,7 @@ func TestCompilerIsSafeForConcurrentUse(t *testing.T) {
 				in, _ := Value(map[string]any{"n": (i + g) % 50})
 				ok, err := prg.Eval(map[string]any{"v": in})
 				if err != nil || !ok {
-					failures <- fmt.Errorf("v.n == %d: %v %v", (i+g)%50, ok, err)
+					failures <- fmt.Errorf("v.n == %d: %v %w", (i+g)%50, ok, err)
 					return
 				}
 			}

@@ -26,7 +26,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := r.Payload.Validate(); err != nil {
+		if err := r.Validate(); err != nil {
 			t.Fatalf("decoded payload does not validate: %v", err)
 		}
 		// Verification of arbitrary input must fail cleanly, never panic.

@@ -135,7 +135,6 @@ func GenerateKey(alg Algorithm) (*Signer, error) {
 	var err error
 	switch alg {
 	case ECDSAP256, "":
-		alg = ECDSAP256
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case Ed25519:
 		_, priv, err = ed25519.GenerateKey(rand.Reader)

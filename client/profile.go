@@ -1,0 +1,222 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Profile tells a client how to reach one organisation's peer and which
+// identities it may act as. `iotledger network up` writes one per org at
+// <stateDir>/<org lowercase>/connection.json; an operator of any other Fabric
+// network writes the same file by hand.
+type Profile struct {
+	Network    string                   `json:"network"`
+	Channel    string                   `json:"channel"`
+	Chaincode  string                   `json:"chaincode"`
+	Org        string                   `json:"org"`
+	MSPID      string                   `json:"mspId"`
+	Peer       PeerEndpoint             `json:"peer"`
+	CA         *CAEndpoint              `json:"ca,omitempty"`
+	Identities map[string]IdentityFiles `json:"identities"`
+}
+
+// PeerEndpoint is the gateway peer of the profile's organisation.
+type PeerEndpoint struct {
+	Address    string `json:"address"`    // host:port
+	ServerName string `json:"serverName"` // TLS server name to verify
+	TLSCACert  string `json:"tlsCACert"`  // absolute path to the PEM of the peer's TLS CA
+}
+
+// CAEndpoint is the organisation's Fabric CA.
+type CAEndpoint struct {
+	URL       string `json:"url"`       // https://host:port
+	TLSCACert string `json:"tlsCACert"` // absolute path to the PEM of the CA's TLS CA
+}
+
+// IdentityFiles locates a Fabric identity: its MSP ID, X.509 certificate and
+// private key (absolute PEM paths).
+type IdentityFiles struct {
+	MSPID string `json:"mspId"`
+	Cert  string `json:"cert"`
+	Key   string `json:"key"`
+}
+
+// ProfileError says which field of a connection profile is wrong.
+type ProfileError struct {
+	Path  string // file the profile came from, if any
+	Field string // JSON path of the offending field
+	Msg   string
+}
+
+func (e *ProfileError) Error() string {
+	where := "connection profile"
+	if e.Path != "" {
+		where += " " + e.Path
+	}
+	return fmt.Sprintf("%s: %s: %s", where, e.Field, e.Msg)
+}
+
+// ErrUnknownIdentity is returned (wrapped) by Profile.Identity for a name the
+// profile does not hold.
+var ErrUnknownIdentity = errors.New("unknown identity")
+
+// LoadProfile reads and validates a connection profile. Relative file paths
+// in the profile are resolved against the profile's directory.
+func LoadProfile(path string) (*Profile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read connection profile: %w", err)
+	}
+	p, err := ParseProfile(data)
+	if err != nil {
+		var pe *ProfileError
+		if errors.As(err, &pe) {
+			pe.Path = path
+			return nil, pe
+		}
+		return nil, fmt.Errorf("connection profile %s: %w", path, err)
+	}
+	p.resolve(filepath.Dir(path))
+	return p, nil
+}
+
+// ParseProfile decodes and validates a connection profile from JSON. Unknown
+// fields are refused so that a typo does not silently drop a setting.
+func ParseProfile(data []byte) (*Profile, error) {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	var p Profile
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("decode JSON: %w", err)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Validate checks that every required field is present and well-formed.
+// It does not touch the files the profile points at.
+func (p *Profile) Validate() error {
+	req := func(field, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return &ProfileError{Field: field, Msg: "is required"}
+		}
+		return nil
+	}
+	for _, c := range []struct{ field, v string }{
+		{"channel", p.Channel}, {"chaincode", p.Chaincode}, {"mspId", p.MSPID},
+		{"peer.address", p.Peer.Address}, {"peer.tlsCACert", p.Peer.TLSCACert},
+	} {
+		if err := req(c.field, c.v); err != nil {
+			return err
+		}
+	}
+	if !validHostPort(p.Peer.Address) {
+		return &ProfileError{Field: "peer.address", Msg: fmt.Sprintf("%q is not host:port", p.Peer.Address)}
+	}
+	if p.CA != nil {
+		if !strings.HasPrefix(p.CA.URL, "https://") && !strings.HasPrefix(p.CA.URL, "http://") {
+			return &ProfileError{Field: "ca.url", Msg: fmt.Sprintf("%q is not an http(s) URL", p.CA.URL)}
+		}
+	}
+	if len(p.Identities) == 0 {
+		return &ProfileError{Field: "identities", Msg: "at least one identity is required"}
+	}
+	for _, name := range p.IdentityNames() {
+		id := p.Identities[name]
+		field := "identities." + name
+		if strings.TrimSpace(name) == "" {
+			return &ProfileError{Field: "identities", Msg: "identity name must not be empty"}
+		}
+		if err := req(field+".cert", id.Cert); err != nil {
+			return err
+		}
+		if err := req(field+".key", id.Key); err != nil {
+			return err
+		}
+		if id.MSPID != "" && id.MSPID != p.MSPID {
+			return &ProfileError{Field: field + ".mspId", Msg: fmt.Sprintf("%q differs from the profile's %q", id.MSPID, p.MSPID)}
+		}
+	}
+	return nil
+}
+
+// IdentityNames lists the profile's identities in sorted order.
+func (p *Profile) IdentityNames() []string {
+	names := make([]string, 0, len(p.Identities))
+	for n := range p.Identities {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Identity returns the files of a named identity ("admin", "operator", "hub",
+// "auditor", ...). An identity without its own MSP ID gets the profile's.
+func (p *Profile) Identity(name string) (IdentityFiles, error) {
+	id, ok := p.Identities[name]
+	if !ok {
+		return IdentityFiles{}, fmt.Errorf("%w %q in the profile of %s (have: %s)",
+			ErrUnknownIdentity, name, p.MSPID, strings.Join(p.IdentityNames(), ", "))
+	}
+	if id.MSPID == "" {
+		id.MSPID = p.MSPID
+	}
+	return id, nil
+}
+
+// Save writes the profile as indented JSON, atomically (write then rename).
+func (p *Profile) Save(path string) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode connection profile: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write connection profile: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write connection profile: %w", err)
+	}
+	return nil
+}
+
+func (p *Profile) resolve(dir string) {
+	abs := func(s string) string {
+		if s == "" || filepath.IsAbs(s) {
+			return s
+		}
+		return filepath.Join(dir, s)
+	}
+	p.Peer.TLSCACert = abs(p.Peer.TLSCACert)
+	if p.CA != nil {
+		p.CA.TLSCACert = abs(p.CA.TLSCACert)
+	}
+	for n, id := range p.Identities {
+		id.Cert = abs(id.Cert)
+		id.Key = abs(id.Key)
+		p.Identities[n] = id
+	}
+}
+
+func validHostPort(s string) bool {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 {
+		return false
+	}
+	for _, r := range s[i+1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}

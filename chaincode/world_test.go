@@ -1,0 +1,326 @@
+package chaincode
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/statebased"
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/mocks"
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// world is an in-memory Fabric world state behind the counterfeiter fakes.
+// Like a peer, it shows a transaction only the committed state (no
+// read-your-writes) and commits a transaction's writes only if it succeeds.
+type world struct {
+	t         *testing.T
+	c         *Contracts
+	state     map[string][]byte
+	sbe       map[string][]byte
+	history   map[string][]*queryresult.KeyModification
+	now       time.Time
+	txNo      int
+	lastTx    *txRecord
+	lastEvent *api.Event
+	lastRaw   []byte
+}
+
+// txRecord is what one transaction did.
+type txRecord struct {
+	id     string
+	writes map[string][]byte // nil value = delete
+	order  []string
+	sbe    map[string][]byte
+	events [][]byte
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	c, err := NewContracts()
+	require.NoError(t, err)
+	return &world{
+		t: t, c: c,
+		state:   map[string][]byte{},
+		sbe:     map[string][]byte{},
+		history: map[string][]*queryresult.KeyModification{},
+		now:     time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+	}
+}
+
+// caller is a client identity.
+type caller struct {
+	msp, id, role string
+}
+
+var (
+	org1Operator = caller{"Org1MSP", "x509::CN=operator,OU=client::CN=ca.org1", api.RoleOperator}
+	org1Hub      = caller{"Org1MSP", "x509::CN=hub1,OU=client::CN=ca.org1", api.RoleHub}
+	org1Auditor  = caller{"Org1MSP", "x509::CN=auditor,OU=client::CN=ca.org1", api.RoleAuditor}
+	org1NoRole   = caller{"Org1MSP", "x509::CN=nobody,OU=client::CN=ca.org1", ""}
+	org2Operator = caller{"Org2MSP", "x509::CN=operator,OU=client::CN=ca.org2", api.RoleOperator}
+	org2Hub      = caller{"Org2MSP", "x509::CN=hub2,OU=client::CN=ca.org2", api.RoleHub}
+)
+
+func (w *world) identity(c caller) *mocks.ClientIdentity {
+	ci := &mocks.ClientIdentity{}
+	ci.GetMSPIDReturns(c.msp, nil)
+	ci.GetIDReturns(c.id, nil)
+	ci.GetAttributeValueStub = func(name string) (string, bool, error) {
+		if name == api.RoleAttribute && c.role != "" {
+			return c.role, true, nil
+		}
+		return "", false, nil
+	}
+	return ci
+}
+
+// stub builds a fake stub for a new transaction recording into rec.
+func (w *world) stub(rec *txRecord) *mocks.ChaincodeStub {
+	s := &mocks.ChaincodeStub{}
+	s.GetTxIDReturns(rec.id)
+	s.GetTxTimestampReturns(timestamppb.New(w.now), nil)
+	s.GetStateStub = func(k string) ([]byte, error) { return w.state[k], nil }
+	s.PutStateStub = func(k string, v []byte) error {
+		if k == "" || len(v) == 0 {
+			return fmt.Errorf("empty key or value for %q", k)
+		}
+		if _, ok := rec.writes[k]; !ok {
+			rec.order = append(rec.order, k)
+		}
+		rec.writes[k] = slices.Clone(v)
+		return nil
+	}
+	s.DelStateStub = func(k string) error {
+		if _, ok := rec.writes[k]; !ok {
+			rec.order = append(rec.order, k)
+		}
+		rec.writes[k] = nil
+		return nil
+	}
+	s.SetStateValidationParameterStub = func(k string, ep []byte) error {
+		rec.sbe[k] = ep
+		return nil
+	}
+	s.SetEventStub = func(name string, payload []byte) error {
+		if name != api.EventName {
+			return fmt.Errorf("unexpected event name %q", name)
+		}
+		rec.events = append(rec.events, payload)
+		return nil
+	}
+	s.CreateCompositeKeyStub = shim.CreateCompositeKey
+	s.GetStateByPartialCompositeKeyStub = func(kind string, attrs []string) (shim.StateQueryIteratorInterface, error) {
+		prefix, err := shim.CreateCompositeKey(kind, attrs)
+		if err != nil {
+			return nil, err
+		}
+		kvs, _ := w.scan(prefix, prefix+"\U0010FFFF", 0, "")
+		return iterator(kvs), nil
+	}
+	s.GetStateByPartialCompositeKeyWithPaginationStub = func(kind string, attrs []string, size int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {
+		prefix, err := shim.CreateCompositeKey(kind, attrs)
+		if err != nil {
+			return nil, nil, err
+		}
+		kvs, next := w.scan(prefix, prefix+"\U0010FFFF", size, bookmark)
+		return iterator(kvs), &peer.QueryResponseMetadata{FetchedRecordsCount: int32(len(kvs)), Bookmark: next}, nil
+	}
+	s.GetStateByRangeWithPaginationStub = func(start, end string, size int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {
+		kvs, next := w.scan(start, end, size, bookmark)
+		return iterator(kvs), &peer.QueryResponseMetadata{FetchedRecordsCount: int32(len(kvs)), Bookmark: next}, nil
+	}
+	s.GetHistoryForKeyStub = func(k string) (shim.HistoryQueryIteratorInterface, error) {
+		mods := w.history[k]
+		it := &mocks.HistoryQueryIterator{}
+		i := 0
+		it.HasNextStub = func() bool { return i < len(mods) }
+		it.NextStub = func() (*queryresult.KeyModification, error) { i++; return mods[i-1], nil }
+		return it, nil
+	}
+	return s
+}
+
+// scan returns committed keys in [start, end) from bookmark on, at most
+// size of them (0 = all), and the key to continue from.
+func (w *world) scan(start, end string, size int32, bookmark string) ([]*queryresult.KV, string) {
+	if bookmark != "" && bookmark > start {
+		start = bookmark
+	}
+	keys := make([]string, 0, len(w.state))
+	for k := range w.state {
+		if k >= start && k < end {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	next := ""
+	if size > 0 && len(keys) > int(size) {
+		next = keys[size]
+		keys = keys[:size]
+	}
+	out := make([]*queryresult.KV, len(keys))
+	for i, k := range keys {
+		out[i] = &queryresult.KV{Key: k, Value: w.state[k]}
+	}
+	return out, next
+}
+
+func iterator(kvs []*queryresult.KV) *mocks.StateQueryIterator {
+	it := &mocks.StateQueryIterator{}
+	i := 0
+	it.HasNextStub = func() bool { return i < len(kvs) }
+	it.NextStub = func() (*queryresult.KV, error) { i++; return kvs[i-1], nil }
+	return it
+}
+
+// invoke runs one transaction as c; its writes are committed if it succeeds.
+func (w *world) invoke(c caller, tx func(contractapi.TransactionContextInterface) (string, error)) (string, error) {
+	w.txNo++
+	rec := &txRecord{id: fmt.Sprintf("%064x", w.txNo), writes: map[string][]byte{}, sbe: map[string][]byte{}}
+	ctx := &mocks.TransactionContext{}
+	ctx.GetStubReturns(w.stub(rec))
+	ctx.GetClientIdentityReturns(w.identity(c))
+	out, err := tx(ctx)
+	w.lastTx = rec
+	w.lastEvent, w.lastRaw = nil, nil
+	if err != nil {
+		return "", err
+	}
+	require.LessOrEqual(w.t, len(rec.events), 1, "a transaction sets at most one event")
+	if len(rec.events) == 1 {
+		var ev api.Event
+		require.NoError(w.t, json.Unmarshal(rec.events[0], &ev))
+		w.lastEvent, w.lastRaw = &ev, rec.events[0]
+	}
+	for _, k := range rec.order {
+		v := rec.writes[k]
+		w.history[k] = append(w.history[k], &queryresult.KeyModification{TxId: rec.id, Value: v, Timestamp: timestamppb.New(w.now), IsDelete: v == nil})
+		if v == nil {
+			delete(w.state, k)
+		} else {
+			w.state[k] = v
+		}
+	}
+	for k, ep := range rec.sbe {
+		w.sbe[k] = ep
+	}
+	return out, nil
+}
+
+// must runs a transaction that has to succeed and decodes its result.
+func must[T any](w *world, c caller, tx func(contractapi.TransactionContextInterface) (string, error)) T {
+	w.t.Helper()
+	out, err := w.invoke(c, tx)
+	require.NoError(w.t, err)
+	var v T
+	require.NoError(w.t, json.Unmarshal([]byte(out), &v))
+	return v
+}
+
+// refused runs a transaction that has to fail with code, and checks that it
+// wrote nothing and emitted nothing.
+func refused(t *testing.T, w *world, c caller, code api.Code, contains string, tx func(contractapi.TransactionContextInterface) (string, error)) {
+	t.Helper()
+	before := len(w.state)
+	_, err := w.invoke(c, tx)
+	require.Error(t, err)
+	require.Equal(t, code, api.CodeOf(err), "error: %v", err)
+	require.Contains(t, err.Error(), contains)
+	require.Equal(t, before, len(w.state))
+	require.Nil(t, w.lastEvent)
+}
+
+func jsonArg(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// --- fixtures ---
+
+type testDevice struct {
+	id     string
+	signer *reading.Signer
+	seq    uint64
+}
+
+func newKey(t *testing.T, alg reading.Algorithm) *reading.Signer {
+	t.Helper()
+	s, err := reading.GenerateKey(alg)
+	require.NoError(t, err)
+	return s
+}
+
+// enroll enrolls an active device of c's org.
+func (w *world) enroll(c caller, id, typ string, groups ...string) *testDevice {
+	w.t.Helper()
+	s := newKey(w.t, reading.ECDSAP256)
+	req := api.EnrollRequest{ID: id, Type: typ, Groups: groups, PublicKey: s.Public().PEM(), Activate: true,
+		Attributes: map[string]string{"zone": "cold"}}
+	must[api.Device](w, c, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Device.Enroll(ctx, jsonArg(w.t, req))
+	})
+	return &testDevice{id: id, signer: s}
+}
+
+// reading signs the device's next reading with the given temperature.
+func (d *testDevice) reading(t *testing.T, temp float64) reading.Envelope {
+	t.Helper()
+	d.seq++
+	env, err := d.signer.SignReading(reading.Payload{Device: d.id, Seq: d.seq, Timestamp: 1_700_000_000_000 + int64(d.seq),
+		Values: []reading.Value{{Name: "temperature", Unit: "Cel", Number: &temp}}})
+	require.NoError(t, err)
+	return env
+}
+
+func (w *world) submitBatch(c caller, envs ...reading.Envelope) (string, error) {
+	return w.invoke(c, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Telemetry.SubmitBatch(ctx, jsonArg(w.t, api.BatchRequest{Readings: envs}))
+	})
+}
+
+func (w *world) getDevice(id string) api.Device {
+	w.t.Helper()
+	k, err := shim.CreateCompositeKey(kindDevice, []string{id})
+	require.NoError(w.t, err)
+	var d api.Device
+	require.NoError(w.t, json.Unmarshal(w.state[k], &d))
+	return d
+}
+
+// endorsers decodes the orgs named by a key-level endorsement policy.
+func (w *world) endorsers(key string) []string {
+	w.t.Helper()
+	ep, ok := w.sbe[key]
+	require.True(w.t, ok, "key %q has no endorsement policy", strings.ReplaceAll(key, "\x00", "~"))
+	return listOrgs(w.t, ep)
+}
+
+func ckey(t *testing.T, kind string, attrs ...string) string {
+	t.Helper()
+	k, err := shim.CreateCompositeKey(kind, attrs)
+	require.NoError(t, err)
+	return k
+}
+
+func listOrgs(t *testing.T, ep []byte) []string {
+	t.Helper()
+	p, err := statebased.NewStateEP(ep)
+	require.NoError(t, err)
+	orgs := p.ListOrgs()
+	slices.Sort(orgs)
+	return orgs
+}

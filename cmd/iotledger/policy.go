@@ -275,7 +275,7 @@ func decisionRows(tw io.Writer, d *api.Decision) {
 	row(tw, "Decision", verdict)
 	row(tw, "Reason", d.Reason)
 	if d.PolicyID != "" {
-		row(tw, "Decided by", d.PolicyID+" "+d.Sid)
+		row(tw, "Decided by", strings.TrimSpace(d.PolicyID+" "+d.Sid))
 	}
 }
 

@@ -227,7 +227,7 @@ copy you trust, e.g. ` + "`iotledger`" + ` output of another org) to check that 
 			return l.render(cmd.OutOrStdout(), rep, func(tw *tabwriter.Writer) {
 				row(tw, "VERIFIED", fmt.Sprintf("reading %d of device %s is in batch %s", rep.Seq, rep.Device, rep.BatchID))
 				row(tw, "Signature", fmt.Sprintf("valid, %s key %s", rep.KeyAlg, rep.KeyID))
-				row(tw, "Merkle path", fmt.Sprintf("leaf %d of %d leads to root %s", rep.Index, rep.Size, rep.Root))
+				row(tw, "Merkle path", fmt.Sprintf("leaf at index %d of %d leads to root %s", rep.Index, rep.Size, rep.Root))
 				if want != nil {
 					row(tw, "Root", "matches the expected root")
 				} else {

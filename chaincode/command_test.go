@@ -45,7 +45,9 @@ func TestCommandLifecycleSendDeliverAck(t *testing.T) {
 	require.Equal(t, []string{"Org1MSP"}, w.endorsers(ckey(t, kindCommand, "d1", cmd.ID)))
 	require.Equal(t, []string{"Org1MSP"}, w.endorsers(ckey(t, kindCommandID, cmd.ID)))
 
-	deliver := func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Command.MarkDelivered(ctx, cmd.ID) }
+	deliver := func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Command.MarkDelivered(ctx, cmd.ID)
+	}
 	refused(t, w, org1Operator, api.CodeAccessDenied, "command:deliver", deliver)
 	refused(t, w, org2Hub, api.CodeAccessDenied, "command:deliver", deliver)
 	got := must[api.Command](w, org1Hub, deliver)
@@ -121,7 +123,9 @@ func TestAckRefusesMalformedOrMismatchedAcks(t *testing.T) {
 
 	// A revoked device's signatures count no more.
 	cmd2 := w.send(org1Operator, api.CommandRequest{Device: "d2", Name: "open"})[0]
-	must[api.Device](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Device.Revoke(ctx, "d2", "") })
+	must[api.Device](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Device.Revoke(ctx, "d2", "")
+	})
 	refused(t, w, org1Hub, api.CodeDeviceInactive, "revoked", func(ctx contractapi.TransactionContextInterface) (string, error) {
 		return w.c.Command.Ack(ctx, dev2.ack(t, api.AckPayload{Device: "d2", Command: cmd2.ID, Status: api.CommandAcked, Ts: 1}))
 	})
@@ -131,7 +135,9 @@ func TestCommandExpiresOnlyAfterItsTTL(t *testing.T) {
 	w := newWorld(t)
 	dev := w.enroll(org1Operator, "d1", "valve")
 	cmd := w.send(org1Operator, api.CommandRequest{Device: "d1", Name: "open", TTLSeconds: 60})[0]
-	expire := func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Command.Expire(ctx, cmd.ID) }
+	expire := func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Command.Expire(ctx, cmd.ID)
+	}
 	refused(t, w, org2Operator, api.CodeFailedPrecondition, "still valid", expire)
 	w.now = w.now.Add(61 * time.Second)
 	refused(t, w, org1Hub, api.CodeFailedPrecondition, "call command:Expire", func(ctx contractapi.TransactionContextInterface) (string, error) {
@@ -155,7 +161,9 @@ func TestSendToGroupAndListByStatus(t *testing.T) {
 	w.enroll(org1Operator, "b", "valve", "line")
 	w.enroll(org1Operator, "dead", "valve", "line")
 	w.enroll(org2Operator, "x", "valve", "line")
-	must[api.Device](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Device.Decommission(ctx, "dead", "") })
+	must[api.Device](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Device.Decommission(ctx, "dead", "")
+	})
 	cmds := w.send(org1Operator, api.CommandRequest{Group: "line", Name: "close"})
 	require.Len(t, cmds, 2, "live members the caller may command: not the retired one, not Org2's")
 	require.Equal(t, []string{"a", "b"}, []string{cmds[0].Device, cmds[1].Device})
@@ -195,7 +203,9 @@ func TestSendToGroupAndListByStatus(t *testing.T) {
 		{org1Operator, `{"group":"bad group","name":"x"}`, api.CodeInvalidArgument, "group"},
 		{org1Operator, `{"device":"a","name":"x","colour":1}`, api.CodeInvalidArgument, "unknown field"},
 	} {
-		refused(t, w, tc.who, tc.code, tc.contains, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Command.Send(ctx, tc.arg) })
+		refused(t, w, tc.who, tc.code, tc.contains, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Command.Send(ctx, tc.arg)
+		})
 	}
 	for _, tc := range []struct {
 		who      caller
@@ -209,7 +219,9 @@ func TestSendToGroupAndListByStatus(t *testing.T) {
 		{org1Hub, `{}`, api.CodeInvalidArgument, "device"},
 		{org1Hub, `x`, api.CodeInvalidArgument, "command query"},
 	} {
-		refused(t, w, tc.who, tc.code, tc.contains, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Command.List(ctx, tc.arg) })
+		refused(t, w, tc.who, tc.code, tc.contains, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Command.List(ctx, tc.arg)
+		})
 	}
 	refused(t, w, org1Hub, api.CodeInvalidArgument, "command id", func(ctx contractapi.TransactionContextInterface) (string, error) {
 		return w.c.Command.Get(ctx, "")

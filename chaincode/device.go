@@ -304,10 +304,10 @@ func (t *txn) enroll(req api.EnrollRequest) (*api.Device, *api.Event, error) {
 	if err := t.authorize(api.ActionDeviceManage, deviceResource(d)); err != nil {
 		return nil, nil, err
 	}
-	if _, err := t.device(req.ID); err == nil {
-		return nil, nil, api.Errorf(api.CodeAlreadyExists, fmt.Sprintf("device %q is already enrolled (device ids are unique on the channel)", req.ID))
-	} else if api.CodeOf(err) != api.CodeNotFound {
+	if old, err := t.findDevice(req.ID); err != nil {
 		return nil, nil, err
+	} else if old != nil {
+		return nil, nil, api.Errorf(api.CodeAlreadyExists, fmt.Sprintf("device %q is already enrolled (device ids are unique on the channel)", req.ID))
 	}
 	if err := t.saveDevice(d); err != nil {
 		return nil, nil, err

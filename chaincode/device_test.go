@@ -277,7 +277,9 @@ func TestRotateKeyKeepsOldKeyAndRefusesReuse(t *testing.T) {
 	first := w.getDevice("d1")
 	next := newKey(t, reading.Ed25519)
 	rotate := func(pem string) txFunc {
-		return func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Device.RotateKey(ctx, "d1", pem) }
+		return func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Device.RotateKey(ctx, "d1", pem)
+		}
 	}
 	d := must[api.Device](w, org1Operator, rotate(next.Public().PEM()))
 	require.Equal(t, 2, d.KeyVersion)
@@ -313,10 +315,16 @@ func TestTransferNeedsOfferAndAcceptAndMovesEndorsement(t *testing.T) {
 	w.enroll(org1Operator, "d1", "fridge", "g")
 	devKey := ckey(t, kindDevice, "d1")
 	offer := func(to string) txFunc {
-		return func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Device.OfferTransfer(ctx, "d1", to) }
+		return func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Device.OfferTransfer(ctx, "d1", to)
+		}
 	}
-	accept := func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Device.AcceptTransfer(ctx, "d1") }
-	cancel := func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Device.CancelTransfer(ctx, "d1") }
+	accept := func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Device.AcceptTransfer(ctx, "d1")
+	}
+	cancel := func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Device.CancelTransfer(ctx, "d1")
+	}
 
 	refused(t, w, org2Operator, api.CodeFailedPrecondition, "no transfer offer to Org2MSP", accept)
 	refused(t, w, org1Operator, api.CodeFailedPrecondition, "no pending transfer", cancel)

@@ -96,7 +96,7 @@ func (t *txn) putPolicy(p api.Policy) (*api.Policy, *api.Event, error) {
 	p.Owner = t.caller.MSPID
 	p.Version = 0
 	p.UpdatedAt = t.now
-	if err := t.engines.policies.Validate(p); err != nil {
+	if err := t.eng.policies.Validate(p); err != nil {
 		return nil, nil, invalidArg(err)
 	}
 	if err := t.authorize(api.ActionPolicyManage, orgResource(p.Owner, "policy", p.ID)); err != nil {
@@ -213,6 +213,6 @@ func (t *txn) explainAccess(r api.AccessRequest) (*api.Explanation, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := t.engines.policies.Explain(t.request(principal, r.Action, deviceResource(d), r.Context), ps)
+	x := t.eng.policies.Explain(t.request(principal, r.Action, deviceResource(d), r.Context), ps)
 	return &x, nil
 }

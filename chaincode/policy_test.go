@@ -101,16 +101,24 @@ func TestPolicyTransactionsRefuseBadInputAndCallers(t *testing.T) {
 		{"other org may not delete", org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return "", w.c.Policy.Delete(ctx, "Org1MSP/p1")
 		}, api.CodeAccessDenied, "policy:manage"},
-		{"delete missing", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) { return "", w.c.Policy.Delete(ctx, "nope") }, api.CodeNotFound, "does not exist"},
-		{"bad ref owner", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Policy.Get(ctx, "bad msp/p1") }, api.CodeInvalidArgument, "policy owner"},
-		{"bad ref id", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Policy.Get(ctx, "Org1MSP/") }, api.CodeInvalidArgument, "policy id"},
+		{"delete missing", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return "", w.c.Policy.Delete(ctx, "nope")
+		}, api.CodeNotFound, "does not exist"},
+		{"bad ref owner", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Policy.Get(ctx, "bad msp/p1")
+		}, api.CodeInvalidArgument, "policy owner"},
+		{"bad ref id", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Policy.Get(ctx, "Org1MSP/")
+		}, api.CodeInvalidArgument, "policy id"},
 		{"list bad owner", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return w.c.Policy.List(ctx, `{"owner":"a b"}`)
 		}, api.CodeInvalidArgument, "owner"},
 		{"list bad page", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return w.c.Policy.List(ctx, `{"pageSize":1000}`)
 		}, api.CodeInvalidArgument, "pageSize"},
-		{"list bad JSON", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Policy.List(ctx, `{"x":1}`) }, api.CodeInvalidArgument, "unknown field"},
+		{"list bad JSON", org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Policy.List(ctx, `{"x":1}`)
+		}, api.CodeInvalidArgument, "unknown field"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { refused(t, w, tc.who, tc.code, tc.contains, tc.tx) })

@@ -53,7 +53,7 @@ func (t *txn) putRule(r api.Rule) (*api.Rule, *api.Event, error) {
 	r.Owner = t.caller.MSPID
 	r.Version = 0
 	r.UpdatedAt = t.now
-	if err := t.engines.rules.Validate(r); err != nil {
+	if err := t.eng.rules.Validate(r); err != nil {
 		return nil, nil, invalidArg(err)
 	}
 	if err := t.authorize(api.ActionRuleManage, orgResource(r.Owner, "rule", r.ID)); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 )
 
-
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 func (w *world) putRule(c caller, r api.Rule) (api.Rule, error) {

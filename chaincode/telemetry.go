@@ -270,7 +270,7 @@ func (t *txn) runRules(batch []accepted) (ruleOutcome, error) {
 			if !automation.Selects(rule, *d) {
 				continue
 			}
-			holds, err := t.engines.rules.Holds(rule, automation.Input{Reading: a.r.Payload, Device: *d})
+			holds, err := t.eng.rules.Holds(rule, automation.Input{Reading: a.r.Payload, Device: *d})
 			if err != nil {
 				slog.Warn("rule condition failed to evaluate; the rule does not fire", "rule", rule.ID, "owner", rule.Owner, "device", d.ID, "err", err)
 				continue
@@ -385,20 +385,21 @@ func (t *txn) ruleTargets(rule api.Rule, d *api.Device, target string) ([]*api.D
 		}
 		return nil, nil
 	case len(target) > len("device:") && target[:len("device:")] == "device:":
-		x, err := t.device(target[len("device:"):])
-		if api.CodeOf(err) == api.CodeNotFound || api.CodeOf(err) == api.CodeInvalidArgument {
+		id := target[len("device:"):]
+		if !validID(id) {
 			return nil, nil
 		}
+		x, err := t.findDevice(id)
 		if err != nil {
 			return nil, err
 		}
-		if eligible(x) {
+		if x != nil && eligible(x) {
 			return []*api.Device{x}, nil
 		}
 		return nil, nil
 	case len(target) > len("group:") && target[:len("group:")] == "group:":
 		group := target[len("group:"):]
-		if reading.ValidateID("group", group) != nil {
+		if !validID(group) {
 			return nil, nil
 		}
 		kvs, err := scanAll(t.l, kindDeviceGroup, group)
@@ -572,4 +573,10 @@ func (t *txn) proof(device, seq string) (*reading.Proof, error) {
 		p.Path[i] = h
 	}
 	return p, nil
+}
+
+// validID reports whether id is a well-formed identifier. Rule targets were
+// validated when the rule was stored; this guards keys all the same.
+func validID(id string) bool {
+	return reading.ValidateID("id", id) == nil
 }

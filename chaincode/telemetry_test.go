@@ -320,22 +320,42 @@ func TestReadingsListAndProofsVerifyOffline(t *testing.T) {
 		code     api.Code
 		contains string
 	}{
-		{org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.Get(ctx, "a", "1") }, api.CodeAccessDenied, "telemetry:read"},
-		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.Get(ctx, "a", "1") }, api.CodeAccessDenied, "telemetry:read"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.Get(ctx, "a", "x") }, api.CodeInvalidArgument, "decimal"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.Get(ctx, "a", "99") }, api.CodeNotFound, "no reading with seq 99"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.Proof(ctx, "a", "99") }, api.CodeNotFound, "seq 99"},
-		{org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.Proof(ctx, "a", "1") }, api.CodeAccessDenied, "telemetry:read"},
+		{org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Get(ctx, "a", "1")
+		}, api.CodeAccessDenied, "telemetry:read"},
+		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Get(ctx, "a", "1")
+		}, api.CodeAccessDenied, "telemetry:read"},
+		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Get(ctx, "a", "x")
+		}, api.CodeInvalidArgument, "decimal"},
+		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Get(ctx, "a", "99")
+		}, api.CodeNotFound, "no reading with seq 99"},
+		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Proof(ctx, "a", "99")
+		}, api.CodeNotFound, "seq 99"},
+		{org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Proof(ctx, "a", "1")
+		}, api.CodeAccessDenied, "telemetry:read"},
 		{org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return w.c.Telemetry.List(ctx, `{"device":"a"}`)
 		}, api.CodeAccessDenied, "telemetry:read"},
 		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return w.c.Telemetry.List(ctx, `{"device":"a","pageSize":600}`)
 		}, api.CodeInvalidArgument, "pageSize"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.List(ctx, `{"device":""}`) }, api.CodeInvalidArgument, "device"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.List(ctx, `[]`) }, api.CodeInvalidArgument, "reading query"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.GetBatch(ctx, "nope") }, api.CodeNotFound, "batch"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Telemetry.GetBatch(ctx, "") }, api.CodeInvalidArgument, "batch id"},
+		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.List(ctx, `{"device":""}`)
+		}, api.CodeInvalidArgument, "device"},
+		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.List(ctx, `[]`)
+		}, api.CodeInvalidArgument, "reading query"},
+		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.GetBatch(ctx, "nope")
+		}, api.CodeNotFound, "batch"},
+		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.GetBatch(ctx, "")
+		}, api.CodeInvalidArgument, "batch id"},
 	} {
 		refused(t, w, tc.who, tc.code, tc.contains, tc.tx)
 	}

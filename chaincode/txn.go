@@ -33,7 +33,7 @@ type engines struct {
 // txn is the state of one transaction: who calls, when (the transaction
 // timestamp, never a clock), and what has been read so far.
 type txn struct {
-	*engines
+	eng    *engines
 	l      ledger
 	id     string
 	now    time.Time
@@ -60,7 +60,7 @@ func (e *engines) begin(ctx contractapi.TransactionContextInterface) (*txn, erro
 
 func newTxn(e *engines, l ledger, now time.Time, caller api.Principal) *txn {
 	return &txn{
-		engines:  e,
+		eng:      e,
 		l:        l,
 		id:       l.GetTxID(),
 		now:      now,
@@ -119,6 +119,18 @@ func (t *txn) emit(ev api.Event) error {
 
 // device loads a device (once per transaction).
 func (t *txn) device(id string) (*api.Device, error) {
+	d, err := t.findDevice(id)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("device %q is not enrolled", id))
+	}
+	return d, nil
+}
+
+// findDevice loads a device; it returns nil if none is enrolled with id.
+func (t *txn) findDevice(id string) (*api.Device, error) {
 	if d, ok := t.devices[id]; ok {
 		return d, nil
 	}
@@ -131,11 +143,8 @@ func (t *txn) device(id string) (*api.Device, error) {
 	}
 	var d api.Device
 	ok, err := getJSON(t.l, k, &d)
-	if err != nil {
+	if err != nil || !ok {
 		return nil, err
-	}
-	if !ok {
-		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("device %q is not enrolled", id))
 	}
 	t.devices[id] = &d
 	return &d, nil
@@ -195,7 +204,7 @@ func (t *txn) decide(p api.Principal, action string, r policy.Resource, ctx map[
 	if err != nil {
 		return api.Decision{}, err
 	}
-	return t.engines.policies.Decide(t.request(p, action, r, ctx), ps), nil
+	return t.eng.policies.Decide(t.request(p, action, r, ctx), ps), nil
 }
 
 // authorize refuses with ACCESS_DENIED unless the caller may do action on r.

@@ -35,6 +35,29 @@ type world struct {
 	lastTx    *txRecord
 	lastEvent *api.Event
 	lastRaw   []byte
+	fault     fault
+}
+
+// fault makes the n-th call of a stub method fail (n counts from 1).
+type fault struct {
+	method string
+	n      int
+	calls  int
+	hit    bool
+}
+
+var errInjected = fmt.Errorf("injected ledger failure")
+
+func (w *world) injected(method string) error {
+	if w.fault.method != method {
+		return nil
+	}
+	w.fault.calls++
+	if w.fault.calls == w.fault.n {
+		w.fault.hit = true
+		return errInjected
+	}
+	return nil
 }
 
 // txRecord is what one transaction did.
@@ -90,9 +113,22 @@ func (w *world) identity(c caller) *mocks.ClientIdentity {
 func (w *world) stub(rec *txRecord) *mocks.ChaincodeStub {
 	s := &mocks.ChaincodeStub{}
 	s.GetTxIDReturns(rec.id)
-	s.GetTxTimestampReturns(timestamppb.New(w.now), nil)
-	s.GetStateStub = func(k string) ([]byte, error) { return w.state[k], nil }
+	s.GetTxTimestampStub = func() (*timestamppb.Timestamp, error) {
+		if err := w.injected("GetTxTimestamp"); err != nil {
+			return nil, err
+		}
+		return timestamppb.New(w.now), nil
+	}
+	s.GetStateStub = func(k string) ([]byte, error) {
+		if err := w.injected("GetState"); err != nil {
+			return nil, err
+		}
+		return w.state[k], nil
+	}
 	s.PutStateStub = func(k string, v []byte) error {
+		if err := w.injected("PutState"); err != nil {
+			return err
+		}
 		if k == "" || len(v) == 0 {
 			return fmt.Errorf("empty key or value for %q", k)
 		}
@@ -103,6 +139,9 @@ func (w *world) stub(rec *txRecord) *mocks.ChaincodeStub {
 		return nil
 	}
 	s.DelStateStub = func(k string) error {
+		if err := w.injected("DelState"); err != nil {
+			return err
+		}
 		if _, ok := rec.writes[k]; !ok {
 			rec.order = append(rec.order, k)
 		}
@@ -110,10 +149,16 @@ func (w *world) stub(rec *txRecord) *mocks.ChaincodeStub {
 		return nil
 	}
 	s.SetStateValidationParameterStub = func(k string, ep []byte) error {
+		if err := w.injected("SetStateValidationParameter"); err != nil {
+			return err
+		}
 		rec.sbe[k] = ep
 		return nil
 	}
 	s.SetEventStub = func(name string, payload []byte) error {
+		if err := w.injected("SetEvent"); err != nil {
+			return err
+		}
 		if name != api.EventName {
 			return fmt.Errorf("unexpected event name %q", name)
 		}
@@ -122,31 +167,49 @@ func (w *world) stub(rec *txRecord) *mocks.ChaincodeStub {
 	}
 	s.CreateCompositeKeyStub = shim.CreateCompositeKey
 	s.GetStateByPartialCompositeKeyStub = func(kind string, attrs []string) (shim.StateQueryIteratorInterface, error) {
+		if err := w.injected("GetStateByPartialCompositeKey"); err != nil {
+			return nil, err
+		}
 		prefix, err := shim.CreateCompositeKey(kind, attrs)
 		if err != nil {
 			return nil, err
 		}
 		kvs, _ := w.scan(prefix, prefix+"\U0010FFFF", 0, "")
-		return iterator(kvs), nil
+		return w.iterator(kvs), nil
 	}
 	s.GetStateByPartialCompositeKeyWithPaginationStub = func(kind string, attrs []string, size int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {
+		if err := w.injected("GetStateByPartialCompositeKeyWithPagination"); err != nil {
+			return nil, nil, err
+		}
 		prefix, err := shim.CreateCompositeKey(kind, attrs)
 		if err != nil {
 			return nil, nil, err
 		}
 		kvs, next := w.scan(prefix, prefix+"\U0010FFFF", size, bookmark)
-		return iterator(kvs), &peer.QueryResponseMetadata{FetchedRecordsCount: int32(len(kvs)), Bookmark: next}, nil
+		return w.iterator(kvs), &peer.QueryResponseMetadata{FetchedRecordsCount: int32(len(kvs)), Bookmark: next}, nil
 	}
 	s.GetStateByRangeWithPaginationStub = func(start, end string, size int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {
+		if err := w.injected("GetStateByRangeWithPagination"); err != nil {
+			return nil, nil, err
+		}
 		kvs, next := w.scan(start, end, size, bookmark)
-		return iterator(kvs), &peer.QueryResponseMetadata{FetchedRecordsCount: int32(len(kvs)), Bookmark: next}, nil
+		return w.iterator(kvs), &peer.QueryResponseMetadata{FetchedRecordsCount: int32(len(kvs)), Bookmark: next}, nil
 	}
 	s.GetHistoryForKeyStub = func(k string) (shim.HistoryQueryIteratorInterface, error) {
+		if err := w.injected("GetHistoryForKey"); err != nil {
+			return nil, err
+		}
 		mods := w.history[k]
 		it := &mocks.HistoryQueryIterator{}
 		i := 0
 		it.HasNextStub = func() bool { return i < len(mods) }
-		it.NextStub = func() (*queryresult.KeyModification, error) { i++; return mods[i-1], nil }
+		it.NextStub = func() (*queryresult.KeyModification, error) {
+			if err := w.injected("HistoryNext"); err != nil {
+				return nil, err
+			}
+			i++
+			return mods[i-1], nil
+		}
 		return it, nil
 	}
 	return s
@@ -177,11 +240,17 @@ func (w *world) scan(start, end string, size int32, bookmark string) ([]*queryre
 	return out, next
 }
 
-func iterator(kvs []*queryresult.KV) *mocks.StateQueryIterator {
+func (w *world) iterator(kvs []*queryresult.KV) *mocks.StateQueryIterator {
 	it := &mocks.StateQueryIterator{}
 	i := 0
 	it.HasNextStub = func() bool { return i < len(kvs) }
-	it.NextStub = func() (*queryresult.KV, error) { i++; return kvs[i-1], nil }
+	it.NextStub = func() (*queryresult.KV, error) {
+		if err := w.injected("Next"); err != nil {
+			return nil, err
+		}
+		i++
+		return kvs[i-1], nil
+	}
 	return it
 }
 

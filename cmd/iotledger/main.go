@@ -57,6 +57,7 @@ func newRootCmd() *cobra.Command {
 		newCommandCmd(g, connectLedger),
 		newTelemetryCmd(g, connectLedger),
 		newEventsCmd(g, connectLedger),
+		newBenchCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotledger/iotledger/bench"
+	"github.com/iotledger/iotledger/network"
+)
+
+// newBenchCmd is `iotledger bench`: iotledger against raw Fabric on the same
+// network, in one run.
+func newBenchCmd(g *globalOptions) *cobra.Command {
+	var (
+		quick       bool
+		stateDir    string
+		sourceDir   string
+		keep        bool
+		batchSize   int
+		concurrency string
+		duration    time.Duration
+		orderers    int
+		batchTO     time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure iotledger against raw Fabric (Put/Get of a reference chaincode) on the same network, in one run",
+		Long: `Deploys the reference chaincode (Put/Get, nothing else) next to iotledger with the same endorsement
+policy and applies closed-loop load at several concurrencies: raw Put and Get (the baseline), device
+enroll, single-reading and batched telemetry, CheckAccess, and devices → MQTT → hub → ledger.
+Every figure is shown with its ratio to the baseline of the same run (Put for submits, Get for
+evaluates), with p50/p99 latency and the CPU of every network process and of the bench itself.
+
+Without --state-dir it brings a fresh network up in a temporary directory and takes it down at
+the end (--keep leaves it running). --quick is about 1.5 minutes of load, the full run about 10.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := bench.FullConfig()
+			if quick {
+				cfg = bench.QuickConfig()
+			}
+			cfg.BatchSize = batchSize
+			cfg.DevicesPerWorker = min(cfg.DevicesPerWorker, batchSize)
+			if concurrency != "" {
+				cs, err := parseConcurrency(concurrency)
+				if err != nil {
+					return err
+				}
+				cfg.Concurrency = cs
+			}
+			if duration > 0 {
+				cfg.Duration = duration
+			}
+			stderr := cmd.ErrOrStderr()
+			cfg.Progress = stderr
+			cfg.Logger = networkLogger(g, stderr)
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+
+			ctx := cmd.Context()
+			opened, err := bench.OpenNetwork(ctx, bench.NetworkOptions{
+				StateDir:  stateDir,
+				SourceDir: sourceDir,
+				Keep:      keep,
+				Up:        network.Options{Orderers: orderers, BatchTimeout: batchTO},
+				Progress:  stderr,
+				Logger:    cfg.Logger,
+			})
+			defer closeBenchNetwork(opened, cfg.Logger)
+			if err != nil {
+				return err
+			}
+			rep, runErr := bench.Run(ctx, cfg, opened.Target)
+			if rep != nil {
+				var werr error
+				if g.json() {
+					werr = rep.WriteJSON(cmd.OutOrStdout())
+				} else {
+					werr = rep.WriteTable(cmd.OutOrStdout())
+				}
+				if werr != nil && runErr == nil {
+					runErr = werr
+				}
+			}
+			return runErr
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&quick, "quick", false, "about 1.5 minutes of load (concurrency 32 and 128) instead of about 10 (16, 64, 256)")
+	f.StringVar(&stateDir, "state-dir", "", "use the running network in this state directory instead of bringing one up")
+	f.StringVar(&sourceDir, "source-dir", "", "iotledger source tree, for building the chaincode servers (default: found from the working directory)")
+	f.BoolVar(&keep, "keep", false, "leave the network the bench brought up running (its state directory is printed)")
+	f.IntVar(&batchSize, "batch-size", 100, "readings per telemetry:SubmitBatch transaction")
+	f.StringVar(&concurrency, "concurrency", "", "comma-separated closed-loop worker counts (default: 32,128 with --quick, else 16,64,256)")
+	f.DurationVar(&duration, "duration", 0, "measured time of each workload at each concurrency (default 5s with --quick, else 25s)")
+	f.IntVar(&orderers, "orderers", 0, "Raft orderers of a network the bench brings up (default 3)")
+	f.DurationVar(&batchTO, "batch-timeout", 0, "BatchTimeout of a network the bench brings up (default 250ms)")
+	return cmd
+}
+
+func closeBenchNetwork(n *bench.Network, log *slog.Logger) {
+	if n == nil {
+		return
+	}
+	// The run's context may be cancelled (Ctrl-C): take the network down anyway.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		log.Error("bench: taking the network down failed; stop it with `iotledger network down --state-dir "+n.Net.StateDir()+"`", "err", err)
+	}
+}
+
+// parseConcurrency reads "16,64,256".
+func parseConcurrency(s string) ([]int, error) {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("invalid --concurrency %q: want positive worker counts separated by commas, e.g. 16,64,256", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

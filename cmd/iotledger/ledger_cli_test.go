@@ -202,7 +202,7 @@ func TestInvalidFlagsAreRefusedBeforeConnecting(t *testing.T) {
 	pubPath := writeTemp(t, "pub.pem", deviceSigner(t).Public().PEM())
 	badKey := writeTemp(t, "bad.pem", "not a key")
 	badPolicy := writeTemp(t, "bad-policy.json", `{"id":"p","statements":[{"effect":"maybe","principals":["*"],"actions":["*"],"resources":["*"]}]}`)
-	typoPolicy := writeTemp(t, "typo-policy.json", `{"id":"p","statment":[]}`)
+	typoPolicy := writeTemp(t, "typo-policy.json", `{"id":"p","stmts":[]}`)
 	cases := []struct {
 		name string
 		args []string
@@ -228,7 +228,7 @@ func TestInvalidFlagsAreRefusedBeforeConnecting(t *testing.T) {
 		{"get without id", []string{"device", "get"}, "accepts 1 arg"},
 		{"policy without file", []string{"policy", "put"}, "-f FILE"},
 		{"policy invalid", []string{"policy", "put", "-f", badPolicy}, `policy "p" is not valid`},
-		{"policy with unknown field", []string{"policy", "put", "-f", typoPolicy}, `unknown field "statment"`},
+		{"policy with unknown field", []string{"policy", "put", "-f", typoPolicy}, `unknown field "stmts"`},
 		{"check bad action", []string{"policy", "check", "--action", "read", "--resource", "d1"}, "invalid --action"},
 		{"check without resource", []string{"policy", "check", "--action", "telemetry:read"}, "--resource is required"},
 		{"check bad context", []string{"policy", "check", "--action", "telemetry:read", "--resource", "d1", "--context", "[1]"}, "--context"},

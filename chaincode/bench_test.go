@@ -1,0 +1,76 @@
+package chaincode
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/attrmgr"
+	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// BenchmarkSubmitBatch measures one 100-reading telemetry transaction through
+// the whole contract path (contract-api dispatch included) on the fake world.
+func BenchmarkSubmitBatch(b *testing.B) {
+	t := &testing.T{}
+	w := newWorld(t)
+	devs := make([]*testDevice, 10)
+	for i := range devs {
+		devs[i] = w.enroll(org1Operator, fmt.Sprintf("d%d", i), "fridge")
+	}
+	_, err := w.putRule(org1Operator, hotRule("warm", api.RuleAction{Type: api.ActionTypeAlert, Severity: api.SeverityInfo}))
+	require.NoError(b, err)
+	cc, err := contractapi.NewChaincode(w.c.Device, w.c.Policy, w.c.Rule, w.c.Telemetry, w.c.Command)
+	require.NoError(b, err)
+	creator := serializedIdentity(b, "Org1MSP", "hub1", api.RoleHub)
+	batches := make([]string, b.N)
+	for n := range batches {
+		envs := make([]reading.Envelope, 100)
+		for i := range envs {
+			envs[i] = devs[i%len(devs)].reading(t, 4)
+		}
+		batches[n] = jsonArg(t, api.BatchRequest{Readings: envs})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		rec := &txRecord{id: fmt.Sprintf("b%d", n), writes: map[string][]byte{}, sbe: map[string][]byte{}}
+		stub := w.stub(rec)
+		stub.GetFunctionAndParametersReturns("telemetry:SubmitBatch", []string{batches[n]})
+		stub.GetCreatorReturns(creator, nil)
+		if resp := cc.Invoke(stub); resp.GetStatus() != 200 {
+			b.Fatal(resp.GetMessage())
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*100), "µs/reading")
+}
+
+// serializedIdentity is a creator as Fabric passes it to chaincode: an MSP ID
+// and a certificate carrying Fabric CA attributes.
+func serializedIdentity(t testing.TB, mspID, cn, role string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
+	require.NoError(t, attrmgr.New().AddAttributesToCert(&attrmgr.Attributes{Attrs: map[string]string{api.RoleAttribute: role}}, tmpl))
+	tmpl.ExtraExtensions = tmpl.Extensions
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	b, err := proto.Marshal(&msp.SerializedIdentity{Mspid: mspID, IdBytes: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})})
+	require.NoError(t, err)
+	return b
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/network"
 )
 
 // ledger is what the device, policy, rule, command, telemetry and events
@@ -68,21 +69,9 @@ type ledgerFlags struct {
 	profile  string // explicit connection.json; overrides stateDir/org
 }
 
-// ledgerStateDir is where `iotledger network up` keeps its network.
-func ledgerStateDir() string {
-	if d := os.Getenv("IOTLEDGER_STATE_DIR"); d != "" {
-		return d
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(".iotledger", "network")
-	}
-	return filepath.Join(home, ".iotledger", "network")
-}
-
 func (f *ledgerFlags) register(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.stateDir, "state-dir", ledgerStateDir(), "network state directory (env IOTLEDGER_STATE_DIR)")
+	pf.StringVar(&f.stateDir, "state-dir", network.DefaultStateDir(), "network state directory (env IOTLEDGER_STATE_DIR)")
 	pf.StringVar(&f.org, "org", "Org1", "organisation to act for")
 	pf.StringVar(&f.identity, "identity", "operator", `identity of the org's connection profile: operator, hub, auditor, admin, ...`)
 	pf.StringVar(&f.profile, "profile", "", "connection profile (connection.json); overrides --state-dir and --org")

@@ -1,0 +1,291 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"time"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// startBatcher recovers batches left by an earlier run, then forms new
+// batches from the outbox and hands them to the submitters.
+func (h *Hub) startBatcher() {
+	work := make(chan batchJob, h.cfg.Submitters)
+	for range h.cfg.Submitters {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			for job := range work {
+				h.submitBatch(h.ctx, job)
+			}
+		}()
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		defer close(work)
+		recovered, err := h.outbox.Batches()
+		if err != nil {
+			h.log.Error("reading in-flight batches", "err", err)
+		}
+		if len(recovered) > 0 {
+			h.log.Info("recovering batches that were in flight", "batches", len(recovered))
+		}
+		for _, b := range recovered {
+			select {
+			case work <- batchJob{batch: b, recheck: true}:
+			case <-h.ctx.Done():
+				return
+			}
+		}
+		h.formBatches(work)
+	}()
+}
+
+type batchJob struct {
+	batch   Batch
+	recheck bool // may already be (partly) on the ledger: look before submitting
+}
+
+// formBatches waits until BatchSize readings are pending or the oldest has
+// waited BatchWait (no waiting once the hub is flushing), then records a
+// batch and queues it. Queuing blocks while all submitters are busy, which
+// lets readings accumulate into full batches under load.
+func (h *Hub) formBatches(work chan<- batchJob) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		if h.outbox.Pending() == 0 {
+			select {
+			case <-h.readingsReady:
+				continue
+			case <-h.ctx.Done():
+				return
+			}
+		}
+		timer.Reset(h.cfg.BatchWait)
+	fill:
+		for h.outbox.Pending() < int64(h.cfg.BatchSize) {
+			select {
+			case <-h.readingsReady:
+			case <-timer.C:
+				break fill
+			case <-h.flushing:
+				break fill
+			case <-h.ctx.Done():
+				timer.Stop()
+				return
+			}
+		}
+		timer.Stop()
+		b, err := h.outbox.TakeBatch(h.cfg.BatchSize, h.cfg.Now())
+		if err != nil {
+			h.log.Error("forming batch", "err", err)
+			if !sleepCtx(h.ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		if b == nil {
+			continue
+		}
+		select {
+		case work <- batchJob{batch: *b}:
+		case <-h.ctx.Done():
+			return // the batch is recorded; the next start recovers it
+		}
+	}
+}
+
+// submitBatch gets every reading of a batch resolved: committed, found on
+// the ledger already, or refused by the ledger (isolated and counted).
+func (h *Hub) submitBatch(ctx context.Context, job batchJob) {
+	recs := job.batch.Readings
+	if job.recheck {
+		recs = h.dropCommitted(ctx, job.batch.ID, recs)
+	}
+	h.submitSet(ctx, job.batch.ID, recs)
+}
+
+// submitSet submits readings as one transaction. Transient failures are
+// retried (after checking whether an unknown outcome committed); a refusal
+// of the whole set first drops readings already on the ledger, then
+// bisects until the refused reading is alone, and drops it.
+func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
+	backoff := 200 * time.Millisecond
+	for len(recs) > 0 {
+		req := api.BatchRequest{Readings: make([]reading.Envelope, len(recs))}
+		for i, r := range recs {
+			req.Readings[i] = r.Envelope
+		}
+		start := time.Now()
+		_, err := h.cfg.Ledger.SubmitBatch(ctx, req)
+		h.metrics.submitSeconds.Observe(time.Since(start).Seconds())
+		if err == nil {
+			h.metrics.batchesCommitted.Inc()
+			h.metrics.readingsCommitted.Add(float64(len(recs)))
+			h.resolve(batchID, recs)
+			return
+		}
+		if ctx.Err() != nil {
+			return // stays in the outbox
+		}
+		code := api.CodeOf(err)
+		if transient(code) {
+			h.log.Warn("submit failed; will retry", "batch", batchID, "readings", len(recs), "err", err)
+			if !sleepCtx(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			// The transaction may have committed although we got an error.
+			recs = h.dropCommitted(ctx, batchID, recs)
+			continue
+		}
+		h.log.Info("ledger refused batch; isolating", "batch", batchID, "readings", len(recs), "code", code, "err", err)
+		remaining := h.dropCommitted(ctx, batchID, recs)
+		if len(remaining) < len(recs) {
+			recs = remaining
+			continue
+		}
+		if len(recs) == 1 {
+			h.refuseReading(batchID, recs[0], code, err)
+			return
+		}
+		mid := len(recs) / 2
+		h.submitSet(ctx, batchID, recs[:mid])
+		h.submitSet(ctx, batchID, recs[mid:])
+		return
+	}
+}
+
+// transient reports whether an error may go away by itself: unclassified
+// errors (network, timeouts, exhausted conflict retries) and INTERNAL.
+func transient(code api.Code) bool {
+	return code == "" || code == api.CodeInternal
+}
+
+// dropCommitted looks each reading up on the ledger and resolves those
+// already there. If the hub may not read telemetry (the hub role's default
+// does not include telemetry:read) it stops looking and leaves the check
+// to the ledger's replay refusal.
+func (h *Hub) dropCommitted(ctx context.Context, batchID uint64, recs []Record) []Record {
+	var keep, found []Record
+	for i, r := range recs {
+		sr, err := h.cfg.Ledger.Reading(ctx, r.Device, r.Seq)
+		if err != nil {
+			keep = append(keep, r)
+			if c := api.CodeOf(err); c != api.CodeNotFound {
+				if c == api.CodeAccessDenied || ctx.Err() != nil {
+					keep = append(keep, recs[i+1:]...)
+					break
+				}
+				h.log.Debug("reading lookup failed", "device", r.Device, "seq", r.Seq, "err", err)
+			}
+			continue
+		}
+		found = append(found, r)
+		if bytes.Equal(sr.Payload, r.Envelope.Payload) && bytes.Equal(sr.Signature, r.Envelope.Signature) {
+			h.metrics.alreadyOnLedger.Inc()
+		} else {
+			h.metrics.ledgerRejected.WithLabelValues(strings.ToLower(string(api.CodeReplay))).Inc()
+			h.log.Warn("ledger holds other content for this reading", "device", r.Device, "seq", r.Seq)
+		}
+	}
+	if len(found) > 0 {
+		h.resolve(batchID, found)
+	}
+	return keep
+}
+
+// refuseReading drops a reading the ledger refused on its own. A REPLAY
+// refusal means the reading (ours, from before a crash, or the same bytes
+// relayed by another hub) is already on the ledger.
+func (h *Hub) refuseReading(batchID uint64, r Record, code api.Code, err error) {
+	if code == api.CodeReplay {
+		h.metrics.alreadyOnLedger.Inc()
+		h.log.Info("reading already on the ledger", "device", r.Device, "seq", r.Seq)
+	} else {
+		h.metrics.ledgerRejected.WithLabelValues(strings.ToLower(string(code))).Inc()
+		h.log.Warn("ledger refused reading; dropped", "device", r.Device, "seq", r.Seq, "code", code, "err", err)
+	}
+	h.resolve(batchID, []Record{r})
+}
+
+func (h *Hub) resolve(batchID uint64, recs []Record) {
+	ids := make([]uint64, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	if err := h.outbox.Resolve(batchID, ids); err != nil {
+		h.log.Error("resolving readings", "batch", batchID, "err", err)
+	}
+}
+
+// startAckWorker records stored command acks on the ledger.
+func (h *Hub) startAckWorker() {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		backoff := 200 * time.Millisecond
+		for {
+			acks, err := h.outbox.Acks()
+			if err != nil {
+				h.log.Error("reading acks", "err", err)
+			}
+			retry := false
+			for _, a := range acks {
+				if h.ctx.Err() != nil {
+					return
+				}
+				_, err := h.cfg.Ledger.AckCommand(h.ctx, a.Envelope)
+				code := api.CodeOf(err)
+				switch {
+				case err == nil:
+					h.metrics.acksRecorded.Inc()
+				case transient(code):
+					h.log.Warn("ack not recorded; will retry", "command", a.Command, "err", err)
+					retry = true
+					continue
+				default:
+					h.metrics.rejected.WithLabelValues("ack_" + strings.ToLower(string(code))).Inc()
+					h.log.Warn("ledger refused ack", "device", a.Device, "command", a.Command, "err", err)
+					reason := "ledger_refused"
+					if code == api.CodeNotFound {
+						reason = "unknown_command"
+					}
+					h.sendError(a.Device, errorForAck(reason, a, err))
+				}
+				if err := h.outbox.DeleteAck(a.ID); err != nil {
+					h.log.Error("deleting ack", "err", err)
+				}
+			}
+			wait := time.Hour
+			if retry {
+				wait = backoff
+				backoff = min(backoff*2, 10*time.Second)
+			} else {
+				backoff = 200 * time.Millisecond
+			}
+			select {
+			case <-h.acksReady:
+			case <-time.After(wait):
+			case <-h.ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,404 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client/hub/wire"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// maxEnvelopeBytes bounds a telemetry or ack message: a maximal payload in
+// base64 plus a signature and the JSON around them.
+const maxEnvelopeBytes = reading.MaxPayloadBytes*4/3 + reading.MaxSignatureBytes*2 + 64
+
+// brokerHook plugs the hub into mochi's broker.
+type brokerHook struct {
+	mqtt.HookBase
+	h *Hub
+}
+
+func (b *brokerHook) ID() string { return "iotledger-hub" }
+
+func (b *brokerHook) Provides(hook byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
+		mqtt.OnSubscribed, mqtt.OnDisconnect,
+	}, []byte{hook})
+}
+
+// refusal is why the hub refused something a device sent.
+type refusal struct {
+	reason string // wire.Reason*
+	msg    string
+	seq    uint64
+	cmd    string
+}
+
+func (r *refusal) Error() string { return r.reason + ": " + r.msg }
+
+// mqttCode maps a refusal to an MQTT 5 PUBACK reason code.
+func (r *refusal) mqttCode() packets.Code {
+	code := packets.ErrNotAuthorized.Code
+	switch r.reason {
+	case wire.ReasonMalformed:
+		code = packets.ErrPayloadFormatInvalid.Code
+	case wire.ReasonReplay, wire.ReasonTooLarge, wire.ReasonUnknownCommand:
+		code = packets.ErrImplementationSpecificError.Code
+	case wire.ReasonUnavailable:
+		code = packets.ErrUnspecifiedError.Code
+	}
+	return packets.Code{Code: code, Reason: r.Error()}
+}
+
+// authFailure is why a connection was refused.
+type authFailure struct{ reason, msg string }
+
+func (b *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	h := b.h
+	device := string(pk.Connect.Username)
+	if f := h.authenticate(cl.ID, device, pk.Connect.Password); f != nil {
+		h.metrics.authFailures.WithLabelValues(f.reason).Inc()
+		h.log.Warn("device refused", "device", device, "client", cl.ID, "remote", cl.Net.Remote, "reason", f.reason, "detail", f.msg)
+		return false
+	}
+	h.sessMu.Lock()
+	h.sessions[device] = &session{client: cl}
+	h.sessMu.Unlock()
+	h.log.Info("device connected", "device", device, "remote", cl.Net.Remote, "mqtt", cl.Properties.ProtocolVersion)
+	return true
+}
+
+// authenticate checks a device's connect token against its enrolled key.
+func (h *Hub) authenticate(clientID, device string, password []byte) *authFailure {
+	if err := reading.ValidateID("username", device); err != nil {
+		return &authFailure{"malformed", err.Error()}
+	}
+	if clientID != device {
+		return &authFailure{"client_id_mismatch", fmt.Sprintf("client id %q must equal the device id", clientID)}
+	}
+	tok, err := wire.ParseToken(string(password))
+	if err != nil {
+		return &authFailure{"malformed", err.Error()}
+	}
+	now := h.cfg.Now()
+	if d := now.Sub(tok.Time()); d > h.cfg.ClockSkew || d < -h.cfg.ClockSkew {
+		return &authFailure{"stale_token", fmt.Sprintf("token time is %s away from the hub clock (allowed ±%s)", d.Round(1e6), h.cfg.ClockSkew)}
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.LedgerTimeout)
+	defer cancel()
+	info, err := h.dir.lookup(ctx, device)
+	if err != nil {
+		if api.CodeOf(err) == api.CodeNotFound || api.CodeOf(err) == api.CodeAccessDenied {
+			return &authFailure{"unknown_device", err.Error()}
+		}
+		return &authFailure{"ledger_unavailable", err.Error()}
+	}
+	if info.device.Status != api.StatusActive {
+		return &authFailure{"device_inactive", "device status is " + string(info.device.Status)}
+	}
+	if err := tok.Verify(info.key, h.cfg.HubID, device); err != nil {
+		return &authFailure{"bad_signature", err.Error()}
+	}
+	if !info.canWrite {
+		return &authFailure{"hub_not_authorized", "this hub may not write telemetry for the device (telemetry:write denied)"}
+	}
+	fresh, err := h.nonces.remember(device, tok.Nonce, now)
+	if err != nil {
+		return &authFailure{"busy", err.Error()}
+	}
+	if !fresh {
+		return &authFailure{"nonce_reused", "token nonce already used"}
+	}
+	return nil
+}
+
+func (b *brokerHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	h := b.h
+	device := string(cl.Properties.Username)
+	h.sessMu.Lock()
+	if s, ok := h.sessions[device]; ok && s.client == cl {
+		delete(h.sessions, device)
+	}
+	h.sessMu.Unlock()
+	h.log.Info("device disconnected", "device", device, "err", err)
+}
+
+func (b *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if cl.Net.Inline {
+		return true
+	}
+	h := b.h
+	device := string(cl.Properties.Username)
+	ok, why := h.allowed(device, topic, write)
+	if !ok {
+		op := "subscribe"
+		if write {
+			op = "publish"
+		}
+		h.metrics.aclDenied.WithLabelValues(op).Inc()
+		h.log.Warn("topic refused", "device", device, "topic", topic, "op", op, "why", why)
+		if write {
+			h.sendError(device, wire.ErrorMessage{Reason: wire.ReasonNotAuthorized, Message: why, Topic: topic})
+		}
+	}
+	return ok
+}
+
+// allowed is the topic ACL: a device publishes its own telemetry and acks
+// and, when the ledger allows device:message, other devices' inboxes; it
+// subscribes to its own commands, errors and inbox. Nothing else.
+func (h *Hub) allowed(device, topic string, write bool) (bool, string) {
+	target, kind, err := wire.ParseTopic(topic)
+	if err != nil {
+		return false, err.Error()
+	}
+	if !write {
+		if target != device {
+			return false, "devices may only subscribe to their own topics"
+		}
+		switch kind {
+		case wire.KindCommands, wire.KindErrors, wire.KindInbox:
+			return true, ""
+		}
+		return false, fmt.Sprintf("devices may not subscribe to %s", kind)
+	}
+	switch {
+	case kind == wire.KindInbox && target != device:
+		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.LedgerTimeout)
+		defer cancel()
+		ok, err := h.dir.mayMessage(ctx, device, target)
+		if err != nil {
+			return false, "could not check device:message on the ledger: " + err.Error()
+		}
+		if !ok {
+			return false, fmt.Sprintf("the ledger does not allow %s device:message on %s", device, target)
+		}
+		return true, ""
+	case target != device:
+		return false, "devices may only publish to their own topics (or permitted inboxes)"
+	case kind == wire.KindTelemetry || kind == wire.KindAcks:
+		return true, ""
+	}
+	return false, fmt.Sprintf("devices may not publish to %s", kind)
+}
+
+func (b *brokerHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	h := b.h
+	device := string(cl.Properties.Username)
+	for i, f := range pk.Filters {
+		if f.Filter != wire.Topic(device, wire.KindCommands) || i >= len(codes) || codes[i] >= 0x80 {
+			continue
+		}
+		h.sessMu.Lock()
+		s, ok := h.sessions[device]
+		if ok && s.client == cl {
+			s.subscribed = true
+		}
+		h.sessMu.Unlock()
+		if ok {
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				h.deliverPending(h.ctx, device)
+			}()
+		}
+	}
+}
+
+func (b *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	h := b.h
+	device := string(cl.Properties.Username)
+	pk.FixedHeader.Retain = false // device messages are never retained
+	target, kind, err := wire.ParseTopic(pk.TopicName)
+	if err != nil { // the ACL has refused it already; be safe
+		return pk, packets.ErrRejectPacket
+	}
+	var ref *refusal
+	switch kind {
+	case wire.KindTelemetry:
+		ref = h.ingestReading(device, pk.Payload)
+		pk.Ignore = true
+	case wire.KindAcks:
+		ref = h.ingestAck(device, pk.Payload)
+		pk.Ignore = true
+	case wire.KindInbox:
+		if len(pk.Payload) > wire.MaxInboxBytes {
+			ref = &refusal{reason: wire.ReasonTooLarge, msg: fmt.Sprintf("inbox messages are limited to %d bytes", wire.MaxInboxBytes)}
+			break
+		}
+		pk.Payload = h.stampInbox(device, pk.Payload)
+		h.log.Debug("inbox message relayed", "from", device, "to", target)
+	default:
+		ref = &refusal{reason: wire.ReasonNotAuthorized, msg: "devices may not publish to " + string(kind)}
+	}
+	if ref == nil {
+		return pk, nil
+	}
+	h.metrics.rejected.WithLabelValues(ref.reason).Inc()
+	h.log.Warn("message refused", "device", device, "topic", pk.TopicName, "reason", ref.reason, "detail", ref.msg)
+	h.sendError(device, wire.ErrorMessage{Reason: ref.reason, Message: ref.msg, Topic: pk.TopicName, Seq: ref.seq, Command: ref.cmd})
+	if ref.reason == wire.ReasonUnavailable {
+		// No PUBACK: the device keeps the message and sends it again.
+		return pk, packets.ErrRejectPacket
+	}
+	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+		return pk, ref.mqttCode()
+	}
+	// MQTT 3.1.1 has no negative PUBACK: acknowledge (so the device does not
+	// resend forever), drop, and rely on the errors topic.
+	return pk, packets.CodeSuccessIgnore
+}
+
+// ingestReading validates a telemetry envelope and stores it durably.
+func (h *Hub) ingestReading(device string, payload []byte) *refusal {
+	if len(payload) > maxEnvelopeBytes {
+		return &refusal{reason: wire.ReasonTooLarge, msg: fmt.Sprintf("envelope is %d bytes, limit %d", len(payload), maxEnvelopeBytes)}
+	}
+	env, err := reading.ParseEnvelope(payload)
+	if err != nil {
+		return &refusal{reason: wire.ReasonMalformed, msg: err.Error()}
+	}
+	r, err := env.Decode()
+	if err != nil {
+		return &refusal{reason: wire.ReasonMalformed, msg: err.Error()}
+	}
+	if r.Device != device {
+		return &refusal{reason: wire.ReasonWrongDevice, msg: fmt.Sprintf("payload names device %q but the connection is %q", r.Device, device), seq: r.Seq}
+	}
+	if ref := h.checkSigner(device, r.Seq, func(k *reading.PublicKey) error { return r.Verify(k) }); ref != nil {
+		return ref
+	}
+	res, err := h.outbox.Append(Record{Device: device, Seq: r.Seq, Envelope: env, Leaf: reading.Hash(r.LeafHash()), ReceivedMS: h.cfg.Now().UnixMilli()})
+	if err != nil {
+		h.log.Error("outbox write failed", "device", device, "seq", r.Seq, "err", err)
+		return &refusal{reason: wire.ReasonUnavailable, msg: "the hub could not store the reading; it will be accepted when sent again", seq: r.Seq}
+	}
+	switch res {
+	case Duplicate:
+		h.metrics.duplicates.Inc()
+	case Replay:
+		return &refusal{reason: wire.ReasonReplay, msg: fmt.Sprintf("seq %d was already accepted with different content", r.Seq), seq: r.Seq}
+	default:
+		h.metrics.ingested.Inc()
+		poke(h.readingsReady)
+	}
+	return nil
+}
+
+// checkSigner verifies a device message with the device's enrolled key,
+// refusing it if the device is no longer active.
+func (h *Hub) checkSigner(device string, seq uint64, verify func(*reading.PublicKey) error) *refusal {
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.LedgerTimeout)
+	defer cancel()
+	info, err := h.dir.lookup(ctx, device)
+	if err != nil {
+		if c := api.CodeOf(err); c == api.CodeNotFound || c == api.CodeAccessDenied {
+			return &refusal{reason: wire.ReasonUnknownDevice, msg: err.Error(), seq: seq}
+		}
+		return &refusal{reason: wire.ReasonUnavailable, msg: "could not read the device from the ledger: " + err.Error(), seq: seq}
+	}
+	if info.device.Status != api.StatusActive {
+		return &refusal{reason: wire.ReasonDeviceInactive, msg: "device status is " + string(info.device.Status), seq: seq}
+	}
+	if err := verify(info.key); err != nil {
+		return &refusal{reason: wire.ReasonBadSignature, msg: err.Error(), seq: seq}
+	}
+	return nil
+}
+
+// ingestAck validates a signed command ack and stores it durably; the ack
+// worker records it on the ledger.
+func (h *Hub) ingestAck(device string, payload []byte) *refusal {
+	if len(payload) > maxEnvelopeBytes {
+		return &refusal{reason: wire.ReasonTooLarge, msg: fmt.Sprintf("envelope is %d bytes, limit %d", len(payload), maxEnvelopeBytes)}
+	}
+	env, err := reading.ParseEnvelope(payload)
+	if err != nil {
+		return &refusal{reason: wire.ReasonMalformed, msg: err.Error()}
+	}
+	ack, err := parseAck(env.Payload)
+	if err != nil {
+		return &refusal{reason: wire.ReasonMalformed, msg: err.Error()}
+	}
+	if ack.Device != device {
+		return &refusal{reason: wire.ReasonWrongDevice, msg: fmt.Sprintf("ack names device %q but the connection is %q", ack.Device, device), cmd: ack.Command}
+	}
+	msg := reading.Message(reading.DomainAck, env.Payload)
+	if ref := h.checkSigner(device, 0, func(k *reading.PublicKey) error { return k.Verify(msg, env.Signature) }); ref != nil {
+		ref.cmd = ack.Command
+		return ref
+	}
+	if err := h.outbox.AppendAck(AckRecord{Device: device, Command: ack.Command, Envelope: env}); err != nil {
+		h.log.Error("outbox ack write failed", "device", device, "command", ack.Command, "err", err)
+		return &refusal{reason: wire.ReasonUnavailable, msg: "the hub could not store the ack; send it again", cmd: ack.Command}
+	}
+	poke(h.acksReady)
+	return nil
+}
+
+// AckError says why an ack payload is malformed.
+type AckError struct{ Reason string }
+
+func (e *AckError) Error() string { return "ack payload: " + e.Reason }
+
+// parseAck decodes and checks a signed ack payload.
+func parseAck(b []byte) (api.AckPayload, error) {
+	var a api.AckPayload
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return a, &AckError{Reason: "not JSON of {device, command, status, result, ts}: " + err.Error()}
+	}
+	if dec.More() {
+		return a, &AckError{Reason: "trailing data after the JSON object"}
+	}
+	if err := reading.ValidateID("device", a.Device); err != nil {
+		return a, &AckError{Reason: err.Error()}
+	}
+	if err := reading.ValidateID("command", a.Command); err != nil {
+		return a, &AckError{Reason: err.Error()}
+	}
+	if a.Status != api.CommandAcked && a.Status != api.CommandFailed {
+		return a, &AckError{Reason: fmt.Sprintf("status %q: want %q or %q", a.Status, api.CommandAcked, api.CommandFailed)}
+	}
+	if len(a.Result) > reading.MaxStringValue {
+		return a, &AckError{Reason: fmt.Sprintf("result longer than %d bytes", reading.MaxStringValue)}
+	}
+	return a, nil
+}
+
+// stampInbox wraps a device-to-device message with its authenticated sender.
+func (h *Hub) stampInbox(from string, payload []byte) []byte {
+	body := json.RawMessage(payload)
+	if !json.Valid(payload) {
+		b, _ := json.Marshal(payload) // a JSON string of base64
+		body = b
+	}
+	out, err := json.Marshal(wire.InboxMessage{From: from, Hub: h.cfg.HubID, Ts: h.cfg.Now().UnixMilli(), Payload: body})
+	if err != nil { // cannot happen: every field marshals
+		return payload
+	}
+	return out
+}
+
+// sendError tells a device why something it sent was refused.
+func (h *Hub) sendError(device string, m wire.ErrorMessage) {
+	m.Ts = h.cfg.Now().UnixMilli()
+	b, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	if err := h.broker.Publish(wire.Topic(device, wire.KindErrors), b, false, 1); err != nil && !errors.Is(err, mqtt.ErrInlineClientNotEnabled) {
+		h.log.Debug("error reply not sent", "device", device, "err", err)
+	}
+}

@@ -1,0 +1,92 @@
+package hub
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRevocationEventDisconnectsConnectedDevice(t *testing.T) {
+	fx := newFixture(t)
+	d := fx.enroll(t, "cold-1", api.StatusActive)
+	m := fx.connect(t, d)
+	fx.ledger.setStatus(d.id, api.StatusRevoked)
+	fx.ledger.events <- api.Event{Type: api.EventDeviceStatus, Devices: []string{d.id}, Revocations: []string{d.id},
+		StatusChanges: []api.StatusChange{{Device: d.id, From: api.StatusActive, To: api.StatusRevoked}}}
+	select {
+	case <-m.disconnected:
+	case <-time.After(waitFor):
+		t.Fatal("revoked device still connected")
+	}
+	// And it cannot come back.
+	_, _, err := dialV5(t, fx.hub.MQTTAddr(), d.id, d.id, d.token(t, testHubID, time.Now()))
+	require.Error(t, err)
+	require.Equal(t, 1.0, authFailures(fx.hub, "device_inactive"))
+}
+
+func TestSuspendedDeviceIsRefusedAfterStatusEvent(t *testing.T) {
+	fx := newFixture(t)
+	d := fx.enroll(t, "cold-1", api.StatusActive)
+	m := fx.connect(t, d)
+	_, err := m.publish(t, wire.Topic(d.id, wire.KindTelemetry), d.reading(t, 1, 1))
+	require.NoError(t, err)
+	fx.ledger.setStatus(d.id, api.StatusSuspended)
+	fx.ledger.events <- api.Event{Type: api.EventTelemetryBatch, Devices: []string{d.id},
+		StatusChanges: []api.StatusChange{{Device: d.id, From: api.StatusActive, To: api.StatusSuspended, Cause: "rule:quarantine"}}}
+	select {
+	case <-m.disconnected:
+	case <-time.After(waitFor):
+		t.Fatal("suspended device still connected")
+	}
+}
+
+func TestCommandIsDeliveredAndItsAckRecorded(t *testing.T) {
+	fx := newFixture(t)
+	d := fx.enroll(t, "cold-1", api.StatusActive)
+	m := fx.connect(t, d)
+	require.Equal(t, []byte{1}, m.subscribe(t, wire.Topic(d.id, wire.KindCommands)))
+	cmd := api.Command{ID: "cmd-1", Device: d.id, Owner: "Org1MSP", Name: "set-setpoint",
+		Params: json.RawMessage(`{"celsius":4}`), Status: api.CommandPending, ExpiresAt: time.Now().Add(time.Hour)}
+	fx.ledger.addCommand(cmd)
+	fx.ledger.events <- api.Event{Type: api.EventCommandIssued, Commands: []api.Command{cmd}}
+
+	got := m.next(t, wire.Topic(d.id, wire.KindCommands))
+	var c api.Command
+	require.NoError(t, json.Unmarshal(got.Payload, &c))
+	require.Equal(t, "cmd-1", c.ID)
+	require.JSONEq(t, `{"celsius":4}`, string(c.Params))
+	eventually(t, func() bool { return fx.ledger.command("cmd-1").Status == api.CommandDelivered }, "not marked delivered")
+
+	_, err := m.publish(t, wire.Topic(d.id, wire.KindAcks), d.ack(t, "cmd-1", api.CommandAcked))
+	require.NoError(t, err)
+	eventually(t, func() bool { return fx.ledger.command("cmd-1").Status == api.CommandAcked }, "ack not recorded")
+}
+
+func TestPendingCommandsAreDeliveredWhenDeviceSubscribes(t *testing.T) {
+	fx := newFixture(t)
+	d := fx.enroll(t, "cold-1", api.StatusActive)
+	fx.ledger.addCommand(api.Command{ID: "cmd-9", Device: d.id, Name: "reboot", Status: api.CommandPending, ExpiresAt: time.Now().Add(time.Hour)})
+	m := fx.connect(t, d)
+	require.Equal(t, []byte{1}, m.subscribe(t, wire.Topic(d.id, wire.KindCommands)))
+	got := m.next(t, wire.Topic(d.id, wire.KindCommands))
+	require.Contains(t, string(got.Payload), `"cmd-9"`)
+	eventually(t, func() bool { return fx.ledger.command("cmd-9").Status == api.CommandDelivered }, "not marked delivered")
+}
+
+func TestAckForUnknownCommandIsReportedToDevice(t *testing.T) {
+	fx := newFixture(t)
+	d := fx.enroll(t, "cold-1", api.StatusActive)
+	m := fx.connect(t, d)
+	require.Equal(t, []byte{1}, m.subscribe(t, wire.Topic(d.id, wire.KindErrors)))
+	_, err := m.publish(t, wire.Topic(d.id, wire.KindAcks), d.ack(t, "nope", api.CommandAcked))
+	require.NoError(t, err)
+	e := m.next(t, wire.Topic(d.id, wire.KindErrors))
+	var em wire.ErrorMessage
+	require.NoError(t, json.Unmarshal(e.Payload, &em))
+	require.Equal(t, wire.ReasonUnknownCommand, em.Reason)
+	require.Equal(t, "nope", em.Command)
+}

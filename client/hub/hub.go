@@ -1,0 +1,295 @@
+// Package hub is the iotledger IoT hub: an embedded MQTT broker whose
+// devices authenticate with their ledger-enrolled keys, a topic ACL backed by
+// the ledger's policies, a durable bbolt outbox written before the PUBACK,
+// a batcher that submits readings to the ledger exactly once (even across
+// crashes), and command delivery and revocation driven by chaincode events.
+//
+// The device-facing protocol is in package wire and docs/protocol.md.
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Config configures a hub.
+type Config struct {
+	HubID    string      // names the hub in device auth tokens; unique per hub
+	MQTTAddr string      // broker listen address, e.g. "127.0.0.1:1883" (":0" picks a port)
+	TLS      *tls.Config // optional: serve MQTT over TLS
+	HTTPAddr string      // metrics and health, e.g. "127.0.0.1:9100"; empty: none
+	DataDir  string      // holds outbox.db
+
+	BatchSize  int           // readings per SubmitBatch (default 100)
+	BatchWait  time.Duration // longest a reading waits for a batch to fill (default 200ms)
+	Submitters int           // concurrent SubmitBatch calls (default 4)
+
+	ClockSkew     time.Duration // accepted auth-token clock difference (default 5m)
+	DeviceTTL     time.Duration // device cache lifetime without events (default 60s)
+	AccessTTL     time.Duration // device:message decision cache lifetime (default 10s)
+	MaxNonces     int           // bound of the auth replay cache (default 100000)
+	FlushTimeout  time.Duration // how long Close waits for the outbox to drain (default 30s)
+	LedgerTimeout time.Duration // per ledger call made while a device waits (default 10s)
+
+	Ledger Ledger
+	Events EventSource // optional: without it commands and revocations are not pushed
+	Logger *slog.Logger
+	Now    func() time.Time // clock (default time.Now)
+}
+
+// ConfigError says what is wrong with a Config.
+type ConfigError struct{ Field, Reason string }
+
+func (e *ConfigError) Error() string { return "hub config: " + e.Field + ": " + e.Reason }
+
+func (c *Config) setDefaults() error {
+	if c.HubID == "" {
+		return &ConfigError{"HubID", "required (devices sign it into their connect token)"}
+	}
+	if c.DataDir == "" {
+		return &ConfigError{"DataDir", "required"}
+	}
+	if c.Ledger == nil {
+		return &ConfigError{"Ledger", "required"}
+	}
+	if c.MQTTAddr == "" {
+		c.MQTTAddr = "127.0.0.1:1883"
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = 200 * time.Millisecond
+	}
+	if c.Submitters <= 0 {
+		c.Submitters = 4
+	}
+	if c.ClockSkew <= 0 {
+		c.ClockSkew = 5 * time.Minute
+	}
+	if c.DeviceTTL <= 0 {
+		c.DeviceTTL = 60 * time.Second
+	}
+	if c.AccessTTL <= 0 {
+		c.AccessTTL = 10 * time.Second
+	}
+	if c.MaxNonces <= 0 {
+		c.MaxNonces = 100000
+	}
+	if c.FlushTimeout <= 0 {
+		c.FlushTimeout = 30 * time.Second
+	}
+	if c.LedgerTimeout <= 0 {
+		c.LedgerTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Hub is a running hub.
+type Hub struct {
+	cfg     Config
+	log     *slog.Logger
+	outbox  *Outbox
+	dir     *directory
+	nonces  *nonces
+	metrics *metrics
+	broker  *mqtt.Server
+	http    *http.Server
+	httpLn  net.Listener
+
+	readingsReady chan struct{} // poked when a reading is appended
+	acksReady     chan struct{} // poked when an ack is appended
+	flushing      chan struct{} // closed when Close starts draining
+
+	sessMu   sync.Mutex
+	sessions map[string]*session // device id → connection
+
+	cmdMu     sync.Mutex
+	delivered map[string]time.Time // command ids delivered by this hub
+
+	ctx    context.Context // lives until Close has drained
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// session is one connected device.
+type session struct {
+	client     *mqtt.Client
+	subscribed bool // to its commands topic
+}
+
+// New opens the hub's outbox and prepares its broker; Start serves.
+func New(cfg Config) (*Hub, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("hub data dir: %w", err)
+	}
+	ob, err := OpenOutbox(filepath.Join(cfg.DataDir, "outbox.db"))
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		cfg:           cfg,
+		log:           cfg.Logger.With("hub", cfg.HubID),
+		outbox:        ob,
+		dir:           newDirectory(cfg.Ledger, cfg.DeviceTTL, cfg.AccessTTL, cfg.Now),
+		nonces:        newNonces(cfg.MaxNonces, cfg.ClockSkew),
+		readingsReady: make(chan struct{}, 1),
+		acksReady:     make(chan struct{}, 1),
+		flushing:      make(chan struct{}),
+		sessions:      map[string]*session{},
+		delivered:     map[string]time.Time{},
+	}
+	h.metrics = newMetrics(ob, func() float64 {
+		h.sessMu.Lock()
+		defer h.sessMu.Unlock()
+		return float64(len(h.sessions))
+	})
+	h.broker = mqtt.New(&mqtt.Options{InlineClient: true, Logger: h.log.With("component", "broker")})
+	if err := h.broker.AddHook(&brokerHook{h: h}, nil); err != nil {
+		_ = ob.Close()
+		return nil, fmt.Errorf("broker hook: %w", err)
+	}
+	return h, nil
+}
+
+// Start opens the listeners and starts the batcher, the ack worker and the
+// event loop. Readings left in the outbox by an earlier run are recovered
+// first (in-flight batches are re-checked against the ledger).
+func (h *Hub) Start(ctx context.Context) error {
+	h.ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	tcp := listeners.NewTCP(listeners.Config{ID: "mqtt", Address: h.cfg.MQTTAddr, TLSConfig: h.cfg.TLS})
+	if err := h.broker.AddListener(tcp); err != nil {
+		h.cancel()
+		_ = h.outbox.Close()
+		return fmt.Errorf("mqtt listener %s: %w", h.cfg.MQTTAddr, err)
+	}
+	if h.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", h.cfg.HTTPAddr)
+		if err != nil {
+			_ = h.broker.Close()
+			h.cancel()
+			_ = h.outbox.Close()
+			return fmt.Errorf("http listener %s: %w", h.cfg.HTTPAddr, err)
+		}
+		h.httpLn = ln
+		h.http = &http.Server{Handler: h.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			if err := h.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				h.log.Error("http server stopped", "err", err)
+			}
+		}()
+	}
+	if err := h.broker.Serve(); err != nil {
+		h.cancel()
+		_ = h.outbox.Close()
+		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	h.startBatcher()
+	h.startAckWorker()
+	if h.cfg.Events != nil {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.runEvents(h.ctx)
+		}()
+	}
+	h.log.Info("hub started", "mqtt", h.MQTTAddr(), "http", h.HTTPAddr(), "outbox", h.outbox.Depth())
+	return nil
+}
+
+// MQTTAddr is the broker's listen address (after Start).
+func (h *Hub) MQTTAddr() string {
+	if l, ok := h.broker.Listeners.Get("mqtt"); ok {
+		return l.Address()
+	}
+	return h.cfg.MQTTAddr
+}
+
+// HTTPAddr is the metrics/health listen address (after Start), or "".
+func (h *Hub) HTTPAddr() string {
+	if h.httpLn == nil {
+		return ""
+	}
+	return h.httpLn.Addr().String()
+}
+
+// Outbox exposes the hub's outbox (depth, pending records) to tests and tools.
+func (h *Hub) Outbox() *Outbox { return h.outbox }
+
+// Close stops accepting devices, waits up to FlushTimeout for the outbox to
+// drain to the ledger, then stops everything. What is left stays in the
+// outbox for the next start.
+func (h *Hub) Close() error {
+	var err error
+	h.closed.Do(func() {
+		if h.ctx == nil { // never started
+			err = h.outbox.Close()
+			return
+		}
+		_ = h.broker.Close()
+		close(h.flushing)
+		deadline := time.NewTimer(h.cfg.FlushTimeout)
+		tick := time.NewTicker(50 * time.Millisecond)
+	drain:
+		for h.outbox.Depth() > 0 || h.outbox.PendingAcks() > 0 {
+			select {
+			case <-deadline.C:
+				h.log.Warn("flush timed out; the rest stays in the outbox", "depth", h.outbox.Depth(), "acks", h.outbox.PendingAcks())
+				break drain
+			case <-tick.C:
+			}
+		}
+		deadline.Stop()
+		tick.Stop()
+		h.cancel()
+		if h.http != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = h.http.Shutdown(sctx)
+			cancel()
+		}
+		h.wg.Wait()
+		err = h.outbox.Close()
+		h.log.Info("hub stopped")
+	})
+	return err
+}
+
+// Run starts the hub and closes it when ctx ends.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return h.Close()
+}
+
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,28 @@
+package hub
+
+import (
+	"context"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// Ledger is what the hub needs from the iotledger chaincode. The SDK's
+// *client.Client satisfies it; unit tests use an in-memory fake.
+type Ledger interface {
+	Device(ctx context.Context, id string) (*api.Device, error)
+	CheckAccess(ctx context.Context, req api.AccessRequest) (*api.Decision, error)
+	SubmitBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error)
+	Reading(ctx context.Context, device string, seq uint64) (*api.StoredReading, error)
+	ListCommands(ctx context.Context, q api.CommandQuery) (*api.CommandPage, error)
+	MarkCommandDelivered(ctx context.Context, id string) (*api.Command, error)
+	AckCommand(ctx context.Context, env reading.Envelope) (*api.Command, error)
+}
+
+// EventSource streams the chaincode events the hub reacts to (commands,
+// status changes, key rotations, policy changes). The CLI adapts the SDK's
+// checkpointed event stream to it, so a restarted hub resumes where it
+// stopped. The channel closes when ctx ends.
+type EventSource interface {
+	LedgerEvents(ctx context.Context) (<-chan api.Event, error)
+}

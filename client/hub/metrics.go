@@ -1,0 +1,101 @@
+package hub
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the hub's Prometheus series, registered on the hub's own
+// registry (several hubs may live in one process, in tests).
+type metrics struct {
+	registry          *prometheus.Registry
+	ingested          prometheus.Counter
+	duplicates        prometheus.Counter
+	rejected          *prometheus.CounterVec
+	ledgerRejected    *prometheus.CounterVec
+	submitSeconds     prometheus.Histogram
+	batchesCommitted  prometheus.Counter
+	readingsCommitted prometheus.Counter
+	authFailures      *prometheus.CounterVec
+	aclDenied         *prometheus.CounterVec
+	commandsDelivered prometheus.Counter
+	acksRecorded      prometheus.Counter
+	disconnects       *prometheus.CounterVec
+	alreadyOnLedger   prometheus.Counter
+}
+
+func newMetrics(o *Outbox, connected func() float64) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		ingested: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_readings_ingested_total",
+			Help: "Readings accepted and stored in the outbox (PUBACK sent).",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_readings_duplicate_total",
+			Help: "Retransmissions of readings already accepted (acknowledged, not stored again).",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iotledger_hub_readings_rejected_total",
+			Help: "Messages refused by the hub, by reason.",
+		}, []string{"reason"}),
+		ledgerRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iotledger_hub_ledger_rejected_total",
+			Help: "Accepted readings the ledger refused (isolated by bisecting the batch), by chaincode error code.",
+		}, []string{"reason"}),
+		submitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "iotledger_hub_submit_seconds",
+			Help:    "Duration of SubmitBatch calls (endorse, order, commit).",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
+		}),
+		batchesCommitted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_batches_committed_total",
+			Help: "Batches committed on the ledger.",
+		}),
+		readingsCommitted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_readings_committed_total",
+			Help: "Readings committed on the ledger by this hub.",
+		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iotledger_hub_auth_failures_total",
+			Help: "Refused MQTT connections, by reason.",
+		}, []string{"reason"}),
+		aclDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iotledger_hub_acl_denied_total",
+			Help: "Publishes and subscriptions refused by the topic ACL.",
+		}, []string{"op"}),
+		commandsDelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_commands_delivered_total",
+			Help: "Commands published to devices and marked delivered on the ledger.",
+		}),
+		acksRecorded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_acks_recorded_total",
+			Help: "Device command acks recorded on the ledger.",
+		}),
+		alreadyOnLedger: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_readings_already_on_ledger_total",
+			Help: "Readings found on the ledger when re-checked (committed before a crash or an unknown outcome).",
+		}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iotledger_hub_forced_disconnects_total",
+			Help: "Devices disconnected by the hub because of a ledger event, by new status.",
+		}, []string{"status"}),
+	}
+	m.registry.MustRegister(
+		m.ingested, m.duplicates, m.rejected, m.ledgerRejected, m.submitSeconds,
+		m.batchesCommitted, m.readingsCommitted, m.authFailures, m.aclDenied,
+		m.commandsDelivered, m.acksRecorded, m.disconnects, m.alreadyOnLedger,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "iotledger_hub_outbox_depth",
+			Help: "Readings accepted but not yet resolved against the ledger.",
+		}, func() float64 { return float64(o.Depth()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "iotledger_hub_acks_pending",
+			Help: "Command acks accepted but not yet recorded on the ledger.",
+		}, func() float64 { return float64(o.PendingAcks()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "iotledger_hub_connected_devices",
+			Help: "Devices connected to this hub's broker.",
+		}, connected),
+	)
+	return m
+}

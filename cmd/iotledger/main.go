@@ -50,7 +50,7 @@ func newRootCmd() *cobra.Command {
 
 	// Each verb group lives in its own file and is wired here.
 	root.AddCommand(
-		// newNetworkCmd(g),
+		newNetworkCmd(g),
 		newDeviceCmd(g, connectLedger),
 		newPolicyCmd(g, connectLedger),
 		newRuleCmd(g, connectLedger),

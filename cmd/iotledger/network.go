@@ -1,0 +1,234 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotledger/iotledger/network"
+)
+
+// newNetworkCmd is `iotledger network`: a local Fabric v2.5 network of
+// plain processes (no Docker).
+func newNetworkCmd(g *globalOptions) *cobra.Command {
+	var stateDir string
+	cmd := &cobra.Command{
+		Use:   "network",
+		Short: "Run a local Hyperledger Fabric v2.5 network (3 Raft orderers, 2 orgs with a peer and a CA each) without Docker",
+	}
+	cmd.PersistentFlags().StringVar(&stateDir, "state-dir", network.DefaultStateDir(), "network state directory (env IOTLEDGER_STATE_DIR)")
+	cmd.AddCommand(
+		newNetworkUpCmd(g, &stateDir),
+		newNetworkDownCmd(g, &stateDir),
+		newNetworkStatusCmd(g, &stateDir),
+		newNetworkDeployCmd(g, &stateDir),
+	)
+	return cmd
+}
+
+func networkLogger(g *globalOptions, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	// Progress lines already tell people what happens; the log adds detail
+	// only when asked for.
+	if level >= slog.LevelInfo {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func newNetworkUpCmd(g *globalOptions, stateDir *string) *cobra.Command {
+	var (
+		opts      network.Options
+		sourceDir string
+	)
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Build the pinned Fabric binaries (once), start the network, deploy the iotledger chaincode, enroll identities",
+		Long: `Builds Fabric v2.5.0 and Fabric CA v1.5.15 from their Go modules once into the user cache,
+generates crypto and configs, starts the orderers, peers and CAs on 127.0.0.1 (free ports),
+creates channel iotledger, deploys the iotledger chaincode as a service, enrolls an operator,
+a hub and an auditor per org and writes <state-dir>/<org>/connection.json for each org.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.StateDir = *stateDir
+			opts.SourceDir = sourceDir
+			opts.Logger = networkLogger(g, cmd.ErrOrStderr())
+			if !g.json() {
+				opts.Progress = cmd.OutOrStdout()
+			}
+			n, err := network.Up(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				st, err := n.Status(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return writeIndentedJSON(cmd.OutOrStdout(), st)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&opts.BatchTimeout, "batch-timeout", network.DefaultBatchTimeout, "orderer batch timeout (block cut after this long)")
+	f.IntVar(&opts.Orderers, "orderers", network.DefaultOrderers, "number of Raft orderers")
+	f.StringVar(&opts.EndorsementPolicy, "policy", network.DefaultPolicy, `endorsement policy of the iotledger chaincode: MAJORITY, ANY, ALL or a signature policy such as "OR('Org1MSP.peer','Org2MSP.peer')"`)
+	f.IntVar(&opts.MaxMessageCount, "max-message-count", network.DefaultMaxMessageCount, "most transactions per block")
+	f.StringVar(&opts.ChaincodePackage, "chaincode", network.DefaultChaincodePackage, "Go main package of the iotledger chaincode server")
+	f.StringVar(&sourceDir, "source-dir", "", "iotledger source tree (default: found from the working directory)")
+	f.StringVar(&opts.FabricLogSpec, "fabric-log-spec", "info", "FABRIC_LOGGING_SPEC of orderers and peers")
+	return cmd
+}
+
+func newNetworkDownCmd(g *globalOptions, stateDir *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Stop every process the network started (by PID) and remove its state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := network.Load(*stateDir)
+			if err != nil {
+				return err
+			}
+			nodes := n.Nodes()
+			t := time.Now()
+			if err := n.Down(cmd.Context()); err != nil {
+				return err
+			}
+			if g.json() {
+				return writeIndentedJSON(cmd.OutOrStdout(), map[string]any{"stopped": len(nodes), "removed": *stateDir})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "network down: %d processes stopped, %s removed (%s)\n",
+				len(nodes), *stateDir, time.Since(t).Round(10*time.Millisecond))
+			return nil
+		},
+	}
+}
+
+// errNetworkUnhealthy makes `network status` exit non-zero.
+var errNetworkUnhealthy = errors.New("network is not healthy")
+
+func newNetworkStatusCmd(g *globalOptions, stateDir *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show every process (PID, address, health), the channel height and the deployed chaincodes; exit 1 if a node is down",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := network.Load(*stateDir)
+			if err != nil {
+				return err
+			}
+			st, err := n.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if g.json() {
+				if err := writeIndentedJSON(out, st); err != nil {
+					return err
+				}
+			} else {
+				printNetworkStatus(out, st)
+			}
+			if !st.Healthy {
+				names := make([]string, 0)
+				for _, ns := range st.Unhealthy() {
+					names = append(names, ns.Name+" ("+ns.Health+", log "+ns.Log+")")
+				}
+				return fmt.Errorf("%w: %s", errNetworkUnhealthy, strings.Join(names, "; "))
+			}
+			return nil
+		},
+	}
+}
+
+func printNetworkStatus(w io.Writer, st *network.Status) {
+	fmt.Fprintf(w, "network %s  channel %s  height %d\n\n", st.StateDir, st.Channel, st.Height)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row(tw, "NODE", "KIND", "PID", "ADDRESS", "HEALTH", "HEIGHT", "LOG")
+	for _, n := range st.Nodes {
+		height := "-"
+		if n.Height != nil {
+			height = fmt.Sprint(*n.Height)
+		}
+		health := n.Health
+		if n.Error != "" && n.Health != network.HealthOK {
+			health += ": " + n.Error
+		}
+		row(tw, n.Name, n.Kind, n.PID, n.Address, health, height, n.Log)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row(tw, "CHAINCODE", "VERSION", "SEQUENCE", "COMMITTED", "POLICY")
+	for _, c := range st.Chaincodes {
+		committed := fmt.Sprint(c.CommittedSequence)
+		if c.Error != "" {
+			committed = "? (" + c.Error + ")"
+		}
+		row(tw, c.Name, c.Version, c.Sequence, committed, c.EndorsementPolicy)
+	}
+	_ = tw.Flush()
+}
+
+func newNetworkDeployCmd(g *globalOptions, stateDir *string) *cobra.Command {
+	var spec network.ChaincodeSpec
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Rebuild the chaincode server and deploy it again (next sequence) without restarting the network",
+		Long: `Rebuilds the chaincode server from the source tree, packages it for every org, installs,
+approves and commits the next sequence and restarts the chaincode servers. The orderers,
+peers and CAs keep running. With --name and --package any other chaincode-as-a-service
+server of the source tree is deployed the same way.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := network.Load(*stateDir)
+			if err != nil {
+				return err
+			}
+			n.SetLogger(networkLogger(g, cmd.ErrOrStderr()))
+			if !g.json() {
+				n.SetProgress(cmd.OutOrStdout())
+			}
+			if spec.Name == "" || spec.Name == network.DefaultChaincode && spec.Package == "" {
+				if spec.EndorsementPolicy != "" {
+					return errors.New("--policy needs --name and --package (the iotledger chaincode keeps its policy)")
+				}
+				err = n.Deploy(cmd.Context())
+				spec.Name = network.DefaultChaincode
+			} else {
+				if spec.Package == "" {
+					return fmt.Errorf("--package is required with --name %s (e.g. ./cmd/iotledger-refchaincode)", spec.Name)
+				}
+				if c, ok := n.Chaincode(spec.Name); ok && spec.EndorsementPolicy == "" {
+					spec.EndorsementPolicy = c.EndorsementPolicy
+				}
+				err = n.DeployChaincode(cmd.Context(), spec)
+			}
+			if err != nil {
+				return err
+			}
+			c, _ := n.Chaincode(spec.Name)
+			if g.json() {
+				return writeIndentedJSON(cmd.OutOrStdout(), c)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "chaincode %s deployed: version %s, sequence %d\n", c.Name, c.Version, c.Sequence)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.Name, "name", network.DefaultChaincode, "chaincode name")
+	f.StringVar(&spec.Package, "package", "", "Go main package of the chaincode server (default: the one it was deployed from)")
+	f.StringVar(&spec.EndorsementPolicy, "policy", "", "endorsement policy (default: keep the current one)")
+	return cmd
+}

@@ -1,0 +1,163 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/iotledger/iotledger/client"
+)
+
+// caAdminUser is the CA's bootstrap registrar.
+const caAdminUser = "admin"
+
+// caClient runs fabric-ca-client against an org's CA.
+func (n *Network) caClient(ctx context.Context, org *OrgState, args ...string) error {
+	ca, err := n.state.node(org.CA)
+	if err != nil {
+		return err
+	}
+	full := append(args, "--tls.certfiles", n.caCert(org), "--caname", org.CAName)
+	cmd := exec.CommandContext(ctx, n.state.Binaries.CAClient, full...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("fabric-ca-client %s at %s (%s): %w: %s", args[0], ca.Name, ca.Address(), err, tail(out.String(), 8))
+	}
+	return nil
+}
+
+func (n *Network) caURL(org *OrgState, user, secret string) (string, error) {
+	ca, err := n.state.node(org.CA)
+	if err != nil {
+		return "", err
+	}
+	if user == "" {
+		return "https://" + ca.Address(), nil
+	}
+	return "https://" + user + ":" + secret + "@" + ca.Address(), nil
+}
+
+// enrollCAAdmin enrolls the CA's bootstrap admin, the registrar of the org's
+// people and hubs.
+func (n *Network) enrollCAAdmin(ctx context.Context, org *OrgState, secret string) error {
+	u, err := n.caURL(org, caAdminUser, secret)
+	if err != nil {
+		return err
+	}
+	return n.caClient(ctx, org, "enroll", "-u", u, "--home", org.CAAdminHome, "--mspdir", filepath.Join(org.CAAdminHome, "msp"))
+}
+
+// ErrIdentityExists is returned by EnrollIdentity for a name the org's CA
+// has already registered.
+var ErrIdentityExists = errors.New("identity already registered")
+
+// EnrollIdentity registers name with the org's Fabric CA (as a client
+// identity carrying attrs as ecert attributes, e.g. {"iotledger.role":"hub"}),
+// enrolls it, and adds it to the org's connection profile.
+func (n *Network) EnrollIdentity(ctx context.Context, orgName, name string, attrs map[string]string) (client.IdentityFiles, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.enrollIdentity(ctx, orgName, name, attrs)
+}
+
+func (n *Network) enrollIdentity(ctx context.Context, orgName, name string, attrs map[string]string) (client.IdentityFiles, error) {
+	if err := validIdentityName(name); err != nil {
+		return client.IdentityFiles{}, err
+	}
+	org, err := n.state.org(orgName)
+	if err != nil {
+		return client.IdentityFiles{}, err
+	}
+	home := n.userDir(org, name)
+	if _, err := os.Stat(home); err == nil {
+		return client.IdentityFiles{}, fmt.Errorf("%w: %q in %s", ErrIdentityExists, name, org.Name)
+	}
+	secret, err := randomSecret()
+	if err != nil {
+		return client.IdentityFiles{}, err
+	}
+	register := []string{"register", "-u", mustURL(n.caURL(org, "", "")), "--home", org.CAAdminHome,
+		"--mspdir", filepath.Join(org.CAAdminHome, "msp"),
+		"--id.name", name, "--id.secret", secret, "--id.type", "client"}
+	if len(attrs) > 0 {
+		keys := make([]string, 0, len(attrs))
+		for k := range attrs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			if strings.ContainsAny(k+attrs[k], ",=:\"") || k == "" {
+				return client.IdentityFiles{}, fmt.Errorf("attribute %q=%q: names and values must not be empty or contain , = : or \"", k, attrs[k])
+			}
+			// ":ecert" puts the attribute into the enrollment certificate,
+			// where chaincode reads it with cid.
+			parts = append(parts, k+"="+attrs[k]+":ecert")
+		}
+		register = append(register, "--id.attrs", strings.Join(parts, ","))
+	}
+	if err := n.caClient(ctx, org, register...); err != nil {
+		if strings.Contains(err.Error(), "already registered") {
+			return client.IdentityFiles{}, fmt.Errorf("%w: %q in %s", ErrIdentityExists, name, org.Name)
+		}
+		return client.IdentityFiles{}, err
+	}
+	u, err := n.caURL(org, name, secret)
+	if err != nil {
+		return client.IdentityFiles{}, err
+	}
+	msp := filepath.Join(home, "msp")
+	if err := n.caClient(ctx, org, "enroll", "-u", u, "--home", home, "--mspdir", msp); err != nil {
+		return client.IdentityFiles{}, err
+	}
+	id, err := identityFilesFromMSP(msp, org.MSPID)
+	if err != nil {
+		return client.IdentityFiles{}, err
+	}
+	if err := n.addProfileIdentity(org, name, id); err != nil {
+		return client.IdentityFiles{}, err
+	}
+	return id, nil
+}
+
+// identityFilesFromMSP finds the certificate and key of an enrolled MSP dir.
+func identityFilesFromMSP(msp, mspID string) (client.IdentityFiles, error) {
+	certs, _ := filepath.Glob(filepath.Join(msp, "signcerts", "*.pem"))
+	keys, _ := filepath.Glob(filepath.Join(msp, "keystore", "*_sk"))
+	if len(certs) != 1 || len(keys) != 1 {
+		return client.IdentityFiles{}, fmt.Errorf("%s: want one certificate and one key, found %d and %d", msp, len(certs), len(keys))
+	}
+	return client.IdentityFiles{MSPID: mspID, Cert: certs[0], Key: keys[0]}, nil
+}
+
+func validIdentityName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("identity name %q: must be 1-64 characters", name)
+	}
+	for _, r := range name {
+		ok := r == '-' || r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok {
+			return fmt.Errorf("identity name %q: only letters, digits, '-', '_' and '.' are allowed", name)
+		}
+	}
+	if name == "admin" || name == "." || name == ".." {
+		return fmt.Errorf("identity name %q is reserved", name)
+	}
+	return nil
+}
+
+func mustURL(u string, err error) string {
+	if err != nil {
+		return ""
+	}
+	return u
+}

@@ -23,7 +23,7 @@ type Config struct {
 	Warmup           time.Duration // discarded start of each window
 	BatchSize        int           // readings per telemetry:SubmitBatch
 	DevicesPerWorker int           // devices each batch worker spreads its readings over
-	EndToEnd         time.Duration // measured window of the hub workload
+	Hub              HubConfig     // the end-to-end workload through the hub
 	Progress         io.Writer     // progress lines (stderr); nil = none
 	Logger           *slog.Logger
 }
@@ -37,7 +37,10 @@ func QuickConfig() Config {
 		Warmup:           time.Second,
 		BatchSize:        100,
 		DevicesPerWorker: 10,
-		EndToEnd:         15 * time.Second,
+		Hub: HubConfig{
+			Devices: 100, Submitters: 16, BatchWait: 200 * time.Millisecond,
+			Saturate: 15 * time.Second, HalfLoad: 10 * time.Second, Samples: 200, Triggers: 5, Revokes: 5,
+		},
 	}
 }
 
@@ -49,7 +52,10 @@ func FullConfig() Config {
 		Warmup:           3 * time.Second,
 		BatchSize:        100,
 		DevicesPerWorker: 10,
-		EndToEnd:         60 * time.Second,
+		Hub: HubConfig{
+			Devices: 200, Submitters: 16, BatchWait: 200 * time.Millisecond,
+			Saturate: 45 * time.Second, HalfLoad: 30 * time.Second, Samples: 500, Triggers: 10, Revokes: 10,
+		},
 	}
 }
 
@@ -82,18 +88,6 @@ type Target struct {
 	RefChaincode string // name of the reference chaincode (Put/Get)
 	Processes    []Process
 	Info         NetworkInfo
-	// Hub runs the end-to-end workload and the latencies that need a hub; nil
-	// leaves them out of the report with the reason in Skipped.
-	Hub HubBench
-}
-
-// HubBench measures the paths that go through the IoT hub.
-type HubBench interface {
-	// Ingest drives simulated devices through the hub for d and returns the
-	// readings the ledger committed.
-	Ingest(ctx context.Context, env *Env, d time.Duration) (WorkloadResult, []LatencyResult, error)
-	// Latencies measures rule → command and revocation → disconnect.
-	Latencies(ctx context.Context, env *Env) ([]LatencyResult, error)
 }
 
 // Env is what workloads share during a run.
@@ -189,7 +183,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 		{WorkTelemetry, runTelemetry},
 		{WorkTelemetryBatch, runBatch},
 		{WorkCheckAccess, runCheckAccess},
-		{WorkHubIngest, runHub},
+		{WorkHubIngest, runHubBench},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {
@@ -373,23 +367,6 @@ func runCheckAccess(ctx context.Context, e *Env) error {
 		e.measure(ctx, WorkCheckAccess, KindEvaluate, WorkRawGet, "", c, op)
 	}
 	return nil
-}
-
-func runHub(ctx context.Context, e *Env) error {
-	if e.Target.Hub == nil {
-		return errors.New("no hub workload available in this build")
-	}
-	e.Progressf("%-17s %s …", WorkHubIngest, e.Config.EndToEnd)
-	row, lats, err := e.Target.Hub.Ingest(ctx, e, e.Config.EndToEnd)
-	if err != nil {
-		return err
-	}
-	e.Report.Workloads = append(e.Report.Workloads, row)
-	e.Report.Latencies = append(e.Report.Latencies, lats...)
-	e.Progressf("%-17s %.0f readings/s committed", WorkHubIngest, row.UnitsPerSec)
-	lats, err = e.Target.Hub.Latencies(ctx, e)
-	e.Report.Latencies = append(e.Report.Latencies, lats...)
-	return err
 }
 
 func describeMachine() Machine {

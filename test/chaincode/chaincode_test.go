@@ -1,0 +1,237 @@
+// Package chaincode_test runs the iotledger chaincode on a real Fabric
+// network (started by the network package: orderers, two orgs with a peer
+// and a CA each, the chaincode as a service) and checks what it accepts,
+// what it refuses and what the ledger then holds.
+package chaincode_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client"
+)
+
+// device is a simulated device of the tests: its key and its next sequence.
+type device struct {
+	id     string
+	signer *reading.Signer
+	seq    uint64
+}
+
+func newDevice(t *testing.T, prefix string) *device {
+	t.Helper()
+	s, err := reading.GenerateKey(reading.ECDSAP256)
+	require.NoError(t, err)
+	return &device{id: fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()), signer: s}
+}
+
+func (d *device) reading(t *testing.T, temp float64) reading.Envelope {
+	t.Helper()
+	d.seq++
+	env, err := d.signer.SignReading(reading.Payload{Device: d.id, Seq: d.seq, Timestamp: time.Now().UnixMilli(),
+		Values: []reading.Value{{Name: "temperature", Unit: "Cel", Number: &temp}}})
+	require.NoError(t, err)
+	return env
+}
+
+func enroll(ctx context.Context, t *testing.T, operator *client.Client, d *device, typ string) *api.Device {
+	t.Helper()
+	got, err := operator.EnrollDevice(ctx, api.EnrollRequest{ID: d.id, Type: typ, PublicKey: d.signer.Public().PEM(), Activate: true})
+	require.NoError(t, err)
+	return got
+}
+
+// requireRefused checks a refusal's classified code and message.
+func requireRefused(t *testing.T, err error, code api.Code, contains string) {
+	t.Helper()
+	require.Error(t, err)
+	require.Equal(t, code, api.CodeOf(err), "error: %v", err)
+	require.Contains(t, err.Error(), contains)
+}
+
+func requireNoReading(ctx context.Context, t *testing.T, c *client.Client, d *device, seq uint64) {
+	t.Helper()
+	_, err := c.Reading(ctx, d.id, seq)
+	requireRefused(t, err, api.CodeNotFound, "no reading")
+}
+
+func TestHubSubmitsSignedTelemetryThatProvesOffline(t *testing.T) {
+	e := env(t)
+	ctx := e.ctx(t)
+	d := newDevice(t, "it-fridge")
+	dev := enroll(ctx, t, e.org1Operator, d, "fridge")
+	require.Equal(t, "Org1MSP", dev.Owner)
+
+	receipt, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, 3.5), d.reading(t, 3.6), d.reading(t, 3.7)}})
+	require.NoError(t, err)
+	require.Equal(t, 3, receipt.Size)
+
+	got, err := e.org1Operator.Reading(ctx, d.id, 2)
+	require.NoError(t, err)
+	require.Equal(t, receipt.BatchID, got.BatchID)
+	require.Equal(t, 3.6, *got.Values[0].Number)
+
+	proof, err := e.org1Operator.ReadingProof(ctx, d.id, 3)
+	require.NoError(t, err)
+	payload, err := proof.Verify()
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), payload.Seq)
+	require.Equal(t, receipt.Root, proof.Root)
+}
+
+func TestOtherOrgOperatorCannotManageOrg1Device(t *testing.T) {
+	e := env(t)
+	ctx := e.ctx(t)
+	d := newDevice(t, "it-owned")
+	enroll(ctx, t, e.org1Operator, d, "pump")
+
+	_, err := e.org2Operator.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "hostile")
+	requireRefused(t, err, api.CodeAccessDenied, "device:manage")
+	_, err = e.org2Operator.RotateDeviceKey(ctx, d.id, newDevice(t, "k").signer.Public().PEM())
+	requireRefused(t, err, api.CodeAccessDenied, "device:manage")
+	_, err = e.org2Operator.Device(ctx, d.id)
+	requireRefused(t, err, api.CodeAccessDenied, "device:read")
+
+	got, err := e.org1Operator.Device(ctx, d.id)
+	require.NoError(t, err)
+	require.Equal(t, api.StatusActive, got.Status)
+	require.Equal(t, 1, got.KeyVersion)
+}
+
+// A change of an Org1 device endorsed only by Org2's peer is invalidated at
+// commit by the device key's endorsement policy — even on a chaincode
+// definition whose own policy one org's endorsement satisfies. So a member
+// whose peer runs modified chaincode cannot change another member's devices.
+func TestDeviceChangeEndorsedOnlyByAnotherOrgIsInvalidatedAtCommit(t *testing.T) {
+	e := env(t)
+	ctx := e.ctx(t)
+	anyOrg := e.anyOrgChaincode(t)
+	op1 := e.connect(t, "Org1", "operator", anyOrg)
+	d := newDevice(t, "it-sbe")
+	enroll(ctx, t, op1, d, "valve")
+
+	byOrg2 := e.connect(t, "Org1", "operator", anyOrg, client.WithEndorsingOrganizations("Org2MSP"))
+	_, err := byOrg2.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "endorsed by the wrong org")
+	require.Error(t, err)
+	var te *client.TransactionError
+	require.True(t, errors.As(err, &te), "error: %v", err)
+	require.Equal(t, "ENDORSEMENT_POLICY_FAILURE", te.ValidationCode, "error: %v", err)
+
+	got, err := op1.Device(ctx, d.id)
+	require.NoError(t, err)
+	require.Equal(t, api.StatusActive, got.Status, "the invalid transaction changed nothing")
+
+	byOrg1 := e.connect(t, "Org1", "operator", anyOrg, client.WithEndorsingOrganizations("Org1MSP"))
+	got, err = byOrg1.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "endorsed by the owner")
+	require.NoError(t, err)
+	require.Equal(t, api.StatusSuspended, got.Status)
+}
+
+func TestTelemetryRefusalsWriteNothing(t *testing.T) {
+	e := env(t)
+	ctx := e.ctx(t)
+	d := newDevice(t, "it-refuse")
+	enroll(ctx, t, e.org1Operator, d, "fridge")
+	first := d.reading(t, 4)
+	_, err := e.org1Hub.SubmitReading(ctx, first)
+	require.NoError(t, err)
+
+	t.Run("forged signature", func(t *testing.T) {
+		forged := d.reading(t, 4)
+		forged.Signature = newDevice(t, "x").reading(t, 4).Signature
+		_, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{forged}})
+		requireRefused(t, err, api.CodeBadSignature, fmt.Sprintf("reading 0 (device %s seq %d)", d.id, d.seq))
+		requireNoReading(ctx, t, e.org1Operator, d, d.seq)
+	})
+	t.Run("replayed reading", func(t *testing.T) {
+		fresh := d.reading(t, 4)
+		_, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{fresh, first}})
+		requireRefused(t, err, api.CodeReplay, fmt.Sprintf("reading 1 (device %s seq 1)", d.id))
+		requireNoReading(ctx, t, e.org1Operator, d, d.seq)
+	})
+	t.Run("hub without the role", func(t *testing.T) {
+		noRole := e.enrollIdentity(t, "Org1", nil)
+		next := d.reading(t, 4)
+		_, err := noRole.SubmitReading(ctx, next)
+		requireRefused(t, err, api.CodeAccessDenied, "telemetry:write")
+		requireNoReading(ctx, t, e.org1Operator, d, d.seq)
+	})
+	t.Run("expired cross-org grant", func(t *testing.T) {
+		from, until := time.Now().Add(-48*time.Hour).UTC(), time.Now().Add(-time.Hour).UTC()
+		_, err := e.org1Operator.PutPolicy(ctx, api.Policy{ID: "it-org2-hubs-" + d.id, NotBefore: &from, NotAfter: &until,
+			Statements: []api.Statement{{Sid: "relay", Effect: api.Allow, Principals: []string{"role:hub@Org2MSP"},
+				Actions: []string{api.ActionTelemetryWrite}, Resources: []string{d.id}}}})
+		require.NoError(t, err)
+		next := d.reading(t, 4)
+		_, err = e.org2Hub.SubmitReading(ctx, next)
+		requireRefused(t, err, api.CodeAccessDenied, "telemetry:write")
+		requireNoReading(ctx, t, e.org1Operator, d, d.seq)
+
+		until = time.Now().Add(time.Hour).UTC()
+		_, err = e.org1Operator.PutPolicy(ctx, api.Policy{ID: "it-org2-hubs-" + d.id, NotBefore: &from, NotAfter: &until,
+			Statements: []api.Statement{{Sid: "relay", Effect: api.Allow, Principals: []string{"role:hub@Org2MSP"},
+				Actions: []string{api.ActionTelemetryWrite}, Resources: []string{d.id}}}})
+		require.NoError(t, err)
+		_, err = e.org2Hub.SubmitReading(ctx, next)
+		require.NoError(t, err, "inside its window the same grant lets Org2's hub relay the reading")
+	})
+	t.Run("revoked device", func(t *testing.T) {
+		_, err := e.org1Operator.SetDeviceStatus(ctx, d.id, api.StatusRevoked, "key leaked")
+		require.NoError(t, err)
+		next := d.reading(t, 4)
+		_, err = e.org1Hub.SubmitReading(ctx, next)
+		requireRefused(t, err, api.CodeDeviceInactive, "revoked")
+		requireNoReading(ctx, t, e.org1Operator, d, d.seq)
+	})
+}
+
+func TestRuleFiresAndItsAlertAndCommandArriveInTheEvent(t *testing.T) {
+	e := env(t)
+	ctx := e.ctx(t)
+	d := newDevice(t, "it-rule")
+	typ := "freezer-" + d.id[len("it-rule-"):]
+	enroll(ctx, t, e.org1Operator, d, typ)
+	_, err := e.org1Operator.PutRule(ctx, api.Rule{ID: "it-too-warm-" + typ, Selector: api.DeviceSelector{Types: []string{typ}},
+		Condition: "reading.values.temperature > -10.0",
+		Actions: []api.RuleAction{
+			{Type: api.ActionTypeAlert, Severity: api.SeverityCritical, Message: "freezer thawing"},
+			{Type: api.ActionTypeCommand, Command: "defrost-stop", TTL: 600},
+		}})
+	require.NoError(t, err)
+
+	receipt, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, -20), d.reading(t, -2)}})
+	require.NoError(t, err)
+	require.Equal(t, 1, receipt.Alerts)
+	require.Equal(t, 1, receipt.Commands)
+
+	ev := e.eventOf(t, e.org1Operator, receipt.BatchID)
+	require.Equal(t, api.EventTelemetryBatch, ev.Type)
+	require.Equal(t, []api.Alert{{Rule: "it-too-warm-" + typ, Device: d.id, Seq: 2, Severity: api.SeverityCritical, Message: "freezer thawing"}}, ev.Alerts)
+	require.Len(t, ev.Commands, 1)
+	cmd := ev.Commands[0]
+	require.Equal(t, receipt.BatchID+"-0", cmd.ID)
+	require.Equal(t, "defrost-stop", cmd.Name)
+	require.Equal(t, api.CommandPending, cmd.Status)
+
+	// The rule's command follows the same lifecycle as an operator's.
+	delivered, err := e.org1Hub.MarkCommandDelivered(ctx, cmd.ID)
+	require.NoError(t, err)
+	require.Equal(t, api.CommandDelivered, delivered.Status)
+	ack, err := d.signer.Sign(reading.DomainAck, []byte(fmt.Sprintf(`{"device":%q,"command":%q,"status":"acked","result":"stopped","ts":%d}`, d.id, cmd.ID, time.Now().UnixMilli())))
+	require.NoError(t, err)
+	_, err = e.org1Hub.AckCommand(ctx, reading.Envelope{Payload: []byte(fmt.Sprintf(`{"device":%q,"command":%q,"status":"acked","result":"stopped","ts":%d}`, d.id, cmd.ID, 0)), Signature: ack})
+	requireRefused(t, err, api.CodeBadSignature, "does not verify")
+	payload := []byte(fmt.Sprintf(`{"device":%q,"command":%q,"status":"acked","result":"stopped","ts":1}`, d.id, cmd.ID))
+	sig, err := d.signer.Sign(reading.DomainAck, payload)
+	require.NoError(t, err)
+	acked, err := e.org1Hub.AckCommand(ctx, reading.Envelope{Payload: payload, Signature: sig})
+	require.NoError(t, err)
+	require.Equal(t, api.CommandAcked, acked.Status)
+}

@@ -1,0 +1,187 @@
+package chaincode_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/network"
+)
+
+// environment is the network shared by the tests of this package and the
+// clients they use.
+type environment struct {
+	net          *network.Network
+	org1Operator *client.Client
+	org1Hub      *client.Client
+	org2Operator *client.Client
+	org2Hub      *client.Client
+
+	anyOnce sync.Once
+	anyErr  error
+	mu      sync.Mutex
+	idNo    int
+}
+
+var (
+	shared   *environment
+	setupErr error
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // every test skips itself
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "iotledger-chaincode-it-")
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	n, err := network.Up(ctx, network.Options{StateDir: dir, Orderers: 1, Progress: os.Stderr})
+	if err != nil {
+		setupErr = fmt.Errorf("network up: %w", err)
+		log.Print(setupErr)
+		return 1
+	}
+	defer func() {
+		downCtx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer stop()
+		if err := n.Down(downCtx); err != nil {
+			log.Printf("network down: %v", err)
+		}
+	}()
+	shared = &environment{net: n}
+	if setupErr = shared.connectAll(ctx); setupErr != nil {
+		log.Print(setupErr)
+		return 1
+	}
+	defer shared.close()
+	return m.Run()
+}
+
+// env returns the shared environment, or skips a short run.
+func env(t *testing.T) *environment {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: starts a Fabric network")
+	}
+	require.NoError(t, setupErr)
+	require.NotNil(t, shared)
+	return shared
+}
+
+func (e *environment) connectAll(ctx context.Context) error {
+	for _, c := range []struct {
+		dst      **client.Client
+		org, who string
+	}{
+		{&e.org1Operator, "Org1", "operator"}, {&e.org1Hub, "Org1", "hub"},
+		{&e.org2Operator, "Org2", "operator"}, {&e.org2Hub, "Org2", "hub"},
+	} {
+		p, err := e.net.Profile(c.org)
+		if err != nil {
+			return err
+		}
+		cl, err := client.Connect(ctx, p, c.who)
+		if err != nil {
+			return fmt.Errorf("connect %s %s: %w", c.org, c.who, err)
+		}
+		*c.dst = cl
+	}
+	return nil
+}
+
+func (e *environment) close() {
+	for _, c := range []*client.Client{e.org1Operator, e.org1Hub, e.org2Operator, e.org2Hub} {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
+
+// ctx is a per-test context.
+func (e *environment) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// connect opens a client of an org's identity, optionally to another
+// chaincode name, closed at the end of the test.
+func (e *environment) connect(t *testing.T, org, identity, chaincode string, opts ...client.Option) *client.Client {
+	t.Helper()
+	p, err := e.net.Profile(org)
+	require.NoError(t, err)
+	if chaincode != "" {
+		p.Chaincode = chaincode
+	}
+	c, err := client.Connect(e.ctx(t), p, identity, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// anyOrgChaincode deploys the same chaincode a second time under a
+// definition that one org's endorsement satisfies, so that only key-level
+// endorsement policies can stop a change endorsed by the wrong org.
+func (e *environment) anyOrgChaincode(t *testing.T) string {
+	t.Helper()
+	const name = "iotledger-anyorg"
+	e.anyOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		e.anyErr = e.net.DeployChaincode(ctx, network.ChaincodeSpec{
+			Name: name, Package: "./cmd/iotledger-chaincode",
+			EndorsementPolicy: "OR('Org1MSP.peer','Org2MSP.peer')",
+		})
+	})
+	require.NoError(t, e.anyErr)
+	return name
+}
+
+// enrollIdentity registers a new client identity with an org's CA and
+// connects as it.
+func (e *environment) enrollIdentity(t *testing.T, org string, attrs map[string]string) *client.Client {
+	t.Helper()
+	e.mu.Lock()
+	e.idNo++
+	name := fmt.Sprintf("it-user-%d-%d", time.Now().Unix(), e.idNo)
+	e.mu.Unlock()
+	_, err := e.net.EnrollIdentity(e.ctx(t), org, name, attrs)
+	require.NoError(t, err)
+	return e.connect(t, org, name, "")
+}
+
+// eventOf reads the chain's events from the first block until the one of txID.
+func (e *environment) eventOf(t *testing.T, c *client.Client, txID string) api.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx(t), time.Minute)
+	defer cancel()
+	start := uint64(0)
+	events, err := c.Events(ctx, client.EventOptions{StartBlock: &start})
+	require.NoError(t, err)
+	for ev := range events {
+		if ev.TxID == txID {
+			return ev.Event
+		}
+	}
+	require.FailNow(t, "no chaincode event of transaction "+txID)
+	return api.Event{}
+}

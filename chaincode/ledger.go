@@ -1,6 +1,7 @@
 package chaincode
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -21,6 +22,7 @@ type ledger interface {
 	GetState(key string) ([]byte, error)
 	PutState(key string, value []byte) error
 	DelState(key string) error
+	GetStateValidationParameter(key string) ([]byte, error)
 	SetStateValidationParameter(key string, ep []byte) error
 	GetStateByRangeWithPagination(startKey, endKey string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error)
 	GetStateByPartialCompositeKey(objectType string, keys []string) (shim.StateQueryIteratorInterface, error)
@@ -148,12 +150,24 @@ func endorsementPolicy(orgs ...string) ([]byte, error) {
 
 // restrictTo sets the key-level endorsement policy of keys to the peers of
 // orgs, so that only those orgs' peers can endorse later changes of them.
+// A key that already has this policy is left alone: a transaction that
+// rewrites a key's validation parameter invalidates every later transaction
+// of the same block touching that key with ENDORSEMENT_POLICY_FAILURE,
+// whereas an unchanged parameter lets them fail as MVCC_READ_CONFLICT, which
+// clients retry.
 func restrictTo(l ledger, orgs []string, keys ...string) error {
 	ep, err := endorsementPolicy(orgs...)
 	if err != nil {
 		return err
 	}
 	for _, k := range keys {
+		cur, err := l.GetStateValidationParameter(k)
+		if err != nil {
+			return internal("reading key endorsement policy", err)
+		}
+		if bytes.Equal(cur, ep) {
+			continue
+		}
 		if err := l.SetStateValidationParameter(k, ep); err != nil {
 			return internal("setting key endorsement policy", err)
 		}

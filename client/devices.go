@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 )
@@ -91,12 +92,14 @@ func (c *Client) CancelTransfer(ctx context.Context, id string) (*api.Device, er
 	return c.submitDevice(ctx, "CancelTransfer", id)
 }
 
-// DeviceHistory reads every committed version of a device, oldest first.
+// DeviceHistory reads every committed version of a device, oldest first
+// (the peer returns them newest first).
 func (c *Client) DeviceHistory(ctx context.Context, id string) ([]api.DeviceHistoryEntry, error) {
 	var h []api.DeviceHistoryEntry
 	if err := c.evaluate(ctx, api.ContractDevice, "History", &h, id); err != nil {
 		return nil, err
 	}
+	slices.SortStableFunc(h, func(a, b api.DeviceHistoryEntry) int { return a.Timestamp.Compare(b.Timestamp) })
 	return h, nil
 }
 

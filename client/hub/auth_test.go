@@ -7,6 +7,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client/hub/hubtest"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/stretchr/testify/require"
 )
@@ -66,7 +67,7 @@ func TestDeviceAuthRefusals(t *testing.T) {
 func TestHubNotAllowedToWriteDeviceTelemetryRefusesDevice(t *testing.T) {
 	fx := newFixture(t)
 	d := fx.enroll(t, "foreign-1", api.StatusActive)
-	fx.ledger.set(func(f *fakeLedger) { f.denyWrite[d.id] = true })
+	fx.ledger.Set(func(f *hubtest.Ledger) { f.DenyWrite[d.id] = true })
 	_, _, err := dialV5(t, fx.hub.MQTTAddr(), d.id, d.id, d.token(t, testHubID, time.Now()))
 	require.Error(t, err)
 	require.Equal(t, 1.0, authFailures(fx.hub, "hub_not_authorized"))
@@ -105,7 +106,7 @@ func TestInboxNeedsLedgerPermissionAndIsStampedWithSender(t *testing.T) {
 	a := fx.enroll(t, "dev-a", api.StatusActive)
 	b := fx.enroll(t, "dev-b", api.StatusActive)
 	c := fx.enroll(t, "dev-c", api.StatusActive)
-	fx.ledger.set(func(f *fakeLedger) { f.messaging[[2]string{a.id, b.id}] = true })
+	fx.ledger.Set(func(f *hubtest.Ledger) { f.Messaging[[2]string{a.id, b.id}] = true })
 	ma := fx.connect(t, a)
 	mb := fx.connect(t, b)
 	mc := fx.connect(t, c)

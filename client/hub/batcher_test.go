@@ -7,6 +7,7 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client/hub/hubtest"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -14,9 +15,9 @@ import (
 
 // requireExactlyOnce checks that every (device, seq) in want is on the
 // ledger exactly once and nothing else is.
-func requireExactlyOnce(t *testing.T, l *fakeLedger, want []string) {
+func requireExactlyOnce(t *testing.T, l *hubtest.Ledger, want []string) {
 	t.Helper()
-	got := l.committed()
+	got := l.Committed()
 	require.Len(t, got, len(want))
 	for _, k := range want {
 		require.Equal(t, 1, got[k], "reading %s committed %d times", k, got[k])
@@ -27,8 +28,8 @@ func TestBatcherCommitsEachReadingOnceWhenTheLedgerFailsMidway(t *testing.T) {
 	fx := newFixture(t, func(c *Config) { c.BatchSize = 7; c.Submitters = 3 })
 	// Every third call fails before committing, every fourth commits and
 	// then reports an error (the hub cannot know it committed).
-	fx.ledger.set(func(f *fakeLedger) {
-		f.failSubmit = func(call int) string {
+	fx.ledger.Set(func(f *hubtest.Ledger) {
+		f.FailSubmit = func(call int) string {
 			switch {
 			case call%3 == 0:
 				return "before"
@@ -47,7 +48,7 @@ func TestBatcherCommitsEachReadingOnceWhenTheLedgerFailsMidway(t *testing.T) {
 		require.NoError(t, err)
 		_, err = m2.publish(t, wire.Topic(d2.id, wire.KindTelemetry), d2.reading(t, seq, 2))
 		require.NoError(t, err)
-		want = append(want, rkey(d1.id, seq), rkey(d2.id, seq))
+		want = append(want, hubtest.Key(d1.id, seq), hubtest.Key(d2.id, seq))
 	}
 	eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "outbox not drained (depth %d)", fx.hub.Outbox().Depth())
 	requireExactlyOnce(t, fx.ledger, want)
@@ -81,8 +82,8 @@ func seedOutbox(t *testing.T, dir string, d *device, seqs []uint64, batched int)
 func TestRestartedHubRechecksInFlightBatchAndSubmitsNothingTwice(t *testing.T) {
 	for _, denyReads := range []bool{false, true} {
 		t.Run(fmt.Sprintf("hub may read telemetry=%v", !denyReads), func(t *testing.T) {
-			fx := &fixture{ledger: newFakeLedger(), dir: t.TempDir()}
-			fx.ledger.denyReads = denyReads
+			fx := &fixture{ledger: hubtest.NewLedger(), dir: t.TempDir()}
+			fx.ledger.DenyReads = denyReads
 			d := fx.enroll(t, "cold-1", api.StatusActive)
 			seqs := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 			recs := seedOutbox(t, fx.dir, d, seqs, 8)
@@ -99,7 +100,7 @@ func TestRestartedHubRechecksInFlightBatchAndSubmitsNothingTwice(t *testing.T) {
 			eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "outbox not drained")
 			var want []string
 			for _, s := range seqs {
-				want = append(want, rkey(d.id, s))
+				want = append(want, hubtest.Key(d.id, s))
 			}
 			requireExactlyOnce(t, fx.ledger, want)
 			require.Equal(t, 5.0, testutil.ToFloat64(fx.hub.metrics.alreadyOnLedger))
@@ -108,13 +109,13 @@ func TestRestartedHubRechecksInFlightBatchAndSubmitsNothingTwice(t *testing.T) {
 }
 
 func TestLedgerRefusedReadingIsIsolatedAndTheRestCommitted(t *testing.T) {
-	fx := &fixture{ledger: newFakeLedger(), dir: t.TempDir()}
+	fx := &fixture{ledger: hubtest.NewLedger(), dir: t.TempDir()}
 	good := fx.enroll(t, "cold-1", api.StatusActive)
 	bad := fx.enroll(t, "cold-2", api.StatusActive)
 	seedOutbox(t, fx.dir, good, []uint64{1, 2, 3, 4, 5, 6, 7}, 7)
 	seedOutbox(t, fx.dir, bad, []uint64{1}, 1)
 	// cold-2 was suspended after the hub accepted its reading.
-	fx.ledger.setStatus(bad.id, api.StatusSuspended)
+	fx.ledger.SetStatus(bad.id, api.StatusSuspended)
 	fx.start(t, func(c *Config) { c.BatchSize = 100 })
 	eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "outbox not drained")
 	requireExactlyOnce(t, fx.ledger, []string{"cold-1/1", "cold-1/2", "cold-1/3", "cold-1/4", "cold-1/5", "cold-1/6", "cold-1/7"})
@@ -122,7 +123,7 @@ func TestLedgerRefusedReadingIsIsolatedAndTheRestCommitted(t *testing.T) {
 }
 
 func TestBisectIsolatesOneBadReadingInAFullBatch(t *testing.T) {
-	fx := &fixture{ledger: newFakeLedger(), dir: t.TempDir()}
+	fx := &fixture{ledger: hubtest.NewLedger(), dir: t.TempDir()}
 	good := fx.enroll(t, "cold-1", api.StatusActive)
 	bad := fx.enroll(t, "cold-2", api.StatusActive)
 	ob, err := OpenOutbox(fx.dir + "/outbox.db")
@@ -140,11 +141,11 @@ func TestBisectIsolatesOneBadReadingInAFullBatch(t *testing.T) {
 		_, err = ob.Append(Record{Device: d.id, Seq: seq, Envelope: env, Leaf: reading.Hash(r.LeafHash())})
 		require.NoError(t, err)
 		if d == good {
-			want = append(want, rkey(d.id, seq))
+			want = append(want, hubtest.Key(d.id, seq))
 		}
 	}
 	require.NoError(t, ob.Close())
-	fx.ledger.setStatus(bad.id, api.StatusRevoked)
+	fx.ledger.SetStatus(bad.id, api.StatusRevoked)
 	fx.start(t, func(c *Config) { c.BatchSize = 20; c.BatchWait = time.Second })
 	eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "outbox not drained")
 	requireExactlyOnce(t, fx.ledger, want)

@@ -14,8 +14,8 @@ func TestRevocationEventDisconnectsConnectedDevice(t *testing.T) {
 	fx := newFixture(t)
 	d := fx.enroll(t, "cold-1", api.StatusActive)
 	m := fx.connect(t, d)
-	fx.ledger.setStatus(d.id, api.StatusRevoked)
-	fx.ledger.events <- api.Event{Type: api.EventDeviceStatus, Devices: []string{d.id}, Revocations: []string{d.id},
+	fx.ledger.SetStatus(d.id, api.StatusRevoked)
+	fx.ledger.Events <- api.Event{Type: api.EventDeviceStatus, Devices: []string{d.id}, Revocations: []string{d.id},
 		StatusChanges: []api.StatusChange{{Device: d.id, From: api.StatusActive, To: api.StatusRevoked}}}
 	select {
 	case <-m.disconnected:
@@ -34,8 +34,8 @@ func TestSuspendedDeviceIsRefusedAfterStatusEvent(t *testing.T) {
 	m := fx.connect(t, d)
 	_, err := m.publish(t, wire.Topic(d.id, wire.KindTelemetry), d.reading(t, 1, 1))
 	require.NoError(t, err)
-	fx.ledger.setStatus(d.id, api.StatusSuspended)
-	fx.ledger.events <- api.Event{Type: api.EventTelemetryBatch, Devices: []string{d.id},
+	fx.ledger.SetStatus(d.id, api.StatusSuspended)
+	fx.ledger.Events <- api.Event{Type: api.EventTelemetryBatch, Devices: []string{d.id},
 		StatusChanges: []api.StatusChange{{Device: d.id, From: api.StatusActive, To: api.StatusSuspended, Cause: "rule:quarantine"}}}
 	select {
 	case <-m.disconnected:
@@ -51,30 +51,30 @@ func TestCommandIsDeliveredAndItsAckRecorded(t *testing.T) {
 	require.Equal(t, []byte{1}, m.subscribe(t, wire.Topic(d.id, wire.KindCommands)))
 	cmd := api.Command{ID: "cmd-1", Device: d.id, Owner: "Org1MSP", Name: "set-setpoint",
 		Params: json.RawMessage(`{"celsius":4}`), Status: api.CommandPending, ExpiresAt: time.Now().Add(time.Hour)}
-	fx.ledger.addCommand(cmd)
-	fx.ledger.events <- api.Event{Type: api.EventCommandIssued, Commands: []api.Command{cmd}}
+	fx.ledger.AddCommand(cmd)
+	fx.ledger.Events <- api.Event{Type: api.EventCommandIssued, Commands: []api.Command{cmd}}
 
 	got := m.next(t, wire.Topic(d.id, wire.KindCommands))
 	var c api.Command
 	require.NoError(t, json.Unmarshal(got.Payload, &c))
 	require.Equal(t, "cmd-1", c.ID)
 	require.JSONEq(t, `{"celsius":4}`, string(c.Params))
-	eventually(t, func() bool { return fx.ledger.command("cmd-1").Status == api.CommandDelivered }, "not marked delivered")
+	eventually(t, func() bool { return fx.ledger.Command("cmd-1").Status == api.CommandDelivered }, "not marked delivered")
 
 	_, err := m.publish(t, wire.Topic(d.id, wire.KindAcks), d.ack(t, "cmd-1", api.CommandAcked))
 	require.NoError(t, err)
-	eventually(t, func() bool { return fx.ledger.command("cmd-1").Status == api.CommandAcked }, "ack not recorded")
+	eventually(t, func() bool { return fx.ledger.Command("cmd-1").Status == api.CommandAcked }, "ack not recorded")
 }
 
 func TestPendingCommandsAreDeliveredWhenDeviceSubscribes(t *testing.T) {
 	fx := newFixture(t)
 	d := fx.enroll(t, "cold-1", api.StatusActive)
-	fx.ledger.addCommand(api.Command{ID: "cmd-9", Device: d.id, Name: "reboot", Status: api.CommandPending, ExpiresAt: time.Now().Add(time.Hour)})
+	fx.ledger.AddCommand(api.Command{ID: "cmd-9", Device: d.id, Name: "reboot", Status: api.CommandPending, ExpiresAt: time.Now().Add(time.Hour)})
 	m := fx.connect(t, d)
 	require.Equal(t, []byte{1}, m.subscribe(t, wire.Topic(d.id, wire.KindCommands)))
 	got := m.next(t, wire.Topic(d.id, wire.KindCommands))
 	require.Contains(t, string(got.Payload), `"cmd-9"`)
-	eventually(t, func() bool { return fx.ledger.command("cmd-9").Status == api.CommandDelivered }, "not marked delivered")
+	eventually(t, func() bool { return fx.ledger.Command("cmd-9").Status == api.CommandDelivered }, "not marked delivered")
 }
 
 func TestAckForUnknownCommandIsReportedToDevice(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client/hub/hubtest"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -24,14 +25,14 @@ const testHubID = "hub-test"
 const waitFor = 10 * time.Second
 
 type fixture struct {
-	ledger *fakeLedger
+	ledger *hubtest.Ledger
 	hub    *Hub
 	dir    string
 }
 
 func newFixture(t *testing.T, opts ...func(*Config)) *fixture {
 	t.Helper()
-	fx := &fixture{ledger: newFakeLedger(), dir: t.TempDir()}
+	fx := &fixture{ledger: hubtest.NewLedger(), dir: t.TempDir()}
 	fx.start(t, opts...)
 	return fx
 }
@@ -67,7 +68,7 @@ func (fx *fixture) enroll(t *testing.T, id string, status api.DeviceStatus) *dev
 	t.Helper()
 	s, err := reading.GenerateKey(reading.ECDSAP256)
 	require.NoError(t, err)
-	fx.ledger.enroll(id, s.Public(), status)
+	fx.ledger.Enroll(id, s.Public(), status)
 	return &device{id: id, signer: s}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client/hub/hubtest"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -21,7 +22,7 @@ func TestSignedReadingIsAcceptedAndSubmitted(t *testing.T) {
 	resp, err := m.publish(t, wire.Topic(d.id, wire.KindTelemetry), d.reading(t, 1, 4.2))
 	require.NoError(t, err)
 	require.Equal(t, byte(0), resp.ReasonCode)
-	eventually(t, func() bool { return fx.ledger.committed()["cold-1/1"] == 1 }, "reading not on the ledger")
+	eventually(t, func() bool { return fx.ledger.Committed()["cold-1/1"] == 1 }, "reading not on the ledger")
 	eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "outbox not drained")
 	require.Equal(t, 1.0, testutil.ToFloat64(fx.hub.metrics.ingested))
 }
@@ -73,8 +74,8 @@ func TestForgedAndReplayedReadingsAreRejectedAndCounted(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, byte(0x83), resp.ReasonCode)
 	require.Equal(t, 1.0, rejected(fx.hub, wire.ReasonReplay))
-	eventually(t, func() bool { return fx.ledger.committed()["cold-1/1"] == 1 }, "reading not committed")
-	require.Len(t, fx.ledger.committed(), 1)
+	eventually(t, func() bool { return fx.ledger.Committed()["cold-1/1"] == 1 }, "reading not committed")
+	require.Len(t, fx.ledger.Committed(), 1)
 }
 
 func TestMQTT311DeviceLearnsOfRefusalOnErrorsTopic(t *testing.T) {
@@ -93,12 +94,12 @@ func TestMQTT311DeviceLearnsOfRefusalOnErrorsTopic(t *testing.T) {
 	require.Equal(t, int64(0), fx.hub.Outbox().Depth())
 
 	m.publish(t, wire.Topic(d.id, wire.KindTelemetry), d.reading(t, 8, 1))
-	eventually(t, func() bool { return fx.ledger.committed()["cold-1/8"] == 1 }, "good reading not committed")
+	eventually(t, func() bool { return fx.ledger.Committed()["cold-1/8"] == 1 }, "good reading not committed")
 }
 
 func TestReadingIsDurableBeforePuback(t *testing.T) {
 	fx := newFixture(t, func(c *Config) { c.FlushTimeout = 50 * time.Millisecond })
-	fx.ledger.set(func(f *fakeLedger) { f.blockSubmit = true }) // the ledger never answers
+	fx.ledger.Set(func(f *hubtest.Ledger) { f.BlockSubmit = true }) // the ledger never answers
 	d := fx.enroll(t, "cold-1", api.StatusActive)
 	m := fx.connect(t, d)
 	for seq := uint64(1); seq <= 5; seq++ {
@@ -107,7 +108,7 @@ func TestReadingIsDurableBeforePuback(t *testing.T) {
 	}
 	// Stop the hub right after the PUBACKs; nothing reached the ledger.
 	require.NoError(t, fx.hub.Close())
-	require.Empty(t, fx.ledger.committed())
+	require.Empty(t, fx.ledger.Committed())
 
 	ob, err := OpenOutbox(fx.dir + "/outbox.db")
 	require.NoError(t, err)

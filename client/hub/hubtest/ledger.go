@@ -1,7 +1,12 @@
-package hub
+// Package hubtest provides an in-memory ledger for tests of the hub and of
+// device software: it applies the chaincode's refusal rules that the hub
+// relies on (all-or-nothing batches, replay refusal, signature and status
+// checks) without a Fabric network.
+package hubtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,60 +16,66 @@ import (
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
-// fakeLedger is an in-memory stand-in for the chaincode with the same
+// Ledger is an in-memory stand-in for the chaincode with the same
 // refusal rules the hub relies on: batches are all-or-nothing, a (device,
 // seq) is accepted once (REPLAY after), signatures must verify, devices must
 // be active.
-type fakeLedger struct {
+type Ledger struct {
 	mu        sync.Mutex
 	devices   map[string]*api.Device
 	readings  map[string]api.StoredReading
-	commits   map[string]int // device/seq → times committed
+	commits   map[string]int // device/seq → times Committed
 	commands  map[string]*api.Command
-	messaging map[[2]string]bool // (from, to) allowed device:message
-	denyWrite map[string]bool    // devices this hub may not write
-	denyReads bool               // Reading answers ACCESS_DENIED (the hub role's default)
+	Messaging map[[2]string]bool // (from, to) allowed device:message
+	DenyWrite map[string]bool    // devices this hub may not write
+	DenyReads bool               // Reading answers ACCESS_DENIED (the hub role's default)
 
 	submitCalls int
-	// failSubmit, when set, is asked before each SubmitBatch: "before" fails
+	// FailSubmit, when set, is asked before each SubmitBatch: "before" fails
 	// it without committing, "after" commits and then reports an error (an
 	// unknown outcome), "" lets it pass.
-	failSubmit func(call int) string
-	// blockSubmit, when set, makes SubmitBatch wait until ctx ends.
-	blockSubmit bool
+	FailSubmit func(call int) string
+	// BlockSubmit, when set, makes SubmitBatch wait until ctx ends.
+	BlockSubmit bool
 
-	events chan api.Event
+	Events chan api.Event
 }
 
-func newFakeLedger() *fakeLedger {
-	return &fakeLedger{
+// NewLedger returns an empty ledger.
+func NewLedger() *Ledger {
+	return &Ledger{
 		devices:   map[string]*api.Device{},
 		readings:  map[string]api.StoredReading{},
 		commits:   map[string]int{},
 		commands:  map[string]*api.Command{},
-		messaging: map[[2]string]bool{},
-		denyWrite: map[string]bool{},
-		events:    make(chan api.Event, 16),
+		Messaging: map[[2]string]bool{},
+		DenyWrite: map[string]bool{},
+		Events:    make(chan api.Event, 16),
 	}
 }
 
-var errUnavailable = errors.New("rpc error: code = Unavailable desc = connection refused")
+// ErrUnavailable is the unclassified error of a failed call.
+var ErrUnavailable = errors.New("rpc error: code = Unavailable desc = connection refused")
 
-func rkey(device string, seq uint64) string { return fmt.Sprintf("%s/%d", device, seq) }
+// Key names a reading in Committed.
+func Key(device string, seq uint64) string { return fmt.Sprintf("%s/%d", device, seq) }
 
-func (f *fakeLedger) enroll(id string, key *reading.PublicKey, status api.DeviceStatus) {
+// Enroll adds a device.
+func (f *Ledger) Enroll(id string, key *reading.PublicKey, status api.DeviceStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.devices[id] = &api.Device{ID: id, Owner: "Org1MSP", Type: "sensor", PublicKey: key.PEM(), KeyAlg: string(key.Algorithm()), KeyID: key.Fingerprint(), Status: status}
 }
 
-func (f *fakeLedger) setStatus(id string, s api.DeviceStatus) {
+// SetStatus changes a device's status.
+func (f *Ledger) SetStatus(id string, s api.DeviceStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.devices[id].Status = s
 }
 
-func (f *fakeLedger) Device(_ context.Context, id string) (*api.Device, error) {
+// Device implements the hub's Ledger.
+func (f *Ledger) Device(_ context.Context, id string) (*api.Device, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d, ok := f.devices[id]
@@ -75,26 +86,28 @@ func (f *fakeLedger) Device(_ context.Context, id string) (*api.Device, error) {
 	return &c, nil
 }
 
-func (f *fakeLedger) CheckAccess(_ context.Context, req api.AccessRequest) (*api.Decision, error) {
+// CheckAccess implements the hub's Ledger.
+func (f *Ledger) CheckAccess(_ context.Context, req api.AccessRequest) (*api.Decision, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch req.Action {
 	case api.ActionTelemetryWrite:
-		return &api.Decision{Allowed: !f.denyWrite[req.Resource]}, nil
+		return &api.Decision{Allowed: !f.DenyWrite[req.Resource]}, nil
 	case api.ActionDeviceMessage:
-		return &api.Decision{Allowed: f.messaging[[2]string{req.Device, req.Resource}]}, nil
+		return &api.Decision{Allowed: f.Messaging[[2]string{req.Device, req.Resource}]}, nil
 	}
 	return &api.Decision{}, nil
 }
 
-func (f *fakeLedger) SubmitBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error) {
+// SubmitBatch implements the hub's Ledger.
+func (f *Ledger) SubmitBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error) {
 	f.mu.Lock()
 	f.submitCalls++
 	call := f.submitCalls
-	block := f.blockSubmit
+	block := f.BlockSubmit
 	mode := ""
-	if f.failSubmit != nil {
-		mode = f.failSubmit(call)
+	if f.FailSubmit != nil {
+		mode = f.FailSubmit(call)
 	}
 	f.mu.Unlock()
 	if block {
@@ -102,7 +115,7 @@ func (f *fakeLedger) SubmitBatch(ctx context.Context, req api.BatchRequest) (*ap
 		return nil, ctx.Err()
 	}
 	if mode == "before" {
-		return nil, errUnavailable
+		return nil, ErrUnavailable
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -124,7 +137,7 @@ func (f *fakeLedger) SubmitBatch(ctx context.Context, req api.BatchRequest) (*ap
 		if err := r.Verify(k); err != nil {
 			return nil, api.Errorf(api.CodeBadSignature, fmt.Sprintf("reading %d", i))
 		}
-		key := rkey(r.Device, r.Seq)
+		key := Key(r.Device, r.Seq)
 		if _, dup := f.readings[key]; dup || inBatch[key] {
 			return nil, api.Errorf(api.CodeReplay, fmt.Sprintf("reading %d (device %s seq %d): already on the ledger", i, r.Device, r.Seq))
 		}
@@ -133,30 +146,32 @@ func (f *fakeLedger) SubmitBatch(ctx context.Context, req api.BatchRequest) (*ap
 	}
 	id := fmt.Sprintf("tx%d", call)
 	for i, r := range rs {
-		key := rkey(r.Device, r.Seq)
+		key := Key(r.Device, r.Seq)
 		f.readings[key] = api.StoredReading{Device: r.Device, Seq: r.Seq, Payload: r.Raw, Signature: r.Signature, BatchID: id, Index: i}
 		f.commits[key]++
 	}
 	if mode == "after" {
-		return nil, errUnavailable
+		return nil, ErrUnavailable
 	}
 	return &api.BatchReceipt{BatchID: id, Size: len(rs)}, nil
 }
 
-func (f *fakeLedger) Reading(_ context.Context, device string, seq uint64) (*api.StoredReading, error) {
+// Reading implements the hub's Ledger.
+func (f *Ledger) Reading(_ context.Context, device string, seq uint64) (*api.StoredReading, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.denyReads {
+	if f.DenyReads {
 		return nil, api.Errorf(api.CodeAccessDenied, "no statement allows telemetry:read")
 	}
-	r, ok := f.readings[rkey(device, seq)]
+	r, ok := f.readings[Key(device, seq)]
 	if !ok {
 		return nil, api.Errorf(api.CodeNotFound, "no reading")
 	}
 	return &r, nil
 }
 
-func (f *fakeLedger) ListCommands(_ context.Context, q api.CommandQuery) (*api.CommandPage, error) {
+// ListCommands implements the hub's Ledger.
+func (f *Ledger) ListCommands(_ context.Context, q api.CommandQuery) (*api.CommandPage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	page := &api.CommandPage{}
@@ -168,19 +183,22 @@ func (f *fakeLedger) ListCommands(_ context.Context, q api.CommandQuery) (*api.C
 	return page, nil
 }
 
-func (f *fakeLedger) addCommand(c api.Command) {
+// AddCommand adds a command.
+func (f *Ledger) AddCommand(c api.Command) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.commands[c.ID] = &c
 }
 
-func (f *fakeLedger) command(id string) api.Command {
+// Command returns a command.
+func (f *Ledger) Command(id string) api.Command {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return *f.commands[id]
 }
 
-func (f *fakeLedger) MarkCommandDelivered(_ context.Context, id string) (*api.Command, error) {
+// MarkCommandDelivered implements the hub's Ledger.
+func (f *Ledger) MarkCommandDelivered(_ context.Context, id string) (*api.Command, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.commands[id]
@@ -195,9 +213,10 @@ func (f *fakeLedger) MarkCommandDelivered(_ context.Context, id string) (*api.Co
 	return &out, nil
 }
 
-func (f *fakeLedger) AckCommand(_ context.Context, env reading.Envelope) (*api.Command, error) {
-	a, err := parseAck(env.Payload)
-	if err != nil {
+// AckCommand implements the hub's Ledger.
+func (f *Ledger) AckCommand(_ context.Context, env reading.Envelope) (*api.Command, error) {
+	var a api.AckPayload
+	if err := json.Unmarshal(env.Payload, &a); err != nil {
 		return nil, api.Errorf(api.CodeInvalidArgument, err.Error())
 	}
 	f.mu.Lock()
@@ -221,14 +240,14 @@ func (f *fakeLedger) AckCommand(_ context.Context, env reading.Envelope) (*api.C
 	return &out, nil
 }
 
-// LedgerEvents implements EventSource.
-func (f *fakeLedger) LedgerEvents(ctx context.Context) (<-chan api.Event, error) {
+// LedgerEvents streams what is sent to Events (the hub's EventSource).
+func (f *Ledger) LedgerEvents(ctx context.Context) (<-chan api.Event, error) {
 	out := make(chan api.Event)
 	go func() {
 		defer close(out)
 		for {
 			select {
-			case ev := <-f.events:
+			case ev := <-f.Events:
 				select {
 				case out <- ev:
 				case <-ctx.Done():
@@ -242,7 +261,8 @@ func (f *fakeLedger) LedgerEvents(ctx context.Context) (<-chan api.Event, error)
 	return out, nil
 }
 
-func (f *fakeLedger) committed() map[string]int {
+// Committed counts how often each reading (Key) was committed.
+func (f *Ledger) Committed() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make(map[string]int, len(f.commits))
@@ -252,9 +272,34 @@ func (f *fakeLedger) committed() map[string]int {
 	return out
 }
 
-// set changes the fake's configuration under its lock.
-func (f *fakeLedger) set(change func(f *fakeLedger)) {
+// Set changes the fake's configuration under its lock.
+func (f *Ledger) Set(change func(f *Ledger)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	change(f)
+}
+
+// EnrollDevice enrolls a device (the simulator's Enroller).
+func (f *Ledger) EnrollDevice(_ context.Context, req api.EnrollRequest) (*api.Device, error) {
+	k, err := reading.ParsePublicKey(req.PublicKey)
+	if err != nil {
+		return nil, api.Errorf(api.CodeInvalidArgument, err.Error())
+	}
+	f.mu.Lock()
+	if _, ok := f.devices[req.ID]; ok {
+		f.mu.Unlock()
+		return nil, api.Errorf(api.CodeAlreadyExists, "device "+req.ID)
+	}
+	f.mu.Unlock()
+	status := api.StatusProvisioned
+	if req.Activate {
+		status = api.StatusActive
+	}
+	f.Enroll(req.ID, k, status)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.devices[req.ID]
+	d.Type, d.Groups, d.Attributes, d.Firmware = req.Type, req.Groups, req.Attributes, req.Firmware
+	c := *d
+	return &c, nil
 }

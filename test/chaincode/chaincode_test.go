@@ -224,14 +224,50 @@ func TestRuleFiresAndItsAlertAndCommandArriveInTheEvent(t *testing.T) {
 	delivered, err := e.org1Hub.MarkCommandDelivered(ctx, cmd.ID)
 	require.NoError(t, err)
 	require.Equal(t, api.CommandDelivered, delivered.Status)
-	ack, err := d.signer.Sign(reading.DomainAck, []byte(fmt.Sprintf(`{"device":%q,"command":%q,"status":"acked","result":"stopped","ts":%d}`, d.id, cmd.ID, time.Now().UnixMilli())))
-	require.NoError(t, err)
-	_, err = e.org1Hub.AckCommand(ctx, reading.Envelope{Payload: []byte(fmt.Sprintf(`{"device":%q,"command":%q,"status":"acked","result":"stopped","ts":%d}`, d.id, cmd.ID, 0)), Signature: ack})
-	requireRefused(t, err, api.CodeBadSignature, "does not verify")
 	payload := []byte(fmt.Sprintf(`{"device":%q,"command":%q,"status":"acked","result":"stopped","ts":1}`, d.id, cmd.ID))
 	sig, err := d.signer.Sign(reading.DomainAck, payload)
 	require.NoError(t, err)
+	altered := []byte(fmt.Sprintf(`{"device":%q,"command":%q,"status":"failed","result":"stopped","ts":1}`, d.id, cmd.ID))
+	_, err = e.org1Hub.AckCommand(ctx, reading.Envelope{Payload: altered, Signature: sig})
+	requireRefused(t, err, api.CodeBadSignature, "does not verify")
 	acked, err := e.org1Hub.AckCommand(ctx, reading.Envelope{Payload: payload, Signature: sig})
 	require.NoError(t, err)
 	require.Equal(t, api.CommandAcked, acked.Status)
+	_, err = e.org1Hub.AckCommand(ctx, reading.Envelope{Payload: payload, Signature: sig})
+	requireRefused(t, err, api.CodeFailedPrecondition, "already acked")
+}
+
+// A transfer needs the old owner's endorsement, and afterwards only the new
+// owner's peer can endorse changes of the device.
+func TestTransferNeedsBothOrgsAndHandsEndorsementToTheNewOwner(t *testing.T) {
+	e := env(t)
+	ctx := e.ctx(t)
+	anyOrg := e.anyOrgChaincode(t)
+	op1 := e.connect(t, "Org1", "operator", anyOrg)
+	op2 := e.connect(t, "Org2", "operator", anyOrg)
+	d := newDevice(t, "it-transfer")
+	enroll(ctx, t, op1, d, "tracker")
+	offered, err := op1.OfferTransfer(ctx, d.id, "Org2MSP")
+	require.NoError(t, err)
+	require.Equal(t, "Org2MSP", offered.PendingTo)
+
+	op2Alone := e.connect(t, "Org2", "operator", anyOrg, client.WithEndorsingOrganizations("Org2MSP"))
+	_, err = op2Alone.AcceptTransfer(ctx, d.id)
+	var te *client.TransactionError
+	require.True(t, errors.As(err, &te), "error: %v", err)
+	require.Equal(t, "ENDORSEMENT_POLICY_FAILURE", te.ValidationCode, "the old owner must endorse the hand-over")
+
+	accepted, err := op2.AcceptTransfer(ctx, d.id) // the gateway plans both orgs from the key policies
+	require.NoError(t, err)
+	require.Equal(t, "Org2MSP", accepted.Owner)
+
+	_, err = op1.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "not mine any more")
+	requireRefused(t, err, api.CodeAccessDenied, "device:manage")
+	viaOrg1Peer := e.connect(t, "Org2", "operator", anyOrg, client.WithEndorsingOrganizations("Org1MSP"))
+	_, err = viaOrg1Peer.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "endorsed by the old owner only")
+	require.True(t, errors.As(err, &te), "error: %v", err)
+	require.Equal(t, "ENDORSEMENT_POLICY_FAILURE", te.ValidationCode)
+	got, err := op2.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "new owner")
+	require.NoError(t, err)
+	require.Equal(t, api.StatusSuspended, got.Status)
 }

@@ -1,0 +1,89 @@
+package network_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotledger/iotledger/network"
+)
+
+// TestNetworkLifecycle runs a second, one-orderer network through up, up
+// again, a crash of every process, up over the crashed state, and down.
+func TestNetworkLifecycle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "net")
+	opts := network.Options{StateDir: dir, Orderers: 1, EndorsementPolicy: "ANY"}
+
+	n, err := network.Up(ctx, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if l, err := network.Load(dir); err == nil {
+			_ = l.Down(context.Background())
+		}
+	})
+
+	t.Run("up again says it is already up", func(t *testing.T) {
+		_, err := network.Up(ctx, opts)
+		require.ErrorIs(t, err, network.ErrAlreadyUp)
+	})
+
+	t.Run("a crashed network is reported down, cleaned and brought up again", func(t *testing.T) {
+		for _, nd := range n.Nodes() {
+			require.NoError(t, syscall.Kill(nd.PID, syscall.SIGKILL))
+		}
+		loaded, err := network.Load(dir)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			st, err := loaded.Status(ctx)
+			return err == nil && len(st.Unhealthy()) == len(st.Nodes)
+		}, time.Minute, 100*time.Millisecond)
+
+		n, err = network.Up(ctx, opts)
+		require.NoError(t, err)
+		st, err := n.Status(ctx)
+		require.NoError(t, err)
+		require.True(t, st.Healthy, "%+v", st.Unhealthy())
+	})
+
+	t.Run("down leaves no process, no open port and no state", func(t *testing.T) {
+		nodes := n.Nodes()
+		require.NoError(t, n.Down(ctx))
+		for _, nd := range nodes {
+			require.False(t, alive(nd.PID), "%s (pid %d) still running", nd.Name, nd.PID)
+			for name, port := range nd.Ports {
+				c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+				if err == nil {
+					_ = c.Close()
+				}
+				require.Error(t, err, "%s %s port %d still open", nd.Name, name, port)
+			}
+		}
+		_, err := os.Stat(dir)
+		require.ErrorIs(t, err, os.ErrNotExist)
+		_, err = network.Load(dir)
+		require.ErrorIs(t, err, network.ErrNotUp)
+	})
+}
+
+func alive(pid int) bool {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// A zombie (state Z) has exited.
+	for i := len(data) - 1; i >= 0; i-- {
+		if data[i] == ')' {
+			return i+2 < len(data) && data[i+2] != 'Z'
+		}
+	}
+	return true
+}

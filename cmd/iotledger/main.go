@@ -58,6 +58,8 @@ func newRootCmd() *cobra.Command {
 		newTelemetryCmd(g, connectLedger),
 		newEventsCmd(g, connectLedger),
 		newBenchCmd(g),
+		newHubCmd(g),
+		newSimCmd(g),
 	)
 	return root
 }

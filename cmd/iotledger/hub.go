@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/client/hub"
+)
+
+// hubLedger is the SDK surface the hub uses, plus the event stream.
+type hubLedger interface {
+	hub.Ledger
+	Events(ctx context.Context, opts client.EventOptions) (<-chan client.ChaincodeEvent, error)
+	Close() error
+}
+
+// checkpointedEvents adapts the SDK's event stream to the hub: it resumes
+// from a checkpoint file in the hub's data dir and records an event as
+// handled once the hub asks for the next one (the hub handles events one
+// at a time), so a restarted hub neither misses nor re-applies events
+// beyond the last one it was handling.
+type checkpointedEvents struct {
+	ledger hubLedger
+	cp     client.Checkpointer
+}
+
+func (e checkpointedEvents) LedgerEvents(ctx context.Context) (<-chan api.Event, error) {
+	in, err := e.ledger.Events(ctx, client.EventOptions{Checkpoint: e.cp})
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan api.Event)
+	go func() {
+		defer close(out)
+		var prev *client.ChaincodeEvent
+		for ev := range in {
+			select {
+			case out <- ev.Event:
+			case <-ctx.Done():
+				return
+			}
+			if prev != nil {
+				_ = prev.Checkpoint()
+			}
+			cur := ev
+			prev = &cur
+		}
+	}()
+	return out, nil
+}
+
+// Satisfied at compile time: the SDK client is what the hub runs on.
+var _ hubLedger = (*client.Client)(nil)
+
+type hubOptions struct {
+	mqtt, http, data, hubID string
+	tlsCert, tlsKey         string
+	batchSize, submitters   int
+	batchWait, flush, skew  time.Duration
+	noEvents                bool
+}
+
+func newHubCmd(g *globalOptions) *cobra.Command {
+	l := newLedgerCmd(g, nil)
+	o := hubOptions{}
+	cmd := &cobra.Command{
+		Use:   "hub --hub-id NAME [--mqtt 127.0.0.1:1883] [--http 127.0.0.1:9100] [--data DIR]",
+		Short: "Run an IoT hub: MQTT broker for devices, durable outbox, batched submission to the ledger",
+		Long: `Runs the IoT hub: an embedded MQTT 3.1.1/5 broker where devices authenticate with a token signed by
+their enrolled key (see docs/protocol.md), a topic ACL backed by the ledger, a durable outbox written
+before each PUBACK, and a batcher that submits readings to the ledger exactly once, even after a crash.
+Commands and revocations arrive as chaincode events and take effect at once.
+
+Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C drains the outbox (up to
+--flush-timeout) before exiting; anything left is submitted on the next start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if l.lf.identity == "operator" && !cmd.Flags().Changed("identity") {
+				l.lf.identity = "hub"
+			}
+			if err := o.validate(); err != nil {
+				return err
+			}
+			if err := l.lf.validate(); err != nil {
+				return err
+			}
+			return runHub(cmd, l, o)
+		},
+	}
+	l.lf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.hubID, "hub-id", "", "this hub's id; devices sign it into their connect token (required)")
+	f.StringVar(&o.mqtt, "mqtt", "127.0.0.1:1883", "MQTT listen address")
+	f.StringVar(&o.http, "http", "127.0.0.1:9100", `metrics and health listen address ("" disables)`)
+	f.StringVar(&o.data, "data", "", "data directory for the outbox and event checkpoint (default <state-dir>/hubs/<hub-id>)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "serve MQTT over TLS with this certificate (PEM)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
+	f.IntVar(&o.batchSize, "batch-size", 100, "readings per ledger transaction")
+	f.DurationVar(&o.batchWait, "batch-wait", 200*time.Millisecond, "longest a reading waits for its batch to fill")
+	f.IntVar(&o.submitters, "submitters", 4, "concurrent batch submissions")
+	f.DurationVar(&o.flush, "flush-timeout", 30*time.Second, "how long shutdown waits for the outbox to drain")
+	f.DurationVar(&o.skew, "clock-skew", 5*time.Minute, "accepted difference between a device's token time and the hub clock")
+	f.BoolVar(&o.noEvents, "no-events", false, "do not follow chaincode events (no command delivery, no live revocation)")
+	return cmd
+}
+
+func (o *hubOptions) validate() error {
+	switch {
+	case o.hubID == "":
+		return errors.New("--hub-id is required: devices sign it into their connect token (e.g. --hub-id hub1)")
+	case reading.ValidateID("hub-id", o.hubID) != nil:
+		return fmt.Errorf("invalid --hub-id: %w", reading.ValidateID("hub-id", o.hubID))
+	case o.batchSize < 1 || o.batchSize > 1000:
+		return fmt.Errorf("invalid --batch-size %d: use 1-1000", o.batchSize)
+	case o.batchWait <= 0:
+		return fmt.Errorf("invalid --batch-wait %s: must be positive", o.batchWait)
+	case o.submitters < 1 || o.submitters > 64:
+		return fmt.Errorf("invalid --submitters %d: use 1-64", o.submitters)
+	case o.flush <= 0:
+		return fmt.Errorf("invalid --flush-timeout %s: must be positive", o.flush)
+	case o.skew <= 0:
+		return fmt.Errorf("invalid --clock-skew %s: must be positive", o.skew)
+	case (o.tlsCert == "") != (o.tlsKey == ""):
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	return nil
+}
+
+func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
+	ctx := cmd.Context()
+	log := l.logger(cmd)
+	p, err := l.lf.loadProfile()
+	if err != nil {
+		return err
+	}
+	if _, err := p.Identity(l.lf.identity); err != nil {
+		return fmt.Errorf("--identity: %w", err)
+	}
+	data := o.data
+	if data == "" {
+		data = filepath.Join(l.lf.stateDir, "hubs", o.hubID)
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	var tlsCfg *tls.Config
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	c, err := client.Connect(ctx, p, l.lf.identity, client.WithLogger(log))
+	if err != nil {
+		return l.explain(err)
+	}
+	defer func() { _ = c.Close() }()
+	cfg := hub.Config{
+		HubID: o.hubID, MQTTAddr: o.mqtt, TLS: tlsCfg, HTTPAddr: o.http, DataDir: data,
+		BatchSize: o.batchSize, BatchWait: o.batchWait, Submitters: o.submitters,
+		ClockSkew: o.skew, FlushTimeout: o.flush, Ledger: c, Logger: log,
+	}
+	if !o.noEvents {
+		cp, err := client.NewFileCheckpointer(filepath.Join(data, "events.checkpoint"))
+		if err != nil {
+			return fmt.Errorf("event checkpoint: %w", err)
+		}
+		cfg.Events = checkpointedEvents{ledger: c, cp: cp}
+	}
+	h, err := hub.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := h.Start(ctx); err != nil {
+		_ = h.Close()
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "hub %s of %s: mqtt %s, http %s, data %s\n", o.hubID, c.MSPID(), h.MQTTAddr(), orDash(h.HTTPAddr()), data)
+	<-ctx.Done()
+	fmt.Fprintln(cmd.ErrOrStderr(), "stopping: draining the outbox...")
+	return h.Close()
+}
+
+// loadCertPool reads a PEM CA bundle.
+func loadCertPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
+}

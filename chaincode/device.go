@@ -3,6 +3,7 @@ package chaincode
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"unicode/utf8"
 
@@ -135,7 +136,9 @@ func validateAttributes(attrs map[string]string) error {
 	if len(attrs) > maxAttributes {
 		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("attributes: %d attributes, the limit is %d", len(attrs), maxAttributes))
 	}
-	for k, v := range attrs {
+	// Sorted, so that every endorser reports the same first problem.
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		v := attrs[k]
 		if err := reading.ValidateID("attributes key", k); err != nil {
 			return invalidArg(err)
 		}

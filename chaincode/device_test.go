@@ -386,3 +386,22 @@ func TestStoredDeviceIsPlainJSON(t *testing.T) {
 	require.Equal(t, "d1", m["id"])
 	require.Equal(t, "Org1MSP", m["owner"])
 }
+
+func TestRefusalMessagesAreTheSameOnEveryEndorser(t *testing.T) {
+	w := newWorld(t)
+	attrs := map[string]string{}
+	for i := 0; i < 20; i++ {
+		attrs[strings.Repeat("k", i+1)+" bad"] = "v"
+	}
+	arg := jsonArg(t, api.EnrollRequest{ID: "a", Type: "t", Attributes: attrs, PublicKey: newKey(t, reading.ECDSAP256).Public().PEM()})
+	var first string
+	for i := 0; i < 30; i++ {
+		_, err := w.invoke(org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) { return w.c.Device.Enroll(ctx, arg) })
+		require.Error(t, err)
+		if i == 0 {
+			first = err.Error()
+		}
+		require.Equal(t, first, err.Error())
+	}
+	require.Contains(t, first, `"k bad"`)
+}

@@ -20,18 +20,32 @@ func procIdentity(pid int) (state byte, startTicks uint64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	s := string(data)
+	state, startTicks, err = parseProcStat(string(data))
+	if err != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return state, startTicks, nil
+}
+
+// parseProcStat reads the state (field 3) and start time (field 22) of a
+// /proc/<pid>/stat line. The command name (field 2) is in parentheses and
+// may itself contain spaces and parentheses, so fields are counted from the
+// last ')'.
+func parseProcStat(s string) (state byte, startTicks uint64, err error) {
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return 0, 0, errors.New("malformed: no command name")
 	}
 	fields := strings.Fields(s[i+1:])
 	if len(fields) < 20 {
-		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("malformed: %d fields after the command name, want at least 20", len(fields))
+	}
+	if len(fields[0]) != 1 {
+		return 0, 0, fmt.Errorf("malformed: state %q", fields[0])
 	}
 	ticks, err := strconv.ParseUint(fields[19], 10, 64)
 	if err != nil {
-		return 0, 0, fmt.Errorf("malformed /proc/%d/stat: %w", pid, err)
+		return 0, 0, fmt.Errorf("malformed start time: %w", err)
 	}
 	return fields[0][0], ticks, nil
 }

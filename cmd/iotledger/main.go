@@ -60,6 +60,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(g),
 		newHubCmd(g),
 		newSimCmd(g),
+		newDemoCmd(g),
 	)
 	return root
 }

@@ -70,12 +70,55 @@ type CPUSample struct {
 	Err     string        `json:"error,omitempty"`
 }
 
+// MachineProcess names the pseudo-process that stands for every process of
+// the machine (from /proc/stat): with it a report shows how much CPU others
+// took while a workload ran.
+const MachineProcess = "machine (all)"
+
+// MachineCPU reads the busy CPU time of all cores from /proc/stat.
+func MachineCPU() (time.Duration, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("cpu: read /proc/stat: %w", err)
+	}
+	return parseMachineStat(data)
+}
+
+// parseMachineStat sums the non-idle jiffies of the "cpu" line of /proc/stat.
+func parseMachineStat(data []byte) (time.Duration, error) {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	fields := bytes.Fields(line)
+	if len(fields) < 5 || string(fields[0]) != "cpu" {
+		return 0, errors.New("cpu: malformed /proc/stat: no aggregate cpu line")
+	}
+	var busy uint64
+	for i, f := range fields[1:] {
+		v, err := strconv.ParseUint(string(f), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("cpu: malformed /proc/stat field %d: %w", i+1, err)
+		}
+		// user nice system idle iowait irq softirq steal guest guest_nice;
+		// guest time is already counted in user.
+		switch i {
+		case 3, 4, 8, 9:
+			continue
+		}
+		if v > maxTicks || busy > maxTicks-v {
+			return 0, errors.New("cpu: /proc/stat value out of range")
+		}
+		busy += v
+	}
+	return time.Duration(busy) * time.Second / userHZ, nil
+}
+
 // CPUWindow measures the CPU time each process used between Start and Stop.
 type CPUWindow struct {
-	procs []Process
-	start []time.Duration
-	errs  []error
-	began time.Time
+	procs   []Process
+	start   []time.Duration
+	errs    []error
+	machine time.Duration
+	machErr error
+	began   time.Time
 }
 
 // StartCPU records the current CPU time of each process. A process that
@@ -90,10 +133,12 @@ func StartCPU(procs []Process) *CPUWindow {
 	for i, p := range w.procs {
 		w.start[i], w.errs[i] = ProcessCPU(p.PID)
 	}
+	w.machine, w.machErr = MachineCPU()
 	return w
 }
 
-// Stop returns each process's CPU use since Start, in the order given.
+// Stop returns each process's CPU use since Start, in the order given,
+// followed by the whole machine's (MachineProcess).
 func (w *CPUWindow) Stop() []CPUSample {
 	wall := time.Since(w.began)
 	out := make([]CPUSample, len(w.procs))
@@ -113,5 +158,18 @@ func (w *CPUWindow) Stop() []CPUSample {
 		}
 		out[i] = s
 	}
-	return out
+	m := CPUSample{Process: Process{Name: MachineProcess}}
+	end, err := MachineCPU()
+	switch {
+	case w.machErr != nil:
+		m.Err = w.machErr.Error()
+	case err != nil:
+		m.Err = err.Error()
+	default:
+		m.CPU = max(end-w.machine, 0)
+		if wall > 0 {
+			m.Percent = float64(m.CPU) / float64(wall) * 100
+		}
+	}
+	return append(out, m)
 }

@@ -28,17 +28,32 @@ func TestCPUWindowMeasuresWorkOfTheTestProcess(t *testing.T) {
 		}
 	}
 	samples := w.Stop()
-	require.Len(t, samples, 1)
+	require.Len(t, samples, 2)
 	require.Equal(t, "test", samples[0].Name)
 	require.Empty(t, samples[0].Err)
 	require.Positive(t, samples[0].CPU)
 	require.Positive(t, samples[0].Percent)
+	require.Equal(t, MachineProcess, samples[1].Name)
+	require.Empty(t, samples[1].Err)
+	require.GreaterOrEqual(t, samples[1].CPU, samples[0].CPU-20*time.Millisecond, "the machine is busy at least while this process is")
+}
+
+func TestParseMachineStatSumsBusyJiffies(t *testing.T) {
+	stat := "cpu  100 5 50 1000 30 1 2 3 7 0\ncpu0 50 2 25 500 15 0 1 1 0 0\n"
+	got, err := parseMachineStat([]byte(stat))
+	require.NoError(t, err)
+	require.Equal(t, 1610*time.Millisecond, got) // 100+5+50+1+2+3 ticks at 100 Hz
+
+	_, err = parseMachineStat([]byte("intr 1 2 3\n"))
+	require.ErrorContains(t, err, "no aggregate cpu line")
+	_, err = parseMachineStat([]byte("cpu 1 2 x 4 5\n"))
+	require.ErrorContains(t, err, "field 3")
 }
 
 func TestCPUWindowReportsProcessesItCannotRead(t *testing.T) {
 	w := StartCPU([]Process{{Name: "gone", PID: 1 << 30}})
 	samples := w.Stop()
-	require.Len(t, samples, 1)
+	require.Len(t, samples, 2)
 	require.Contains(t, samples[0].Err, "pid 1073741824")
 	require.Zero(t, samples[0].Percent)
 }

@@ -230,23 +230,26 @@ func (r *hubRun) commitLatency(ctx context.Context, sampled []sample) (LatencyRe
 	out := LatencyResult{Name: LatReadingCommit}
 	var lats []time.Duration
 	var missing int
+	var firstErr error
 	for _, s := range sampled {
-		sr, err := r.lc.Reading(ctx, s.device, s.seq)
-		if err != nil {
-			missing++
-			continue
+		// The hub role may write telemetry but not read it: ask as operator.
+		sr, err := r.env.Operator.Reading(ctx, s.device, s.seq)
+		if err == nil {
+			at, ok := r.obs.commitTime(sr.BatchID)
+			if ok {
+				lats = append(lats, at.Sub(s.acked))
+				continue
+			}
+			err = fmt.Errorf("no block event seen for batch %s", sr.BatchID)
 		}
-		at, ok := r.obs.commitTime(sr.BatchID)
-		if !ok {
-			missing++
-			continue
+		missing++
+		if firstErr == nil {
+			firstErr = fmt.Errorf("reading %s/%d: %w", s.device, s.seq, err)
 		}
-		lats = append(lats, at.Sub(s.acked))
 	}
-	sum := Summarize(lats)
-	out.Count, out.P50Ms, out.P99Ms, out.MaxMs = sum.Count, ms(sum.P50), ms(sum.P99), ms(sum.Max)
+	fill(&out, lats)
 	if missing > 0 {
-		return out, fmt.Errorf("%d of %d sampled readings were not found committed", missing, len(sampled))
+		return out, fmt.Errorf("%d of %d sampled readings were not found committed; first: %w", missing, len(sampled), firstErr)
 	}
 	return out, nil
 }

@@ -288,7 +288,14 @@ func topCPU(samples []CPUSample, n int) string {
 	}
 	var all []kv
 	var total float64
+	machine := -1.0
 	for _, s := range samples {
+		if s.Name == MachineProcess {
+			if s.Err == "" {
+				machine = s.Percent
+			}
+			continue
+		}
 		if s.Err == "" {
 			all = append(all, kv{s.Name, s.Percent})
 			total += s.Percent
@@ -303,7 +310,10 @@ func topCPU(samples []CPUSample, n int) string {
 			all[j], all[j-1] = all[j-1], all[j]
 		}
 	}
-	parts := []string{fmt.Sprintf("total %.0f", total)}
+	parts := []string{fmt.Sprintf("ours %.0f", total)}
+	if machine >= 0 {
+		parts = append(parts, fmt.Sprintf("others %.0f", max(machine-total, 0)))
+	}
 	for i := 0; i < len(all) && i < n; i++ {
 		parts = append(parts, fmt.Sprintf("%s %.0f", all[i].name, all[i].pct))
 	}

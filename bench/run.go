@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ type Config struct {
 	BatchSize        int           // readings per telemetry:SubmitBatch
 	DevicesPerWorker int           // devices each batch worker spreads its readings over
 	Hub              HubConfig     // the end-to-end workload through the hub
+	Only             []string      // run only these workloads (names as in the report); empty = all
 	Progress         io.Writer     // progress lines (stderr); nil = none
 	Logger           *slog.Logger
 }
@@ -75,11 +77,19 @@ func (c Config) Validate() error {
 	if c.BatchSize < 1 || c.BatchSize > 1000 {
 		return fmt.Errorf("bench: batch size %d out of range 1..1000", c.BatchSize)
 	}
+	for _, name := range c.Only {
+		if !slices.Contains(allWorkloads, name) {
+			return fmt.Errorf("bench: unknown workload %q (have %s)", name, strings.Join(allWorkloads, ", "))
+		}
+	}
 	if c.DevicesPerWorker < 1 || c.DevicesPerWorker > c.BatchSize {
 		return fmt.Errorf("bench: devices per worker %d out of range 1..batch size", c.DevicesPerWorker)
 	}
 	return nil
 }
+
+// allWorkloads names every workload in the order a run applies them.
+var allWorkloads = []string{WorkRawPut, WorkRawGet, WorkEnroll, WorkTelemetry, WorkTelemetryBatch, WorkCheckAccess, WorkHubIngest}
 
 // Target is the running network under load.
 type Target struct {
@@ -188,6 +198,9 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 	for _, s := range steps {
 		if ctx.Err() != nil {
 			break
+		}
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, s.name) {
+			continue
 		}
 		if err := s.fn(ctx, env); err != nil {
 			if ctx.Err() != nil {

@@ -27,6 +27,9 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 		duration    time.Duration
 		orderers    int
 		batchTO     time.Duration
+		only        string
+		hubDevices  int
+		hubSubmit   int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -56,6 +59,17 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 			}
 			if duration > 0 {
 				cfg.Duration = duration
+			}
+			if only != "" {
+				for _, w := range strings.Split(only, ",") {
+					cfg.Only = append(cfg.Only, strings.TrimSpace(w))
+				}
+			}
+			if hubDevices > 0 {
+				cfg.Hub.Devices = hubDevices
+			}
+			if hubSubmit > 0 {
+				cfg.Hub.Submitters = hubSubmit
 			}
 			stderr := cmd.ErrOrStderr()
 			cfg.Progress = stderr
@@ -102,6 +116,9 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 	f.DurationVar(&duration, "duration", 0, "measured time of each workload at each concurrency (default 5s with --quick, else 25s)")
 	f.IntVar(&orderers, "orderers", 0, "Raft orderers of a network the bench brings up (default 3)")
 	f.DurationVar(&batchTO, "batch-timeout", 0, "BatchTimeout of a network the bench brings up (default 250ms)")
+	f.StringVar(&only, "only", "", "comma-separated workloads to run (raw-put, raw-get, device-enroll, telemetry-submit, telemetry-batch, check-access, hub-ingest); default all")
+	f.IntVar(&hubDevices, "hub-devices", 0, "MQTT devices of the end-to-end workload (default 100 with --quick, else 200)")
+	f.IntVar(&hubSubmit, "hub-submitters", 0, "concurrent SubmitBatch calls of the hub (default 16)")
 	return cmd
 }
 

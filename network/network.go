@@ -125,16 +125,18 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 func validOrgName(s string) bool {
-	if s == "" || len(s) > 32 || !(s[0] >= 'A' && s[0] <= 'Z' || s[0] >= 'a' && s[0] <= 'z') {
+	if s == "" || len(s) > 32 || !isLetter(rune(s[0])) {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+		if !isLetter(r) && (r < '0' || r > '9') {
 			return false
 		}
 	}
 	return true
 }
+
+func isLetter(r rune) bool { return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' }
 
 func mspIDs(orgs []string) []string {
 	out := make([]string, len(orgs))
@@ -265,7 +267,9 @@ func Up(ctx context.Context, opts Options) (*Network, error) {
 	if err := n.up(ctx, opts); err != nil {
 		if n.state != nil {
 			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			n.stopAll(stopCtx)
+			if serr := n.stopAll(stopCtx); serr != nil {
+				err = errors.Join(err, fmt.Errorf("stopping the nodes after the failure: %w", serr))
+			}
 			cancel()
 			_ = n.state.save()
 		}

@@ -156,7 +156,9 @@ func guard(spec string) int {
 		}
 		if syscall.Kill(pid, 0) != nil {
 			teardownDir(dir)
-			_ = os.RemoveAll(filepath.Dir(dir))
+			if parent := filepath.Dir(dir); strings.HasPrefix(filepath.Base(parent), "iotledger-testnet-") {
+				_ = os.RemoveAll(parent) //nolint:gosec // the temp dir Run made for this network
+			}
 			return 0
 		}
 	}

@@ -91,6 +91,7 @@ func TestOtherOrgOperatorCannotManageOrg1Device(t *testing.T) {
 	ctx := e.ctx(t)
 	d := newDevice(t, "it-owned")
 	enroll(ctx, t, e.org1Operator, d, "pump")
+	e.settle(t)
 
 	_, err := e.org2Operator.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "hostile")
 	requireRefused(t, err, api.CodeAccessDenied, "device:manage")
@@ -116,6 +117,7 @@ func TestDeviceChangeEndorsedOnlyByAnotherOrgIsInvalidatedAtCommit(t *testing.T)
 	op1 := e.connect(t, "Org1", "operator", anyOrg)
 	d := newDevice(t, "it-sbe")
 	enroll(ctx, t, op1, d, "valve")
+	e.settle(t)
 
 	byOrg2 := e.connect(t, "Org1", "operator", anyOrg, client.WithEndorsingOrganizations("Org2MSP"))
 	_, err := byOrg2.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "endorsed by the wrong org")
@@ -169,6 +171,7 @@ func TestTelemetryRefusalsWriteNothing(t *testing.T) {
 			Statements: []api.Statement{{Sid: "relay", Effect: api.Allow, Principals: []string{"role:hub@Org2MSP"},
 				Actions: []string{api.ActionTelemetryWrite}, Resources: []string{d.id}}}})
 		require.NoError(t, err)
+		e.settle(t)
 		next := d.reading(t, 4)
 		_, err = e.org2Hub.SubmitReading(ctx, next)
 		requireRefused(t, err, api.CodeAccessDenied, "telemetry:write")
@@ -179,6 +182,7 @@ func TestTelemetryRefusalsWriteNothing(t *testing.T) {
 			Statements: []api.Statement{{Sid: "relay", Effect: api.Allow, Principals: []string{"role:hub@Org2MSP"},
 				Actions: []string{api.ActionTelemetryWrite}, Resources: []string{d.id}}}})
 		require.NoError(t, err)
+		e.settle(t)
 		_, err = e.org2Hub.SubmitReading(ctx, next)
 		require.NoError(t, err, "inside its window the same grant lets Org2's hub relay the reading")
 	})
@@ -250,6 +254,7 @@ func TestTransferNeedsBothOrgsAndHandsEndorsementToTheNewOwner(t *testing.T) {
 	offered, err := op1.OfferTransfer(ctx, d.id, "Org2MSP")
 	require.NoError(t, err)
 	require.Equal(t, "Org2MSP", offered.PendingTo)
+	e.settle(t)
 
 	op2Alone := e.connect(t, "Org2", "operator", anyOrg, client.WithEndorsingOrganizations("Org2MSP"))
 	_, err = op2Alone.AcceptTransfer(ctx, d.id)
@@ -260,6 +265,7 @@ func TestTransferNeedsBothOrgsAndHandsEndorsementToTheNewOwner(t *testing.T) {
 	accepted, err := op2.AcceptTransfer(ctx, d.id) // the gateway plans both orgs from the key policies
 	require.NoError(t, err)
 	require.Equal(t, "Org2MSP", accepted.Owner)
+	e.settle(t)
 
 	_, err = op1.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "not mine any more")
 	requireRefused(t, err, api.CodeAccessDenied, "device:manage")
@@ -270,4 +276,37 @@ func TestTransferNeedsBothOrgsAndHandsEndorsementToTheNewOwner(t *testing.T) {
 	got, err := op2.SetDeviceStatus(ctx, d.id, api.StatusSuspended, "new owner")
 	require.NoError(t, err)
 	require.Equal(t, api.StatusSuspended, got.Status)
+}
+
+func TestFullBatchOfManyDevicesCommitsWhole(t *testing.T) {
+	e := env(t)
+	ctx := e.ctx(t)
+	devs := make([]*device, 10)
+	for i := range devs {
+		devs[i] = newDevice(t, fmt.Sprintf("it-full%d", i))
+		enroll(ctx, t, e.org1Operator, devs[i], "meter")
+	}
+	envs := make([]reading.Envelope, 500)
+	for i := range envs {
+		envs[i] = devs[i%len(devs)].reading(t, float64(i))
+	}
+	receipt, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: envs})
+	require.NoError(t, err)
+	require.Equal(t, 500, receipt.Size)
+
+	page, err := e.org1Operator.ListReadings(ctx, api.ReadingQuery{Device: devs[3].id, FromSeq: 10, PageSize: 100})
+	require.NoError(t, err)
+	require.Len(t, page.Readings, 41, "seq 10..50 of device 3")
+	require.Equal(t, uint64(10), page.Readings[0].Seq)
+	require.Empty(t, page.Bookmark)
+
+	// Any member may read the batch record. Org2's peer commits the block on
+	// its own schedule, so wait until it has.
+	var batch *api.BatchRecord
+	require.Eventually(t, func() bool {
+		batch, err = e.org2Operator.Batch(ctx, receipt.BatchID)
+		return err == nil
+	}, 30*time.Second, 200*time.Millisecond, "Org2's peer never served batch %s: %v", receipt.BatchID, err)
+	require.Len(t, batch.Leaves, 500)
+	require.Equal(t, receipt.Root, batch.Root)
 }

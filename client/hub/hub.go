@@ -42,6 +42,7 @@ type Config struct {
 	MaxNonces     int           // bound of the auth replay cache (default 100000)
 	FlushTimeout  time.Duration // how long Close waits for the outbox to drain (default 30s)
 	LedgerTimeout time.Duration // per ledger call made while a device waits (default 10s)
+	SeenRetention time.Duration // how long accepted (device, seq) pairs are refused at the door (default 24h)
 
 	Ledger Ledger
 	Events EventSource // optional: without it commands and revocations are not pushed
@@ -93,6 +94,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.LedgerTimeout <= 0 {
 		c.LedgerTimeout = 10 * time.Second
+	}
+	if c.SeenRetention <= 0 {
+		c.SeenRetention = 24 * time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -210,6 +214,11 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	h.startBatcher()
 	h.startAckWorker()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.pruneSeen(h.ctx)
+	}()
 	if h.cfg.Events != nil {
 		h.wg.Add(1)
 		go func() {
@@ -285,6 +294,22 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return h.Close()
+}
+
+// pruneSeen keeps the duplicate index bounded: every 10 minutes it forgets
+// acceptances older than SeenRetention (the ledger still refuses replays).
+func (h *Hub) pruneSeen(ctx context.Context) {
+	for {
+		n, err := h.outbox.PruneSeen(h.cfg.Now().Add(-h.cfg.SeenRetention))
+		if err != nil {
+			h.log.Error("pruning the duplicate index", "err", err)
+		} else if n > 0 {
+			h.log.Debug("pruned the duplicate index", "forgotten", n)
+		}
+		if !sleepCtx(ctx, 10*time.Minute) {
+			return
+		}
+	}
 }
 
 func poke(c chan struct{}) {

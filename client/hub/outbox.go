@@ -16,7 +16,7 @@ import (
 var (
 	bucketPending = []byte("pending") // id → Record: accepted, not yet in a batch
 	bucketBatches = []byte("batches") // batch id → Batch: assigned, maybe submitted
-	bucketSeen    = []byte("seen")    // device 0x00 seq(8) → leaf hash: every accepted reading
+	bucketSeen    = []byte("seen")    // device 0x00 seq(8) → leaf hash ‖ accepted ms(8): accepted readings
 	bucketAcks    = []byte("acks")    // id → AckRecord: command acks waiting for the ledger
 )
 
@@ -132,7 +132,7 @@ func (o *Outbox) Append(r Record) (AppendResult, error) {
 		key := seenKey(r.Device, r.Seq)
 		if prev := seen.Get(key); prev != nil {
 			result = Replay
-			if bytes.Equal(prev, r.Leaf[:]) {
+			if len(prev) >= 32 && bytes.Equal(prev[:32], r.Leaf[:]) {
 				result = Duplicate
 			}
 			return nil
@@ -152,7 +152,8 @@ func (o *Outbox) Append(r Record) (AppendResult, error) {
 			return err
 		}
 		result = Appended
-		return seen.Put(key, r.Leaf[:])
+		// leaf hash, then the acceptance time (for pruning)
+		return seen.Put(key, binary.BigEndian.AppendUint64(bytes.Clone(r.Leaf[:]), uint64(r.ReceivedMS)))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("outbox append %s/%d: %w", r.Device, r.Seq, err)
@@ -355,4 +356,54 @@ func (o *Outbox) DeleteAck(id uint64) error {
 		o.acks.Add(-1)
 	}
 	return nil
+}
+
+// PruneSeen forgets accepted (device, seq) pairs accepted before cutoff,
+// a chunk per transaction so ingestion is not held up. Forgetting is safe:
+// a reading sent again after that is refused by the ledger as a replay (and
+// dropped), it is only no longer refused at the door.
+func (o *Outbox) PruneSeen(cutoff time.Time) (int, error) {
+	const chunk = 10000
+	limit := uint64(cutoff.UnixMilli())
+	var from []byte
+	total := 0
+	for {
+		n, next := 0, []byte(nil)
+		err := o.db.Update(func(tx *bolt.Tx) error {
+			n, next = 0, nil
+			b := tx.Bucket(bucketSeen)
+			c := b.Cursor()
+			k, v := c.First()
+			if from != nil {
+				k, v = c.Seek(from)
+			}
+			var stale [][]byte
+			for scanned := 0; k != nil; k, v = c.Next() {
+				if scanned == chunk {
+					next = bytes.Clone(k)
+					break
+				}
+				scanned++
+				if len(v) == 40 && binary.BigEndian.Uint64(v[32:]) < limit {
+					stale = append(stale, bytes.Clone(k))
+				}
+			}
+			// Deleting while iterating makes a bbolt cursor skip keys.
+			for _, k := range stale {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n = len(stale)
+			return nil
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("outbox prune: %w", err)
+		}
+		if next == nil {
+			return total, nil
+		}
+		from = next
+	}
 }

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,6 +88,19 @@ type demo struct {
 	ops  map[string]*client.Client // operator per org
 	hubs map[string]*hub.Hub       // hub per org
 	tally
+
+	mu     sync.Mutex
+	missed []string // expectations the run did not meet
+}
+
+// miss records that something the demo promised did not happen; the demo
+// then exits non-zero after its summary.
+func (d *demo) miss(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	d.say("NOT AS EXPECTED: %s", msg)
+	d.mu.Lock()
+	d.missed = append(d.missed, msg)
+	d.mu.Unlock()
 }
 
 // tally counts what the chaincode events say happened.
@@ -109,8 +125,10 @@ func (d *demo) say(format string, args ...any) {
 
 func runDemo(ctx context.Context, out io.Writer, o demoOptions, g *globalOptions) (err error) {
 	var level slog.Level
-	if level.UnmarshalText([]byte(g.logLevel)) != nil || level < slog.LevelWarn {
-		level = slog.LevelWarn // the demo narrates; logs only when something is wrong
+	if level.UnmarshalText([]byte(g.logLevel)) != nil || level == slog.LevelInfo {
+		// The demo narrates what the hubs do; their refusals of quarantined
+		// devices' reconnects would drown it. --log-level debug|warn shows them.
+		level = slog.LevelError
 	}
 	d := &demo{out: out, opts: o, start: time.Now(), ops: map[string]*client.Client{}, hubs: map[string]*hub.Hub{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
@@ -186,6 +204,9 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	d.summary(ctx, reports)
+	if len(d.missed) > 0 {
+		return fmt.Errorf("demo: %d expectation(s) not met: %s", len(d.missed), strings.Join(d.missed, "; "))
+	}
 	return nil
 }
 
@@ -317,7 +338,11 @@ func (d *demo) watchEvents(ctx context.Context) {
 			d.batches.Add(1)
 		}
 		d.alerts.Add(int64(len(e.Alerts)))
-		d.commands.Add(int64(len(e.Commands)))
+		issued := e.Commands
+		if e.Type != api.EventTelemetryBatch && e.Type != api.EventCommandIssued {
+			issued = nil // delivery and completion events carry the command they changed
+		}
+		d.commands.Add(int64(len(issued)))
 		d.statusChanges.Add(int64(len(e.StatusChanges)))
 		d.revocations.Add(int64(len(e.Revocations)))
 		switch e.Type {
@@ -332,7 +357,7 @@ func (d *demo) watchEvents(ctx context.Context) {
 		for _, s := range e.StatusChanges {
 			d.say("event  block %d: %s %s → %s (%s)", ev.BlockNumber, s.Device, s.From, s.To, s.Cause)
 		}
-		for _, c := range e.Commands {
+		for _, c := range issued {
 			d.say("event  block %d: command %s %q issued to %s by %s", ev.BlockNumber, c.ID, c.Name, c.Device, c.IssuedBy)
 		}
 	}
@@ -380,7 +405,7 @@ func (d *demo) runFleet(ctx context.Context, script func(context.Context) error)
 		org, scenario, prefix string
 		groups                []string
 	}{
-		{hospitalOrg, "cold-chain", "st-marys-shipment", []string{"cold-chain"}},
+		{hospitalOrg, "cold-chain", "st-marys-shipment", nil}, // the scenario's own group is "cold-chain"
 		{hospitalOrg, "patient-vitals", "st-marys-ward-b", nil},
 		{logisticsOrg, "machine-vibration", "fastfreight-sorter", []string{"sorting-line"}},
 		{logisticsOrg, "air-quality", "fastfreight-yard", nil},
@@ -455,7 +480,7 @@ func (d *demo) narrate(ctx context.Context, fridge, conveyor, monitor *demoDevic
 		}
 		d.say("%s acknowledged it (signed with its key)", fridge.id)
 	case <-time.After(30 * time.Second):
-		d.say("no command reached %s within 30 s (see the hub log)", fridge.id)
+		d.miss("no command reached %s within 30 s (see the hub log)", fridge.id)
 	case <-ctx.Done():
 		return nil
 	}
@@ -468,7 +493,7 @@ func (d *demo) narrate(ctx context.Context, fridge, conveyor, monitor *demoDevic
 	case err := <-conveyor.gone:
 		d.say("%s was quarantined (suspended by the rule) and disconnected by its hub: %v", conveyor.id, err)
 	case <-time.After(30 * time.Second):
-		d.say("%s is still connected after 30 s (see the hub log)", conveyor.id)
+		d.miss("%s is still connected 30 s after its quarantine reading (see the hub log)", conveyor.id)
 	case <-ctx.Done():
 		return nil
 	}
@@ -483,7 +508,7 @@ func (d *demo) narrate(ctx context.Context, fridge, conveyor, monitor *demoDevic
 	case err := <-monitor.gone:
 		d.say("hub cut %s off %s after the revocation committed: %v", monitor.id, time.Since(revokedAt).Round(time.Millisecond), err)
 	case <-time.After(30 * time.Second):
-		d.say("%s is still connected after 30 s (see the hub log)", monitor.id)
+		d.miss("%s is still connected 30 s after its revocation (see the hub log)", monitor.id)
 	case <-ctx.Done():
 		return nil
 	}
@@ -584,9 +609,21 @@ func (d *demo) summary(ctx context.Context, reports []sim.Report) {
 		}
 	}
 	_ = sleep(ctx, 2*time.Second) // last blocks' events
+	var refusedTotal int64
+	for _, v := range refused {
+		refusedTotal += v
+	}
 	d.say("simulated readings sent      %7d", sent)
 	d.say("accepted by hubs (PUBACK)    %7d", accepted)
+	if lost := sent - accepted - refusedTotal; lost > 0 {
+		d.say("in flight when cut off       %7d (a quarantined or revoked device's last publish gets no PUBACK)", lost)
+	}
 	d.say("committed on the ledger      %7d in %d batch transactions (fleet + hand-driven devices)", d.committed.Load(), d.batches.Load())
+	for org, h := range d.hubs {
+		for reason, n := range hubCounters(ctx, h.HTTPAddr(), "iotledger_hub_ledger_rejected_total") {
+			refused["ledger "+reason+" ("+org+" hub)"] += n
+		}
+	}
 	reasons := make([]string, 0, len(refused))
 	for k := range refused {
 		reasons = append(reasons, k)
@@ -602,6 +639,43 @@ func (d *demo) summary(ctx context.Context, reports []sim.Report) {
 	d.say("commands issued              %7d (delivered %d, completed %d; fleet devices received %d, acked %d)",
 		d.commands.Load(), d.delivered.Load(), d.completed.Load(), cmdsReceived, cmdsAcked)
 	d.say("device status changes        %7d (revocations %d)", d.statusChanges.Load(), d.revocations.Load())
+}
+
+// hubCounters reads one labelled counter from a hub's metrics endpoint, by
+// its "reason" or "code" label.
+func hubCounters(ctx context.Context, addr, metric string) map[string]int64 {
+	out := map[string]int64{}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return out
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return out
+	}
+	defer func() { _ = resp.Body.Close() }()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric+"{") {
+			continue
+		}
+		labels, value, ok := strings.Cut(strings.TrimPrefix(line, metric+"{"), "} ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseFloat(value, 64)
+		if err != nil || n == 0 {
+			continue
+		}
+		for _, kv := range strings.Split(labels, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			if k == "reason" || k == "code" {
+				out[strings.Trim(v, `"`)] += int64(n)
+			}
+		}
+	}
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

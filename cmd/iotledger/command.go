@@ -167,7 +167,7 @@ func (l *ledgerCmd) commandGetCmd() *cobra.Command {
 func commandRows(tw io.Writer, cmds []api.Command) {
 	row(tw, "ID", "DEVICE", "NAME", "STATUS", "ISSUED", "BY", "EXPIRES")
 	for _, c := range cmds {
-		row(tw, c.ID, c.Device, c.Name, c.Status, when(c.IssuedAt), c.IssuedBy, when(c.ExpiresAt))
+		row(tw, c.ID, c.Device, c.Name, c.Status, when(c.IssuedAt), clientName(c.IssuedBy), when(c.ExpiresAt))
 	}
 }
 
@@ -182,9 +182,9 @@ func commandDetail(tw io.Writer, c *api.Command) {
 	}
 	row(tw, "Params", params)
 	row(tw, "Status", c.Status)
-	row(tw, "Issued", when(c.IssuedAt)+" by "+c.IssuedBy)
+	row(tw, "Issued", when(c.IssuedAt)+" by "+clientName(c.IssuedBy))
 	row(tw, "Expires", when(c.ExpiresAt))
-	row(tw, "Delivered", whenPtr(c.DeliveredAt)+" by "+orDash(c.DeliveredBy))
+	row(tw, "Delivered", whenPtr(c.DeliveredAt)+" by "+clientName(c.DeliveredBy))
 	row(tw, "Completed", whenPtr(c.CompletedAt))
 	row(tw, "Result", orDash(c.Result))
 }

@@ -519,7 +519,7 @@ func (l *ledgerCmd) renderDevice(w io.Writer, d *api.Device) error {
 		if d.PendingTo != "" {
 			row(tw, "Transfer offered to", d.PendingTo)
 		}
-		row(tw, "Enrolled", when(d.EnrolledAt)+" by "+orDash(d.EnrolledBy))
+		row(tw, "Enrolled", when(d.EnrolledAt)+" by "+clientName(d.EnrolledBy))
 		row(tw, "Updated", when(d.UpdatedAt)+" in tx "+orDash(d.UpdatedByTx))
 	})
 }

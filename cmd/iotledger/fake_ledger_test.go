@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"testing"
@@ -45,12 +46,15 @@ var (
 
 const fixturePublicKey = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA1NSFLGm6ziRhNlLSjBKIfP1bjjfkNJ1TG5Ze1r4YMUM=\n-----END PUBLIC KEY-----\n"
 
+// operatorID is a client identity ID as the chaincode records it.
+var operatorID = base64.StdEncoding.EncodeToString([]byte("x509::CN=operator,OU=client::CN=ca.org1.iotledger.local,O=org1.iotledger.local"))
+
 func fixtureDevice(id string) api.Device {
 	return api.Device{
 		ID: id, Owner: "Org1MSP", Type: "fridge", Groups: []string{"cold-chain"},
 		Attributes: map[string]string{"site": "lyon", "floor": "2"},
 		PublicKey:  fixturePublicKey, KeyAlg: "ed25519", KeyID: "6f1c0e7d2a6b4d0f9e8c7b6a5d4c3b2a1f0e9d8c7b6a5d4c3b2a1f0e9d8c7b6a",
-		KeyVersion: 1, Firmware: "1.4.2", Status: api.StatusActive, EnrolledBy: "x509::CN=operator::CN=ca.org1",
+		KeyVersion: 1, Firmware: "1.4.2", Status: api.StatusActive, EnrolledBy: operatorID,
 		EnrolledAt: t0, UpdatedAt: t1, UpdatedByTx: "5f0a",
 	}
 }
@@ -83,7 +87,7 @@ func fixtureRule() api.Rule {
 func fixtureCommand(id, device string) api.Command {
 	return api.Command{
 		ID: id, Device: device, Owner: "Org1MSP", Name: "set-setpoint", Params: json.RawMessage(`{"celsius":4}`),
-		Status: api.CommandPending, IssuedBy: "x509::CN=operator::CN=ca.org1", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour),
+		Status: api.CommandPending, IssuedBy: operatorID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour),
 	}
 }
 

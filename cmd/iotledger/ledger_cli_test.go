@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -460,4 +461,17 @@ func FuzzAccessContext(f *testing.F) {
 		}
 		require.Equal(t, "d1", req.Resource)
 	})
+}
+
+func TestClientNamesAreReadableInTables(t *testing.T) {
+	id := base64.StdEncoding.EncodeToString([]byte("x509::CN=operator,OU=client,O=Hyperledger::CN=ca.org1.iotledger.local,O=org1.iotledger.local"))
+	cases := map[string]string{
+		id:              "operator@ca.org1.iotledger.local",
+		"rule:too-warm": "rule:too-warm",
+		"":              "-",
+		base64.StdEncoding.EncodeToString([]byte("plain")): base64.StdEncoding.EncodeToString([]byte("plain")),
+	}
+	for in, want := range cases {
+		require.Equal(t, want, clientName(in), in)
+	}
 }

@@ -239,7 +239,7 @@ func (l *ledgerCmd) policyDecisionCmd(explain bool) *cobra.Command {
 				return l.render(cmd.OutOrStdout(), e, func(tw *tabwriter.Writer) {
 					decisionRows(tw, &e.Decision)
 					p := e.Principal
-					who := p.MSPID + " " + orDash(p.Role) + " " + orDash(p.ClientID)
+					who := p.MSPID + " " + orDash(p.Role) + " " + clientName(p.ClientID)
 					if p.Device != "" {
 						who = "device " + p.Device + " (" + joinOrDash(p.Groups) + ")"
 					}

@@ -161,7 +161,7 @@ func (l *ledgerCmd) telemetryProofCmd() *cobra.Command {
 					row(tw, "Seq", seq)
 					row(tw, "Batch", p.BatchID)
 					row(tw, "Root", p.Root.String())
-					row(tw, "Position", fmt.Sprintf("%d of %d", p.Index, p.Size))
+					row(tw, "Leaf", fmt.Sprintf("index %d of %d", p.Index, p.Size))
 					row(tw, "Path", fmt.Sprintf("%d hashes", len(p.Path)))
 					row(tw, "", "save with -o json > proof.json; check offline with `iotledger telemetry verify proof.json`")
 				})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log"
 	"os"
 	"sync"
 	"testing"
@@ -15,26 +14,25 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/network"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
-// environment is the network shared by the tests of this package and the
-// clients they use.
+// environment is the package's network and the clients one test uses.
 type environment struct {
 	net          *network.Network
 	org1Operator *client.Client
 	org1Hub      *client.Client
 	org2Operator *client.Client
 	org2Hub      *client.Client
-
-	anyOnce sync.Once
-	anyErr  error
-	mu      sync.Mutex
-	idNo    int
 }
 
 var (
-	shared   *environment
-	setupErr error
+	net *network.Network
+
+	anyOrgOnce sync.Once
+	anyOrgErr  error
+	idMu       sync.Mutex
+	idNo       int
 )
 
 func TestMain(m *testing.M) {
@@ -42,78 +40,23 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run()) // every test skips itself
 	}
-	os.Exit(run(m))
+	os.Exit(testnet.Run(m, &net))
 }
 
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "iotledger-chaincode-it-")
-	if err != nil {
-		log.Print(err)
-		return 1
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	n, err := network.Up(ctx, network.Options{StateDir: dir, Orderers: 1, Progress: os.Stderr})
-	if err != nil {
-		setupErr = fmt.Errorf("network up: %w", err)
-		log.Print(setupErr)
-		return 1
-	}
-	defer func() {
-		downCtx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer stop()
-		if err := n.Down(downCtx); err != nil {
-			log.Printf("network down: %v", err)
-		}
-	}()
-	shared = &environment{net: n}
-	if setupErr = shared.connectAll(ctx); setupErr != nil {
-		log.Print(setupErr)
-		return 1
-	}
-	defer shared.close()
-	return m.Run()
-}
-
-// env returns the shared environment, or skips a short run.
+// env connects the usual clients of a test (closed when it ends), or skips
+// a short run.
 func env(t *testing.T) *environment {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: starts a Fabric network")
 	}
-	require.NoError(t, setupErr)
-	require.NotNil(t, shared)
-	return shared
-}
-
-func (e *environment) connectAll(ctx context.Context) error {
-	for _, c := range []struct {
-		dst      **client.Client
-		org, who string
-	}{
-		{&e.org1Operator, "Org1", "operator"}, {&e.org1Hub, "Org1", "hub"},
-		{&e.org2Operator, "Org2", "operator"}, {&e.org2Hub, "Org2", "hub"},
-	} {
-		p, err := e.net.Profile(c.org)
-		if err != nil {
-			return err
-		}
-		cl, err := client.Connect(ctx, p, c.who)
-		if err != nil {
-			return fmt.Errorf("connect %s %s: %w", c.org, c.who, err)
-		}
-		*c.dst = cl
-	}
-	return nil
-}
-
-func (e *environment) close() {
-	for _, c := range []*client.Client{e.org1Operator, e.org1Hub, e.org2Operator, e.org2Hub} {
-		if c != nil {
-			_ = c.Close()
-		}
-	}
+	require.NotNil(t, net, "no network")
+	e := &environment{net: net}
+	e.org1Operator = e.connect(t, "Org1", "operator", "")
+	e.org1Hub = e.connect(t, "Org1", "hub", "")
+	e.org2Operator = e.connect(t, "Org2", "operator", "")
+	e.org2Hub = e.connect(t, "Org2", "hub", "")
+	return e
 }
 
 // ctx is a per-test context.
@@ -144,15 +87,15 @@ func (e *environment) connect(t *testing.T, org, identity, chaincode string, opt
 func (e *environment) anyOrgChaincode(t *testing.T) string {
 	t.Helper()
 	const name = "iotledger-anyorg"
-	e.anyOnce.Do(func() {
+	anyOrgOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		e.anyErr = e.net.DeployChaincode(ctx, network.ChaincodeSpec{
+		anyOrgErr = e.net.DeployChaincode(ctx, network.ChaincodeSpec{
 			Name: name, Package: "./cmd/iotledger-chaincode",
 			EndorsementPolicy: "OR('Org1MSP.peer','Org2MSP.peer')",
 		})
 	})
-	require.NoError(t, e.anyErr)
+	require.NoError(t, anyOrgErr)
 	return name
 }
 
@@ -160,10 +103,10 @@ func (e *environment) anyOrgChaincode(t *testing.T) string {
 // connects as it.
 func (e *environment) enrollIdentity(t *testing.T, org string, attrs map[string]string) *client.Client {
 	t.Helper()
-	e.mu.Lock()
-	e.idNo++
-	name := fmt.Sprintf("it-user-%d-%d", time.Now().Unix(), e.idNo)
-	e.mu.Unlock()
+	idMu.Lock()
+	idNo++
+	name := fmt.Sprintf("it-user-%d-%d", time.Now().Unix(), idNo)
+	idMu.Unlock()
 	_, err := e.net.EnrollIdentity(e.ctx(t), org, name, attrs)
 	require.NoError(t, err)
 	return e.connect(t, org, name, "")

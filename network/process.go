@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -66,6 +67,7 @@ func processAlive(pid int, startTicks uint64) bool {
 // children keeps the exec.Cmd of processes this process started, so that
 // their exit is reaped (no zombies) and noticed at once.
 type children struct {
+	mu     sync.Mutex
 	exited map[int]chan struct{}
 }
 
@@ -96,7 +98,9 @@ func (c *children) start(n *Node) error {
 		n.StartTicks = ticks
 	}
 	done := make(chan struct{})
+	c.mu.Lock()
 	c.exited[n.PID] = done
+	c.mu.Unlock()
 	go func() {
 		_ = cmd.Wait()
 		close(done)
@@ -107,6 +111,8 @@ func (c *children) start(n *Node) error {
 // exitedChan returns a channel closed when a child started by this process
 // exits; nil for processes started by another process.
 func (c *children) exitedChan(pid int) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if ch, ok := c.exited[pid]; ok {
 		return ch
 	}

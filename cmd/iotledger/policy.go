@@ -52,8 +52,10 @@ func decodeStrict(name string, data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%s is not valid: %w", name, err)
 	}
-	if dec.More() {
-		return fmt.Errorf("%s is not valid: more than one JSON value", name)
+	// Anything but white space after the value (a second value, a stray
+	// brace) means the document is not what the operator thinks it is.
+	if err := dec.Decode(&json.RawMessage{}); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s is not valid: unexpected data after the JSON value", name)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func QuickConfig() Config {
 		BatchSize:        100,
 		DevicesPerWorker: 10,
 		Hub: HubConfig{
-			Devices: 100, Submitters: 16, BatchWait: 200 * time.Millisecond,
+			Devices: 100, Submitters: 32, BatchWait: 200 * time.Millisecond,
 			Saturate: 15 * time.Second, HalfLoad: 10 * time.Second, Samples: 200, Triggers: 5, Revokes: 5,
 		},
 	}
@@ -55,7 +55,7 @@ func FullConfig() Config {
 		BatchSize:        100,
 		DevicesPerWorker: 10,
 		Hub: HubConfig{
-			Devices: 200, Submitters: 16, BatchWait: 200 * time.Millisecond,
+			Devices: 200, Submitters: 32, BatchWait: 200 * time.Millisecond,
 			Saturate: 45 * time.Second, HalfLoad: 30 * time.Second, Samples: 500, Triggers: 10, Revokes: 10,
 		},
 	}

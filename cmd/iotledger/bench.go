@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +32,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 		only        string
 		hubDevices  int
 		hubSubmit   int
+		cpuProfile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -91,6 +94,13 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 			if err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stopProfile, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
+			}
 			rep, runErr := bench.Run(ctx, cfg, opened.Target)
 			if rep != nil {
 				var werr error
@@ -118,8 +128,25 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 	f.DurationVar(&batchTO, "batch-timeout", 0, "BatchTimeout of a network the bench brings up (default 250ms)")
 	f.StringVar(&only, "only", "", "comma-separated workloads to run (raw-put, raw-get, device-enroll, telemetry-submit, telemetry-batch, check-access, hub-ingest); default all")
 	f.IntVar(&hubDevices, "hub-devices", 0, "MQTT devices of the end-to-end workload (default 100 with --quick, else 200)")
-	f.IntVar(&hubSubmit, "hub-submitters", 0, "concurrent SubmitBatch calls of the hub (default 16)")
+	f.IntVar(&hubSubmit, "hub-submitters", 0, "concurrent SubmitBatch calls of the hub (default 32)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the bench process (load generator, devices and the in-process hub) to this file")
 	return cmd
+}
+
+// startCPUProfile profiles this process into path until the returned func runs.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 func closeBenchNetwork(n *bench.Network, log *slog.Logger) {

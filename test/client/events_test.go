@@ -48,7 +48,8 @@ func idsOf(got []string, _ client.ChaincodeEvent) []string { return got }
 func TestEventStreamResumesFromItsFileCheckpointAcrossAPeerRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	op := connect(t, "Org1", "operator")
+	var logsA syncBuffer
+	op := connect(t, "Org1", "operator", client.WithLogger(slog.New(slog.NewTextHandler(&logsA, nil))))
 	prefix := uniqueID(t, "ev")
 	cpPath := filepath.Join(t.TempDir(), "events.checkpoint")
 	cp, err := client.NewFileCheckpointer(cpPath)
@@ -66,6 +67,7 @@ func TestEventStreamResumesFromItsFileCheckpointAcrossAPeerRestart(t *testing.T)
 	require.Equal(t, devices[:2], idsOf(enrolledIDs(ctx, t, eventsA, prefix, 2, true)))
 	require.Equal(t, devices[2:3], idsOf(enrolledIDs(ctx, t, eventsA, prefix, 1, false)))
 	stopA()
+	require.NotContains(t, logsA.String(), "cannot read the chain height", "a fresh stream starts at the chain height read from the peer")
 
 	// Second consumer, in a "new process": same checkpoint file.
 	reopened, err := client.NewFileCheckpointer(cpPath)

@@ -201,7 +201,7 @@ func faultScenarios(t *testing.T) []faultScenario {
 
 var stubMethods = []string{
 	"GetTxTimestamp", "GetState", "PutState", "DelState", "SetStateValidationParameter", "SetEvent",
-	"GetStateByPartialCompositeKey", "GetStateByPartialCompositeKeyWithPagination", "GetStateByRangeWithPagination",
+	"GetStateByPartialCompositeKey", "GetStateByPartialCompositeKeyWithPagination", "GetStateByRange", "GetStateByRangeWithPagination",
 	"GetHistoryForKey", "HistoryNext", "Next",
 }
 

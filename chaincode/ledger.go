@@ -24,6 +24,7 @@ type ledger interface {
 	DelState(key string) error
 	GetStateValidationParameter(key string) ([]byte, error)
 	SetStateValidationParameter(key string, ep []byte) error
+	GetStateByRange(startKey, endKey string) (shim.StateQueryIteratorInterface, error)
 	GetStateByRangeWithPagination(startKey, endKey string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error)
 	GetStateByPartialCompositeKey(objectType string, keys []string) (shim.StateQueryIteratorInterface, error)
 	GetStateByPartialCompositeKeyWithPagination(objectType string, keys []string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error)

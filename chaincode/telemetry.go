@@ -105,8 +105,9 @@ func readingError(i int, r *reading.Reading, err error) error {
 	return api.Errorf(code, fmt.Sprintf("reading %d (device %s seq %d): %s", i, r.Device, r.Seq, msg))
 }
 
-// checkReading decides whether one reading of a batch may be committed.
-func (t *txn) checkReading(r *reading.Reading, writable map[string]bool, seen map[string]bool) (*api.Device, string, error) {
+// checkReading decides whether one reading of a batch may be committed,
+// except for the ledger's replay guard (checkReplays, once per device).
+func (t *txn) checkReading(r *reading.Reading, writable map[string]bool, seen map[string]int) (*api.Device, string, error) {
 	d, err := t.device(r.Device)
 	if err != nil {
 		return nil, "", err
@@ -138,18 +139,73 @@ func (t *txn) checkReading(r *reading.Reading, writable map[string]bool, seen ma
 		return nil, "", api.Errorf(api.CodeBadSignature, fmt.Sprintf("signature does not verify with the key enrolled for the device (key version %d)", d.KeyVersion))
 	}
 	rk := readingKey(r.Device, r.Seq)
-	if seen[rk] {
-		return nil, "", api.Errorf(api.CodeReplay, "the batch carries this device and sequence number twice")
+	if j, dup := seen[rk]; dup {
+		return nil, "", api.Errorf(api.CodeReplay, fmt.Sprintf("the batch carries this device and sequence number twice (also reading %d)", j))
 	}
-	old, err := t.l.GetState(rk)
-	if err != nil {
-		return nil, "", internal("reading world state", err)
-	}
-	if old != nil {
-		return nil, "", api.Errorf(api.CodeReplay, "this device and sequence number are already on the ledger")
-	}
-	seen[rk] = true
+	seen[rk] = len(seen)
 	return d, rk, nil
+}
+
+// checkReplays refuses the batch if one of its readings is already on the
+// ledger, naming the first such reading. It asks the ledger once per device
+// for the key range spanning the batch's sequence numbers of that device
+// (normally empty: a device's sequence numbers grow) rather than once per
+// reading; the range also makes a concurrent batch that inserts into it fail
+// at commit (PHANTOM_READ_CONFLICT), as a point read would. A sparse span
+// (sequence numbers far apart) falls back to point reads.
+func (t *txn) checkReplays(batch []accepted, seen map[string]int) error {
+	type span struct {
+		lo, hi uint64
+		idx    []int
+	}
+	spans := map[string]*span{}
+	var devices []string
+	for i, a := range batch {
+		s, ok := spans[a.r.Device]
+		if !ok {
+			s = &span{lo: a.r.Seq, hi: a.r.Seq}
+			spans[a.r.Device] = s
+			devices = append(devices, a.r.Device)
+		}
+		s.lo, s.hi = min(s.lo, a.r.Seq), max(s.hi, a.r.Seq)
+		s.idx = append(s.idx, i)
+	}
+	first := -1
+	found := func(key string) {
+		if i, ok := seen[key]; ok && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	for _, dev := range devices {
+		s := spans[dev]
+		if s.hi-s.lo <= uint64(4*len(s.idx)+16) {
+			it, err := t.l.GetStateByRange(readingKey(dev, s.lo), readingKey(dev, s.hi)+"\x00")
+			if err != nil {
+				return internal("reading world state", err)
+			}
+			kvs, err := drain(it)
+			if err != nil {
+				return err
+			}
+			for _, e := range kvs {
+				found(e.Key)
+			}
+			continue
+		}
+		for _, i := range s.idx {
+			old, err := t.l.GetState(batch[i].key)
+			if err != nil {
+				return internal("reading world state", err)
+			}
+			if old != nil {
+				found(batch[i].key)
+			}
+		}
+	}
+	if first >= 0 {
+		return readingError(first, batch[first].r, api.Errorf(api.CodeReplay, "this device and sequence number are already on the ledger"))
+	}
+	return nil
 }
 
 // accepted is a reading that passed every check.
@@ -164,7 +220,7 @@ func (t *txn) submitBatch(envs []reading.Envelope) (*api.BatchReceipt, *api.Even
 		return nil, nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("a batch carries 1..%d readings, got %d", MaxBatchReadings, n))
 	}
 	writable := map[string]bool{}
-	seen := make(map[string]bool, len(envs))
+	seen := make(map[string]int, len(envs)) // reading key → batch index
 	batch := make([]accepted, len(envs))
 	leaves := make([][32]byte, len(envs))
 	for i, env := range envs {
@@ -178,6 +234,9 @@ func (t *txn) submitBatch(envs []reading.Envelope) (*api.BatchReceipt, *api.Even
 		}
 		batch[i] = accepted{r: r, key: rk, keyID: d.KeyID}
 		leaves[i] = r.LeafHash()
+	}
+	if err := t.checkReplays(batch, seen); err != nil {
+		return nil, nil, err
 	}
 	root, err := reading.MerkleRoot(leaves)
 	if err != nil {

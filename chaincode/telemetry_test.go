@@ -421,3 +421,35 @@ func FuzzSubmitBatchArgs(f *testing.F) {
 		require.Positive(t, receipt.Size)
 	})
 }
+
+func TestReplayGuardNamesTheFirstReplayedReadingForDenseAndSparseSequences(t *testing.T) {
+	w := newWorld(t)
+	a := w.enroll(org1Operator, "a", "fridge")
+	b := w.enroll(org1Operator, "b", "fridge")
+	var committed []reading.Envelope
+	for i := 0; i < 3; i++ {
+		committed = append(committed, a.reading(t, 1))
+	}
+	_, err := w.submitBatch(org1Hub, committed...)
+	require.NoError(t, err)
+	far := &testDevice{id: "a", signer: a.signer, seq: 1000}
+
+	for _, tc := range []struct {
+		name     string
+		envs     []reading.Envelope
+		contains string
+	}{
+		{"dense: one range query", []reading.Envelope{b.reading(t, 1), a.reading(t, 1), committed[2], committed[1]}, "reading 2 (device a seq 3)"},
+		{"sparse: point reads", []reading.Envelope{far.reading(t, 1), committed[1], b.reading(t, 1)}, "reading 1 (device a seq 2)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			refused(t, w, org1Hub, api.CodeReplay, tc.contains, func(ctx contractapi.TransactionContextInterface) (string, error) {
+				return w.c.Telemetry.SubmitBatch(ctx, jsonArg(t, api.BatchRequest{Readings: tc.envs}))
+			})
+			require.Empty(t, w.lastTx.writes)
+		})
+	}
+	// Readings out of order and with gaps are fine as long as they are new.
+	_, err = w.submitBatch(org1Hub, far.reading(t, 1), a.reading(t, 1))
+	require.NoError(t, err)
+}

@@ -188,6 +188,13 @@ func (w *world) stub(rec *txRecord) *mocks.ChaincodeStub {
 		kvs, next := w.scan(prefix, prefix+"\U0010FFFF", size, bookmark)
 		return w.iterator(kvs), &peer.QueryResponseMetadata{FetchedRecordsCount: int32(len(kvs)), Bookmark: next}, nil
 	}
+	s.GetStateByRangeStub = func(start, end string) (shim.StateQueryIteratorInterface, error) {
+		if err := w.injected("GetStateByRange"); err != nil {
+			return nil, err
+		}
+		kvs, _ := w.scan(start, end, 0, "")
+		return w.iterator(kvs), nil
+	}
 	s.GetStateByRangeWithPaginationStub = func(start, end string, size int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {
 		if err := w.injected("GetStateByRangeWithPagination"); err != nil {
 			return nil, nil, err

@@ -464,7 +464,7 @@ func (d *demo) live(ctx context.Context) {
 func (d *demo) narrate(ctx context.Context, fridge, conveyor, monitor *demoDevice) error {
 	third := d.opts.duration / 3
 	if err := sleep(ctx, third); err != nil {
-		return nil
+		return err
 	}
 	d.step("The vaccine fridge's door is left open: it reports 12.5 °C")
 	seq, err := fridge.publish(ctx, measure("temperature", "Cel", 12.5), measure("humidity", "%RH", 61))
@@ -482,7 +482,7 @@ func (d *demo) narrate(ctx context.Context, fridge, conveyor, monitor *demoDevic
 	case <-time.After(30 * time.Second):
 		d.miss("no command reached %s within 30 s (see the hub log)", fridge.id)
 	case <-ctx.Done():
-		return nil
+		return ctx.Err()
 	}
 
 	d.step("A conveyor bearing is failing: vibration 9.4 m/s², bearing at 93 °C")
@@ -495,7 +495,7 @@ func (d *demo) narrate(ctx context.Context, fridge, conveyor, monitor *demoDevic
 	case <-time.After(30 * time.Second):
 		d.miss("%s is still connected 30 s after its quarantine reading (see the hub log)", conveyor.id)
 	case <-ctx.Done():
-		return nil
+		return ctx.Err()
 	}
 
 	d.step("The hospital revokes %s (reported stolen)", monitor.id)
@@ -510,7 +510,7 @@ func (d *demo) narrate(ctx context.Context, fridge, conveyor, monitor *demoDevic
 	case <-time.After(30 * time.Second):
 		d.miss("%s is still connected 30 s after its revocation (see the hub log)", monitor.id)
 	case <-ctx.Done():
-		return nil
+		return ctx.Err()
 	}
 	monitor.conn = nil
 	if err := monitor.connect(ctx); err != nil {

@@ -104,10 +104,15 @@ func (h *Hub) formBatches(work chan<- batchJob) {
 // the ledger already, or refused by the ledger (isolated and counted).
 func (h *Hub) submitBatch(ctx context.Context, job batchJob) {
 	recs := job.batch.Readings
-	if job.recheck {
-		recs = h.dropCommitted(ctx, job.batch.ID, recs)
+	if !job.recheck {
+		h.submitSet(ctx, job.batch.ID, recs)
+		return
 	}
+	recs = h.dropCommitted(ctx, job.batch.ID, recs)
 	h.submitSet(ctx, job.batch.ID, recs)
+	if ctx.Err() == nil {
+		h.log.Info("recovered batch resolved (see iotledger_hub_readings_already_on_ledger_total)", "batch", job.batch.ID, "readings", len(job.batch.Readings))
+	}
 }
 
 // submitSet submits readings as one transaction. Transient failures are
@@ -144,7 +149,7 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 			recs = h.dropCommitted(ctx, batchID, recs)
 			continue
 		}
-		h.log.Info("ledger refused batch; isolating", "batch", batchID, "readings", len(recs), "code", code, "err", err)
+		h.log.Debug("ledger refused batch; isolating", "batch", batchID, "readings", len(recs), "code", code, "err", err)
 		remaining := h.dropCommitted(ctx, batchID, recs)
 		if len(remaining) < len(recs) {
 			recs = remaining
@@ -206,7 +211,7 @@ func (h *Hub) dropCommitted(ctx context.Context, batchID uint64, recs []Record) 
 func (h *Hub) refuseReading(batchID uint64, r Record, code api.Code, err error) {
 	if code == api.CodeReplay {
 		h.metrics.alreadyOnLedger.Inc()
-		h.log.Info("reading already on the ledger", "device", r.Device, "seq", r.Seq)
+		h.log.Debug("reading already on the ledger", "device", r.Device, "seq", r.Seq)
 	} else {
 		h.metrics.ledgerRejected.WithLabelValues(strings.ToLower(string(code))).Inc()
 		h.log.Warn("ledger refused reading; dropped", "device", r.Device, "seq", r.Seq, "code", code, "err", err)

@@ -134,9 +134,30 @@ func TestSimulatedDevicesEnrollPublishAndAckCommands(t *testing.T) {
 	require.Equal(t, accepted, len(committed))
 
 	// Keys were saved: a second run reuses the enrolled identities.
-	rep2, err := Run(t.Context(), Config{Hub: h.MQTTAddr(), HubID: "sim-hub", Devices: 3, Rate: 50, Scenario: "cold-chain",
-		KeysDir: keys, Enroller: ledger, Duration: 300 * time.Millisecond})
-	require.NoError(t, err)
+	before := len(ledger.Committed())
+	rep2 := runUntil(t, Config{Hub: h.MQTTAddr(), HubID: "sim-hub", Devices: 3, Rate: 50, Scenario: "cold-chain",
+		KeysDir: keys, Enroller: ledger}, func() bool { return len(ledger.Committed()) >= before+10 })
 	require.Empty(t, rep2.Refused)
 	require.Positive(t, rep2.Accepted)
+}
+
+// runUntil runs a simulation until cond holds, then stops it and returns its report.
+func runUntil(t *testing.T, cfg Config, cond func() bool) Report {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	type result struct {
+		rep Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := Run(ctx, cfg)
+		done <- result{rep, err}
+	}()
+	require.Eventually(t, cond, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	res := <-done
+	require.NoError(t, res.err)
+	return res.rep
 }

@@ -197,7 +197,14 @@ func TestHubKilledMidStreamLosesNothingAndSubmitsNothingTwice(t *testing.T) {
 	_ = first.cmd.Wait()
 
 	second := runHubProcess(t, hubID, mqttAddr, httpAddr, data)
-	require.Eventually(t, func() bool { return second.ingested(t) >= 100 }, waitFor, 50*time.Millisecond, "devices did not come back")
+	// Every device must be back (a reconnected device first resends the
+	// reading whose PUBACK the killed hub never sent) before the run ends.
+	require.Eventually(t, func() bool {
+		h := second.health(t)
+		return h != nil && h.Devices == 4
+	}, waitFor, 50*time.Millisecond, "devices did not come back")
+	base := second.ingested(t)
+	require.Eventually(t, func() bool { return second.ingested(t) >= base+100 }, waitFor, 50*time.Millisecond, "devices stalled after the restart")
 	cancel()
 	res := <-done
 	require.NoError(t, res.err)
@@ -235,6 +242,13 @@ func TestHubKilledMidStreamLosesNothingAndSubmitsNothingTwice(t *testing.T) {
 	}
 	require.Equal(t, int64(total), rep.Accepted)
 	t.Logf("%d readings acknowledged across a SIGKILL, each on the ledger once", total)
+	if b, err := os.ReadFile(second.log); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "recover") {
+				t.Log("restarted hub:", line)
+			}
+		}
+	}
 
 	require.NoError(t, second.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, second.cmd.Wait(), "graceful shutdown")

@@ -29,6 +29,8 @@ type Ledger struct {
 	Messaging map[[2]string]bool // (from, to) allowed device:message
 	DenyWrite map[string]bool    // devices this hub may not write
 	DenyReads bool               // Reading answers ACCESS_DENIED (the hub role's default)
+	// Unreachable makes Device fail as if the peer were down.
+	Unreachable bool
 
 	submitCalls int
 	// FailSubmit, when set, is asked before each SubmitBatch: "before" fails
@@ -78,6 +80,9 @@ func (f *Ledger) SetStatus(id string, s api.DeviceStatus) {
 func (f *Ledger) Device(_ context.Context, id string) (*api.Device, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.Unreachable {
+		return nil, ErrUnavailable
+	}
 	d, ok := f.devices[id]
 	if !ok {
 		return nil, api.Errorf(api.CodeNotFound, "device "+id+" not found")

@@ -32,6 +32,7 @@ type Report struct {
 	BenchPID   int              `json:"benchPid"`
 	Processes  []Process        `json:"processes"`
 	Concurrent []int            `json:"concurrencies"`
+	BatchConc  []int            `json:"batchConcurrencies"`
 }
 
 // Machine describes where the run happened.

@@ -23,6 +23,10 @@ type Config struct {
 	Duration         time.Duration // measured window of each workload at each concurrency
 	Warmup           time.Duration // discarded start of each window
 	BatchSize        int           // readings per telemetry:SubmitBatch
+	// BatchConcurrency are the worker counts of the batched workload: each
+	// worker keeps BatchSize readings in flight, so it runs at fewer
+	// workers than the single-transaction workloads.
+	BatchConcurrency []int
 	DevicesPerWorker int           // devices each batch worker spreads its readings over
 	Hub              HubConfig     // the end-to-end workload through the hub
 	Only             []string      // run only these workloads (names as in the report); empty = all
@@ -35,6 +39,7 @@ func QuickConfig() Config {
 	return Config{
 		Quick:            true,
 		Concurrency:      []int{32, 128},
+		BatchConcurrency: []int{8, 32},
 		Duration:         5 * time.Second,
 		Warmup:           time.Second,
 		BatchSize:        100,
@@ -50,6 +55,7 @@ func QuickConfig() Config {
 func FullConfig() Config {
 	return Config{
 		Concurrency:      []int{16, 64, 256},
+		BatchConcurrency: []int{4, 16, 64},
 		Duration:         25 * time.Second,
 		Warmup:           3 * time.Second,
 		BatchSize:        100,
@@ -63,10 +69,10 @@ func FullConfig() Config {
 
 // Validate says what is wrong with a configuration.
 func (c Config) Validate() error {
-	if len(c.Concurrency) == 0 {
+	if len(c.Concurrency) == 0 || len(c.BatchConcurrency) == 0 {
 		return errors.New("bench: at least one concurrency is needed")
 	}
-	for _, n := range c.Concurrency {
+	for _, n := range append(slices.Clone(c.Concurrency), c.BatchConcurrency...) {
 		if n < 1 || n > 2000 {
 			return fmt.Errorf("bench: concurrency %d out of range 1..2000", n)
 		}
@@ -152,6 +158,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 		BenchPID:   self.PID,
 		Processes:  t.Processes,
 		Concurrent: cfg.Concurrency,
+		BatchConc:  cfg.BatchConcurrency,
 		Workloads:  []WorkloadResult{},
 		Latencies:  []LatencyResult{},
 	}
@@ -353,10 +360,10 @@ func runTelemetry(ctx context.Context, e *Env) error {
 }
 
 func runBatch(ctx context.Context, e *Env) error {
-	if err := e.ensureDevices(ctx, maxInt(e.Config.Concurrency)*e.Config.DevicesPerWorker); err != nil {
+	if err := e.ensureDevices(ctx, maxInt(e.Config.BatchConcurrency)*e.Config.DevicesPerWorker); err != nil {
 		return err
 	}
-	for _, c := range e.Config.Concurrency {
+	for _, c := range e.Config.BatchConcurrency {
 		// At most ~17 readings per raw Put were ever measured here.
 		perDevice := e.expectedOps(WorkRawPut, 17*1.2, 1) / (c * e.Config.DevicesPerWorker)
 		if err := e.presign(c, e.Config.DevicesPerWorker, perDevice); err != nil {

@@ -33,6 +33,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 		hubDevices  int
 		hubSubmit   int
 		cpuProfile  string
+		batchConc   string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -59,6 +60,13 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 					return err
 				}
 				cfg.Concurrency = cs
+			}
+			if batchConc != "" {
+				cs, err := parseConcurrency(batchConc)
+				if err != nil {
+					return err
+				}
+				cfg.BatchConcurrency = cs
 			}
 			if duration > 0 {
 				cfg.Duration = duration
@@ -126,6 +134,7 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 	f.DurationVar(&duration, "duration", 0, "measured time of each workload at each concurrency (default 5s with --quick, else 25s)")
 	f.IntVar(&orderers, "orderers", 0, "Raft orderers of a network the bench brings up (default 3)")
 	f.DurationVar(&batchTO, "batch-timeout", 0, "BatchTimeout of a network the bench brings up (default 250ms)")
+	f.StringVar(&batchConc, "batch-concurrency", "", "comma-separated worker counts of the batched telemetry workload (default: 8,32 with --quick, else 4,16,64)")
 	f.StringVar(&only, "only", "", "comma-separated workloads to run (raw-put, raw-get, device-enroll, telemetry-submit, telemetry-batch, check-access, hub-ingest); default all")
 	f.IntVar(&hubDevices, "hub-devices", 0, "MQTT devices of the end-to-end workload (default 100 with --quick, else 200)")
 	f.IntVar(&hubSubmit, "hub-submitters", 0, "concurrent SubmitBatch calls of the hub (default 32)")
@@ -167,7 +176,7 @@ func parseConcurrency(s string) ([]int, error) {
 	for _, part := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(part))
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("invalid --concurrency %q: want positive worker counts separated by commas, e.g. 16,64,256", s)
+			return nil, fmt.Errorf("invalid concurrency %q: want positive worker counts separated by commas, e.g. 16,64,256", s)
 		}
 		out = append(out, n)
 	}

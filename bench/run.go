@@ -18,19 +18,19 @@ import (
 
 // Config says how much load a run applies.
 type Config struct {
-	Quick            bool
-	Concurrency      []int         // closed-loop worker counts, each workload runs at each
-	Duration         time.Duration // measured window of each workload at each concurrency
-	Warmup           time.Duration // discarded start of each window
-	BatchSize        int           // readings per telemetry:SubmitBatch
+	Quick       bool
+	Concurrency []int         // closed-loop worker counts, each workload runs at each
+	Duration    time.Duration // measured window of each workload at each concurrency
+	Warmup      time.Duration // discarded start of each window
+	BatchSize   int           // readings per telemetry:SubmitBatch
 	// BatchConcurrency are the worker counts of the batched workload: each
 	// worker keeps BatchSize readings in flight, so it runs at fewer
 	// workers than the single-transaction workloads.
 	BatchConcurrency []int
-	DevicesPerWorker int           // devices each batch worker spreads its readings over
-	Hub              HubConfig     // the end-to-end workload through the hub
-	Only             []string      // run only these workloads (names as in the report); empty = all
-	Progress         io.Writer     // progress lines (stderr); nil = none
+	DevicesPerWorker int       // devices each batch worker spreads its readings over
+	Hub              HubConfig // the end-to-end workload through the hub
+	Only             []string  // run only these workloads (names as in the report); empty = all
+	Progress         io.Writer // progress lines (stderr); nil = none
 	Logger           *slog.Logger
 }
 

@@ -34,6 +34,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 		hubSubmit   int
 		cpuProfile  string
 		batchConc   string
+		saveJSON    string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -117,6 +118,9 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 				} else {
 					werr = rep.WriteTable(cmd.OutOrStdout())
 				}
+				if werr == nil && saveJSON != "" {
+					werr = saveReport(saveJSON, rep)
+				}
 				if werr != nil && runErr == nil {
 					runErr = werr
 				}
@@ -138,8 +142,22 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 	f.StringVar(&only, "only", "", "comma-separated workloads to run (raw-put, raw-get, device-enroll, telemetry-submit, telemetry-batch, check-access, hub-ingest); default all")
 	f.IntVar(&hubDevices, "hub-devices", 0, "MQTT devices of the end-to-end workload (default 100 with --quick, else 200)")
 	f.IntVar(&hubSubmit, "hub-submitters", 0, "concurrent SubmitBatch calls of the hub (default 32)")
+	f.StringVar(&saveJSON, "save", "", "also write the JSON report to this file")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the bench process (load generator, devices and the in-process hub) to this file")
 	return cmd
+}
+
+// saveReport writes the JSON report to path.
+func saveReport(path string, rep *bench.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--save: %w", err)
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("--save: %w", err)
+	}
+	return f.Close()
 }
 
 // startCPUProfile profiles this process into path until the returned func runs.

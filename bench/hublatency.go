@@ -61,8 +61,11 @@ func (r *hubRun) ruleToCommand(ctx context.Context) (LatencyResult, error) {
 		default:
 		}
 	})
-	if !sub.WaitTimeout(probeTimeout) || sub.Error() != nil {
-		return out, fmt.Errorf("subscribe to commands: %v", sub.Error())
+	if !sub.WaitTimeout(probeTimeout) {
+		return out, fmt.Errorf("subscribe to commands: no SUBACK within %s", probeTimeout)
+	}
+	if err := sub.Error(); err != nil {
+		return out, fmt.Errorf("subscribe to commands: %w", err)
 	}
 	issued := make(chan time.Time, 16)
 	unwatch := r.obs.watch(func(ev client.ChaincodeEvent, at time.Time) {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client/hub/hubtest"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/stretchr/testify/require"
 )
@@ -89,4 +91,44 @@ func TestAckForUnknownCommandIsReportedToDevice(t *testing.T) {
 	require.NoError(t, json.Unmarshal(e.Payload, &em))
 	require.Equal(t, wire.ReasonUnknownCommand, em.Reason)
 	require.Equal(t, "nope", em.Command)
+}
+
+func TestKeyRotationEventSwitchesTheKeyReadingsAreCheckedWith(t *testing.T) {
+	fx := newFixture(t, func(c *Config) { c.DeviceTTL = time.Hour })
+	d := fx.enroll(t, "cold-1", api.StatusActive)
+	m := fx.connect(t, d)
+	topic := wire.Topic(d.id, wire.KindTelemetry)
+	_, err := m.publish(t, topic, d.reading(t, 1, 3))
+	require.NoError(t, err)
+
+	newKey, err := reading.GenerateKey(reading.Ed25519)
+	require.NoError(t, err)
+	rotated := &device{id: d.id, signer: newKey}
+	fx.ledger.RotateKey(d.id, newKey.Public())
+	fx.ledger.Events <- api.Event{Type: api.EventDeviceKeyRotated, Devices: []string{d.id}}
+
+	eventually(t, func() bool {
+		resp, err := m.publish(t, topic, rotated.reading(t, 2, 3))
+		return err == nil && resp.ReasonCode == 0
+	}, "reading signed with the new key refused")
+	resp, err := m.publish(t, topic, d.reading(t, 3, 3))
+	require.Error(t, err, "the old key no longer verifies")
+	require.Equal(t, byte(0x87), resp.ReasonCode)
+}
+
+func TestPolicyChangeEventRevokesCachedInboxPermission(t *testing.T) {
+	fx := newFixture(t, func(c *Config) { c.AccessTTL = time.Hour })
+	a := fx.enroll(t, "dev-a", api.StatusActive)
+	b := fx.enroll(t, "dev-b", api.StatusActive)
+	fx.ledger.Set(func(f *hubtest.Ledger) { f.Messaging[[2]string{a.id, b.id}] = true })
+	ma := fx.connect(t, a)
+	_, err := ma.publish(t, wire.Topic(b.id, wire.KindInbox), []byte(`{"hello":1}`))
+	require.NoError(t, err)
+
+	fx.ledger.Set(func(f *hubtest.Ledger) { f.Messaging[[2]string{a.id, b.id}] = false })
+	fx.ledger.Events <- api.Event{Type: api.EventPolicyChanged, PolicyID: "p1"}
+	eventually(t, func() bool {
+		resp, err := ma.publish(t, wire.Topic(b.id, wire.KindInbox), []byte(`{"hello":2}`))
+		return err != nil && resp != nil && resp.ReasonCode == 0x87
+	}, "inbox still allowed after the policy change")
 }

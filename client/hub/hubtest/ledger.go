@@ -308,3 +308,12 @@ func (f *Ledger) EnrollDevice(_ context.Context, req api.EnrollRequest) (*api.De
 	c := *d
 	return &c, nil
 }
+
+// RotateKey replaces a device's enrolled key.
+func (f *Ledger) RotateKey(id string, key *reading.PublicKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.devices[id]
+	d.PublicKey, d.KeyAlg, d.KeyID = key.PEM(), string(key.Algorithm()), key.Fingerprint()
+	d.KeyVersion++
+}

@@ -29,6 +29,12 @@ type CommandContract struct {
 	e *engines
 }
 
+// GetEvaluateTransactions tags the read-only transactions "evaluate" in the
+// chaincode metadata.
+func (c *CommandContract) GetEvaluateTransactions() []string {
+	return []string{"Get", "List"}
+}
+
 // Send issues a command to one device or to every device of a group the
 // caller may command.
 func (c *CommandContract) Send(ctx contractapi.TransactionContextInterface, request string) (string, error) {

@@ -2,6 +2,7 @@ package chaincode
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,7 +20,8 @@ func TestChaincodeServesEveryTransactionByContractName(t *testing.T) {
 	var meta struct {
 		Contracts map[string]struct {
 			Transactions []struct {
-				Name string `json:"name"`
+				Name string   `json:"name"`
+				Tag  []string `json:"tag"`
 			} `json:"transactions"`
 		} `json:"contracts"`
 	}
@@ -31,14 +33,22 @@ func TestChaincodeServesEveryTransactionByContractName(t *testing.T) {
 		"telemetry": {"Submit", "SubmitBatch", "Get", "List", "Proof", "GetBatch"},
 		"command":   {"Send", "Get", "List", "MarkDelivered", "Ack", "Expire"},
 	}
+	evaluates := map[string][]string{
+		"device": {"Get", "List", "History"}, "policy": {"Get", "List", "CheckAccess", "Explain"},
+		"rule": {"Get", "List"}, "telemetry": {"Get", "List", "Proof", "GetBatch"}, "command": {"Get", "List"},
+	}
 	for name, txs := range want {
 		c, ok := meta.Contracts[name]
 		require.True(t, ok, "contract %s", name)
-		var got []string
+		var got, evaluated []string
 		for _, tx := range c.Transactions {
 			got = append(got, tx.Name)
+			if slices.Contains(tx.Tag, "EVALUATE") || slices.Contains(tx.Tag, "evaluate") {
+				evaluated = append(evaluated, tx.Name)
+			}
 		}
 		require.ElementsMatch(t, txs, got, "transactions of %s", name)
+		require.ElementsMatch(t, evaluates[name], evaluated, "evaluate transactions of %s", name)
 	}
 }
 

@@ -29,6 +29,12 @@ type DeviceContract struct {
 	e *engines
 }
 
+// GetEvaluateTransactions tags the read-only transactions "evaluate" in the
+// chaincode metadata.
+func (c *DeviceContract) GetEvaluateTransactions() []string {
+	return []string{"Get", "List", "History"}
+}
+
 // Enroll registers a device owned by the caller's org.
 func (c *DeviceContract) Enroll(ctx contractapi.TransactionContextInterface, request string) (string, error) {
 	var req api.EnrollRequest

@@ -20,6 +20,12 @@ type PolicyContract struct {
 	e *engines
 }
 
+// GetEvaluateTransactions tags the read-only transactions "evaluate" in the
+// chaincode metadata.
+func (c *PolicyContract) GetEvaluateTransactions() []string {
+	return []string{"Get", "List", "CheckAccess", "Explain"}
+}
+
 // Put creates or replaces a policy of the caller's org.
 func (c *PolicyContract) Put(ctx contractapi.TransactionContextInterface, policyJSON string) (string, error) {
 	var p api.Policy

@@ -17,6 +17,12 @@ type RuleContract struct {
 	e *engines
 }
 
+// GetEvaluateTransactions tags the read-only transactions "evaluate" in the
+// chaincode metadata.
+func (c *RuleContract) GetEvaluateTransactions() []string {
+	return []string{"Get", "List"}
+}
+
 // Put creates or replaces a rule of the caller's org.
 func (c *RuleContract) Put(ctx contractapi.TransactionContextInterface, ruleJSON string) (string, error) {
 	var r api.Rule

@@ -28,6 +28,12 @@ type TelemetryContract struct {
 	e *engines
 }
 
+// GetEvaluateTransactions tags the read-only transactions "evaluate" in the
+// chaincode metadata.
+func (c *TelemetryContract) GetEvaluateTransactions() []string {
+	return []string{"Get", "List", "Proof", "GetBatch"}
+}
+
 // Submit accepts one signed reading (a batch of one).
 func (c *TelemetryContract) Submit(ctx contractapi.TransactionContextInterface, envelope string) (string, error) {
 	env, err := reading.ParseEnvelope([]byte(envelope))

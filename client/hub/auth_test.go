@@ -125,3 +125,22 @@ func TestInboxNeedsLedgerPermissionAndIsStampedWithSender(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, byte(0x87), resp.ReasonCode)
 }
+
+func TestUnknownDeviceLookupsAreCachedUntilEnrollment(t *testing.T) {
+	fx := newFixture(t)
+	s, err := reading.GenerateKey(reading.ECDSAP256)
+	require.NoError(t, err)
+	d := &device{id: "late-1", signer: s}
+	_, _, err = dialV5(t, fx.hub.MQTTAddr(), d.id, d.id, d.token(t, testHubID, time.Now()))
+	require.Error(t, err)
+	// "Unknown" is cached briefly; the enrollment event clears it.
+	fx.ledger.Enroll(d.id, s.Public(), api.StatusActive)
+	fx.ledger.Events <- api.Event{Type: api.EventDeviceEnrolled, Devices: []string{d.id}}
+	eventually(t, func() bool {
+		m, _, err := dialV5(t, fx.hub.MQTTAddr(), d.id, d.id, d.token(t, testHubID, time.Now()))
+		if err == nil {
+			_ = m.c.Disconnect(&paho.Disconnect{})
+		}
+		return err == nil
+	}, "enrolled device still refused")
+}

@@ -13,11 +13,15 @@ import (
 // deviceInfo is what the hub caches about a device: its ledger record, its
 // parsed key, and whether this hub may write its telemetry.
 type deviceInfo struct {
+	missing  error // the ledger said NOT_FOUND (cached briefly)
 	device   *api.Device
 	key      *reading.PublicKey
 	canWrite bool
 	fetched  time.Time
 }
+
+// missingTTL is how long "not enrolled" is remembered.
+const missingTTL = 5 * time.Second
 
 type accessKey struct{ from, to string }
 
@@ -55,11 +59,23 @@ func (d *directory) lookup(ctx context.Context, id string) (deviceInfo, error) {
 	info, ok := d.devices[id]
 	gen := d.gen
 	d.mu.Unlock()
-	if ok && d.now().Sub(info.fetched) < d.ttl {
+	if ok && info.missing != nil && d.now().Sub(info.fetched) < missingTTL {
+		return deviceInfo{}, info.missing
+	}
+	if ok && info.missing == nil && d.now().Sub(info.fetched) < d.ttl {
 		return info, nil
 	}
 	dev, err := d.ledger.Device(ctx, id)
 	if err != nil {
+		if api.CodeOf(err) == api.CodeNotFound {
+			// Remember briefly, so that connection attempts for unknown ids
+			// do not each cost a ledger query; an enrollment event clears it.
+			d.mu.Lock()
+			if d.gen == gen {
+				d.devices[id] = deviceInfo{missing: err, fetched: d.now()}
+			}
+			d.mu.Unlock()
+		}
 		return deviceInfo{}, err
 	}
 	key, err := reading.ParsePublicKey(dev.PublicKey)

@@ -39,7 +39,7 @@ func (h *Hub) handleEvent(ctx context.Context, ev api.Event) {
 	switch ev.Type {
 	case api.EventPolicyChanged:
 		h.dir.invalidateAll()
-	case api.EventDeviceKeyRotated, api.EventDeviceUpdated, api.EventDeviceTransfer, api.EventDeviceStatus:
+	case api.EventDeviceEnrolled, api.EventDeviceKeyRotated, api.EventDeviceUpdated, api.EventDeviceTransfer, api.EventDeviceStatus:
 		for _, d := range ev.Devices {
 			h.dir.invalidate(d)
 		}
@@ -55,9 +55,16 @@ func (h *Hub) handleEvent(ctx context.Context, ev api.Event) {
 		h.disconnect(d, "revoked")
 	}
 	for _, c := range ev.Commands {
-		if c.Status == api.CommandPending {
-			h.deliverCommand(ctx, c)
+		if c.Status != api.CommandPending || !h.ready(c.Device) {
+			continue
 		}
+		// Marking delivered is a ledger transaction: do not let it hold up
+		// the events behind it (a revocation must act at once).
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.deliverCommand(ctx, c)
+		}()
 	}
 }
 
@@ -75,14 +82,18 @@ func (h *Hub) disconnect(device, status string) {
 	_ = h.broker.DisconnectClient(s.client, packets.Code{Code: packets.ErrNotAuthorized.Code, Reason: "device " + status + " on the ledger"})
 }
 
+// ready reports whether a device is connected here and subscribed to its commands.
+func (h *Hub) ready(device string) bool {
+	h.sessMu.Lock()
+	defer h.sessMu.Unlock()
+	s, ok := h.sessions[device]
+	return ok && s.subscribed
+}
+
 // deliverCommand publishes a pending command to its device if the device
 // is connected here and subscribed, then marks it delivered on the ledger.
 func (h *Hub) deliverCommand(ctx context.Context, c api.Command) {
-	h.sessMu.Lock()
-	s, ok := h.sessions[c.Device]
-	ready := ok && s.subscribed
-	h.sessMu.Unlock()
-	if !ready {
+	if !h.ready(c.Device) {
 		return
 	}
 	now := h.cfg.Now()

@@ -67,11 +67,13 @@ type Config struct {
 type Report struct {
 	Scenario         string              `json:"scenario"`
 	Devices          int                 `json:"devices"`
-	Sent             int64               `json:"sent"`             // readings published
-	Accepted         int64               `json:"accepted"`         // acknowledged by the hub (PUBACK success)
-	Refused          map[string]int64    `json:"refused"`          // refused by the hub, by reason
-	ErrorMessages    map[string]int64    `json:"errorMessages"`    // messages on the devices' errors topics, by reason
-	Reconnects       int64               `json:"reconnects"`       // connections re-established after a loss
+	Sent             int64               `json:"sent"`            // readings published
+	Accepted         int64               `json:"accepted"`        // acknowledged by the hub (PUBACK success)
+	Refused          map[string]int64    `json:"refused"`         // refused by the hub, by reason
+	ErrorMessages    map[string]int64    `json:"errorMessages"`   // messages on the devices' errors topics, by reason
+	Reconnects       int64               `json:"reconnects"`      // connections re-established after a loss
+	ConnectFailures  int64               `json:"connectFailures"` // connection attempts refused or failed
+	LastConnectError string              `json:"lastConnectError,omitempty"`
 	CommandsReceived int64               `json:"commandsReceived"` // commands delivered to devices
 	CommandsAcked    int64               `json:"commandsAcked"`    // acks published and acknowledged by the hub
 	Elapsed          time.Duration       `json:"elapsed"`
@@ -303,6 +305,8 @@ func (d *simDevice) run(ctx context.Context) {
 		c, err := d.connect(ctx)
 		if err != nil {
 			d.log.Debug("connect failed", "err", err)
+			msg := err.Error()
+			d.rep.add(func(r *Report) { r.ConnectFailures++; r.LastConnectError = msg })
 			if !sleep(ctx, backoff) {
 				return
 			}

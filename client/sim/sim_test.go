@@ -161,3 +161,17 @@ func runUntil(t *testing.T, cfg Config, cond func() bool) Report {
 	require.NoError(t, res.err)
 	return res.rep
 }
+
+func TestDevicesOfAnotherHubIDCannotConnectAndTheReportSaysSo(t *testing.T) {
+	ledger := hubtest.NewLedger()
+	h, err := hub.New(hub.Config{HubID: "hub-a", MQTTAddr: "127.0.0.1:0", DataDir: t.TempDir(), Ledger: ledger})
+	require.NoError(t, err)
+	require.NoError(t, h.Start(t.Context()))
+	t.Cleanup(func() { _ = h.Close() })
+	rep, err := Run(t.Context(), Config{Hub: h.MQTTAddr(), HubID: "hub-b", Devices: 1, Rate: 10, Scenario: "soil-moisture",
+		KeysDir: t.TempDir(), Enroller: ledger, Duration: 300 * time.Millisecond})
+	require.NoError(t, err)
+	require.Zero(t, rep.Accepted)
+	require.Positive(t, rep.ConnectFailures)
+	require.Contains(t, rep.LastConnectError, "bad username or password")
+}

@@ -42,7 +42,8 @@ missing). With --enroll, devices not yet on the ledger are enrolled and activate
 signed readings at --rate each, and acknowledge (signed) every command they receive.
 
 Scenarios: ` + names + `.
-Values are reproducible with --seed. Prints sent/accepted/refused counts at the end.`,
+Values are reproducible with --seed. Sequence numbers start at the run's start time in Unix ms,
+so runs with the same keys never reuse one. Prints sent/accepted/refused counts at the end.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rate, err := sim.ParseRate(o.rate)
@@ -97,6 +98,11 @@ func runSim(ctx context.Context, cmd *cobra.Command, l *ledgerCmd, cfg sim.Confi
 	rep, err := sim.Run(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if rep.Accepted == 0 && rep.ConnectFailures > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "devices could not connect (%d attempts, last: %s)\n"+
+			"check --hub and --hub-id, and that the devices are enrolled and active (--enroll does both)\n",
+			rep.ConnectFailures, rep.LastConnectError)
 	}
 	return l.render(cmd.OutOrStdout(), rep, func(tw *tabwriter.Writer) {
 		row(tw, "SCENARIO", "DEVICES", "SENT", "ACCEPTED", "REFUSED", "COMMANDS", "ACKED", "RECONNECTS", "ELAPSED")

@@ -253,3 +253,25 @@ func TestHubKilledMidStreamLosesNothingAndSubmitsNothingTwice(t *testing.T) {
 	require.NoError(t, second.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, second.cmd.Wait(), "graceful shutdown")
 }
+
+func TestTwoHubsSideBySideEachServeTheirDevices(t *testing.T) {
+	op := connect(t, "operator")
+	a, b := startHub(t, "hub-east"), startHub(t, "hub-west")
+	da, db := enroll(t, op, uniqueID(t, "east")), enroll(t, op, uniqueID(t, "west"))
+	require.NoError(t, da.dial(t, a.MQTTAddr(), "hub-east"))
+	require.NoError(t, db.dial(t, b.MQTTAddr(), "hub-west"))
+	// A token is bound to the hub it was made for.
+	stray := enroll(t, op, uniqueID(t, "stray"))
+	require.Error(t, stray.dial(t, b.MQTTAddr(), "hub-east"))
+
+	for seq := uint64(1); seq <= 3; seq++ {
+		da.publishReading(t, seq, 4)
+		db.publishReading(t, seq, 5)
+	}
+	for _, d := range []*device{da, db} {
+		require.Eventually(t, func() bool {
+			page, err := op.ListReadings(t.Context(), api.ReadingQuery{Device: d.id})
+			return err == nil && len(page.Readings) == 3
+		}, waitFor, 200*time.Millisecond, "readings of %s missing", d.id)
+	}
+}

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"errors"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/reading"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Buckets of the outbox database.
@@ -70,6 +72,9 @@ type Outbox struct {
 // OpenOutbox opens (or creates) the outbox database file.
 func OpenOutbox(path string) (*Outbox, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("open outbox %s: locked by another process; is another hub running with this data dir? (%w)", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}

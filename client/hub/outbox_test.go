@@ -43,3 +43,12 @@ func TestPrunedAcceptancesAreForgottenAndRecentOnesKept(t *testing.T) {
 	// Pruning never touches the queue itself.
 	require.Equal(t, int64(6), ob.Depth())
 }
+
+func TestSecondOpenOfALockedOutboxSaysWhy(t *testing.T) {
+	path := t.TempDir() + "/outbox.db"
+	ob, err := OpenOutbox(path)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, ob.Close()) }()
+	_, err = OpenOutbox(path)
+	require.ErrorContains(t, err, "is another hub running with this data dir?")
+}

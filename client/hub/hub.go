@@ -24,6 +24,10 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
+// maxPacketBytes is the largest MQTT packet the broker accepts: a maximal
+// envelope plus topic and headers, with room to spare.
+const maxPacketBytes = 64 * 1024
+
 // Config configures a hub.
 type Config struct {
 	HubID    string      // names the hub in device auth tokens; unique per hub
@@ -170,7 +174,12 @@ func New(cfg Config) (*Hub, error) {
 		defer h.sessMu.Unlock()
 		return float64(len(h.sessions))
 	})
-	h.broker = mqtt.New(&mqtt.Options{InlineClient: true, Logger: h.log.With("component", "broker")})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = maxPacketBytes     // bounds what one device can make the hub buffer
+	caps.MaximumSessionExpiryInterval = 60 * 60 // devices use clean sessions; cap what others leave behind
+	caps.WildcardSubAvailable = 0               // the ACL refuses wildcards anyway; tell MQTT 5 clients up front
+	caps.SharedSubAvailable = 0
+	h.broker = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: h.log.With("component", "broker")})
 	if err := h.broker.AddHook(&brokerHook{h: h}, nil); err != nil {
 		_ = ob.Close()
 		return nil, fmt.Errorf("broker hook: %w", err)

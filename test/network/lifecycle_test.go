@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotledger/iotledger/network"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // TestNetworkLifecycle runs a second, one-orderer network through up, up
@@ -22,6 +23,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	defer cancel()
 	dir := filepath.Join(t.TempDir(), "net")
 	opts := network.Options{StateDir: dir, Orderers: 1, EndorsementPolicy: "ANY"}
+	testnet.Guard(t, dir)
 
 	n, err := network.Up(ctx, opts)
 	require.NoError(t, err)

@@ -88,6 +88,16 @@ func Run(m *testing.M, dst **network.Network) int {
 	return code
 }
 
+// Guard protects a network that a test brings up itself (in stateDir): if
+// the test binary is killed before the test's own cleanup runs, a guard
+// process stops the network. The guard ends with the test. The guard is
+// the test binary run again, so the package's TestMain must call Run.
+func Guard(t testing.TB, stateDir string) {
+	t.Helper()
+	stop := startGuard(stateDir)
+	t.Cleanup(stop)
+}
+
 func teardown(n *network.Network) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

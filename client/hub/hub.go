@@ -179,7 +179,7 @@ func New(cfg Config) (*Hub, error) {
 	caps.MaximumSessionExpiryInterval = 60 * 60 // devices use clean sessions; cap what others leave behind
 	caps.WildcardSubAvailable = 0               // the ACL refuses wildcards anyway; tell MQTT 5 clients up front
 	caps.SharedSubAvailable = 0
-	h.broker = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: h.log.With("component", "broker")})
+	h.broker = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(brokerLogHandler{h.log.With("component", "broker").Handler()})})
 	if err := h.broker.AddHook(&brokerHook{h: h}, nil); err != nil {
 		_ = ob.Close()
 		return nil, fmt.Errorf("broker hook: %w", err)

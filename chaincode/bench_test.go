@@ -49,7 +49,7 @@ func BenchmarkSubmitBatch(b *testing.B) {
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		rec := &txRecord{id: fmt.Sprintf("b%d", n), writes: map[string][]byte{}, sbe: map[string][]byte{}}
-		stub := w.stub(rec)
+		stub := w.stub(rec, "Org1MSP")
 		stub.GetFunctionAndParametersReturns("telemetry:SubmitBatch", []string{batches[n]})
 		stub.GetCreatorReturns(creator, nil)
 		if resp := cc.Invoke(stub); resp.GetStatus() != 200 {

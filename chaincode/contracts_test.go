@@ -30,7 +30,7 @@ func TestChaincodeServesEveryTransactionByContractName(t *testing.T) {
 		"device":    {"Enroll", "Get", "List", "Update", "RotateKey", "Activate", "Suspend", "Revoke", "Decommission", "OfferTransfer", "AcceptTransfer", "CancelTransfer", "History"},
 		"policy":    {"Put", "Get", "Delete", "List", "CheckAccess", "Explain"},
 		"rule":      {"Put", "Get", "Delete", "List"},
-		"telemetry": {"Submit", "SubmitBatch", "Get", "List", "Proof", "GetBatch"},
+		"telemetry": {"Submit", "SubmitBatch", "SubmitPrivateBatch", "Get", "List", "Proof", "GetBatch"},
 		"command":   {"Send", "Get", "List", "MarkDelivered", "Ack", "Expire"},
 	}
 	evaluates := map[string][]string{

@@ -306,6 +306,7 @@ func (t *txn) enroll(req api.EnrollRequest) (*api.Device, *api.Event, error) {
 		ID: req.ID, Owner: t.caller.MSPID, Type: req.Type, Groups: req.Groups, Attributes: req.Attributes,
 		PublicKey: key.PEM(), KeyAlg: string(key.Algorithm()), KeyID: key.Fingerprint(), KeyVersion: 1,
 		Firmware: req.Firmware, Status: api.StatusProvisioned, EnrolledBy: t.caller.ClientID, EnrolledAt: t.now,
+		Private: req.Private,
 	}
 	if req.Activate {
 		d.Status = api.StatusActive

@@ -237,7 +237,7 @@ func TestCallerIdentityComesFromTheCertificate(t *testing.T) {
 		api.RoleAttribute: api.RoleHub, "hf.EnrollmentID": "hub-7",
 	}}, cert))
 	run := func(ci *mocks.ClientIdentity) (string, error) {
-		stub := w.stub(&txRecord{id: "t", writes: map[string][]byte{}, sbe: map[string][]byte{}})
+		stub := w.stub(&txRecord{id: "t", writes: map[string][]byte{}, sbe: map[string][]byte{}}, "Org1MSP")
 		ctx := &mocks.TransactionContext{}
 		ctx.GetStubReturns(stub)
 		ctx.GetClientIdentityReturns(ci)

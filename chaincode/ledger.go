@@ -30,6 +30,9 @@ type ledger interface {
 	GetStateByPartialCompositeKeyWithPagination(objectType string, keys []string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error)
 	GetHistoryForKey(key string) (shim.HistoryQueryIteratorInterface, error)
 	SetEvent(name string, payload []byte) error
+	GetTransient() (map[string][]byte, error)
+	PutPrivateData(collection, key string, value []byte) error
+	GetPrivateData(collection, key string) ([]byte, error)
 }
 
 // Object types of the composite keys. Every world-state key of the chaincode
@@ -86,6 +89,14 @@ func seqFromReadingKey(device, key string) (uint64, error) {
 		return 0, api.Errorf(api.CodeInternal, "malformed reading key "+strconv.Quote(key))
 	}
 	return seq, nil
+}
+
+// implicitCollection is the name of an org's implicit private data
+// collection. Fabric gives every org one per chaincode without any
+// collection configuration: only that org's peers store its values, the
+// channel keeps the hashes of keys and values.
+func implicitCollection(mspID string) string {
+	return "_implicit_org_" + mspID
 }
 
 func internal(what string, err error) error {

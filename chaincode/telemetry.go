@@ -34,6 +34,12 @@ func (c *TelemetryContract) GetEvaluateTransactions() []string {
 	return []string{"Get", "List", "Proof", "GetBatch"}
 }
 
+// Whether a batch may carry readings of private devices.
+const (
+	publicOnly   = false
+	allowPrivate = true
+)
+
 // Submit accepts one signed reading (a batch of one).
 func (c *TelemetryContract) Submit(ctx contractapi.TransactionContextInterface, envelope string) (string, error) {
 	env, err := reading.ParseEnvelope([]byte(envelope))
@@ -41,7 +47,7 @@ func (c *TelemetryContract) Submit(ctx contractapi.TransactionContextInterface, 
 		return "", invalidArg(err)
 	}
 	return submit(c.e, ctx, func(t *txn) (*api.BatchReceipt, *api.Event, error) {
-		return t.submitBatch([]reading.Envelope{env})
+		return t.submitBatch([]reading.Envelope{env}, publicOnly)
 	})
 }
 
@@ -51,7 +57,34 @@ func (c *TelemetryContract) SubmitBatch(ctx contractapi.TransactionContextInterf
 	if err != nil {
 		return "", err
 	}
-	return submit(c.e, ctx, func(t *txn) (*api.BatchReceipt, *api.Event, error) { return t.submitBatch(req.Readings) })
+	return submit(c.e, ctx, func(t *txn) (*api.BatchReceipt, *api.Event, error) {
+		return t.submitBatch(req.Readings, publicOnly)
+	})
+}
+
+// SubmitPrivateBatch is SubmitBatch for batches carrying readings of private
+// devices. It takes no arguments: the api.BatchRequest JSON travels in the
+// proposal's transient data under api.TransientBatchKey, which endorsers see
+// but which is never written into a block. The readings of private devices
+// are stored with their payload and signature in the owner org's implicit
+// private data collection, and only their hashes reach the channel; readings
+// of other devices are stored as SubmitBatch stores them.
+func (c *TelemetryContract) SubmitPrivateBatch(ctx contractapi.TransactionContextInterface) (string, error) {
+	tm, err := ctx.GetStub().GetTransient()
+	if err != nil {
+		return "", internal("reading the transient data", err)
+	}
+	b, ok := tm[api.TransientBatchKey]
+	if !ok || len(b) == 0 {
+		return "", api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("no batch in the transient data: pass the batch request JSON under the transient key %q", api.TransientBatchKey))
+	}
+	req, err := parseBatchRequest(string(b))
+	if err != nil {
+		return "", err
+	}
+	return submit(c.e, ctx, func(t *txn) (*api.BatchReceipt, *api.Event, error) {
+		return t.submitBatch(req.Readings, allowPrivate)
+	})
 }
 
 // Get returns one stored reading.
@@ -113,10 +146,13 @@ func readingError(i int, r *reading.Reading, err error) error {
 
 // checkReading decides whether one reading of a batch may be committed,
 // except for the ledger's replay guard (checkReplays, once per device).
-func (t *txn) checkReading(r *reading.Reading, writable map[string]bool, seen map[string]int) (*api.Device, string, error) {
+func (t *txn) checkReading(r *reading.Reading, private bool, writable map[string]bool, seen map[string]int) (*api.Device, string, error) {
 	d, err := t.device(r.Device)
 	if err != nil {
 		return nil, "", err
+	}
+	if d.Private && !private {
+		return nil, "", api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("device %s is private: its values must not be written into a block; submit its readings with telemetry:SubmitPrivateBatch (batch in the transient data)", d.ID))
 	}
 	if d.Status != api.StatusActive {
 		return nil, "", api.Errorf(api.CodeDeviceInactive, fmt.Sprintf("device is %s, only active devices submit telemetry", d.Status))
@@ -219,9 +255,22 @@ type accepted struct {
 	r     *reading.Reading
 	key   string
 	keyID string
+	// privateTo is the owner org whose implicit collection keeps the
+	// reading's payload and signature; empty for a public reading.
+	privateTo string
 }
 
-func (t *txn) submitBatch(envs []reading.Envelope) (*api.BatchReceipt, *api.Event, error) {
+// privateReading is what a private reading keeps in its owner's implicit
+// collection, under the same key as its public record.
+type privateReading struct {
+	Payload   []byte `json:"payload"`
+	Signature []byte `json:"signature"`
+}
+
+// submitBatch verifies and stores a batch. With private false, readings of
+// private devices are refused: the batch came in the transaction's
+// arguments, which are written into the block.
+func (t *txn) submitBatch(envs []reading.Envelope, private bool) (*api.BatchReceipt, *api.Event, error) {
 	if n := len(envs); n == 0 || n > MaxBatchReadings {
 		return nil, nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("a batch carries 1..%d readings, got %d", MaxBatchReadings, n))
 	}
@@ -234,11 +283,14 @@ func (t *txn) submitBatch(envs []reading.Envelope) (*api.BatchReceipt, *api.Even
 		if err != nil {
 			return nil, nil, readingError(i, nil, invalidArg(err))
 		}
-		d, rk, err := t.checkReading(r, writable, seen)
+		d, rk, err := t.checkReading(r, private, writable, seen)
 		if err != nil {
 			return nil, nil, readingError(i, r, err)
 		}
 		batch[i] = accepted{r: r, key: rk, keyID: d.KeyID}
+		if d.Private {
+			batch[i].privateTo = d.Owner
+		}
 		leaves[i] = r.LeafHash()
 	}
 	if err := t.checkReplays(batch, seen); err != nil {
@@ -257,6 +309,11 @@ func (t *txn) submitBatch(envs []reading.Envelope) (*api.BatchReceipt, *api.Even
 		}
 		// Values are not stored twice: they are in the signed payload and
 		// are decoded from it when the reading is read.
+		if a.privateTo != "" {
+			if err := t.putPrivate(a, &rec, leaves[i]); err != nil {
+				return nil, nil, err
+			}
+		}
 		if err := putJSON(t.l, a.key, rec); err != nil {
 			return nil, nil, err
 		}
@@ -294,6 +351,26 @@ func (t *txn) submitBatch(envs []reading.Envelope) (*api.BatchReceipt, *api.Even
 	}
 	receipt := &api.BatchReceipt{BatchID: t.id, Root: rec.Root, Size: rec.Size, Alerts: len(out.alerts), Commands: len(out.commands)}
 	return receipt, ev, nil
+}
+
+// putPrivate moves a reading's payload and signature out of its public
+// record into its owner's implicit collection. The channel then carries the
+// record without them plus the hash of the private value, which covers the
+// signature as well as the payload, so a guessed payload cannot be confirmed
+// against it; the leaf hash is kept so that the batch's Merkle root still
+// commits to the reading.
+func (t *txn) putPrivate(a accepted, rec *api.StoredReading, leaf [32]byte) error {
+	b, err := json.Marshal(privateReading{Payload: rec.Payload, Signature: rec.Signature})
+	if err != nil {
+		return internal("encoding private reading", err)
+	}
+	if err := t.l.PutPrivateData(implicitCollection(a.privateTo), a.key, b); err != nil {
+		return internal("writing private data", err)
+	}
+	h := reading.Hash(leaf)
+	rec.Payload, rec.Signature = nil, nil
+	rec.Private, rec.PrivateTo, rec.Leaf = true, a.privateTo, &h
+	return nil
 }
 
 func mergeSorted(a, b []string) []string {
@@ -499,10 +576,20 @@ func parseSeq(seq string) (uint64, error) {
 }
 
 // storedReading completes a stored record with the values of its payload.
-func storedReading(b []byte) (*api.StoredReading, error) {
+// A private reading's payload is added only for a caller of the org that
+// keeps it (privateTo); everyone else gets the public record.
+func (t *txn) storedReading(key string, b []byte) (*api.StoredReading, error) {
 	var r api.StoredReading
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, internal("decoding stored reading", err)
+	}
+	if r.Private {
+		if t.caller.MSPID != r.PrivateTo {
+			return &r, nil
+		}
+		if err := t.revealPrivate(key, &r); err != nil {
+			return nil, err
+		}
 	}
 	p, err := reading.ParsePayload(r.Payload)
 	if err != nil {
@@ -510,6 +597,30 @@ func storedReading(b []byte) (*api.StoredReading, error) {
 	}
 	r.Values = p.Values
 	return &r, nil
+}
+
+// revealPrivate fills a private reading's payload and signature in from its
+// org's implicit collection. Only that org's peers hold the values: Fabric
+// refuses the read on any other peer, and so does this function, saying so.
+func (t *txn) revealPrivate(key string, r *api.StoredReading) error {
+	b, err := t.l.GetPrivateData(implicitCollection(r.PrivateTo), key)
+	if err != nil || b == nil {
+		reason := "not found"
+		if err != nil {
+			reason = err.Error()
+		}
+		return api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("the private values of reading %d of device %s are kept by the peers of %s and this peer cannot read them (%s): evaluate on a peer of %s",
+			r.Seq, r.Device, r.PrivateTo, reason, r.PrivateTo))
+	}
+	var pr privateReading
+	if err := json.Unmarshal(b, &pr); err != nil {
+		return internal("decoding private reading", err)
+	}
+	if r.Leaf == nil || reading.Hash(reading.LeafHash(pr.Payload, pr.Signature)) != *r.Leaf {
+		return internal("private reading", fmt.Errorf("reading %d of device %s does not match its leaf hash", r.Seq, r.Device))
+	}
+	r.Payload, r.Signature = pr.Payload, pr.Signature
+	return nil
 }
 
 func (t *txn) readableDevice(id string) (*api.Device, error) {
@@ -539,7 +650,7 @@ func (t *txn) getReading(device, seqText string) (*api.StoredReading, *api.Devic
 	if b == nil {
 		return nil, nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("device %q has no reading with seq %d", device, seq))
 	}
-	r, err := storedReading(b)
+	r, err := t.storedReading(readingKey(device, seq), b)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -568,7 +679,7 @@ func (t *txn) listReadings(q api.ReadingQuery) (*api.ReadingPage, error) {
 		if _, err := seqFromReadingKey(q.Device, e.Key); err != nil {
 			return nil, err
 		}
-		r, err := storedReading(e.Value)
+		r, err := t.storedReading(e.Key, e.Value)
 		if err != nil {
 			return nil, err
 		}

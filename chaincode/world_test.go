@@ -36,6 +36,15 @@ type world struct {
 	lastEvent *api.Event
 	lastRaw   []byte
 	fault     fault
+
+	// private is what the peers of each collection's member org hold:
+	// collection → key → value. The channel (state) only ever sees hashes.
+	private map[string]map[string][]byte
+	// transient is the transient data of the next transaction proposal.
+	transient map[string][]byte
+	// peerOrg is the MSP ID of the peer that runs the next transactions;
+	// empty means the caller's own org's peer, where the gateway evaluates.
+	peerOrg string
 }
 
 // fault makes the n-th call of a stub method fail (n counts from 1).
@@ -67,6 +76,7 @@ type txRecord struct {
 	order  []string
 	sbe    map[string][]byte
 	events [][]byte
+	pvt    map[string]map[string][]byte // collection → key → value
 }
 
 func newWorld(t *testing.T) *world {
@@ -78,6 +88,7 @@ func newWorld(t *testing.T) *world {
 		state:   map[string][]byte{},
 		sbe:     map[string][]byte{},
 		history: map[string][]*queryresult.KeyModification{},
+		private: map[string]map[string][]byte{},
 		now:     time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 	}
 }
@@ -109,9 +120,42 @@ func (w *world) identity(c caller) *mocks.ClientIdentity {
 	return ci
 }
 
-// stub builds a fake stub for a new transaction recording into rec.
-func (w *world) stub(rec *txRecord) *mocks.ChaincodeStub {
+// stub builds a fake stub for a new transaction recording into rec, run on
+// a peer of org peerMSP.
+func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 	s := &mocks.ChaincodeStub{}
+	transient := w.transient
+	s.GetTransientStub = func() (map[string][]byte, error) {
+		if err := w.injected("GetTransient"); err != nil {
+			return nil, err
+		}
+		return transient, nil
+	}
+	s.PutPrivateDataStub = func(coll, k string, v []byte) error {
+		if err := w.injected("PutPrivateData"); err != nil {
+			return err
+		}
+		if coll == "" || k == "" || len(v) == 0 {
+			return fmt.Errorf("empty collection, key or value for %q", k)
+		}
+		if rec.pvt[coll] == nil {
+			rec.pvt[coll] = map[string][]byte{}
+		}
+		rec.pvt[coll][k] = slices.Clone(v)
+		return nil
+	}
+	s.GetPrivateDataStub = func(coll, k string) ([]byte, error) {
+		if err := w.injected("GetPrivateData"); err != nil {
+			return nil, err
+		}
+		v, ok := w.private[coll][k]
+		// Like Fabric, a peer outside the collection knows the hash of a
+		// committed value but not the value, and refuses the read.
+		if ok && coll != implicitCollection(peerMSP) {
+			return nil, fmt.Errorf("private data matching public hash version is not available")
+		}
+		return v, nil
+	}
 	s.GetTxIDReturns(rec.id)
 	s.GetTxTimestampStub = func() (*timestamppb.Timestamp, error) {
 		if err := w.injected("GetTxTimestamp"); err != nil {
@@ -264,9 +308,13 @@ func (w *world) iterator(kvs []*queryresult.KV) *mocks.StateQueryIterator {
 // invoke runs one transaction as c; its writes are committed if it succeeds.
 func (w *world) invoke(c caller, tx func(contractapi.TransactionContextInterface) (string, error)) (string, error) {
 	w.txNo++
-	rec := &txRecord{id: fmt.Sprintf("%064x", w.txNo), writes: map[string][]byte{}, sbe: map[string][]byte{}}
+	rec := &txRecord{id: fmt.Sprintf("%064x", w.txNo), writes: map[string][]byte{}, sbe: map[string][]byte{}, pvt: map[string]map[string][]byte{}}
+	peerMSP := w.peerOrg
+	if peerMSP == "" {
+		peerMSP = c.msp
+	}
 	ctx := &mocks.TransactionContext{}
-	ctx.GetStubReturns(w.stub(rec))
+	ctx.GetStubReturns(w.stub(rec, peerMSP))
 	ctx.GetClientIdentityReturns(w.identity(c))
 	out, err := tx(ctx)
 	w.lastTx = rec
@@ -292,6 +340,14 @@ func (w *world) invoke(c caller, tx func(contractapi.TransactionContextInterface
 	for k, ep := range rec.sbe {
 		w.sbe[k] = ep
 	}
+	for coll, kvs := range rec.pvt {
+		if w.private[coll] == nil {
+			w.private[coll] = map[string][]byte{}
+		}
+		for k, v := range kvs {
+			w.private[coll][k] = v
+		}
+	}
 	return out, nil
 }
 
@@ -309,13 +365,22 @@ func must[T any](w *world, c caller, tx func(contractapi.TransactionContextInter
 // wrote nothing and emitted nothing.
 func refused(t *testing.T, w *world, c caller, code api.Code, contains string, tx func(contractapi.TransactionContextInterface) (string, error)) {
 	t.Helper()
-	before := len(w.state)
+	before, beforePvt := len(w.state), w.privateCount()
 	_, err := w.invoke(c, tx)
 	require.Error(t, err)
 	require.Equal(t, code, api.CodeOf(err), "error: %v", err)
 	require.Contains(t, err.Error(), contains)
 	require.Equal(t, before, len(w.state))
+	require.Equal(t, beforePvt, w.privateCount())
 	require.Nil(t, w.lastEvent)
+}
+
+func (w *world) privateCount() int {
+	n := 0
+	for _, kvs := range w.private {
+		n += len(kvs)
+	}
+	return n
 }
 
 func jsonArg(t *testing.T, v any) string {

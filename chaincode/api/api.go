@@ -83,6 +83,10 @@ type Device struct {
 	EnrolledAt  time.Time         `json:"enrolledAt"`                  // transaction timestamp
 	UpdatedAt   time.Time         `json:"updatedAt"`
 	UpdatedByTx string            `json:"updatedByTx"`
+	// Private devices' readings keep their payload and signature in the
+	// owner org's implicit private data collection; only hashes go on the
+	// channel. Set at enrollment; submit them with telemetry:SubmitPrivateBatch.
+	Private bool `json:"private,omitempty"`
 }
 
 // EnrollRequest is the argument of device:Enroll. The owner is always the
@@ -95,6 +99,8 @@ type EnrollRequest struct {
 	PublicKey  string            `json:"publicKey"`
 	Firmware   string            `json:"firmware,omitempty"`
 	Activate   bool              `json:"activate,omitempty"` // enroll straight into "active"
+	// Private keeps the device's reading values off the channel (see Device.Private).
+	Private bool `json:"private,omitempty"`
 }
 
 // DeviceUpdate is the argument of device:Update; nil fields are unchanged.
@@ -288,9 +294,15 @@ type RulePage struct {
 
 // BatchRequest is the argument of telemetry:SubmitBatch: signed readings,
 // possibly of many devices. The batch is accepted whole or refused whole.
+//
+// telemetry:SubmitPrivateBatch takes the same JSON from the proposal's
+// transient data under TransientBatchKey instead of from its arguments.
 type BatchRequest struct {
 	Readings []reading.Envelope `json:"readings"`
 }
+
+// TransientBatchKey is the transient data key of telemetry:SubmitPrivateBatch.
+const TransientBatchKey = "batch"
 
 // BatchReceipt is the result of telemetry:Submit and telemetry:SubmitBatch.
 type BatchReceipt struct {
@@ -325,6 +337,15 @@ type StoredReading struct {
 	BatchID   string          `json:"batchId"`
 	Index     int             `json:"index"`
 	Committed time.Time       `json:"committed"` // transaction timestamp
+	// Private is set for a reading of a private device. Its payload and
+	// signature live in the implicit private data collection of the org
+	// PrivateTo; Values, Payload and Signature are filled in only for callers
+	// of that org, reading through a peer of that org. Leaf is the reading's
+	// Merkle leaf hash (reading.Reading.LeafHash), public so that anyone can
+	// check its inclusion in the batch with reading.VerifyInclusion.
+	Private   bool          `json:"private,omitempty"`
+	PrivateTo string        `json:"privateTo,omitempty"`
+	Leaf      *reading.Hash `json:"leaf,omitempty"`
 }
 
 // ReadingQuery is the argument of telemetry:List.

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	gw "github.com/hyperledger/fabric-gateway/pkg/client"
@@ -115,6 +116,9 @@ type Client struct {
 	network *gw.Network
 	chain   string // chaincode name
 	tr      transport
+
+	orgsMu sync.Mutex
+	orgs   []string // channel's application orgs, once read
 }
 
 // NewConnection opens the gRPC connection to the profile's gateway peer:
@@ -267,10 +271,16 @@ func (c *Client) evaluate(ctx context.Context, contract, tx string, out any, arg
 // When the commit status cannot be read, it is looked up again rather than
 // resubmitted: the transaction may have committed.
 func (c *Client) submit(ctx context.Context, contract, tx string, out any, args ...string) error {
+	return c.submitWith(ctx, submitOptions{}, contract, tx, out, args...)
+}
+
+// submitWith is submit with per-transaction options (transient data,
+// endorsing orgs); a resubmission carries the same options.
+func (c *Client) submitWith(ctx context.Context, opts submitOptions, contract, tx string, out any, args ...string) error {
 	name := contract + ":" + tx
 	var last *TransactionError
 	for attempt := 1; attempt <= c.cfg.retry.max; attempt++ {
-		p, err := c.tr.submit(ctx, contract, tx, args)
+		p, err := c.tr.submit(ctx, contract, tx, args, opts)
 		if err != nil {
 			var se *stageError
 			stage, txID := StageEndorse, ""

@@ -33,6 +33,23 @@ type scriptedTransport struct {
 	submits  int
 	lookups  int
 	lastArgs []string
+	lastOpts submitOptions
+	// systemCalls answers system chaincode calls by "<chaincode>:<tx>".
+	systemCalls map[string][]byte
+	systemArgs  []string
+	systemN     int
+}
+
+func (s *scriptedTransport) system(_ context.Context, chaincode, tx string, args []string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.systemN++
+	s.systemArgs = args
+	b, ok := s.systemCalls[chaincode+":"+tx]
+	if !ok {
+		return nil, status.Error(codes.PermissionDenied, "access denied")
+	}
+	return b, nil
 }
 
 func (s *scriptedTransport) next() outcome {
@@ -52,10 +69,11 @@ func (s *scriptedTransport) evaluate(_ context.Context, _, _ string, args []stri
 	return []byte(o.result), nil
 }
 
-func (s *scriptedTransport) submit(_ context.Context, _, _ string, args []string) (*pending, error) {
+func (s *scriptedTransport) submit(_ context.Context, _, _ string, args []string, opts submitOptions) (*pending, error) {
 	n := s.submits
 	o := s.next()
 	s.lastArgs = args
+	s.lastOpts = opts
 	txID := fmt.Sprintf("tx%d", n)
 	if o.submitErr != nil {
 		return nil, &stageError{stage: StageEndorse, txID: txID, err: o.submitErr}

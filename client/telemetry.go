@@ -2,7 +2,15 @@ package client
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
 	"strconv"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
@@ -70,4 +78,118 @@ func (c *Client) Batch(ctx context.Context, id string) (*api.BatchRecord, error)
 		return nil, err
 	}
 	return &out, nil
+}
+
+// SubmitPrivateBatch submits a batch that may carry readings of private
+// devices (api.Device.Private) through telemetry:SubmitPrivateBatch. The
+// batch travels as transient data, which the endorsing peers see (they
+// verify the signatures and run the rules) but which is never written into
+// a block; the private devices' payloads are kept by their owner org's peers
+// only. Readings of other devices in the batch are stored as SubmitBatch
+// stores them.
+//
+// The gateway does not send transient data to orgs outside the private
+// collections on its own, while the chaincode's endorsement policy needs
+// them, so the proposal names its endorsing orgs: those of
+// WithEndorsingOrganizations if given, otherwise every application org of
+// the channel (read once from the channel configuration).
+func (c *Client) SubmitPrivateBatch(ctx context.Context, b api.BatchRequest) (*api.BatchReceipt, error) {
+	if len(b.Readings) == 0 {
+		return nil, errors.New("telemetry:SubmitPrivateBatch: the batch has no readings")
+	}
+	arg, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the batch: %w", err)
+	}
+	orgs := c.cfg.endorsingOrgs
+	if len(orgs) == 0 {
+		if orgs, err = c.ChannelOrgs(ctx); err != nil {
+			return nil, fmt.Errorf("telemetry:SubmitPrivateBatch: choosing the endorsing orgs: %w", err)
+		}
+	}
+	opts := submitOptions{transient: map[string][]byte{api.TransientBatchKey: arg}, endorsingOrgs: orgs}
+	var out api.BatchReceipt
+	if err := c.submitWith(ctx, opts, api.ContractTelemetry, "SubmitPrivateBatch", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ChannelOrgs returns the MSP IDs of the channel's application orgs, sorted,
+// read from the channel configuration through the peer's configuration
+// system chaincode (any channel member may read it). The answer is kept for
+// the client's lifetime.
+func (c *Client) ChannelOrgs(ctx context.Context) ([]string, error) {
+	c.orgsMu.Lock()
+	defer c.orgsMu.Unlock()
+	if c.orgs != nil {
+		return slices.Clone(c.orgs), nil
+	}
+	b, err := c.tr.system(ctx, "cscc", "GetChannelConfig", []string{c.channel})
+	if err != nil {
+		return nil, newCallError("cscc:GetChannelConfig", "", StageEvaluate, err)
+	}
+	orgs, err := applicationOrgs(b)
+	if err != nil {
+		return nil, err
+	}
+	c.orgs = orgs
+	return slices.Clone(orgs), nil
+}
+
+// applicationOrgs lists the MSP IDs of a channel configuration's
+// application orgs.
+func applicationOrgs(configBytes []byte) ([]string, error) {
+	var cfg common.Config
+	if err := proto.Unmarshal(configBytes, &cfg); err != nil {
+		return nil, fmt.Errorf("decoding the channel configuration: %w", err)
+	}
+	app, ok := cfg.GetChannelGroup().GetGroups()["Application"]
+	if !ok {
+		return nil, errors.New("the channel configuration has no Application group")
+	}
+	names := make([]string, 0, len(app.GetGroups()))
+	for name := range app.GetGroups() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	orgs := make([]string, 0, len(names))
+	for _, name := range names {
+		v, ok := app.GetGroups()[name].GetValues()["MSP"]
+		if !ok {
+			return nil, fmt.Errorf("application org %s has no MSP in the channel configuration", name)
+		}
+		var mc mspproto.MSPConfig
+		if err := proto.Unmarshal(v.GetValue(), &mc); err != nil {
+			return nil, fmt.Errorf("decoding the MSP of application org %s: %w", name, err)
+		}
+		var fc mspproto.FabricMSPConfig
+		if err := proto.Unmarshal(mc.GetConfig(), &fc); err != nil {
+			return nil, fmt.Errorf("decoding the MSP of application org %s: %w", name, err)
+		}
+		if fc.GetName() == "" {
+			return nil, fmt.Errorf("application org %s has an MSP without an ID", name)
+		}
+		orgs = append(orgs, fc.GetName())
+	}
+	if len(orgs) == 0 {
+		return nil, errors.New("the channel configuration lists no application orgs")
+	}
+	slices.Sort(orgs)
+	return orgs, nil
+}
+
+// BlockByTxID returns the block that holds a transaction, as the channel
+// keeps it (every member's peer holds the same bytes). Auditors use it to
+// see exactly what a transaction put on the channel.
+func (c *Client) BlockByTxID(ctx context.Context, txID string) (*common.Block, error) {
+	b, err := c.tr.system(ctx, "qscc", "GetBlockByTxID", []string{c.channel, txID})
+	if err != nil {
+		return nil, newCallError("qscc:GetBlockByTxID", txID, StageEvaluate, err)
+	}
+	var block common.Block
+	if err := proto.Unmarshal(b, &block); err != nil {
+		return nil, fmt.Errorf("decoding the block of transaction %s: %w", txID, err)
+	}
+	return &block, nil
 }

@@ -12,7 +12,17 @@ import (
 type transport interface {
 	evaluate(ctx context.Context, contract, tx string, args []string) ([]byte, error)
 	// submit endorses and orders a transaction; errors are *stageError.
-	submit(ctx context.Context, contract, tx string, args []string) (*pending, error)
+	submit(ctx context.Context, contract, tx string, args []string, opts submitOptions) (*pending, error)
+	// system evaluates a transaction of a peer system chaincode (cscc, qscc).
+	system(ctx context.Context, chaincode, tx string, args []string) ([]byte, error)
+}
+
+// submitOptions are per-transaction settings of a submit.
+type submitOptions struct {
+	// transient is proposal data the endorsers see but the block never holds.
+	transient map[string][]byte
+	// endorsingOrgs, when set, replaces the client's endorsing orgs.
+	endorsingOrgs []string
 }
 
 // pending is a transaction sent to the orderer.
@@ -57,10 +67,27 @@ func (t *gatewayTransport) evaluate(ctx context.Context, contract, tx string, ar
 	return proposal.EvaluateWithContext(ctx)
 }
 
-func (t *gatewayTransport) submit(ctx context.Context, contract, tx string, args []string) (*pending, error) {
+func (t *gatewayTransport) system(ctx context.Context, chaincode, tx string, args []string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.timeouts.Evaluate)
+	defer cancel()
+	proposal, err := t.network.GetContract(chaincode).NewProposal(tx, gw.WithArguments(args...))
+	if err != nil {
+		return nil, err
+	}
+	return proposal.EvaluateWithContext(ctx)
+}
+
+func (t *gatewayTransport) submit(ctx context.Context, contract, tx string, args []string, so submitOptions) (*pending, error) {
 	opts := []gw.ProposalOption{gw.WithArguments(args...)}
-	if len(t.endorsingOrgs) > 0 {
-		opts = append(opts, gw.WithEndorsingOrganizations(t.endorsingOrgs...))
+	orgs := t.endorsingOrgs
+	if len(so.endorsingOrgs) > 0 {
+		orgs = so.endorsingOrgs
+	}
+	if len(orgs) > 0 {
+		opts = append(opts, gw.WithEndorsingOrganizations(orgs...))
+	}
+	if len(so.transient) > 0 {
+		opts = append(opts, gw.WithTransient(so.transient))
 	}
 	proposal, err := t.network.GetContractWithName(t.chaincode, contract).NewProposal(tx, opts...)
 	if err != nil {

@@ -64,8 +64,11 @@ var ErrIdentityExists = errors.New("identity already registered")
 // identity carrying attrs as ecert attributes, e.g. {"iotledger.role":"hub"}),
 // enrolls it, and adds it to the org's connection profile.
 func (n *Network) EnrollIdentity(ctx context.Context, orgName, name string, attrs map[string]string) (client.IdentityFiles, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	unlock, err := n.exclusive(ctx)
+	if err != nil {
+		return client.IdentityFiles{}, err
+	}
+	defer unlock()
 	return n.enrollIdentity(ctx, orgName, name, attrs)
 }
 

@@ -207,8 +207,15 @@ func (n *Network) buildChaincodeAsync(ctx context.Context, src, outDir, pkg stri
 // restart the servers, commit. The network keeps running.
 func (n *Network) Deploy(ctx context.Context) error {
 	n.mu.Lock()
-	cc := n.state.chaincode(DefaultChaincode)
+	err := n.reload()
+	var cc *ChaincodeState
+	if err == nil {
+		cc = n.state.chaincode(DefaultChaincode)
+	}
 	n.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if cc == nil {
 		return fmt.Errorf("chaincode %s was never deployed on this network", DefaultChaincode)
 	}
@@ -231,8 +238,11 @@ func readOptional(path string) string {
 // DeployChaincode builds spec.Package and deploys it as a service under
 // spec.Name: first deployment or upgrade (next sequence).
 func (n *Network) DeployChaincode(ctx context.Context, spec ChaincodeSpec) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	unlock, err := n.exclusive(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := spec.validate(n.mspIDs()); err != nil {
 		return err
 	}

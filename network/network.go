@@ -761,9 +761,11 @@ func randomSecret() (string, error) {
 // Down stops every process of the network (SIGTERM, then SIGKILL) and
 // removes its state directory.
 func (n *Network) Down(ctx context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	unlock, err := lockFile(ctx, n.state.StateDir+".lock")
+	unlock, err := n.exclusive(ctx)
+	if errors.Is(err, ErrNotUp) {
+		_ = os.Remove(n.state.StateDir + ".lock")
+		return nil // already down (e.g. by another process)
+	}
 	if err != nil {
 		return err
 	}
@@ -775,6 +777,38 @@ func (n *Network) Down(ctx context.Context) error {
 		return fmt.Errorf("remove state dir: %w", err)
 	}
 	_ = os.Remove(n.state.StateDir + ".lock")
+	return nil
+}
+
+// exclusive takes the network for a change: the in-process mutex and the
+// state dir's file lock (so that two processes, e.g. a test and a CLI
+// `network deploy`, do not interleave), then re-reads network.json so that
+// changes made by another process are not overwritten.
+func (n *Network) exclusive(ctx context.Context) (func(), error) {
+	n.mu.Lock()
+	unlock, err := lockFile(ctx, n.state.StateDir+".lock")
+	if err != nil {
+		n.mu.Unlock()
+		return nil, err
+	}
+	release := func() {
+		unlock()
+		n.mu.Unlock()
+	}
+	if err := n.reload(); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// reload replaces the in-memory state with network.json.
+func (n *Network) reload() error {
+	st, err := loadState(n.state.StateDir)
+	if err != nil {
+		return err
+	}
+	n.state = st
 	return nil
 }
 
@@ -802,8 +836,11 @@ func (n *Network) stopAll(ctx context.Context) error {
 // StopNode stops one node ("orderer2", "peer0.org1", "ca.org1",
 // "chaincode.iotledger.org1"); Status then reports it as stopped.
 func (n *Network) StopNode(ctx context.Context, name string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	unlock, err := n.exclusive(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	nd, err := n.state.node(name)
 	if err != nil {
 		return err
@@ -818,8 +855,11 @@ func (n *Network) StopNode(ctx context.Context, name string) error {
 // StartNode starts a stopped (or crashed) node again with its recorded
 // command and waits until it is healthy.
 func (n *Network) StartNode(ctx context.Context, name string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	unlock, err := n.exclusive(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	nd, err := n.state.node(name)
 	if err != nil {
 		return err

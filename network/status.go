@@ -65,6 +65,9 @@ func (s *Status) Unhealthy() []NodeStatus {
 func (n *Network) Status(ctx context.Context) (*Status, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.reload(); err != nil {
+		return nil, err
+	}
 	st := &Status{StateDir: n.state.StateDir, Channel: n.state.Channel, Healthy: true}
 	st.Nodes = make([]NodeStatus, len(n.state.Nodes))
 	hc, hcErr := n.ordererAdminClient()

@@ -46,7 +46,15 @@ func TestNetworkLifecycle(t *testing.T) {
 		require.NoError(t, err)
 		require.Eventually(t, func() bool {
 			st, err := loaded.Status(ctx)
-			return err == nil && len(st.Unhealthy()) == len(st.Nodes)
+			if err != nil {
+				return false
+			}
+			for _, ns := range st.Nodes {
+				if ns.Health != network.HealthDown {
+					return false
+				}
+			}
+			return true
 		}, time.Minute, 100*time.Millisecond)
 
 		n, err = network.Up(ctx, opts)
@@ -57,8 +65,12 @@ func TestNetworkLifecycle(t *testing.T) {
 	})
 
 	t.Run("down leaves no process, no open port and no state", func(t *testing.T) {
+		require.NotNil(t, n, "the network did not come up again")
 		nodes := n.Nodes()
+		other, err := network.Load(dir) // as another process would
+		require.NoError(t, err)
 		require.NoError(t, n.Down(ctx))
+		require.NoError(t, other.Down(ctx), "down of a network that is already down does nothing")
 		for _, nd := range nodes {
 			require.False(t, alive(nd.PID), "%s (pid %d) still running", nd.Name, nd.PID)
 			for name, port := range nd.Ports {
@@ -69,8 +81,9 @@ func TestNetworkLifecycle(t *testing.T) {
 				require.Error(t, err, "%s %s port %d still open", nd.Name, name, port)
 			}
 		}
-		_, err := os.Stat(dir)
+		_, err = os.Stat(dir)
 		require.ErrorIs(t, err, os.ErrNotExist)
+		require.NoFileExists(t, dir+".lock")
 		_, err = network.Load(dir)
 		require.ErrorIs(t, err, network.ErrNotUp)
 	})

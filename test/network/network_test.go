@@ -99,7 +99,11 @@ func TestWriteEndorsedByOneOrgIsInvalidatedUnderMajority(t *testing.T) {
 func TestTransactionsCommitWithOneOrdererStopped(t *testing.T) {
 	deployRef(t)
 	ctx := ctxFor(t, 5*time.Minute)
-	require.NoError(t, testNet.StopNode(ctx, "orderer2"))
+	// Stopped through a second handle, as `iotledger` in another process
+	// would: the first handle sees it.
+	other, err := network.Load(testNet.StateDir())
+	require.NoError(t, err)
+	require.NoError(t, other.StopNode(ctx, "orderer2"))
 	t.Cleanup(func() { _ = testNet.StartNode(context.Background(), "orderer2") })
 
 	st, err := testNet.Status(ctx)

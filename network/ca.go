@@ -35,6 +35,7 @@ func (n *Network) caClient(ctx context.Context, org *OrgState, args ...string) e
 	return nil
 }
 
+// caURL is the org's CA endpoint, with credentials if user is set.
 func (n *Network) caURL(org *OrgState, user, secret string) (string, error) {
 	ca, err := n.state.node(org.CA)
 	if err != nil {
@@ -48,8 +49,8 @@ func (n *Network) caURL(org *OrgState, user, secret string) (string, error) {
 
 // enrollCAAdmin enrolls the CA's bootstrap admin, the registrar of the org's
 // people and hubs.
-func (n *Network) enrollCAAdmin(ctx context.Context, org *OrgState, secret string) error {
-	u, err := n.caURL(org, caAdminUser, secret)
+func (n *Network) enrollCAAdmin(ctx context.Context, org *OrgState) error {
+	u, err := n.caURL(org, caAdminUser, org.CAAdminSecret)
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,11 @@ func (n *Network) enrollIdentity(ctx context.Context, orgName, name string, attr
 	if err != nil {
 		return client.IdentityFiles{}, err
 	}
-	register := []string{"register", "-u", mustURL(n.caURL(org, "", "")), "--home", org.CAAdminHome,
+	caURL, err := n.caURL(org, "", "")
+	if err != nil {
+		return client.IdentityFiles{}, err
+	}
+	register := []string{"register", "-u", caURL, "--home", org.CAAdminHome,
 		"--mspdir", filepath.Join(org.CAAdminHome, "msp"),
 		"--id.name", name, "--id.secret", secret, "--id.type", "client"}
 	if len(attrs) > 0 {
@@ -156,11 +161,4 @@ func validIdentityName(name string) error {
 		return fmt.Errorf("identity name %q is reserved", name)
 	}
 	return nil
-}
-
-func mustURL(u string, err error) string {
-	if err != nil {
-		return ""
-	}
-	return u
 }

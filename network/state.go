@@ -64,8 +64,9 @@ type OrgState struct {
 	CA        string `json:"ca"`     // node name of its CA
 	CryptoDir string `json:"cryptoDir"`
 	// CAAdminHome holds the CA bootstrap admin's enrollment (registrar).
-	CAAdminHome string `json:"caAdminHome"`
-	CAName      string `json:"caName"`
+	CAAdminHome   string `json:"caAdminHome"`
+	CAAdminSecret string `json:"caAdminSecret"` // bootstrap registrar's password (local network only)
+	CAName        string `json:"caName"`
 }
 
 // ChaincodeState records a deployed chaincode definition.

@@ -1,0 +1,432 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Up builds the Fabric binaries if needed, then creates and starts a
+// network in opts.StateDir, deploys the iotledger chaincode and enrolls
+// every org's operator, hub and auditor. It returns when every node is
+// healthy and discovery offers every org's peer for the chaincode.
+//
+// A state directory whose recorded processes are all gone (a crash, a
+// reboot) is cleaned and reused; one with live processes gives ErrAlreadyUp.
+// If Up fails it stops what it started and keeps the state directory, so
+// that the logs it names can be read; Up or Down later clean it.
+func Up(ctx context.Context, opts Options) (*Network, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.StateDir), 0o755); err != nil {
+		return nil, fmt.Errorf("create state dir parent: %w", err)
+	}
+	unlock, err := lockFile(ctx, opts.StateDir+".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := prepareStateDir(ctx, opts); err != nil {
+		return nil, err
+	}
+	n := &Network{kids: newChildren(), log: opts.Logger, progress: opts.Progress}
+	start := time.Now()
+	if err := n.up(ctx, opts); err != nil {
+		if n.state != nil {
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if serr := n.stopAll(stopCtx); serr != nil {
+				err = errors.Join(err, fmt.Errorf("stopping the nodes after the failure: %w", serr))
+			}
+			cancel()
+			_ = n.state.save()
+		}
+		return nil, err
+	}
+	n.summary(time.Since(start))
+	return n, nil
+}
+
+// prepareStateDir refuses a running network and cleans a crashed one.
+func prepareStateDir(ctx context.Context, opts Options) error {
+	st, err := loadState(opts.StateDir)
+	switch {
+	case err == nil:
+		if live := st.liveNodes(); len(live) > 0 {
+			return fmt.Errorf("%w in %s (%d of %d processes running): use `iotledger network status`, or `iotledger network down` first",
+				ErrAlreadyUp, opts.StateDir, len(live), len(st.Nodes))
+		}
+		opts.Logger.InfoContext(ctx, "cleaning the state of a network whose processes are gone", "dir", opts.StateDir)
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "found a stopped or crashed network in %s (no live process): cleaning it\n", opts.StateDir)
+		}
+		return os.RemoveAll(opts.StateDir)
+	case errors.Is(err, ErrNotUp):
+		entries, rerr := os.ReadDir(opts.StateDir)
+		if rerr == nil && len(entries) > 0 {
+			return fmt.Errorf("state dir %s is not empty and holds no network.json: choose another --state-dir or remove it", opts.StateDir)
+		}
+		return nil
+	default:
+		return err
+	}
+}
+
+// step runs one step of a long operation and prints its duration.
+func (n *Network) step(ctx context.Context, name string, f func() error) error {
+	t := time.Now()
+	err := f()
+	d := time.Since(t).Round(10 * time.Millisecond)
+	if err != nil {
+		if n.progress != nil {
+			fmt.Fprintf(n.progress, "  FAIL %-56s %8s\n", name, d)
+		}
+		return err
+	}
+	n.log.InfoContext(ctx, "step done", "step", name, "took", d)
+	if n.progress != nil {
+		fmt.Fprintf(n.progress, "  ok   %-56s %8s\n", name, d)
+	}
+	return nil
+}
+
+func (n *Network) up(ctx context.Context, opts Options) error {
+	dir := opts.StateDir
+	for _, d := range []string{"config", "logs", "nodes", "chaincode"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("create state dir: %w", err)
+		}
+	}
+	src, err := FindSourceRoot(opts.SourceDir)
+	if err != nil {
+		return err
+	}
+	var bins *Binaries
+	if err := n.step(ctx, "Fabric binaries (v2.5.0, CA v1.5.15)", func() (err error) {
+		bins, err = EnsureBinaries(ctx, src, n.progress)
+		return err
+	}); err != nil {
+		return err
+	}
+
+	// The chaincode server compiles while the nodes start.
+	ccBuild := n.buildChaincodeAsync(ctx, src, filepath.Join(dir, "chaincode", DefaultChaincode, "build"), opts.ChaincodePackage)
+
+	if err := n.step(ctx, "crypto material and node configs", func() error {
+		return n.plan(ctx, opts, src, bins)
+	}); err != nil {
+		return err
+	}
+	if err := n.step(ctx, fmt.Sprintf("start %d orderers, %d peers, %d CAs", opts.Orderers, len(opts.Orgs), len(opts.Orgs)), func() error {
+		return n.startNodes(ctx, n.state.Nodes)
+	}); err != nil {
+		return err
+	}
+	if err := n.step(ctx, "channel "+n.state.Channel+" (orderers + peers joined)", func() error {
+		return n.createChannel(ctx)
+	}); err != nil {
+		return err
+	}
+	var ccBinary string
+	if err := n.step(ctx, "chaincode server build", func() (err error) {
+		ccBinary, err = ccBuild()
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := n.deploy(ctx, ChaincodeSpec{
+		Name: DefaultChaincode, Package: opts.ChaincodePackage, EndorsementPolicy: opts.EndorsementPolicy,
+	}, ccBinary); err != nil {
+		return err
+	}
+	return n.step(ctx, "identities (operator, hub, auditor per org)", func() error {
+		return n.enrollDefaultIdentities(ctx)
+	})
+}
+
+func (n *Network) summary(d time.Duration) {
+	if n.progress == nil {
+		return
+	}
+	fmt.Fprintf(n.progress, "\nnetwork up in %s: channel %s, chaincode %s, state in %s\n",
+		d.Round(100*time.Millisecond), n.state.Channel, DefaultChaincode, n.state.StateDir)
+	for _, nd := range n.state.Nodes {
+		fmt.Fprintf(n.progress, "  %-28s pid %-7d %-16s log %s\n", nd.Name, nd.PID, nd.Address(), nd.Log)
+	}
+	for _, o := range n.state.Orgs {
+		fmt.Fprintf(n.progress, "  profile %-8s %s\n", o.Name, n.profilePath(o.Name))
+	}
+}
+
+// plan generates crypto, allocates ports, writes every node's config and
+// records the network in network.json (before any process starts, so a
+// failure later can always be cleaned up).
+func (n *Network) plan(ctx context.Context, opts Options, src string, bins *Binaries) error {
+	dir := opts.StateDir
+	cryptoDir := filepath.Join(dir, "crypto")
+	const ordererDomain = "iotledger.local"
+	cc := cryptoConfig{OrdererOrgs: []cryptoOrg{{Name: "Orderer", Domain: ordererDomain, EnableNodeOUs: true}}}
+	for i := 1; i <= opts.Orderers; i++ {
+		cc.OrdererOrgs[0].Specs = append(cc.OrdererOrgs[0].Specs, cryptoSpec{Hostname: fmt.Sprintf("orderer%d", i), SANS: loopbackSANs})
+	}
+	for _, org := range opts.Orgs {
+		cc.PeerOrgs = append(cc.PeerOrgs, cryptoOrg{
+			Name: org, Domain: strings.ToLower(org) + "." + ordererDomain, EnableNodeOUs: true,
+			Template: &cryptoTemplate{Count: 1, SANS: loopbackSANs}, Users: &cryptoUsers{Count: 0},
+		})
+	}
+	if err := generateCrypto(ctx, bins.CryptoGen, filepath.Join(dir, "config"), cryptoDir, cc); err != nil {
+		return err
+	}
+
+	ports, err := newPortAllocator(opts.Orderers*4 + len(opts.Orgs)*5)
+	if err != nil {
+		return err
+	}
+	st := &State{
+		Version: stateVersion, Name: "iotledger", Channel: DefaultChannel, StateDir: dir, SourceDir: src,
+		Binaries: *bins, BatchTimeout: opts.BatchTimeout.String(), EndorsementPolicy: opts.EndorsementPolicy,
+		OrdererDomain:    ordererDomain,
+		OrdererCryptoDir: filepath.Join(cryptoDir, "ordererOrganizations", ordererDomain),
+		GenesisBlock:     filepath.Join(dir, "config", DefaultChannel+".block"),
+		CreatedAt:        time.Now().UTC(),
+	}
+	n.state = st
+	baseEnv := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "FABRIC_LOGGING_SPEC=" + opts.FabricLogSpec}
+
+	var consenters []ctxConsenter
+	var endpoints []string
+	for i := 1; i <= opts.Orderers; i++ {
+		name := fmt.Sprintf("orderer%d", i)
+		host := name + "." + ordererDomain
+		nodeDir := filepath.Join(dir, "nodes", name)
+		tlsDir := filepath.Join(st.OrdererCryptoDir, "orderers", host, "tls")
+		nd := &Node{
+			Name: name, Kind: KindOrderer, Host: host, Command: bins.Orderer, Dir: nodeDir,
+			Env:   append(append([]string{}, baseEnv...), "FABRIC_CFG_PATH="+nodeDir),
+			Log:   filepath.Join(dir, "logs", name+".log"),
+			Ports: map[string]int{PortListen: ports.next(), PortCluster: ports.next(), PortAdmin: ports.next(), PortOperations: ports.next()},
+		}
+		cfg := ordererConfig{
+			MSPID: "OrdererMSP", MSPDir: filepath.Join(st.OrdererCryptoDir, "orderers", host, "msp"), TLSDir: tlsDir,
+			AdminTLSCA: n.ordererTLSCA(), DataDir: filepath.Join(nodeDir, "data"),
+			ListenPort: nd.Ports[PortListen], ClusterPort: nd.Ports[PortCluster], AdminPort: nd.Ports[PortAdmin], OperationsPort: nd.Ports[PortOperations],
+		}
+		if err := writeNodeConfig(bins.SampleConfig, "orderer.yaml", nodeDir, cfg.settings()); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		st.Nodes = append(st.Nodes, nd)
+		consenters = append(consenters, ctxConsenter{
+			Host: "127.0.0.1", Port: nd.Ports[PortCluster],
+			ClientTLSCert: filepath.Join(tlsDir, "server.crt"), ServerTLSCert: filepath.Join(tlsDir, "server.crt"),
+		})
+		endpoints = append(endpoints, nd.Address())
+	}
+
+	builder, err := writeCCaaSBuilder(filepath.Join(dir, "builders", "ccaas"))
+	if err != nil {
+		return err
+	}
+	var appOrgs []ctxOrg
+	for _, name := range opts.Orgs {
+		lower := strings.ToLower(name)
+		domain := lower + "." + ordererDomain
+		org := OrgState{
+			Name: name, MSPID: name + "MSP", Domain: domain,
+			Peer: "peer0." + lower, CA: "ca." + lower, CAName: "ca-" + lower,
+			CryptoDir:   filepath.Join(cryptoDir, "peerOrganizations", domain),
+			CAAdminHome: filepath.Join(dir, lower, "ca-admin"),
+		}
+		host := "peer0." + domain
+		nodeDir := filepath.Join(dir, "nodes", org.Peer)
+		peer := &Node{
+			Name: org.Peer, Kind: KindPeer, Org: name, Host: host, Command: bins.Peer, Args: []string{"node", "start"}, Dir: nodeDir,
+			Env:   append(append([]string{}, baseEnv...), "FABRIC_CFG_PATH="+nodeDir),
+			Log:   filepath.Join(dir, "logs", org.Peer+".log"),
+			Ports: map[string]int{PortListen: ports.next(), PortChaincode: ports.next(), PortOperations: ports.next()},
+		}
+		pc := peerConfig{
+			ID: host, MSPID: org.MSPID, MSPDir: filepath.Join(org.CryptoDir, "peers", host, "msp"),
+			TLSDir: filepath.Join(org.CryptoDir, "peers", host, "tls"), DataDir: filepath.Join(nodeDir, "data"),
+			ListenPort: peer.Ports[PortListen], ChaincodePort: peer.Ports[PortChaincode], OperationsPort: peer.Ports[PortOperations],
+			BuilderDir: builder, Gossip: localGossip,
+		}
+		if err := writeNodeConfig(bins.SampleConfig, "core.yaml", nodeDir, pc.settings()); err != nil {
+			return fmt.Errorf("%s: %w", org.Peer, err)
+		}
+
+		org.CAAdminSecret, err = randomSecret()
+		if err != nil {
+			return err
+		}
+		caHome := filepath.Join(dir, lower, "ca")
+		if err := os.MkdirAll(caHome, 0o755); err != nil {
+			return err
+		}
+		caKey, err := findKey(filepath.Join(org.CryptoDir, "ca"))
+		if err != nil {
+			return err
+		}
+		ca := &Node{
+			Name: org.CA, Kind: KindCA, Org: name, Host: "localhost", Command: bins.CAServer, Dir: caHome,
+			Log:   filepath.Join(dir, "logs", org.CA+".log"),
+			Ports: map[string]int{PortListen: ports.next(), PortOperations: ports.next()},
+		}
+		ca.Args = []string{"start", "-b", caAdminUser + ":" + org.CAAdminSecret, "--address", "127.0.0.1", "--port", fmt.Sprint(ca.Ports[PortListen]),
+			"--tls.enabled", "--ca.name", org.CAName,
+			// The CA signs with the org's cryptogen CA key, so the
+			// identities it issues are members of the org's MSP.
+			"--ca.certfile", n.caCert(&org), "--ca.keyfile", caKey,
+			"--csr.hosts", "localhost,127.0.0.1"}
+		ca.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+			"FABRIC_CA_SERVER_HOME=" + caHome,
+			"FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS=" + addr(ca.Ports[PortOperations]),
+			"FABRIC_CA_SERVER_METRICS_PROVIDER=prometheus"}
+		st.Nodes = append(st.Nodes, peer, ca)
+		st.Orgs = append(st.Orgs, org)
+		appOrgs = append(appOrgs, ctxOrg{
+			Name: name, ID: org.MSPID, MSPDir: filepath.Join(org.CryptoDir, "msp"), Policies: peerOrgPolicies(org.MSPID),
+			AnchorPeers: []ctxAnchorPeer{{Host: "127.0.0.1", Port: peer.Ports[PortListen]}},
+		})
+	}
+	if err := generateGenesisBlock(ctx, bins.ConfigTxGen, filepath.Join(dir, "config"), st.Channel, st.GenesisBlock,
+		buildConfigTx(channelConfigInput{
+			OrdererMSPDir: filepath.Join(st.OrdererCryptoDir, "msp"), OrdererEndpoints: endpoints, Consenters: consenters,
+			PeerOrgs: appOrgs, BatchTimeout: opts.BatchTimeout, MaxMessageCount: opts.MaxMessageCount,
+		})); err != nil {
+		return err
+	}
+	return st.save()
+}
+
+func writeNodeConfig(sampleDir, file, nodeDir string, settings []yamlSetting) error {
+	if err := os.MkdirAll(filepath.Join(nodeDir, "data"), 0o755); err != nil {
+		return err
+	}
+	return editYAML(filepath.Join(sampleDir, file), filepath.Join(nodeDir, file), settings)
+}
+
+func findKey(dir string) (string, error) {
+	keys, _ := filepath.Glob(filepath.Join(dir, "*_sk"))
+	if len(keys) != 1 {
+		return "", fmt.Errorf("%s: want one private key (*_sk), found %d", dir, len(keys))
+	}
+	return keys[0], nil
+}
+
+// startNodes starts nodes in parallel, checking first that their ports are
+// free, and waits until each is healthy.
+func (n *Network) startNodes(ctx context.Context, nodes []*Node) error {
+	for _, nd := range nodes {
+		for pname, p := range nd.Ports {
+			if err := checkPortFree(p); err != nil {
+				return &NodeError{Node: nd.Name, Log: nd.Log, Err: fmt.Errorf("%s port: %w", pname, err)}
+			}
+		}
+	}
+	for _, nd := range nodes {
+		if err := n.kids.start(nd); err != nil {
+			return err
+		}
+		nd.Stopped = false
+	}
+	if err := n.state.save(); err != nil {
+		return err
+	}
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, nd := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = waitHealthy(ctx, n.kids, nd, 90*time.Second)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (n *Network) createChannel(ctx context.Context) error {
+	hc, err := n.ordererAdminClient()
+	if err != nil {
+		return err
+	}
+	for _, o := range n.state.nodesOf(KindOrderer) {
+		if err := joinOrderer(ctx, hc, o.Ports[PortAdmin], n.state.GenesisBlock); err != nil {
+			return nodeFailure(o, err)
+		}
+	}
+	// Wait for the channel to work (a Raft leader), then join the peers.
+	if err := retry(ctx, 60*time.Second, func() error {
+		for _, o := range n.state.nodesOf(KindOrderer) {
+			info, err := ordererChannelInfo(ctx, hc, o.Ports[PortAdmin], n.state.Channel)
+			if err != nil {
+				return nodeFailure(o, err)
+			}
+			if info.Status != "active" {
+				return fmt.Errorf("%s: channel status %q", o.Name, info.Status)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	errs := make([]error, len(n.state.Orgs))
+	var wg sync.WaitGroup
+	for i := range n.state.Orgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			org := &n.state.Orgs[i]
+			errs[i] = retry(ctx, 60*time.Second, func() error {
+				_, err := n.peerCLI(ctx, org, "channel", "join", "-b", n.state.GenesisBlock)
+				if err != nil && strings.Contains(err.Error(), "already exists") {
+					return nil
+				}
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (n *Network) ordererAdminClient() (*http.Client, error) {
+	admin := filepath.Join(n.state.OrdererCryptoDir, "users", "Admin@"+n.state.OrdererDomain, "tls")
+	return adminClient(n.ordererTLSCA(), filepath.Join(admin, "client.crt"), filepath.Join(admin, "client.key"))
+}
+
+func (n *Network) enrollDefaultIdentities(ctx context.Context) error {
+	errs := make([]error, len(n.state.Orgs))
+	var wg sync.WaitGroup
+	for i := range n.state.Orgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			org := &n.state.Orgs[i]
+			if err := n.writeBaseProfile(org); err != nil {
+				errs[i] = err
+				return
+			}
+			if err := n.enrollCAAdmin(ctx, org); err != nil {
+				errs[i] = err
+				return
+			}
+			for _, role := range defaultIdentities {
+				if _, err := n.enrollIdentity(ctx, org.Name, role, map[string]string{RoleAttribute: role}); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -72,8 +72,16 @@ type WorkloadResult struct {
 	Ratio       *float64    `json:"ratio,omitempty"`     // TxPerSec / baseline TxPerSec at the same workers
 	UnitRatio   *float64    `json:"unitRatio,omitempty"` // UnitsPerSec / baseline TxPerSec at the same workers
 	CPU         []CPUSample `json:"cpu"`
-	ErrorText   []string    `json:"errorText,omitempty"`
-	Stopped     string      `json:"stopped,omitempty"`
+	// CPUCores is the CPU our processes (network + bench) used, in cores.
+	// On a shared machine others' load moves tx/s; work per core-second
+	// does not, so it is given too, with its own ratios.
+	CPUCores        float64  `json:"cpuCores"`
+	TxPerCoreSec    float64  `json:"txPerCoreSec,omitempty"`
+	UnitsPerCoreSec float64  `json:"unitsPerCoreSec,omitempty"`
+	CPURatio        *float64 `json:"cpuRatio,omitempty"`     // TxPerCoreSec / baseline's
+	CPUUnitRatio    *float64 `json:"cpuUnitRatio,omitempty"` // UnitsPerCoreSec / baseline's TxPerCoreSec
+	ErrorText       []string `json:"errorText,omitempty"`
+	Stopped         string   `json:"stopped,omitempty"`
 }
 
 // LatencyResult is a one-way latency measured across components.
@@ -116,6 +124,17 @@ func NewWorkloadResult(name, kind, baseline, unit string, lr LoadResult, cpu []C
 		w.Unit = unit
 		w.UnitsPerSec = round(lr.UnitsPerSec(), 1)
 	}
+	var ours float64
+	for _, c := range cpu {
+		if c.Name != MachineProcess && c.Err == "" {
+			ours += c.Percent
+		}
+	}
+	w.CPUCores = round(ours/100, 3)
+	if w.CPUCores > 0 {
+		w.TxPerCoreSec = round(w.TxPerSec/w.CPUCores, 1)
+		w.UnitsPerCoreSec = round(w.UnitsPerSec/w.CPUCores, 1)
+	}
 	return w
 }
 
@@ -135,8 +154,10 @@ func (r *Report) FillRatios() {
 			continue
 		}
 		w.Ratio = roundPtr(Ratio(w.TxPerSec, base.TxPerSec))
+		w.CPURatio = roundPtr(Ratio(w.TxPerCoreSec, base.TxPerCoreSec))
 		if w.Unit != "" {
 			w.UnitRatio = roundPtr(Ratio(w.UnitsPerSec, base.TxPerSec))
+			w.CPUUnitRatio = roundPtr(Ratio(w.UnitsPerCoreSec, base.TxPerCoreSec))
 		}
 	}
 }
@@ -194,15 +215,18 @@ func (r *Report) WriteTable(out io.Writer) error {
 	fmt.Fprintf(&b, "; batch size %d\n\n", r.BatchSize)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tkind\tworkers\ttx/s\tratio\tunits/s\tunit ratio\tp50 ms\tp99 ms\terrors\tCPU % (top)\t")
+	fmt.Fprintln(tw, "workload\tkind\tworkers\ttx/s\tratio\tunits/s\tunit ratio\tp50 ms\tp99 ms\terrors\tcores\tper core-s\tratio/core\tCPU % (top)\t")
 	for _, w := range r.Workloads {
 		units, unitRatio := "-", "-"
+		perCore, cpuRatio := fmt.Sprintf("%.0f tx", w.TxPerCoreSec), fmtRatio(w.CPURatio)
 		if w.Unit != "" {
 			units = fmt.Sprintf("%.0f %s", w.UnitsPerSec, w.Unit)
 			unitRatio = fmtRatio(w.UnitRatio)
+			perCore, cpuRatio = fmt.Sprintf("%.0f %s", w.UnitsPerCoreSec, w.Unit), fmtRatio(w.CPUUnitRatio)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%s\t%s\t%s\t%.1f\t%.1f\t%d\t%s\t\n",
-			w.Name, w.Kind, w.Workers, w.TxPerSec, fmtRatio(w.Ratio), units, unitRatio, w.P50Ms, w.P99Ms, w.Errors, topCPU(w.CPU, 4))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%s\t%s\t%s\t%.1f\t%.1f\t%d\t%.2f\t%s\t%s\t%s\t\n",
+			w.Name, w.Kind, w.Workers, w.TxPerSec, fmtRatio(w.Ratio), units, unitRatio, w.P50Ms, w.P99Ms, w.Errors,
+			w.CPUCores, perCore, cpuRatio, topCPU(w.CPU, 3))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -129,3 +129,31 @@ func TestReportTableNamesEveryWorkloadAndGoal(t *testing.T) {
 		require.Contains(t, out, want)
 	}
 }
+
+func TestWorkPerCoreSecondDiscountsOthersLoad(t *testing.T) {
+	lr := LoadResult{Workers: 64, Ops: 2000, Elapsed: 10 * time.Second} // 200 tx/s
+	busy := []CPUSample{
+		{Process: Process{Name: "peer0.org1"}, Percent: 120},
+		{Process: Process{Name: "bench"}, Percent: 40},
+		{Process: Process{Name: "gone"}, Percent: 0, Err: "exited"},
+		{Process: Process{Name: MachineProcess}, Percent: 200},
+	}
+	starved := []CPUSample{
+		{Process: Process{Name: "peer0.org1"}, Percent: 40},
+		{Process: Process{Name: MachineProcess}, Percent: 200},
+	}
+	r := &Report{Workloads: []WorkloadResult{
+		NewWorkloadResult(WorkRawPut, KindSubmit, "", "", lr, busy),
+		// Half the tx/s, but with a quarter of the CPU: twice the work per core.
+		NewWorkloadResult(WorkTelemetry, KindSubmit, WorkRawPut, "", LoadResult{Workers: 64, Ops: 1000, Elapsed: 10 * time.Second}, starved),
+	}}
+	r.FillRatios()
+	require.InDelta(t, 1.6, r.Workloads[0].CPUCores, 1e-9, "the machine-wide figure is not ours")
+	require.InDelta(t, 125, r.Workloads[0].TxPerCoreSec, 1e-9)
+	require.InDelta(t, 250, r.Workloads[1].TxPerCoreSec, 1e-9)
+	require.InDelta(t, 0.5, *r.Workloads[1].Ratio, 1e-9)
+	require.InDelta(t, 2.0, *r.Workloads[1].CPURatio, 1e-9)
+
+	r.EvaluateGoals()
+	require.Contains(t, r.Goals[0].Measured, "per core-second 2.00×")
+}

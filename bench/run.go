@@ -379,6 +379,9 @@ func runBatch(ctx context.Context, e *Env) error {
 }
 
 func runCheckAccess(ctx context.Context, e *Env) error {
+	if err := e.ensureDevices(ctx, maxInt(e.Config.Concurrency)); err != nil {
+		return err
+	}
 	op, err := CheckAccessOp(e.Pool, e.Operator, "telemetry:read")
 	if err != nil {
 		return err

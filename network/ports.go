@@ -3,15 +3,46 @@ package network
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// freePorts reserves n distinct free TCP ports on 127.0.0.1. All listeners
-// are held open until every port is known, so the same port is never handed
-// out twice; another process may still take one before the node binds it,
-// which the node's start then reports as a busy port.
+// Ports are chosen below the kernel's ephemeral range: a port from that
+// range may at any moment become the local port of some outgoing
+// connection, and then a node cannot bind it.
+const (
+	portRangeLow  = 10000
+	ephemeralFile = "/proc/sys/net/ipv4/ip_local_port_range"
+)
+
+// portRange returns the range to allocate from: [10000, start of the
+// ephemeral range), or nothing if that is too small.
+func portRange() (low, high int) {
+	data, err := os.ReadFile(ephemeralFile)
+	if err != nil {
+		return 0, 0
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) != 2 {
+		return 0, 0
+	}
+	eph, err := strconv.Atoi(fields[0])
+	if err != nil || eph-portRangeLow < 1000 {
+		return 0, 0
+	}
+	return portRangeLow, eph - 1
+}
+
+// freePorts reserves n distinct free TCP ports on 127.0.0.1, scanning the
+// range from a random point so that networks started at the same time
+// rarely try the same ports. All listeners are held open until every port is
+// known, so the same port is never handed out twice; another process may
+// still take one before the node binds it, which Up notices and answers by
+// starting over with new ports.
 func freePorts(n int) ([]int, error) {
 	ls := make([]net.Listener, 0, n)
 	defer func() {
@@ -20,7 +51,25 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	ports := make([]int, 0, n)
-	for range n {
+	low, high := portRange()
+	if high > low {
+		size := high - low + 1
+		start := rand.IntN(size) //nolint:gosec // spreading port choices, not a secret
+		for i := 0; i < size && len(ports) < n; i++ {
+			p := low + (start+i)%size
+			l, err := net.Listen("tcp", addr(p))
+			if err != nil {
+				continue
+			}
+			ls = append(ls, l)
+			ports = append(ports, p)
+		}
+		if len(ports) == n {
+			return ports, nil
+		}
+	}
+	// No usable range (or it is full): let the kernel choose.
+	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("allocate a free port on 127.0.0.1: %w", err)

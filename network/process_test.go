@@ -148,3 +148,26 @@ func TestLockIsExclusiveUntilReleased(t *testing.T) {
 	require.NoError(t, err)
 	unlock2()
 }
+
+func TestFreePortsAvoidTheEphemeralRange(t *testing.T) {
+	low, high := portRange()
+	if high == 0 {
+		t.Skip("no usable range below the ephemeral ports on this machine")
+	}
+	ports, err := freePorts(20)
+	require.NoError(t, err)
+	for _, p := range ports {
+		require.GreaterOrEqual(t, p, low)
+		require.LessOrEqual(t, p, high, "port %d is in the ephemeral range", p)
+	}
+}
+
+func TestPortConflictsAreToldFromOtherFailures(t *testing.T) {
+	busy := &NodeError{Node: "peer0.org1", Err: ErrPortBusy}
+	bindFailed := &NodeError{Node: "orderer1", Err: ErrNodeExited, LogTail: "listen tcp 127.0.0.1:20001: bind: address already in use"}
+	crashed := &NodeError{Node: "orderer1", Err: ErrNodeExited, LogTail: "panic: bad config"}
+	require.True(t, portConflict(busy))
+	require.True(t, portConflict(errors.Join(errors.New("other"), bindFailed)))
+	require.False(t, portConflict(crashed))
+	require.False(t, portConflict(errors.New("address already in use but not a node failure")))
+}

@@ -37,9 +37,14 @@ func Up(ctx context.Context, opts Options) (*Network, error) {
 	if err := prepareStateDir(ctx, opts); err != nil {
 		return nil, err
 	}
-	n := &Network{kids: newChildren(), log: opts.Logger, progress: opts.Progress}
 	start := time.Now()
-	if err := n.up(ctx, opts); err != nil {
+	for attempt := 1; ; attempt++ {
+		n := &Network{kids: newChildren(), log: opts.Logger, progress: opts.Progress}
+		err := n.up(ctx, opts)
+		if err == nil {
+			n.summary(time.Since(start))
+			return n, nil
+		}
 		if n.state != nil {
 			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			if serr := n.stopAll(stopCtx); serr != nil {
@@ -48,10 +53,29 @@ func Up(ctx context.Context, opts Options) (*Network, error) {
 			cancel()
 			_ = n.state.save()
 		}
-		return nil, err
+		// Ports are free when chosen but another process may bind one
+		// before our node does; then start over with new ports.
+		if !portConflict(err) || attempt == upAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		opts.Logger.WarnContext(ctx, "a port was taken before its node started; starting over with new ports", "err", err)
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "a port was taken by another process before its node started; starting over with new ports\n")
+		}
+		if err := os.RemoveAll(opts.StateDir); err != nil {
+			return nil, fmt.Errorf("clean state dir for a new attempt: %w", err)
+		}
 	}
-	n.summary(time.Since(start))
-	return n, nil
+}
+
+// upAttempts bounds how often Up starts over after a port conflict.
+const upAttempts = 3
+
+// portConflict tells whether err comes from a port that another process
+// took: found busy before start, or a node that exited unable to bind.
+func portConflict(err error) bool {
+	return errors.Is(err, ErrPortBusy) ||
+		errors.Is(err, ErrNodeExited) && strings.Contains(err.Error(), "address already in use")
 }
 
 // prepareStateDir refuses a running network and cleans a crashed one.
@@ -118,6 +142,7 @@ func (n *Network) up(ctx context.Context, opts Options) error {
 
 	// The chaincode server compiles while the nodes start.
 	ccBuild := n.buildChaincodeAsync(ctx, src, filepath.Join(dir, "chaincode", DefaultChaincode, "build"), opts.ChaincodePackage)
+	defer func() { _, _ = ccBuild() }() // never leave the build writing into a state dir being cleaned
 
 	if err := n.step(ctx, "crypto material and node configs", func() error {
 		return n.plan(ctx, opts, src, bins)

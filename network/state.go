@@ -136,7 +136,7 @@ func (s *State) save() error {
 	}
 	p := statePath(s.StateDir)
 	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write network state: %w", err)
 	}
 	if err := os.Rename(tmp, p); err != nil {

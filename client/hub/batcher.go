@@ -127,7 +127,12 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 			req.Readings[i] = r.Envelope
 		}
 		start := time.Now()
-		_, err := h.cfg.Ledger.SubmitBatch(ctx, req)
+		var err error
+		if pl, ok := h.cfg.Ledger.(PrivateLedger); ok && h.anyPrivate(ctx, recs) {
+			_, err = pl.SubmitPrivateBatch(ctx, req)
+		} else {
+			_, err = h.cfg.Ledger.SubmitBatch(ctx, req)
+		}
 		h.metrics.submitSeconds.Observe(time.Since(start).Seconds())
 		if err == nil {
 			h.metrics.batchesCommitted.Inc()
@@ -164,6 +169,25 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 		h.submitSet(ctx, batchID, recs[mid:])
 		return
 	}
+}
+
+// anyPrivate reports whether a reading of recs comes from a private device,
+// by the devices' cached records. A device that cannot be looked up counts
+// as private: a public device's reading is stored the same way through
+// SubmitPrivateBatch, whereas a private one would be refused by SubmitBatch.
+func (h *Hub) anyPrivate(ctx context.Context, recs []Record) bool {
+	checked := map[string]bool{}
+	for _, r := range recs {
+		if checked[r.Device] {
+			continue
+		}
+		checked[r.Device] = true
+		info, err := h.dir.lookup(ctx, r.Device)
+		if err != nil || info.device.Private {
+			return true
+		}
+	}
+	return false
 }
 
 // transient reports whether an error may go away by itself: unclassified

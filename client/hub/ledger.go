@@ -19,6 +19,17 @@ type Ledger interface {
 	AckCommand(ctx context.Context, env reading.Envelope) (*api.Command, error)
 }
 
+// PrivateLedger is a Ledger that can also submit batches holding readings
+// of private devices (api.Device.Private) as transient data, so that their
+// values never enter a block. The SDK's *client.Client satisfies it. The hub
+// routes such batches through SubmitPrivateBatch when its Ledger has it;
+// otherwise the ledger refuses those readings and the hub counts them as
+// rejected.
+type PrivateLedger interface {
+	Ledger
+	SubmitPrivateBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error)
+}
+
 // EventSource streams the chaincode events the hub reacts to (commands,
 // status changes, key rotations, policy changes). The CLI adapts the SDK's
 // checkpointed event stream to it, so a restarted hub resumes where it

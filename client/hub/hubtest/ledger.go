@@ -32,7 +32,8 @@ type Ledger struct {
 	// Unreachable makes Device fail as if the peer were down.
 	Unreachable bool
 
-	submitCalls int
+	submitCalls  int
+	privateCalls int
 	// FailSubmit, when set, is asked before each SubmitBatch: "before" fails
 	// it without committing, "after" commits and then reports an error (an
 	// unknown outcome), "" lets it pass.
@@ -104,8 +105,36 @@ func (f *Ledger) CheckAccess(_ context.Context, req api.AccessRequest) (*api.Dec
 	return &api.Decision{}, nil
 }
 
+// SetPrivate marks a device private (api.Device.Private): SubmitBatch then
+// refuses its readings, as the chaincode does, and SubmitPrivateBatch takes them.
+func (f *Ledger) SetPrivate(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.devices[id].Private = true
+}
+
+// PrivateSubmits counts SubmitPrivateBatch calls.
+func (f *Ledger) PrivateSubmits() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.privateCalls
+}
+
+// SubmitPrivateBatch implements the hub's PrivateLedger: SubmitBatch that
+// also accepts readings of private devices.
+func (f *Ledger) SubmitPrivateBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error) {
+	f.mu.Lock()
+	f.privateCalls++
+	f.mu.Unlock()
+	return f.submit(ctx, req, true)
+}
+
 // SubmitBatch implements the hub's Ledger.
 func (f *Ledger) SubmitBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error) {
+	return f.submit(ctx, req, false)
+}
+
+func (f *Ledger) submit(ctx context.Context, req api.BatchRequest, private bool) (*api.BatchReceipt, error) {
 	f.mu.Lock()
 	f.submitCalls++
 	call := f.submitCalls
@@ -134,6 +163,9 @@ func (f *Ledger) SubmitBatch(ctx context.Context, req api.BatchRequest) (*api.Ba
 		d, ok := f.devices[r.Device]
 		if !ok {
 			return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("reading %d: device %s", i, r.Device))
+		}
+		if d.Private && !private {
+			return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("reading %d: device %s is private: submit its readings with telemetry:SubmitPrivateBatch", i, r.Device))
 		}
 		if d.Status != api.StatusActive {
 			return nil, api.Errorf(api.CodeDeviceInactive, fmt.Sprintf("reading %d: device %s is %s", i, r.Device, d.Status))

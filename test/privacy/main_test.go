@@ -13,12 +13,12 @@ import (
 	"github.com/iotledger/iotledger/test/testnet"
 )
 
-var net *network.Network
+var fabric *network.Network
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
 		os.Exit(m.Run()) // every test skips itself
 	}
-	os.Exit(testnet.Run(m, &net))
+	os.Exit(testnet.Run(m, &fabric))
 }

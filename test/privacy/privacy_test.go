@@ -44,7 +44,7 @@ func (m *monitor) vitals(t *testing.T, bpm float64, note string) reading.Envelop
 
 func connect(ctx context.Context, t *testing.T, org, identity string) *client.Client {
 	t.Helper()
-	p, err := net.Profile(org)
+	p, err := fabric.Profile(org)
 	require.NoError(t, err)
 	c, err := client.Connect(ctx, p, identity)
 	require.NoError(t, err)
@@ -56,9 +56,9 @@ func connect(ctx context.Context, t *testing.T, org, identity string) *client.Cl
 // peerOrg.
 func connectVia(ctx context.Context, t *testing.T, peerOrg, idOrg, identity string) *client.Client {
 	t.Helper()
-	p, err := net.Profile(peerOrg)
+	p, err := fabric.Profile(peerOrg)
 	require.NoError(t, err)
-	own, err := net.Profile(idOrg)
+	own, err := fabric.Profile(idOrg)
 	require.NoError(t, err)
 	files, err := own.Identity(identity)
 	require.NoError(t, err)
@@ -74,7 +74,7 @@ func testContext(t *testing.T) context.Context {
 	if testing.Short() {
 		t.Skip("integration test: starts a Fabric network")
 	}
-	require.NotNil(t, net, "no network")
+	require.NotNil(t, fabric, "no network")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	return ctx

@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
@@ -121,7 +120,7 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 		return fail(err)
 	}
 	r.hub = h
-	e.Progressf("hub started: MQTT %s, metrics/pprof %s, %d submitters, batch %d, wait %s",
+	e.Progressf("hub started: MQTT %s, metrics %s, %d submitters, batch %d, wait %s",
 		h.MQTTAddr(), h.HTTPAddr(), cfg.Submitters, e.Config.BatchSize, cfg.BatchWait)
 	return r, nil
 }
@@ -282,7 +281,6 @@ type observer struct {
 	commits map[string]time.Time // tx ID → when its event arrived
 	batches []batchSeen
 	waiters []func(client.ChaincodeEvent, time.Time)
-	started atomic.Bool
 }
 
 type batchSeen struct {
@@ -297,7 +295,6 @@ func (o *observer) start(ctx context.Context, c *client.Client) error {
 	if err != nil {
 		return err
 	}
-	o.started.Store(true)
 	go func() {
 		for ev := range ch {
 			o.record(ev, time.Now())

@@ -190,33 +190,31 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 		Target: t, Config: cfg, Operator: operator, Hub: hub, Raw: raw,
 		Pool: NewPool(runID), RunID: runID, Report: rep, progress: cfg.Progress, log: log,
 	}
-	steps := []struct {
-		name string
-		fn   func(context.Context, *Env) error
-	}{
-		{WorkRawPut, runRawPut},
-		{WorkRawGet, runRawGet},
-		{WorkEnroll, runEnroll},
-		{WorkTelemetry, runTelemetry},
-		{WorkTelemetryBatch, runBatch},
-		{WorkCheckAccess, runCheckAccess},
-		{WorkHubIngest, runHubBench},
-	}
-	for _, s := range steps {
-		if ctx.Err() != nil {
-			break
+	// Workloads are interleaved per concurrency, so that each is measured
+	// within seconds of its baseline: on a shared machine others' load
+	// drifts over minutes.
+	failed := map[string]bool{}
+	apply := func(name string, c int, point func(context.Context, *Env, int) error) {
+		if ctx.Err() != nil || failed[name] || (len(cfg.Only) > 0 && !slices.Contains(cfg.Only, name)) {
+			return
 		}
-		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, s.name) {
-			continue
-		}
-		if err := s.fn(ctx, env); err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			env.Progressf("%s: %v", s.name, err)
-			rep.Skipped = append(rep.Skipped, s.name+": "+err.Error())
+		if err := point(ctx, env, c); err != nil && ctx.Err() == nil {
+			failed[name] = true
+			env.Progressf("%s: %v", name, err)
+			rep.Skipped = append(rep.Skipped, name+": "+err.Error())
 		}
 	}
+	for _, c := range cfg.Concurrency {
+		apply(WorkRawPut, c, rawPutAt)
+		apply(WorkEnroll, c, enrollAt)
+		apply(WorkTelemetry, c, telemetryAt)
+		apply(WorkRawGet, c, rawGetAt)
+		apply(WorkCheckAccess, c, checkAccessAt)
+	}
+	for _, c := range cfg.BatchConcurrency {
+		apply(WorkTelemetryBatch, c, batchAt)
+	}
+	apply(WorkHubIngest, 0, func(ctx context.Context, e *Env, _ int) error { return runHubBench(ctx, e) })
 	rep.Seconds = round(time.Since(started).Seconds(), 1)
 	rep.FillRatios()
 	rep.EvaluateGoals()
@@ -254,14 +252,12 @@ func stoppedNote(s string) string {
 	return " (" + s + ")"
 }
 
-func runRawPut(ctx context.Context, e *Env) error {
-	for _, c := range e.Config.Concurrency {
-		e.measure(ctx, WorkRawPut, KindSubmit, "", "", c, e.Raw.PutOp(e.RunID+"-put"+strconv.Itoa(c)))
-	}
+func rawPutAt(ctx context.Context, e *Env, c int) error {
+	e.measure(ctx, WorkRawPut, KindSubmit, "", "", c, e.Raw.PutOp(e.RunID+"-put"+strconv.Itoa(c)))
 	return nil
 }
 
-func runRawGet(ctx context.Context, e *Env) error {
+func rawGetAt(ctx context.Context, e *Env, c int) error {
 	keys := e.Raw.KnownKeys()
 	if len(keys) == 0 {
 		e.Progressf("raw-get: seeding keys")
@@ -274,16 +270,12 @@ func runRawGet(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range e.Config.Concurrency {
-		e.measure(ctx, WorkRawGet, KindEvaluate, "", "", c, op)
-	}
+	e.measure(ctx, WorkRawGet, KindEvaluate, "", "", c, op)
 	return nil
 }
 
-func runEnroll(ctx context.Context, e *Env) error {
-	for _, c := range e.Config.Concurrency {
-		e.measure(ctx, WorkEnroll, KindSubmit, WorkRawPut, "", c, EnrollOp(e.Pool, e.Operator))
-	}
+func enrollAt(ctx context.Context, e *Env, c int) error {
+	e.measure(ctx, WorkEnroll, KindSubmit, WorkRawPut, "", c, EnrollOp(e.Pool, e.Operator))
 	return nil
 }
 
@@ -332,63 +324,49 @@ func (e *Env) presign(workers, perWorker, n int) error {
 	return Presign(need, n)
 }
 
-func maxInt(xs []int) int {
-	m := 0
-	for _, x := range xs {
-		m = max(m, x)
-	}
-	return m
-}
-
-func runTelemetry(ctx context.Context, e *Env) error {
-	if err := e.ensureDevices(ctx, maxInt(e.Config.Concurrency)); err != nil {
+func telemetryAt(ctx context.Context, e *Env, c int) error {
+	if err := e.ensureDevices(ctx, c); err != nil {
 		return err
 	}
-	for _, c := range e.Config.Concurrency {
-		// Devices sign on their own hardware: sign ahead, outside the window.
-		perDevice := e.expectedOps(WorkRawPut, 1.5, 1) / c
-		if err := e.presign(c, 1, perDevice); err != nil {
-			return err
-		}
-		op, err := TelemetryOp(e.Pool, e.Hub, c)
-		if err != nil {
-			return err
-		}
-		e.measure(ctx, WorkTelemetry, KindSubmit, WorkRawPut, "", c, op)
+	// Devices sign on their own hardware: sign ahead, outside the window.
+	perDevice := e.expectedOps(WorkRawPut, 1.5, 100) / c
+	if err := e.presign(c, 1, perDevice); err != nil {
+		return err
 	}
+	op, err := TelemetryOp(e.Pool, e.Hub, c)
+	if err != nil {
+		return err
+	}
+	e.measure(ctx, WorkTelemetry, KindSubmit, WorkRawPut, "", c, op)
 	return nil
 }
 
-func runBatch(ctx context.Context, e *Env) error {
-	if err := e.ensureDevices(ctx, maxInt(e.Config.BatchConcurrency)*e.Config.DevicesPerWorker); err != nil {
+func batchAt(ctx context.Context, e *Env, c int) error {
+	if err := e.ensureDevices(ctx, c*e.Config.DevicesPerWorker); err != nil {
 		return err
 	}
-	for _, c := range e.Config.BatchConcurrency {
-		// At most ~17 readings per raw Put were ever measured here.
-		perDevice := e.expectedOps(WorkRawPut, 17*1.2, 1) / (c * e.Config.DevicesPerWorker)
-		if err := e.presign(c, e.Config.DevicesPerWorker, perDevice); err != nil {
-			return err
-		}
-		op, err := BatchOp(e.Pool, e.Hub, c, e.Config.DevicesPerWorker, e.Config.BatchSize)
-		if err != nil {
-			return err
-		}
-		e.measure(ctx, WorkTelemetryBatch, KindSubmit, WorkRawPut, unitReadings, c, op)
+	// At most ~17 readings per raw Put were ever measured here.
+	perDevice := e.expectedOps(WorkRawPut, 17*1.2, 100) / (c * e.Config.DevicesPerWorker)
+	if err := e.presign(c, e.Config.DevicesPerWorker, perDevice); err != nil {
+		return err
 	}
+	op, err := BatchOp(e.Pool, e.Hub, c, e.Config.DevicesPerWorker, e.Config.BatchSize)
+	if err != nil {
+		return err
+	}
+	e.measure(ctx, WorkTelemetryBatch, KindSubmit, WorkRawPut, unitReadings, c, op)
 	return nil
 }
 
-func runCheckAccess(ctx context.Context, e *Env) error {
-	if err := e.ensureDevices(ctx, maxInt(e.Config.Concurrency)); err != nil {
+func checkAccessAt(ctx context.Context, e *Env, c int) error {
+	if err := e.ensureDevices(ctx, c); err != nil {
 		return err
 	}
 	op, err := CheckAccessOp(e.Pool, e.Operator, "telemetry:read")
 	if err != nil {
 		return err
 	}
-	for _, c := range e.Config.Concurrency {
-		e.measure(ctx, WorkCheckAccess, KindEvaluate, WorkRawGet, "", c, op)
-	}
+	e.measure(ctx, WorkCheckAccess, KindEvaluate, WorkRawGet, "", c, op)
 	return nil
 }
 

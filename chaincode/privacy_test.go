@@ -372,3 +372,32 @@ func toArrays(hs []reading.Hash) [][32]byte {
 	}
 	return out
 }
+
+func TestSubmitPrivateBatchIsDeterministic(t *testing.T) {
+	mon := &testDevice{id: "monitor", signer: newKey(t, reading.ECDSAP256)}
+	pub := &testDevice{id: "fridge", signer: newKey(t, reading.Ed25519)}
+	var envs []reading.Envelope
+	for i := range 10 {
+		envs = append(envs, mon.vitals(t, 60+float64(i), "n"), pub.reading(t, float64(i)))
+	}
+	run := func() *txRecord {
+		w := newWorld(t)
+		for _, d := range []*testDevice{mon, pub} {
+			must[api.Device](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+				return w.c.Device.Enroll(ctx, jsonArg(t, api.EnrollRequest{ID: d.id, Type: "t", PublicKey: d.signer.Public().PEM(), Activate: true, Private: d == mon}))
+			})
+		}
+		_, err := w.putRule(org1Operator, api.Rule{ID: "r", Condition: "reading.values.heart_rate > 65.0",
+			Actions: []api.RuleAction{{Type: api.ActionTypeAlert, Severity: api.SeverityInfo, Message: "high"}}})
+		require.NoError(t, err)
+		_, err = w.submitPrivate(org1Hub, envs...)
+		require.NoError(t, err)
+		return w.lastTx
+	}
+	first, second := run(), run()
+	require.Equal(t, first.order, second.order)
+	require.Equal(t, first.writes, second.writes)
+	require.Equal(t, first.pvt, second.pvt)
+	require.Equal(t, first.events, second.events)
+	require.Len(t, first.pvt["_implicit_org_Org1MSP"], 10)
+}

@@ -132,6 +132,17 @@ func (n *Network) up(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// The chaincode server compiles while Fabric builds (on a cold cache)
+	// and the nodes start.
+	buildCtx, cancelBuild := context.WithCancel(ctx)
+	ccBuild := n.buildChaincodeAsync(buildCtx, src, filepath.Join(dir, "chaincode", DefaultChaincode, "build"), opts.ChaincodePackage)
+	defer func() {
+		// On failure, stop the build and never leave it writing into a
+		// state dir that is about to be cleaned.
+		cancelBuild()
+		_, _ = ccBuild()
+	}()
+
 	var bins *Binaries
 	if err := n.step(ctx, "Fabric binaries (v2.5.0, CA v1.5.15)", func() (err error) {
 		bins, err = EnsureBinaries(ctx, src, n.progress)
@@ -139,10 +150,6 @@ func (n *Network) up(ctx context.Context, opts Options) error {
 	}); err != nil {
 		return err
 	}
-
-	// The chaincode server compiles while the nodes start.
-	ccBuild := n.buildChaincodeAsync(ctx, src, filepath.Join(dir, "chaincode", DefaultChaincode, "build"), opts.ChaincodePackage)
-	defer func() { _, _ = ccBuild() }() // never leave the build writing into a state dir being cleaned
 
 	if err := n.step(ctx, "crypto material and node configs", func() error {
 		return n.plan(ctx, opts, src, bins)

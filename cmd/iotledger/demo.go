@@ -382,7 +382,7 @@ func (d *demo) enrollDemoDevices(ctx context.Context) (fridge, conveyor, monitor
 		what string
 	}{
 		{hospitalOrg, fridge, fridge.enrollRequest("reefer-sensor", []string{"cold-chain"}, map[string]string{"site": "pharmacy"}), "vaccine fridge"},
-		{hospitalOrg, monitor, monitor.enrollRequest("vitals-monitor", []string{"icu"}, map[string]string{"ward": "icu"}), "ICU monitor"},
+		{hospitalOrg, monitor, privateDevice(monitor.enrollRequest("vitals-monitor", []string{"icu"}, map[string]string{"ward": "icu"})), "ICU monitor (private)"},
 		{logisticsOrg, conveyor, conveyor.enrollRequest("vibration-sensor", []string{"sorting-line"}, map[string]string{"line": "A"}), "conveyor bearing sensor"},
 	}
 	for _, e := range enroll {
@@ -462,6 +462,9 @@ func (d *demo) live(ctx context.Context) {
 
 // narrate makes the demo's moments happen while the fleet runs.
 func (d *demo) narrate(ctx context.Context, fridge, conveyor, monitor *demoDevice) error {
+	if _, err := monitor.publish(ctx, measure("heart_rate", "beat/min", 72), measure("spo2", "%", 97)); err != nil {
+		return fmt.Errorf("monitor reading: %w", err)
+	}
 	third := d.opts.duration / 3
 	if err := sleep(ctx, third); err != nil {
 		return err
@@ -530,6 +533,17 @@ func (d *demo) crossOrgReads(ctx context.Context) error {
 		return fmt.Errorf("%s reading the shared fridge: %w", logisticsOrg, err)
 	}
 	d.say("%s reads st-marys-vaccine-fridge-1: %d reading(s) — allowed by policy share-cold-chain-with-logistics", logisticsOrg, len(page.Readings))
+	own, err := d.ops[hospitalOrg].ListReadings(ctx, api.ReadingQuery{Device: "st-marys-icu-monitor-7", PageSize: 5})
+	if err != nil {
+		return fmt.Errorf("%s reading its private monitor: %w", hospitalOrg, err)
+	}
+	if len(own.Readings) == 0 || len(own.Readings[0].Values) == 0 {
+		d.miss("%s could not read its private monitor's values", hospitalOrg)
+	} else {
+		r := own.Readings[0]
+		d.say("%s reads its private st-marys-icu-monitor-7: %s — the values live only in %s's private data; blocks carry their hashes",
+			hospitalOrg, readingValues(&r), r.PrivateTo)
+	}
 	_, err = carrier.ListReadings(ctx, api.ReadingQuery{Device: "st-marys-icu-monitor-7", PageSize: 5})
 	if err == nil {
 		return errors.New("the logistics org could read patient vitals: the policy engine is broken")
@@ -541,6 +555,12 @@ func (d *demo) crossOrgReads(ctx context.Context) error {
 	}
 	d.say("explain: %s", ex.Decision.Reason)
 	return nil
+}
+
+// privateDevice keeps a device's reading values off the channel.
+func privateDevice(r api.EnrollRequest) api.EnrollRequest {
+	r.Private = true
+	return r
 }
 
 func (d *demo) proof(ctx context.Context, device string) error {

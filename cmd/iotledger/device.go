@@ -184,7 +184,8 @@ func (l *ledgerCmd) deviceEnrollCmd() *cobra.Command {
 		Use:   "enroll --id ID --type TYPE (--public-key FILE | --generate-key)",
 		Short: "Enroll a device of your org with its public key",
 		Example: `  iotledger device enroll --id fridge-01 --type fridge --group cold-chain --attr site=lyon --generate-key --activate
-  iotledger device enroll --id pump-7 --type pump --public-key pump-7.pub.pem`,
+  iotledger device enroll --id pump-7 --type pump --public-key pump-7.pub.pem
+  iotledger device enroll --id icu-monitor-3 --type vitals-monitor --private --generate-key --activate`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := reading.ValidateID("id", req.ID); err != nil {
@@ -227,6 +228,7 @@ func (l *ledgerCmd) deviceEnrollCmd() *cobra.Command {
 	f.StringArrayVar(&attrs, "attr", nil, "attribute key=value (repeatable)")
 	f.StringVar(&req.Firmware, "firmware", "", "firmware version")
 	f.BoolVar(&req.Activate, "activate", false, "enroll straight into the active state")
+	f.BoolVar(&req.Private, "private", false, "keep the device's reading values in your org's private data: only hashes reach the channel (hubs submit them with telemetry:SubmitPrivateBatch)")
 	keys.register(cmd)
 	return cmd
 }
@@ -516,6 +518,9 @@ func (l *ledgerCmd) renderDevice(w io.Writer, d *api.Device) error {
 		row(tw, "Attributes", attrs(d.Attributes))
 		row(tw, "Key", fmt.Sprintf("%s v%d %s", d.KeyAlg, d.KeyVersion, d.KeyID))
 		row(tw, "Firmware", orDash(d.Firmware))
+		if d.Private {
+			row(tw, "Telemetry", "private to "+d.Owner+" (only hashes on the channel)")
+		}
 		if d.PendingTo != "" {
 			row(tw, "Transfer offered to", d.PendingTo)
 		}

@@ -475,3 +475,12 @@ func TestClientNamesAreReadableInTables(t *testing.T) {
 		require.Equal(t, want, clientName(in), in)
 	}
 }
+
+func TestPrivateReadingValuesShowWhoHoldsThem(t *testing.T) {
+	v := 72.0
+	withValues := api.StoredReading{Private: true, PrivateTo: "Org1MSP", Values: []reading.Value{{Name: "heart_rate", Number: &v}}}
+	require.Equal(t, "heart_rate=72", readingValues(&withValues))
+	hidden := api.StoredReading{Private: true, PrivateTo: "Org1MSP"}
+	require.Equal(t, "(private to Org1MSP)", readingValues(&hidden))
+	require.Equal(t, "-", readingValues(&api.StoredReading{}))
+}

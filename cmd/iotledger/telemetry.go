@@ -77,7 +77,7 @@ func (l *ledgerCmd) telemetryGetCmd() *cobra.Command {
 					row(tw, "Device", r.Device)
 					row(tw, "Seq", r.Seq)
 					row(tw, "Device time", deviceTime(r.Timestamp))
-					row(tw, "Values", values(r.Values))
+					row(tw, "Values", readingValues(r))
 					row(tw, "Key", r.KeyID)
 					row(tw, "Batch", fmt.Sprintf("%s #%d", r.BatchID, r.Index))
 					row(tw, "Committed", when(r.Committed))
@@ -85,6 +85,15 @@ func (l *ledgerCmd) telemetryGetCmd() *cobra.Command {
 			})
 		},
 	}
+}
+
+// readingValues shows a stored reading's values, or whose private data
+// holds them when the caller's org may not see them.
+func readingValues(r *api.StoredReading) string {
+	if r.Private && len(r.Values) == 0 {
+		return "(private to " + r.PrivateTo + ")"
+	}
+	return values(r.Values)
 }
 
 func deviceTime(ms int64) string {
@@ -129,7 +138,7 @@ func (l *ledgerCmd) telemetryListCmd() *cobra.Command {
 				return l.render(cmd.OutOrStdout(), page, func(tw *tabwriter.Writer) {
 					row(tw, "SEQ", "DEVICE TIME", "VALUES", "BATCH", "COMMITTED")
 					for _, r := range page.Readings {
-						row(tw, r.Seq, deviceTime(r.Timestamp), values(r.Values), shortID(r.BatchID), when(r.Committed))
+						row(tw, r.Seq, deviceTime(r.Timestamp), readingValues(&r), shortID(r.BatchID), when(r.Committed))
 					}
 					moreHint(cmd, page.Bookmark)
 				})

@@ -273,3 +273,34 @@ func certAttrs(t *testing.T, certFile string) map[string]string {
 	}
 	return map[string]string{}
 }
+
+func TestChaincodeWithPrivateDataCollectionsDeploys(t *testing.T) {
+	ctx := ctxFor(t, 5*time.Minute)
+	collections := `[{"name":"readings","policy":"OR('Org1MSP.member','Org2MSP.member')","requiredPeerCount":0,"maxPeerCount":1,"blockToLive":0,"memberOnlyRead":true,"memberOnlyWrite":true}]`
+	require.NoError(t, testNet.DeployChaincode(ctx, network.ChaincodeSpec{
+		Name: "refpdc", Package: "./cmd/iotledger-refchaincode", EndorsementPolicy: "ANY", CollectionsConfig: collections,
+	}))
+	cc, ok := testNet.Chaincode("refpdc")
+	require.True(t, ok)
+	require.FileExists(t, cc.CollectionsConfig)
+
+	c := connect(t, testNet, "Org1", "operator").GetNetwork(testNet.Channel()).GetContract("refpdc")
+	_, err := c.SubmitTransaction("Put", "k", "v")
+	require.NoError(t, err)
+}
+
+func TestBadChaincodeSpecsAreRefusedBeforeAnythingChanges(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	for name, spec := range map[string]network.ChaincodeSpec{
+		"invalid collections JSON": {Name: "bad1", Package: "./cmd/iotledger-refchaincode", CollectionsConfig: "[{"},
+		"invalid name":             {Name: "bad name", Package: "./cmd/iotledger-refchaincode"},
+		"unknown policy":           {Name: "bad3", Package: "./cmd/iotledger-refchaincode", EndorsementPolicy: "SOME"},
+		"no package":               {Name: "bad4"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Error(t, testNet.DeployChaincode(ctx, spec))
+			_, ok := testNet.Chaincode(spec.Name)
+			require.False(t, ok)
+		})
+	}
+}

@@ -251,7 +251,7 @@ func describePrincipal(p api.Principal) string {
 	if p.Device != "" {
 		return fmt.Sprintf("device %s of %s", p.Device, orNone(p.MSPID))
 	}
-	s := "client " + orNone(p.ClientID) + " of " + orNone(p.MSPID)
+	s := "client " + orNone(api.ClientName(p.ClientID)) + " of " + orNone(p.MSPID)
 	if p.Role != "" {
 		s += " with role " + p.Role
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
@@ -119,32 +119,10 @@ func shortID(s string) string {
 	return orDash(s)
 }
 
-// clientName renders a Fabric client identity ID (base64 of
-// "x509::<subject>::<issuer>", as the chaincode records it) as
-// "<subject CN>@<issuer CN>" for a table; anything else is shown as is.
+// clientName renders a Fabric client identity ID for a table.
 func clientName(id string) string {
 	if id == "" {
 		return "-"
 	}
-	raw, err := base64.StdEncoding.DecodeString(id)
-	if err != nil {
-		return orDash(id)
-	}
-	rest, ok := strings.CutPrefix(string(raw), "x509::")
-	if !ok {
-		return id
-	}
-	subject, issuer, ok := strings.Cut(rest, "::")
-	if !ok {
-		return id
-	}
-	cn := func(dn string) string {
-		for part := range strings.SplitSeq(dn, ",") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(part), "CN="); ok {
-				return v
-			}
-		}
-		return dn
-	}
-	return cn(subject) + "@" + cn(issuer)
+	return api.ClientName(id)
 }

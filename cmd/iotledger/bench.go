@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 		cpuProfile  string
 		batchConc   string
 		saveJSON    string
+		blockProf   string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -110,6 +112,10 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 				}
 				defer stopProfile()
 			}
+			if blockProf != "" {
+				stopBlock := startBlockProfile(blockProf, cfg.Logger)
+				defer stopBlock()
+			}
 			rep, runErr := bench.Run(ctx, cfg, opened.Target)
 			if rep != nil {
 				var werr error
@@ -143,8 +149,29 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 	f.IntVar(&hubDevices, "hub-devices", 0, "MQTT devices of the end-to-end workload (default 100 with --quick, else 200)")
 	f.IntVar(&hubSubmit, "hub-submitters", 0, "concurrent SubmitBatch calls of the hub (default 32)")
 	f.StringVar(&saveJSON, "save", "", "also write the JSON report to this file")
+	f.StringVar(&blockProf, "blockprofile", "", "write a pprof profile of where the bench process's goroutines (devices and the in-process hub) block to this file")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the bench process (load generator, devices and the in-process hub) to this file")
 	return cmd
+}
+
+// startBlockProfile records blocking events (every one that lasts 10µs or
+// more) until the returned func runs, which writes them to path.
+func startBlockProfile(path string, log *slog.Logger) func() {
+	runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds()))
+	return func() {
+		runtime.SetBlockProfileRate(0)
+		f, err := os.Create(path)
+		if err != nil {
+			log.Error("--blockprofile", "err", err)
+			return
+		}
+		if err := pprof.Lookup("block").WriteTo(f, 0); err != nil {
+			log.Error("--blockprofile", "err", err)
+		}
+		if err := f.Close(); err != nil {
+			log.Error("--blockprofile", "err", err)
+		}
+	}
 }
 
 // saveReport writes the JSON report to path.

@@ -34,7 +34,7 @@ type Config struct {
 	Logger           *slog.Logger
 }
 
-// QuickConfig is about a minute and a half of load.
+// QuickConfig is about two minutes of load.
 func QuickConfig() Config {
 	return Config{
 		Quick:            true,

@@ -48,7 +48,7 @@ Every figure is shown with its ratio to the baseline of the same run (Put for su
 evaluates), with p50/p99 latency and the CPU of every network process and of the bench itself.
 
 Without --state-dir it brings a fresh network up in a temporary directory and takes it down at
-the end (--keep leaves it running). --quick is about 1.5 minutes of load, the full run about 10.`,
+the end (--keep leaves it running). --quick is about 2 minutes of load, the full run about 10.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := bench.FullConfig()
@@ -135,7 +135,7 @@ the end (--keep leaves it running). --quick is about 1.5 minutes of load, the fu
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&quick, "quick", false, "about 1.5 minutes of load (concurrency 32 and 128) instead of about 10 (16, 64, 256)")
+	f.BoolVar(&quick, "quick", false, "about 2 minutes of load (concurrency 32 and 128) instead of about 10 (16, 64, 256)")
 	f.StringVar(&stateDir, "state-dir", "", "use the running network in this state directory instead of bringing one up")
 	f.StringVar(&sourceDir, "source-dir", "", "iotledger source tree, for building the chaincode servers (default: found from the working directory)")
 	f.BoolVar(&keep, "keep", false, "leave the network the bench brought up running (its state directory is printed)")

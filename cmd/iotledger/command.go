@@ -148,20 +148,10 @@ func (l *ledgerCmd) commandListCmd() *cobra.Command {
 }
 
 func (l *ledgerCmd) commandGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "get ID",
-		Short: "Show a command",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return l.run(cmd, func(ctx context.Context, lg ledger) error {
-				c, err := lg.Command(ctx, args[0])
-				if err != nil {
-					return notFound(err, "command", args[0], "iotledger command list --device ID")
-				}
-				return l.render(cmd.OutOrStdout(), c, func(tw *tabwriter.Writer) { commandDetail(tw, c) })
-			})
-		},
-	}
+	return getCmd(l, "command", "iotledger command list --device ID", ledger.Command,
+		func(w io.Writer, c *api.Command) error {
+			return l.render(w, c, func(tw *tabwriter.Writer) { commandDetail(tw, c) })
+		})
 }
 
 func commandRows(tw io.Writer, cmds []api.Command) {

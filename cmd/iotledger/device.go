@@ -234,20 +234,7 @@ func (l *ledgerCmd) deviceEnrollCmd() *cobra.Command {
 }
 
 func (l *ledgerCmd) deviceGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "get ID",
-		Short: "Show a device",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return l.run(cmd, func(ctx context.Context, lg ledger) error {
-				d, err := lg.Device(ctx, args[0])
-				if err != nil {
-					return notFound(err, "device", args[0], deviceListCmd)
-				}
-				return l.renderDevice(cmd.OutOrStdout(), d)
-			})
-		},
-	}
+	return getCmd(l, "device", deviceListCmd, ledger.Device, l.renderDevice)
 }
 
 func (l *ledgerCmd) deviceListCmd() *cobra.Command {

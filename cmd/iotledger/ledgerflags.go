@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -208,6 +209,27 @@ func (e *hintError) Error() string { return e.msg }
 func (e *hintError) Unwrap() error { return e.err }
 
 // notFound rewrites a NOT_FOUND error about one thing into a hint.
+// getCmd is the "get ID" verb of a kind of ledger object: fetch it by ID,
+// explain a miss with the verb that lists them, render it.
+func getCmd[T any](l *ledgerCmd, what, listCmd string,
+	fetch func(ledger, context.Context, string) (*T, error), render func(io.Writer, *T) error,
+) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID",
+		Short: "Show a " + what,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return l.run(cmd, func(ctx context.Context, lg ledger) error {
+				v, err := fetch(lg, ctx, args[0])
+				if err != nil {
+					return notFound(err, what, args[0], listCmd)
+				}
+				return render(cmd.OutOrStdout(), v)
+			})
+		},
+	}
+}
+
 func notFound(err error, what, id, listCmd string) error {
 	if api.CodeOf(err) == api.CodeNotFound {
 		return &hintError{msg: fmt.Sprintf("no %s %q on the ledger; list %ss with `%s`", what, id, what, listCmd), err: err}

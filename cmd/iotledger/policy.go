@@ -108,20 +108,7 @@ func (l *ledgerCmd) policyPutCmd() *cobra.Command {
 }
 
 func (l *ledgerCmd) policyGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "get ID",
-		Short: "Show a policy",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return l.run(cmd, func(ctx context.Context, lg ledger) error {
-				p, err := lg.Policy(ctx, args[0])
-				if err != nil {
-					return notFound(err, "policy", args[0], policyListCmd)
-				}
-				return l.renderPolicy(cmd.OutOrStdout(), p)
-			})
-		},
-	}
+	return getCmd(l, "policy", policyListCmd, ledger.Policy, l.renderPolicy)
 }
 
 func (l *ledgerCmd) policyListCmd() *cobra.Command {

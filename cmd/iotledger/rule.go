@@ -58,20 +58,7 @@ func (l *ledgerCmd) rulePutCmd() *cobra.Command {
 }
 
 func (l *ledgerCmd) ruleGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "get ID",
-		Short: "Show a rule",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return l.run(cmd, func(ctx context.Context, lg ledger) error {
-				r, err := lg.Rule(ctx, args[0])
-				if err != nil {
-					return notFound(err, "rule", args[0], ruleListCmd)
-				}
-				return l.renderRule(cmd.OutOrStdout(), r)
-			})
-		},
-	}
+	return getCmd(l, "rule", ruleListCmd, ledger.Rule, l.renderRule)
 }
 
 func (l *ledgerCmd) ruleListCmd() *cobra.Command {

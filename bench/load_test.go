@@ -29,7 +29,7 @@ func TestLoadBoundedByCountRunsExactlyThatManyOperations(t *testing.T) {
 
 func TestLoadBoundedByTimeStopsByItself(t *testing.T) {
 	var calls atomic.Int64
-	res, err := RunLoad(context.Background(), Load{Workers: 4, Duration: 50 * time.Millisecond}, func(ctx context.Context, _ int, _ uint64) (int, error) {
+	res, err := RunLoad(context.Background(), Load{Workers: 4, Duration: 300 * time.Millisecond}, func(ctx context.Context, _ int, _ uint64) (int, error) {
 		calls.Add(1)
 		select {
 		case <-time.After(time.Millisecond):

@@ -169,7 +169,7 @@ func TestDevicesOfAnotherHubIDCannotConnectAndTheReportSaysSo(t *testing.T) {
 	require.NoError(t, h.Start(t.Context()))
 	t.Cleanup(func() { _ = h.Close() })
 	rep, err := Run(t.Context(), Config{Hub: h.MQTTAddr(), HubID: "hub-b", Devices: 1, Rate: 10, Scenario: "soil-moisture",
-		KeysDir: t.TempDir(), Enroller: ledger, Duration: 300 * time.Millisecond})
+		KeysDir: t.TempDir(), Enroller: ledger, Duration: 1500 * time.Millisecond})
 	require.NoError(t, err)
 	require.Zero(t, rep.Accepted)
 	require.Positive(t, rep.ConnectFailures)

@@ -13,6 +13,7 @@ package testnet
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,6 +47,10 @@ const UpTimeout = 25 * time.Minute
 func Run(m *testing.M, dst **network.Network) int {
 	if spec := os.Getenv(envGuard); spec != "" {
 		return guard(spec)
+	}
+	flag.Parse()
+	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
+		return m.Run() // listing tests runs none: no network needed
 	}
 	if dir := os.Getenv(EnvNetwork); dir != "" {
 		n, err := network.Load(dir)

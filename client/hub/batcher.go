@@ -51,9 +51,12 @@ type batchJob struct {
 }
 
 // formBatches waits until BatchSize readings are pending or the oldest has
-// waited BatchWait (no waiting once the hub is flushing), then records a
-// batch and queues it. Queuing blocks while all submitters are busy, which
-// lets readings accumulate into full batches under load.
+// waited BatchWait (no waiting once the hub is flushing), then records
+// batches and queues them. When several batches' worth is pending it
+// records as many as the queue has room for in one outbox transaction, so
+// idle submitters get work without one fsync per batch. Queuing blocks
+// while all submitters are busy and the queue is full, which lets readings
+// accumulate into full batches under load.
 func (h *Hub) formBatches(work chan<- batchJob) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -81,7 +84,8 @@ func (h *Hub) formBatches(work chan<- batchJob) {
 			}
 		}
 		timer.Stop()
-		b, err := h.outbox.TakeBatch(h.cfg.BatchSize, h.cfg.Now())
+		n := batchesToForm(h.outbox.Pending(), h.cfg.BatchSize, cap(work)-len(work))
+		bs, err := h.outbox.TakeBatches(h.cfg.BatchSize, n, h.cfg.Now())
 		if err != nil {
 			h.log.Error("forming batch", "err", err)
 			if !sleepCtx(h.ctx, time.Second) {
@@ -89,15 +93,22 @@ func (h *Hub) formBatches(work chan<- batchJob) {
 			}
 			continue
 		}
-		if b == nil {
-			continue
-		}
-		select {
-		case work <- batchJob{batch: *b}:
-		case <-h.ctx.Done():
-			return // the batch is recorded; the next start recovers it
+		for _, b := range bs {
+			select {
+			case work <- batchJob{batch: b}:
+			case <-h.ctx.Done():
+				return // the batches are recorded; the next start recovers them
+			}
 		}
 	}
+}
+
+// batchesToForm is how many batches to record at once: every full batch
+// pending, as far as the submitters' queue has room, and at least one (a
+// short one once BatchWait has passed).
+func batchesToForm(pending int64, batchSize, room int) int {
+	full := int(min(pending/int64(batchSize), int64(room)))
+	return max(full, 1)
 }
 
 // submitBatch gets every reading of a batch resolved: committed, found on

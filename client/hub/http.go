@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -51,5 +52,12 @@ func (h *Hub) httpHandler() http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(hl)
 	})
+	if h.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }

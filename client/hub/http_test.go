@@ -97,3 +97,23 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 		require.ErrorAs(t, err, &ce, name)
 	}
 }
+
+func TestProfilingEndpointsAreServedOnlyWhenEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pprof bool
+		want  int
+	}{
+		{"off by default", false, http.StatusNotFound},
+		{"on when asked for", true, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, func(c *Config) { c.HTTPAddr = "127.0.0.1:0"; c.Pprof = tc.pprof })
+			code, body := get(t, "http://"+fx.hub.HTTPAddr()+"/debug/pprof/goroutine?debug=1")
+			require.Equal(t, tc.want, code)
+			if tc.pprof {
+				require.Contains(t, body, "goroutine profile:")
+			}
+		})
+	}
+}

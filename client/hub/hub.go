@@ -28,6 +28,12 @@ import (
 // envelope plus topic and headers, with room to spare.
 const maxPacketBytes = 64 * 1024
 
+// DefaultSubmitters is the default number of concurrent SubmitBatch calls:
+// enough 100-reading batches in flight to carry ≈ 1,000 readings/s at a
+// commit latency of 3 s (submitters × batch size ÷ latency); measured in
+// docs/performance.md ("Hub concurrency").
+const DefaultSubmitters = 32
+
 // Config configures a hub.
 type Config struct {
 	HubID    string      // names the hub in device auth tokens; unique per hub
@@ -38,7 +44,8 @@ type Config struct {
 
 	BatchSize  int           // readings per SubmitBatch (default 100)
 	BatchWait  time.Duration // longest a reading waits for a batch to fill (default 200ms)
-	Submitters int           // concurrent SubmitBatch calls (default 4)
+	Submitters int           // concurrent SubmitBatch calls (default 32)
+	Pprof      bool          // serve net/http/pprof under /debug/pprof/ on HTTPAddr (off by default)
 
 	ClockSkew     time.Duration // accepted auth-token clock difference (default 5m)
 	DeviceTTL     time.Duration // device cache lifetime without events (default 60s)
@@ -79,7 +86,7 @@ func (c *Config) setDefaults() error {
 		c.BatchWait = 200 * time.Millisecond
 	}
 	if c.Submitters <= 0 {
-		c.Submitters = 4
+		c.Submitters = DefaultSubmitters
 	}
 	if c.ClockSkew <= 0 {
 		c.ClockSkew = 5 * time.Minute

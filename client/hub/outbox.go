@@ -71,7 +71,14 @@ type Outbox struct {
 
 // OpenOutbox opens (or creates) the outbox database file.
 func OpenOutbox(path string) (*Outbox, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	// The free-page list is not written on every commit (one write less per
+	// fsync on a disk others share); after a crash bbolt rebuilds it by
+	// scanning the file. The data itself is synced as before.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        5 * time.Second,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open outbox %s: locked by another process; is another hub running with this data dir? (%w)", path, err)
 	}
@@ -172,14 +179,34 @@ func (o *Outbox) Append(r Record) (AppendResult, error) {
 // TakeBatch moves up to max pending readings, oldest first, into a new
 // batch record and returns it; nil when nothing is pending.
 func (o *Outbox) TakeBatch(max int, now time.Time) (*Batch, error) {
-	var b *Batch
-	err := o.db.Update(func(tx *bolt.Tx) error {
-		b = nil
+	bs, err := o.TakeBatches(max, 1, now)
+	if err != nil || len(bs) == 0 {
+		return nil, err
+	}
+	return &bs[0], nil
+}
+
+// TakeBatches moves pending readings, oldest first, into up to n new batch
+// records of at most max readings each (only the last may be short) and
+// returns them; none when nothing is pending. All of them are recorded in
+// one transaction, committed together with concurrent appends and
+// resolutions (group commit): one fsync for all of them.
+func (o *Outbox) TakeBatches(max, n int, now time.Time) ([]Batch, error) {
+	if max <= 0 || n <= 0 {
+		return nil, fmt.Errorf("outbox take batches: max %d and n %d must be positive", max, n)
+	}
+	var out []Batch
+	taken := 0
+	// Batch may run the function again (after another caller's failure), so
+	// it starts from scratch each time.
+	err := o.db.Batch(func(tx *bolt.Tx) error {
+		out, taken = nil, 0
 		pending := tx.Bucket(bucketPending)
+		batches := tx.Bucket(bucketBatches)
 		c := pending.Cursor()
 		var recs []Record
 		var keys [][]byte
-		for k, v := c.First(); k != nil && len(recs) < max; k, v = c.Next() {
+		for k, v := c.First(); k != nil && len(recs) < max*n; k, v = c.Next() {
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("pending record %x: %w", k, err)
@@ -187,34 +214,38 @@ func (o *Outbox) TakeBatch(max int, now time.Time) (*Batch, error) {
 			recs = append(recs, r)
 			keys = append(keys, bytes.Clone(k))
 		}
-		if len(recs) == 0 {
-			return nil
-		}
+		// Deleting while iterating makes a bbolt cursor skip keys.
 		for _, k := range keys {
 			if err := pending.Delete(k); err != nil {
 				return err
 			}
 		}
-		batches := tx.Bucket(bucketBatches)
-		id, err := batches.NextSequence()
-		if err != nil {
-			return err
+		for len(recs) > 0 {
+			size := min(max, len(recs))
+			id, err := batches.NextSequence()
+			if err != nil {
+				return err
+			}
+			b := Batch{ID: id, Readings: recs[:size:size], CreatedMS: now.UnixMilli()}
+			data, err := json.Marshal(b)
+			if err != nil {
+				return err
+			}
+			if err := batches.Put(idKey(id), data); err != nil {
+				return err
+			}
+			out = append(out, b)
+			taken += size
+			recs = recs[size:]
 		}
-		b = &Batch{ID: id, Readings: recs, CreatedMS: now.UnixMilli()}
-		data, err := json.Marshal(b)
-		if err != nil {
-			return err
-		}
-		return batches.Put(idKey(id), data)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox take batch: %w", err)
 	}
-	if b != nil {
-		o.pending.Add(-int64(len(b.Readings)))
-		o.batched.Add(int64(len(b.Readings)))
-	}
-	return b, nil
+	o.pending.Add(-int64(taken))
+	o.batched.Add(int64(taken))
+	return out, nil
 }
 
 // Batches returns every recorded batch (after a restart: those that may
@@ -235,7 +266,10 @@ func (o *Outbox) Batches() ([]Batch, error) {
 }
 
 // Resolve removes readings (by record id) from a batch once each is known
-// to be on the ledger or refused by it; an emptied batch is deleted.
+// to be on the ledger or refused by it; an emptied batch is deleted. It is
+// committed together with concurrent appends and batch formation (group
+// commit). A resolution lost in a crash is harmless: the restarted hub
+// re-checks the batch against the ledger before submitting it again.
 func (o *Outbox) Resolve(batchID uint64, recordIDs []uint64) error {
 	if len(recordIDs) == 0 {
 		return nil
@@ -245,12 +279,30 @@ func (o *Outbox) Resolve(batchID uint64, recordIDs []uint64) error {
 		drop[id] = true
 	}
 	removed := 0
-	err := o.db.Update(func(tx *bolt.Tx) error {
+	// Batch may run the function again, so it starts from scratch each time.
+	err := o.db.Batch(func(tx *bolt.Tx) error {
 		removed = 0
 		batches := tx.Bucket(bucketBatches)
 		v := batches.Get(idKey(batchID))
 		if v == nil {
 			return nil
+		}
+		// Most resolutions clear a whole batch: decode only the record ids
+		// to find out, and the full records only when some stay.
+		var ids batchIDs
+		if err := json.Unmarshal(v, &ids); err != nil {
+			return err
+		}
+		for _, r := range ids.Readings {
+			if drop[r.ID] {
+				removed++
+			}
+		}
+		if removed == 0 {
+			return nil
+		}
+		if removed == len(ids.Readings) {
+			return batches.Delete(idKey(batchID))
 		}
 		var b Batch
 		if err := json.Unmarshal(v, &b); err != nil {
@@ -258,14 +310,9 @@ func (o *Outbox) Resolve(batchID uint64, recordIDs []uint64) error {
 		}
 		keep := b.Readings[:0]
 		for _, r := range b.Readings {
-			if drop[r.ID] {
-				removed++
-				continue
+			if !drop[r.ID] {
+				keep = append(keep, r)
 			}
-			keep = append(keep, r)
-		}
-		if len(keep) == 0 {
-			return batches.Delete(idKey(batchID))
 		}
 		b.Readings = keep
 		data, err := json.Marshal(b)
@@ -279,6 +326,13 @@ func (o *Outbox) Resolve(batchID uint64, recordIDs []uint64) error {
 	}
 	o.batched.Add(-int64(removed))
 	return nil
+}
+
+// batchIDs is the part of a stored Batch that Resolve needs.
+type batchIDs struct {
+	Readings []struct {
+		ID uint64 `json:"id"`
+	} `json:"readings"`
 }
 
 // Contains reports whether (device, seq) was ever accepted.

@@ -67,6 +67,7 @@ type hubOptions struct {
 	mqtt, http, data, hubID string
 	tlsCert, tlsKey         string
 	batchSize, submitters   int
+	pprof                   bool
 	batchWait, flush, skew  time.Duration
 	noEvents                bool
 }
@@ -108,7 +109,8 @@ Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C dr
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	f.IntVar(&o.batchSize, "batch-size", 100, "readings per ledger transaction")
 	f.DurationVar(&o.batchWait, "batch-wait", 200*time.Millisecond, "longest a reading waits for its batch to fill")
-	f.IntVar(&o.submitters, "submitters", 4, "concurrent batch submissions")
+	f.IntVar(&o.submitters, "submitters", hub.DefaultSubmitters, "concurrent batch submissions")
+	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the --http listener")
 	f.DurationVar(&o.flush, "flush-timeout", 30*time.Second, "how long shutdown waits for the outbox to drain")
 	f.DurationVar(&o.skew, "clock-skew", 5*time.Minute, "accepted difference between a device's token time and the hub clock")
 	f.BoolVar(&o.noEvents, "no-events", false, "do not follow chaincode events (no command delivery, no live revocation)")
@@ -170,7 +172,7 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 	cfg := hub.Config{
 		HubID: o.hubID, MQTTAddr: o.mqtt, TLS: tlsCfg, HTTPAddr: o.http, DataDir: data,
 		BatchSize: o.batchSize, BatchWait: o.batchWait, Submitters: o.submitters,
-		ClockSkew: o.skew, FlushTimeout: o.flush, Ledger: c, Logger: log,
+		Pprof: o.pprof, ClockSkew: o.skew, FlushTimeout: o.flush, Ledger: c, Logger: log,
 	}
 	if !o.noEvents {
 		cp, err := client.NewFileCheckpointer(filepath.Join(data, "events.checkpoint"))

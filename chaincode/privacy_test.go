@@ -88,13 +88,15 @@ func TestPrivateReadingsKeepPayloadInTheOwnersCollectionAndOnlyHashesOnTheChanne
 		require.NotContains(t, string(public), secret)
 	}
 	// The public device's reading is stored as SubmitBatch stores it.
-	require.True(t, bytes.Contains(w.state[readingKey("fridge", 1)], []byte(base64.StdEncoding.EncodeToString(envs[1].Payload))))
+	require.True(t, bytes.Contains(w.state[readingKey("fridge", 1)], envs[1].Payload))
+	require.True(t, bytes.Contains(w.state[readingKey("fridge", 1)], envs[1].Signature))
 
-	// The private record keeps device, seq, ts, key, batch, index and leaf.
-	var rec api.StoredReading
-	require.NoError(t, json.Unmarshal(w.state[readingKey("monitor", 2)], &rec))
+	// The private record keeps ts, key, batch, index and leaf (device and
+	// seq are in its key).
+	rec, err := decodeRecord(w.state[readingKey("monitor", 2)])
+	require.NoError(t, err)
 	require.Equal(t, api.StoredReading{
-		Device: "monitor", Seq: 2, Timestamp: 1_700_000_000_002, KeyID: w.getDevice("monitor").KeyID,
+		Timestamp: 1_700_000_000_002, KeyID: w.getDevice("monitor").KeyID,
 		BatchID: receipt.BatchID, Index: 2, Committed: w.now, Private: true, PrivateTo: "Org1MSP", Leaf: ptr(reading.Hash(leaves[2])),
 	}, rec)
 

@@ -307,15 +307,16 @@ func (t *txn) submitBatch(envs []reading.Envelope, private bool) (*api.BatchRece
 			Payload: a.r.Raw, Signature: a.r.Signature, KeyID: a.keyID,
 			BatchID: t.id, Index: i, Committed: t.now,
 		}
-		// Values are not stored twice: they are in the signed payload and
-		// are decoded from it when the reading is read.
+		// The record keeps only what neither the key nor the signed
+		// payload says (encodeRecord); values and the device clock are
+		// decoded from the payload when the reading is read.
 		if a.privateTo != "" {
 			if err := t.putPrivate(a, &rec, leaves[i]); err != nil {
 				return nil, nil, err
 			}
 		}
-		if err := putJSON(t.l, a.key, rec); err != nil {
-			return nil, nil, err
+		if err := t.l.PutState(a.key, encodeRecord(&rec)); err != nil {
+			return nil, nil, internal("writing world state", err)
 		}
 		if !slices.Contains(devices, a.r.Device) {
 			devices = append(devices, a.r.Device)
@@ -578,11 +579,12 @@ func parseSeq(seq string) (uint64, error) {
 // storedReading completes a stored record with the values of its payload.
 // A private reading's payload is added only for a caller of the org that
 // keeps it (privateTo); everyone else gets the public record.
-func (t *txn) storedReading(key string, b []byte) (*api.StoredReading, error) {
-	var r api.StoredReading
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, internal("decoding stored reading", err)
+func (t *txn) storedReading(device string, seq uint64, key string, b []byte) (*api.StoredReading, error) {
+	r, err := decodeRecord(b)
+	if err != nil {
+		return nil, internal("decoding stored reading "+key, err)
 	}
+	r.Device, r.Seq = device, seq
 	if r.Private {
 		if t.caller.MSPID != r.PrivateTo {
 			return &r, nil
@@ -595,7 +597,10 @@ func (t *txn) storedReading(key string, b []byte) (*api.StoredReading, error) {
 	if err != nil {
 		return nil, internal("decoding stored reading payload", err)
 	}
-	r.Values = p.Values
+	if p.Device != device || p.Seq != seq {
+		return nil, internal("decoding stored reading", fmt.Errorf("the payload under %s is reading %d of device %q", key, p.Seq, p.Device))
+	}
+	r.Timestamp, r.Values = p.Timestamp, p.Values
 	return &r, nil
 }
 
@@ -650,7 +655,7 @@ func (t *txn) getReading(device, seqText string) (*api.StoredReading, *api.Devic
 	if b == nil {
 		return nil, nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("device %q has no reading with seq %d", device, seq))
 	}
-	r, err := t.storedReading(readingKey(device, seq), b)
+	r, err := t.storedReading(device, seq, readingKey(device, seq), b)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -676,10 +681,11 @@ func (t *txn) listReadings(q api.ReadingQuery) (*api.ReadingPage, error) {
 	}
 	page := &api.ReadingPage{Readings: make([]api.StoredReading, 0, len(kvs)), Bookmark: nextBookmark(len(kvs), size, meta)}
 	for _, e := range kvs {
-		if _, err := seqFromReadingKey(q.Device, e.Key); err != nil {
+		seq, err := seqFromReadingKey(q.Device, e.Key)
+		if err != nil {
 			return nil, err
 		}
-		r, err := t.storedReading(e.Key, e.Value)
+		r, err := t.storedReading(q.Device, seq, e.Key, e.Value)
 		if err != nil {
 			return nil, err
 		}

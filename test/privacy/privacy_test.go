@@ -175,7 +175,8 @@ func TestPrivateVitalsStayWithTheOwnerAndOffTheChannel(t *testing.T) {
 
 	// The block that committed the batch holds neither the payloads, nor
 	// the signatures, nor the values, in any encoding the chaincode uses;
-	// it does hold the public record (its leaf hash).
+	// it does commit to them: the batch record lists every reading's leaf
+	// hash (the public per-reading record holds it too, in binary).
 	block := blockBytes(ctx, t, org1Admin, receipt.BatchID)
 	for i, env := range envs {
 		for what, secret := range map[string][]byte{
@@ -191,7 +192,7 @@ func TestPrivateVitalsStayWithTheOwnerAndOffTheChannel(t *testing.T) {
 	for _, v := range []float64{131.0625, 77.4375} {
 		require.False(t, bytes.Contains(block, []byte(strconv.FormatFloat(v, 'f', -1, 64))), "the block carries the value %v", v)
 	}
-	require.True(t, bytes.Contains(block, []byte(other.Leaf.String())), "the block carries the public record with the leaf hash")
+	require.True(t, bytes.Contains(block, []byte(other.Leaf.String())), "the block carries the batch record with the reading's leaf hash")
 }
 
 // The absence check above means something only if the same check finds a

@@ -357,10 +357,30 @@ func (d *demo) watchEvents(ctx context.Context) {
 		for _, s := range e.StatusChanges {
 			d.say("event  block %d: %s %s → %s (%s)", ev.BlockNumber, s.Device, s.From, s.To, s.Cause)
 		}
-		for _, c := range issued {
-			d.say("event  block %d: command %s %q issued to %s by %s", ev.BlockNumber, c.ID, c.Name, c.Device, c.IssuedBy)
+		for _, line := range commandLines(issued) {
+			d.say("event  block %d: %s", ev.BlockNumber, line)
 		}
 	}
+}
+
+// commandLines summarises the commands one transaction issued: one line
+// per command name and issuer, naming every target device.
+func commandLines(cmds []api.Command) []string {
+	type key struct{ name, by string }
+	var order []key
+	targets := map[key][]string{}
+	for _, c := range cmds {
+		k := key{c.Name, c.IssuedBy}
+		if _, ok := targets[k]; !ok {
+			order = append(order, k)
+		}
+		targets[k] = append(targets[k], c.Device)
+	}
+	lines := make([]string, 0, len(order))
+	for _, k := range order {
+		lines = append(lines, fmt.Sprintf("command %q issued by %s to %s", k.name, k.by, strings.Join(targets[k], ", ")))
+	}
+	return lines
 }
 
 func (d *demo) enrollDemoDevices(ctx context.Context) (fridge, conveyor, monitor *demoDevice, err error) {

@@ -529,7 +529,7 @@ func (d *demo) narrate(ctx context.Context, fridge, conveyor, monitor *demoDevic
 	d.say("revocation committed in %s", time.Since(revokedAt).Round(time.Millisecond))
 	select {
 	case err := <-monitor.gone:
-		d.say("hub cut %s off %s after the revocation committed: %v", monitor.id, time.Since(revokedAt).Round(time.Millisecond), err)
+		d.say("hub cut %s off %s after the revocation was submitted: %v", monitor.id, time.Since(revokedAt).Round(time.Millisecond), err)
 	case <-time.After(30 * time.Second):
 		d.miss("%s is still connected 30 s after its revocation (see the hub log)", monitor.id)
 	case <-ctx.Done():

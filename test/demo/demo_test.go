@@ -41,7 +41,7 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 		"received command",                      // the rule's command reached the device over MQTT
 		"acknowledged it (signed with its key)", // and its ack went back
 		"was quarantined",                       // the quarantine rule suspended and disconnected a device
-		"after the revocation committed",        // revocation cut the device off
+		"after the revocation was submitted",    // revocation cut the device off
 		"it tries to reconnect: hub refused",    // and it cannot come back
 		"refused (ACCESS_DENIED)",               // the other org cannot read what was not shared
 		"device signature ✓",                    // the offline proof verified

@@ -1,7 +1,6 @@
 package chaincode
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -108,19 +107,7 @@ func (t *txn) putPolicy(p api.Policy) (*api.Policy, *api.Event, error) {
 	if err := t.authorize(api.ActionPolicyManage, orgResource(p.Owner, "policy", p.ID)); err != nil {
 		return nil, nil, err
 	}
-	k, err := compositeKey(kindPolicy, p.Owner, p.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	var old api.Policy
-	if _, err := getJSON(t.l, k, &old); err != nil {
-		return nil, nil, err
-	}
-	p.Version = old.Version + 1
-	if err := putJSON(t.l, k, p); err != nil {
-		return nil, nil, err
-	}
-	if err := restrictTo(t.l, []string{p.Owner}, k); err != nil {
+	if err := putOrgDoc(t, kindPolicy, p.Owner, p.ID, &p, func(p *api.Policy) *int { return &p.Version }); err != nil {
 		return nil, nil, err
 	}
 	return &p, &api.Event{Type: api.EventPolicyChanged, PolicyID: p.ID}, nil
@@ -130,23 +117,7 @@ func (t *txn) putPolicy(p api.Policy) (*api.Policy, *api.Event, error) {
 // the world state is replicated to every member's peer anyway, and knowing
 // who has been granted what is what an audit needs.
 func (t *txn) loadPolicy(ref string) (*api.Policy, string, error) {
-	owner, id, err := t.splitRef("policy", ref)
-	if err != nil {
-		return nil, "", err
-	}
-	k, err := compositeKey(kindPolicy, owner, id)
-	if err != nil {
-		return nil, "", err
-	}
-	var p api.Policy
-	ok, err := getJSON(t.l, k, &p)
-	if err != nil {
-		return nil, "", err
-	}
-	if !ok {
-		return nil, "", api.Errorf(api.CodeNotFound, fmt.Sprintf("policy %q of %s does not exist", id, owner))
-	}
-	return &p, k, nil
+	return loadOrgDoc[api.Policy](t, kindPolicy, "policy", ref)
 }
 
 func (t *txn) deletePolicy(ref string) (struct{}, *api.Event, error) {
@@ -164,30 +135,11 @@ func (t *txn) deletePolicy(ref string) (struct{}, *api.Event, error) {
 }
 
 func (t *txn) listPolicies(q api.PolicyQuery) (*api.PolicyPage, error) {
-	size, err := pageSize(q.PageSize)
+	ps, bookmark, err := listOrgDocs[api.Policy](t, kindPolicy, "policy", q.Owner, q.PageSize, q.Bookmark)
 	if err != nil {
 		return nil, err
 	}
-	owner := q.Owner
-	if owner == "" {
-		owner = t.caller.MSPID
-	}
-	if err := reading.ValidateID("owner", owner); err != nil {
-		return nil, invalidArg(err)
-	}
-	kvs, bookmark, err := scanPage(t.l, kindPolicy, []string{owner}, size, q.Bookmark)
-	if err != nil {
-		return nil, err
-	}
-	page := &api.PolicyPage{Policies: make([]api.Policy, 0, len(kvs)), Bookmark: bookmark}
-	for _, e := range kvs {
-		var p api.Policy
-		if err := json.Unmarshal(e.Value, &p); err != nil {
-			return nil, internal("decoding stored policy", err)
-		}
-		page.Policies = append(page.Policies, p)
-	}
-	return page, nil
+	return &api.PolicyPage{Policies: ps, Bookmark: bookmark}, nil
 }
 
 // explainAccess evaluates an access request about an enrolled device. The

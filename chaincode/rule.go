@@ -1,13 +1,11 @@
 package chaincode
 
 import (
-	"encoding/json"
-	"fmt"
+	"slices"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/iotledger/iotledger/chaincode/api"
-	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
 // RuleContract stores automation rules; the telemetry contract evaluates
@@ -65,19 +63,7 @@ func (t *txn) putRule(r api.Rule) (*api.Rule, *api.Event, error) {
 	if err := t.authorize(api.ActionRuleManage, orgResource(r.Owner, "rule", r.ID)); err != nil {
 		return nil, nil, err
 	}
-	k, err := compositeKey(kindRule, r.Owner, r.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	var old api.Rule
-	if _, err := getJSON(t.l, k, &old); err != nil {
-		return nil, nil, err
-	}
-	r.Version = old.Version + 1
-	if err := putJSON(t.l, k, r); err != nil {
-		return nil, nil, err
-	}
-	if err := restrictTo(t.l, []string{r.Owner}, k); err != nil {
+	if err := putOrgDoc(t, kindRule, r.Owner, r.ID, &r, func(r *api.Rule) *int { return &r.Version }); err != nil {
 		return nil, nil, err
 	}
 	return &r, &api.Event{Type: api.EventRuleChanged, RuleID: r.ID}, nil
@@ -85,23 +71,7 @@ func (t *txn) putRule(r api.Rule) (*api.Rule, *api.Event, error) {
 
 // loadRule reads a rule; like policies, rules are readable by every member.
 func (t *txn) loadRule(ref string) (*api.Rule, string, error) {
-	owner, id, err := t.splitRef("rule", ref)
-	if err != nil {
-		return nil, "", err
-	}
-	k, err := compositeKey(kindRule, owner, id)
-	if err != nil {
-		return nil, "", err
-	}
-	var r api.Rule
-	ok, err := getJSON(t.l, k, &r)
-	if err != nil {
-		return nil, "", err
-	}
-	if !ok {
-		return nil, "", api.Errorf(api.CodeNotFound, fmt.Sprintf("rule %q of %s does not exist", id, owner))
-	}
-	return &r, k, nil
+	return loadOrgDoc[api.Rule](t, kindRule, "rule", ref)
 }
 
 func (t *txn) deleteRule(ref string) (struct{}, *api.Event, error) {
@@ -119,30 +89,11 @@ func (t *txn) deleteRule(ref string) (struct{}, *api.Event, error) {
 }
 
 func (t *txn) listRules(q api.RuleQuery) (*api.RulePage, error) {
-	size, err := pageSize(q.PageSize)
+	rs, bookmark, err := listOrgDocs[api.Rule](t, kindRule, "rule", q.Owner, q.PageSize, q.Bookmark)
 	if err != nil {
 		return nil, err
 	}
-	owner := q.Owner
-	if owner == "" {
-		owner = t.caller.MSPID
-	}
-	if err := reading.ValidateID("owner", owner); err != nil {
-		return nil, invalidArg(err)
-	}
-	kvs, bookmark, err := scanPage(t.l, kindRule, []string{owner}, size, q.Bookmark)
-	if err != nil {
-		return nil, err
-	}
-	page := &api.RulePage{Rules: make([]api.Rule, 0, len(kvs)), Bookmark: bookmark}
-	for _, e := range kvs {
-		var r api.Rule
-		if err := json.Unmarshal(e.Value, &r); err != nil {
-			return nil, internal("decoding stored rule", err)
-		}
-		page.Rules = append(page.Rules, r)
-	}
-	return page, nil
+	return &api.RulePage{Rules: rs, Bookmark: bookmark}, nil
 }
 
 // rulesOf loads an org's enabled rules once per transaction, in key order.
@@ -154,16 +105,11 @@ func (t *txn) rulesOf(owner string, cache map[string][]api.Rule) ([]api.Rule, er
 	if err != nil {
 		return nil, err
 	}
-	rs := make([]api.Rule, 0, len(kvs))
-	for _, e := range kvs {
-		var r api.Rule
-		if err := json.Unmarshal(e.Value, &r); err != nil {
-			return nil, internal("decoding stored rule", err)
-		}
-		if !r.Disabled {
-			rs = append(rs, r)
-		}
+	all, err := decodeOrgDocs[api.Rule](kvs, "rule")
+	if err != nil {
+		return nil, err
 	}
+	rs := slices.DeleteFunc(all, func(r api.Rule) bool { return r.Disabled })
 	cache[owner] = rs
 	return rs, nil
 }

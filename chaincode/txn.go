@@ -172,13 +172,9 @@ func (t *txn) policies(owner string) ([]api.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps := make([]api.Policy, 0, len(kvs))
-	for _, e := range kvs {
-		var p api.Policy
-		if err := json.Unmarshal(e.Value, &p); err != nil {
-			return nil, internal("decoding stored policy", err)
-		}
-		ps = append(ps, p)
+	ps, err := decodeOrgDocs[api.Policy](kvs, "policy")
+	if err != nil {
+		return nil, err
 	}
 	t.policyOf[owner] = ps
 	return ps, nil

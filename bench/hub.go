@@ -110,7 +110,7 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 		BatchWait:  cfg.BatchWait,
 		Submitters: cfg.Submitters,
 		Ledger:     r.lc,
-		Events:     &ledgerEvents{c: r.lc},
+		Events:     client.EventFeed{Client: r.lc},
 		Logger:     e.log,
 	})
 	if err != nil {
@@ -250,28 +250,6 @@ func (r *hubRun) commitLatency(ctx context.Context, sampled []sample) (LatencyRe
 	if missing > 0 {
 		return out, fmt.Errorf("%d of %d sampled readings were not found committed; first: %w", missing, len(sampled), firstErr)
 	}
-	return out, nil
-}
-
-// ledgerEvents adapts the SDK's event stream to the hub's EventSource.
-type ledgerEvents struct{ c *client.Client }
-
-func (l *ledgerEvents) LedgerEvents(ctx context.Context) (<-chan api.Event, error) {
-	in, err := l.c.Events(ctx, client.EventOptions{})
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan api.Event, 64)
-	go func() {
-		defer close(out)
-		for ev := range in {
-			select {
-			case out <- ev.Event:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 	return out, nil
 }
 

@@ -205,3 +205,42 @@ func (c *Client) runStream(ctx context.Context, open eventSource, from *position
 		delivered = true
 	}
 }
+
+// EventFeed hands a consumer that handles one event at a time (the hub is
+// one) the decoded events of c's stream. With a Checkpoint, the stream
+// resumes from it, and an event is checkpointed once the consumer asks for
+// the next one — the channel is unbuffered, so that means it was handled:
+// a restarted consumer neither misses nor re-applies events beyond the one
+// it was handling.
+type EventFeed struct {
+	Client     *Client
+	Checkpoint Checkpointer // optional
+}
+
+// LedgerEvents starts the stream; the channel closes when ctx ends.
+func (f EventFeed) LedgerEvents(ctx context.Context) (<-chan api.Event, error) {
+	in, err := f.Client.Events(ctx, EventOptions{Checkpoint: f.Checkpoint})
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan api.Event)
+	go func() {
+		defer close(out)
+		var prev *ChaincodeEvent
+		for ev := range in {
+			select {
+			case out <- ev.Event:
+			case <-ctx.Done():
+				return
+			}
+			if prev != nil {
+				if err := prev.Checkpoint(); err != nil {
+					f.Client.log.Warn("event checkpoint not saved", "block", prev.BlockNumber, "tx", prev.TxID, "err", err)
+				}
+			}
+			cur := ev
+			prev = &cur
+		}
+	}()
+	return out, nil
+}

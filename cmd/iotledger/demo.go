@@ -308,7 +308,7 @@ func (d *demo) startHubs(ctx context.Context) error {
 		}
 		h, err := hub.New(hub.Config{
 			HubID: "hub-" + strings.ToLower(org), MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: data,
-			Ledger: c, Events: checkpointedEvents{ledger: c, cp: cp}, Logger: d.log,
+			Ledger: c, Events: client.EventFeed{Client: c, Checkpoint: cp}, Logger: d.log,
 		})
 		if err != nil {
 			return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub"
@@ -25,43 +24,12 @@ type hubLedger interface {
 	Close() error
 }
 
-// checkpointedEvents adapts the SDK's event stream to the hub: it resumes
-// from a checkpoint file in the hub's data dir and records an event as
-// handled once the hub asks for the next one (the hub handles events one
-// at a time), so a restarted hub neither misses nor re-applies events
-// beyond the last one it was handling.
-type checkpointedEvents struct {
-	ledger hubLedger
-	cp     client.Checkpointer
-}
-
-func (e checkpointedEvents) LedgerEvents(ctx context.Context) (<-chan api.Event, error) {
-	in, err := e.ledger.Events(ctx, client.EventOptions{Checkpoint: e.cp})
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan api.Event)
-	go func() {
-		defer close(out)
-		var prev *client.ChaincodeEvent
-		for ev := range in {
-			select {
-			case out <- ev.Event:
-			case <-ctx.Done():
-				return
-			}
-			if prev != nil {
-				_ = prev.Checkpoint()
-			}
-			cur := ev
-			prev = &cur
-		}
-	}()
-	return out, nil
-}
-
-// Satisfied at compile time: the SDK client is what the hub runs on.
-var _ hubLedger = (*client.Client)(nil)
+// Satisfied at compile time: the SDK client is what the hub runs on, and
+// its event feed is where the hub's commands and revocations come from.
+var (
+	_ hubLedger       = (*client.Client)(nil)
+	_ hub.EventSource = client.EventFeed{}
+)
 
 type hubOptions struct {
 	mqtt, http, data, hubID string
@@ -179,7 +147,7 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 		if err != nil {
 			return fmt.Errorf("event checkpoint: %w", err)
 		}
-		cfg.Events = checkpointedEvents{ledger: c, cp: cp}
+		cfg.Events = client.EventFeed{Client: c, Checkpoint: cp}
 	}
 	h, err := hub.New(cfg)
 	if err != nil {

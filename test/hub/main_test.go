@@ -86,34 +86,11 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// events adapts the SDK's event stream to the hub (the CLI does the same
-// with a file checkpoint).
-type events struct{ c *client.Client }
-
-func (e events) LedgerEvents(ctx context.Context) (<-chan api.Event, error) {
-	in, err := e.c.Events(ctx, client.EventOptions{})
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan api.Event)
-	go func() {
-		defer close(out)
-		for ev := range in {
-			select {
-			case out <- ev.Event:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
-}
-
 // startHub runs a hub in this process as Org1's hub identity.
 func startHub(t *testing.T, hubID string) *hub.Hub {
 	t.Helper()
 	c := connect(t, "hub")
-	h, err := hub.New(hub.Config{HubID: hubID, MQTTAddr: "127.0.0.1:0", DataDir: t.TempDir(), Ledger: c, Events: events{c},
+	h, err := hub.New(hub.Config{HubID: hubID, MQTTAddr: "127.0.0.1:0", DataDir: t.TempDir(), Ledger: c, Events: client.EventFeed{Client: c},
 		BatchWait: 100 * time.Millisecond})
 	require.NoError(t, err)
 	require.NoError(t, h.Start(t.Context()))

@@ -410,24 +410,15 @@ func (n *Network) createChannel(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	errs := make([]error, len(n.state.Orgs))
-	var wg sync.WaitGroup
-	for i := range n.state.Orgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			org := &n.state.Orgs[i]
-			errs[i] = retry(ctx, 60*time.Second, func() error {
-				_, err := n.peerCLI(ctx, org, "channel", "join", "-b", n.state.GenesisBlock)
-				if err != nil && strings.Contains(err.Error(), "already exists") {
-					return nil
-				}
-				return err
-			})
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return n.eachOrg(func(_ int, org *OrgState) error {
+		return retry(ctx, 60*time.Second, func() error {
+			_, err := n.peerCLI(ctx, org, "channel", "join", "-b", n.state.GenesisBlock)
+			if err != nil && strings.Contains(err.Error(), "already exists") {
+				return nil
+			}
+			return err
+		})
+	})
 }
 
 func (n *Network) ordererAdminClient() (*http.Client, error) {
@@ -436,29 +427,18 @@ func (n *Network) ordererAdminClient() (*http.Client, error) {
 }
 
 func (n *Network) enrollDefaultIdentities(ctx context.Context) error {
-	errs := make([]error, len(n.state.Orgs))
-	var wg sync.WaitGroup
-	for i := range n.state.Orgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			org := &n.state.Orgs[i]
-			if err := n.writeBaseProfile(org); err != nil {
-				errs[i] = err
-				return
+	return n.eachOrg(func(_ int, org *OrgState) error {
+		if err := n.writeBaseProfile(org); err != nil {
+			return err
+		}
+		if err := n.enrollCAAdmin(ctx, org); err != nil {
+			return err
+		}
+		for _, role := range defaultIdentities {
+			if _, err := n.enrollIdentity(ctx, org.Name, role, map[string]string{RoleAttribute: role}); err != nil {
+				return err
 			}
-			if err := n.enrollCAAdmin(ctx, org); err != nil {
-				errs[i] = err
-				return
-			}
-			for _, role := range defaultIdentities {
-				if _, err := n.enrollIdentity(ctx, org.Name, role, map[string]string{RoleAttribute: role}); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+		}
+		return nil
+	})
 }

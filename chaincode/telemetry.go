@@ -570,4 +570,3 @@ func (t *txn) proof(device, seq string) (*reading.Proof, error) {
 	}
 	return p, nil
 }
-

@@ -20,11 +20,22 @@ const (
 	CodeDeviceInactive     Code = "DEVICE_INACTIVE"
 	CodeFailedPrecondition Code = "FAILED_PRECONDITION"
 	CodeInternal           Code = "INTERNAL"
+	// CodeClockSkew refuses a proposal whose timestamp is too far from the
+	// endorsing peer's clock (the transaction time would be a lie).
+	CodeClockSkew Code = "CLOCK_SKEW"
+	// CodeInconsistentRecord refuses a stored record whose content is not
+	// what the ledger enforces for it (e.g. an owner its key-level
+	// endorsement policy does not name), or that cannot be decoded.
+	CodeInconsistentRecord Code = "INCONSISTENT_RECORD"
+	// CodeResourceExhausted refuses a transaction that would exceed a bound
+	// on the work or the records of one org or one transaction.
+	CodeResourceExhausted Code = "RESOURCE_EXHAUSTED"
 )
 
 var knownCodes = []Code{
 	CodeInvalidArgument, CodeNotFound, CodeAlreadyExists, CodeAccessDenied, CodeBadSignature,
 	CodeReplay, CodeDeviceInactive, CodeFailedPrecondition, CodeInternal,
+	CodeClockSkew, CodeInconsistentRecord, CodeResourceExhausted,
 }
 
 // Error is a classified chaincode error.

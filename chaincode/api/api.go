@@ -126,6 +126,17 @@ type DeviceQuery struct {
 type DevicePage struct {
 	Devices  []Device `json:"devices"`
 	Bookmark string   `json:"bookmark,omitempty"` // empty on the last page
+	// Skipped lists records of the page that were left out because they are
+	// inconsistent or cannot be decoded: another org's broken record never
+	// breaks a listing.
+	Skipped []SkippedRecord `json:"skipped,omitempty"`
+}
+
+// SkippedRecord is a stored record a read left out, and why.
+type SkippedRecord struct {
+	ID     string `json:"id"`
+	Owner  string `json:"owner,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // DeviceHistoryEntry is one committed version of a device record.
@@ -394,8 +405,11 @@ type Command struct {
 
 // CommandRequest is the argument of command:Send: to one device or a group.
 type CommandRequest struct {
-	Device     string          `json:"device,omitempty"`
-	Group      string          `json:"group,omitempty"`
+	Device string `json:"device,omitempty"`
+	Group  string `json:"group,omitempty"`
+	// Owner is the org whose group is meant (groups are per org); default
+	// the caller's org.
+	Owner      string          `json:"owner,omitempty"`
 	Name       string          `json:"name"`
 	Params     json.RawMessage `json:"params,omitempty"`
 	TTLSeconds int64           `json:"ttlSeconds,omitempty"` // default 3600

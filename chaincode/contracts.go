@@ -15,6 +15,7 @@ package chaincode
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -33,8 +34,53 @@ type Contracts struct {
 	Command   *CommandContract
 }
 
+// DefaultMaxClockSkew is how far a proposal's timestamp may be from the
+// endorsing peer's clock unless the server is told otherwise.
+const DefaultMaxClockSkew = 5 * time.Minute
+
+// Option configures the contracts.
+type Option func(*settings)
+
+type settings struct {
+	maxSkew time.Duration
+	clock   func() time.Time
+}
+
+// WithMaxClockSkew bounds how far a proposal's timestamp may be from this
+// endorser's clock (default DefaultMaxClockSkew); d must be positive.
+func WithMaxClockSkew(d time.Duration) Option { return func(s *settings) { s.maxSkew = d } }
+
+// WithClock replaces the endorser's clock (tests). The clock is only ever
+// compared with the proposal's timestamp: nothing written depends on it.
+func WithClock(now func() time.Time) Option { return func(s *settings) { s.clock = now } }
+
+// EnvMaxClockSkew names the chaincode server's setting of the clock bound,
+// a Go duration such as "2m".
+const EnvMaxClockSkew = "IOTLEDGER_MAX_CLOCK_SKEW"
+
+// OptionsFromEnv reads the chaincode server's settings from its
+// environment (getenv is os.Getenv outside tests).
+func OptionsFromEnv(getenv func(string) string) ([]Option, error) {
+	var opts []Option
+	if v := getenv(EnvMaxClockSkew); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%s=%q: want a positive duration such as 5m", EnvMaxClockSkew, v)
+		}
+		opts = append(opts, WithMaxClockSkew(d))
+	}
+	return opts, nil
+}
+
 // NewContracts builds the contracts with their names set.
-func NewContracts() (*Contracts, error) {
+func NewContracts(opts ...Option) (*Contracts, error) {
+	cfg := settings{maxSkew: DefaultMaxClockSkew, clock: time.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.maxSkew <= 0 {
+		return nil, fmt.Errorf("maximum clock skew %s: must be positive", cfg.maxSkew)
+	}
 	pe, err := policy.NewEngine()
 	if err != nil {
 		return nil, fmt.Errorf("policy engine: %w", err)
@@ -43,7 +89,7 @@ func NewContracts() (*Contracts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rule evaluator: %w", err)
 	}
-	e := &engines{policies: pe, rules: re}
+	e := &engines{policies: pe, rules: re, clock: cfg.clock, maxSkew: cfg.maxSkew}
 	c := &Contracts{
 		Device:    &DeviceContract{e: e},
 		Policy:    &PolicyContract{e: e},
@@ -60,8 +106,8 @@ func NewContracts() (*Contracts, error) {
 }
 
 // NewChaincode builds the chaincode serving every contract.
-func NewChaincode() (*contractapi.ContractChaincode, error) {
-	c, err := NewContracts()
+func NewChaincode(opts ...Option) (*contractapi.ContractChaincode, error) {
+	c, err := NewContracts(opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,9 @@ const maxArgBytes = 4 << 20
 type engines struct {
 	policies *policy.Engine
 	rules    *automation.Evaluator
+	// clock and maxSkew bound the proposal timestamp (see checkClock).
+	clock   func() time.Time
+	maxSkew time.Duration
 }
 
 // txn is the state of one transaction: who calls, when (the transaction
@@ -51,11 +54,39 @@ func (e *engines) begin(ctx contractapi.TransactionContextInterface) (*txn, erro
 	if err != nil {
 		return nil, internal("reading the transaction timestamp", err)
 	}
+	now := ts.AsTime().UTC()
+	if err := e.checkClock(now); err != nil {
+		return nil, err
+	}
 	caller, err := principalOf(ctx.GetClientIdentity())
 	if err != nil {
 		return nil, err
 	}
-	return newTxn(e, stub, ts.AsTime().UTC(), caller), nil
+	return newTxn(e, stub, now, caller), nil
+}
+
+// checkClock refuses a proposal whose timestamp is further than maxSkew from
+// this endorser's clock. Fabric takes the timestamp from the client without
+// checking it, and the contracts use it as "now" (validity windows, command
+// expiry, cooldowns, every recorded time). Every change needs its owner
+// org's endorsement, so with this check no member can move another member's
+// clock. It is a refusal, never a different write: what a transaction writes
+// still depends only on the timestamp.
+func (e *engines) checkClock(ts time.Time) error {
+	local := e.clock().UTC()
+	skew := ts.Sub(local)
+	if skew < 0 {
+		skew = -skew
+	}
+	if skew <= e.maxSkew {
+		return nil
+	}
+	dir := "ahead of"
+	if ts.Before(local) {
+		dir = "behind"
+	}
+	return api.Errorf(api.CodeClockSkew, fmt.Sprintf("the proposal timestamp %s is %s %s this endorser's clock %s; the bound is %s: check the client's clock (NTP)",
+		ts.Format(time.RFC3339Nano), skew.Round(time.Millisecond), dir, local.Format(time.RFC3339Nano), e.maxSkew))
 }
 
 func newTxn(e *engines, l ledger, now time.Time, caller api.Principal) *txn {

@@ -25,17 +25,20 @@ import (
 // Like a peer, it shows a transaction only the committed state (no
 // read-your-writes) and commits a transaction's writes only if it succeeds.
 type world struct {
-	t         *testing.T
-	c         *Contracts
-	state     map[string][]byte
-	sbe       map[string][]byte
-	history   map[string][]*queryresult.KeyModification
-	now       time.Time
-	txNo      int
-	lastTx    *txRecord
-	lastEvent *api.Event
-	lastRaw   []byte
-	fault     fault
+	t       *testing.T
+	c       *Contracts
+	state   map[string][]byte
+	sbe     map[string][]byte
+	history map[string][]*queryresult.KeyModification
+	now     time.Time
+	// peerClockOffset is how far the endorsing peer's clock is from the
+	// proposal timestamp now (zero: they agree).
+	peerClockOffset time.Duration
+	txNo            int
+	lastTx          *txRecord
+	lastEvent       *api.Event
+	lastRaw         []byte
+	fault           fault
 
 	// private is what the peers of each collection's member org hold:
 	// collection → key → value. The channel (state) only ever sees hashes.
@@ -81,9 +84,10 @@ type txRecord struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	c, err := NewContracts()
+	w := &world{t: t}
+	c, err := NewContracts(WithClock(func() time.Time { return w.now.Add(w.peerClockOffset) }))
 	require.NoError(t, err)
-	return &world{
+	*w = world{
 		t: t, c: c,
 		state:   map[string][]byte{},
 		sbe:     map[string][]byte{},
@@ -91,6 +95,7 @@ func newWorld(t *testing.T) *world {
 		private: map[string]map[string][]byte{},
 		now:     time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 	}
+	return w
 }
 
 // caller is a client identity.

@@ -6,6 +6,10 @@
 // CHAINCODE_TLS_CERT_FILE and CHAINCODE_TLS_CLIENT_CA_CERT_FILE enable TLS.
 // Without the two variables it starts in peer-launched mode.
 //
+// IOTLEDGER_MAX_CLOCK_SKEW (default 5m) bounds how far a proposal's
+// timestamp may be from this server's clock; proposals outside it are
+// refused with CLOCK_SKEW (see docs/decisions.md, "Time").
+//
 // IOTLEDGER_PPROF_ADDR (e.g. 127.0.0.1:6061), when set, serves Go's pprof
 // profiles there, so that `iotledger bench` and operators can see where the
 // chaincode spends its CPU.
@@ -36,7 +40,11 @@ func run(log *slog.Logger) error {
 	if addr := os.Getenv("IOTLEDGER_PPROF_ADDR"); addr != "" {
 		servePprof(log, addr)
 	}
-	cc, err := chaincode.NewChaincode()
+	opts, err := chaincode.OptionsFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cc, err := chaincode.NewChaincode(opts...)
 	if err != nil {
 		return err
 	}

@@ -153,6 +153,9 @@ func (t *txn) sendCommand(r api.CommandRequest) ([]api.Command, *api.Event, erro
 	if (r.Device == "") == (r.Group == "") {
 		return nil, nil, api.Errorf(api.CodeInvalidArgument, "give exactly one of device and group")
 	}
+	if r.Owner != "" && r.Group == "" {
+		return nil, nil, api.Errorf(api.CodeInvalidArgument, "owner names the org of a group: give it with group, not with device")
+	}
 	if err := reading.ValidateID("name", r.Name); err != nil {
 		return nil, nil, invalidArg(err)
 	}
@@ -177,7 +180,7 @@ func (t *txn) sendCommand(r api.CommandRequest) ([]api.Command, *api.Event, erro
 		}
 		targets = []*api.Device{d}
 	} else {
-		if targets, err = t.commandableMembers(r.Group); err != nil {
+		if targets, err = t.commandableMembers(r.Owner, r.Group); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -194,30 +197,32 @@ func (t *txn) sendCommand(r api.CommandRequest) ([]api.Command, *api.Event, erro
 	return cmds, &api.Event{Type: api.EventCommandIssued, Devices: devices, Commands: cmds}, nil
 }
 
-// commandableMembers lists the group's devices (in key order) that are not
-// retired and that the caller may command. Group names are shared by all
-// orgs, so members the caller may not command (another org's devices) are
-// left out rather than refusing the whole command.
-func (t *txn) commandableMembers(group string) ([]*api.Device, error) {
+// commandableMembers lists the devices of owner's group (in key order; owner
+// defaults to the caller's org) that are not retired and that the caller may
+// command. Members the caller may not command are left out rather than
+// refusing the whole command, and inconsistent records are skipped.
+func (t *txn) commandableMembers(owner, group string) ([]*api.Device, error) {
+	if owner == "" {
+		owner = t.caller.MSPID
+	}
+	if err := reading.ValidateID("owner", owner); err != nil {
+		return nil, invalidArg(err)
+	}
 	if err := reading.ValidateID("group", group); err != nil {
 		return nil, invalidArg(err)
 	}
-	kvs, err := scanAll(t.l, kindDeviceGroup, group)
+	kvs, err := scanAll(t.l, kindDeviceGroup, owner, group)
 	if err != nil {
 		return nil, err
 	}
 	var out []*api.Device
 	denied := 0
 	for _, e := range kvs {
-		id, err := lastAttr(e.Key)
+		d, skip, err := t.indexedDevice(e.Key, owner)
 		if err != nil {
 			return nil, err
 		}
-		d, err := t.device(id)
-		if err != nil {
-			return nil, err
-		}
-		if final(d.Status) {
+		if skip != nil || final(d.Status) {
 			continue
 		}
 		dec, err := t.decide(t.caller, api.ActionDeviceCommand, deviceResource(d), nil)
@@ -234,9 +239,9 @@ func (t *txn) commandableMembers(group string) ([]*api.Device, error) {
 	case len(out) > maxGroupTargets:
 		return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("group %q has %d devices to command, the limit per transaction is %d", group, len(out), maxGroupTargets))
 	case len(out) == 0 && denied > 0:
-		return nil, api.Errorf(api.CodeAccessDenied, fmt.Sprintf("%s (%s) may not command any device of group %q", t.callerName(), t.caller.MSPID, group))
+		return nil, api.Errorf(api.CodeAccessDenied, fmt.Sprintf("%s (%s) may not command any device of group %q of %s", t.callerName(), t.caller.MSPID, group, owner))
 	case len(out) == 0:
-		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("group %q has no device that can take commands", group))
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("group %q of %s has no device that can take commands", group, owner))
 	}
 	return out, nil
 }

@@ -210,11 +210,11 @@ func keysOf(d *api.Device) (deviceKeys, error) {
 	if k.owner, err = compositeKey(kindDeviceOwner, d.Owner, d.ID); err != nil {
 		return k, err
 	}
-	if k.typ, err = compositeKey(kindDeviceType, d.Type, d.ID); err != nil {
+	if k.typ, err = compositeKey(kindDeviceType, d.Owner, d.Type, d.ID); err != nil {
 		return k, err
 	}
 	for _, g := range d.Groups {
-		gk, err := compositeKey(kindDeviceGroup, g, d.ID)
+		gk, err := compositeKey(kindDeviceGroup, d.Owner, g, d.ID)
 		if err != nil {
 			return k, err
 		}
@@ -228,8 +228,11 @@ func (k deviceKeys) indexes() []string {
 }
 
 // saveDevice writes the device record and restricts its endorsement to the
-// given orgs' peers (normally the owner alone).
-func (t *txn) saveDevice(d *api.Device, endorsers ...string) error {
+// owner org's peers. The owner alone can always change its device — suspend,
+// revoke, cancel an offer — also while a transfer is offered (the offered
+// org has no veto); accepting an offer creates the new owner's index keys,
+// which needs the channel's endorsement policy, so both orgs take part.
+func (t *txn) saveDevice(d *api.Device) error {
 	d.UpdatedAt = t.now
 	d.UpdatedByTx = t.id
 	k, err := compositeKey(kindDevice, d.ID)
@@ -239,11 +242,8 @@ func (t *txn) saveDevice(d *api.Device, endorsers ...string) error {
 	if err := putJSON(t.l, k, d); err != nil {
 		return err
 	}
-	if len(endorsers) == 0 {
-		endorsers = []string{d.Owner}
-	}
 	t.devices[d.ID] = d
-	return restrictTo(t.l, endorsers, k)
+	return restrictTo(t.l, []string{d.Owner}, k)
 }
 
 // writeIndexes writes the index keys of after that before did not have and
@@ -367,41 +367,50 @@ func (t *txn) listDevices(q api.DeviceQuery) (*api.DevicePage, error) {
 	if err != nil {
 		return nil, err
 	}
-	kind, value, field := kindDeviceOwner, t.caller.MSPID, "owner"
-	set := 0
-	if q.Owner != "" {
-		kind, value, field = kindDeviceOwner, q.Owner, "owner"
-		set++
+	// Types and groups are an org's own vocabulary: every listing is of one
+	// owner's devices (the caller's org by default), so no other org's
+	// records can be in it.
+	owner := q.Owner
+	if owner == "" {
+		owner = t.caller.MSPID
 	}
-	if q.Type != "" {
-		kind, value, field = kindDeviceType, q.Type, "type"
-		set++
-	}
-	if q.Group != "" {
-		kind, value, field = kindDeviceGroup, q.Group, "group"
-		set++
-	}
-	if set > 1 {
-		return nil, api.Errorf(api.CodeInvalidArgument, "give at most one of owner, type and group")
-	}
-	if err := reading.ValidateID(field, value); err != nil {
+	if err := reading.ValidateID("owner", owner); err != nil {
 		return nil, invalidArg(err)
 	}
-	kvs, bookmark, err := scanPage(t.l, kind, []string{value}, size, q.Bookmark)
+	kind, attrs := kindDeviceOwner, []string{owner}
+	switch {
+	case q.Type != "" && q.Group != "":
+		return nil, api.Errorf(api.CodeInvalidArgument, "give at most one of type and group")
+	case q.Type != "":
+		if err := reading.ValidateID("type", q.Type); err != nil {
+			return nil, invalidArg(err)
+		}
+		kind, attrs = kindDeviceType, []string{owner, q.Type}
+	case q.Group != "":
+		if err := reading.ValidateID("group", q.Group); err != nil {
+			return nil, invalidArg(err)
+		}
+		kind, attrs = kindDeviceGroup, []string{owner, q.Group}
+	}
+	kvs, bookmark, err := scanPage(t.l, kind, attrs, size, q.Bookmark)
 	if err != nil {
 		return nil, err
 	}
 	page := &api.DevicePage{Devices: []api.Device{}, Bookmark: bookmark}
 	for _, e := range kvs {
-		id, err := lastAttr(e.Key)
+		d, skip, err := t.indexedDevice(e.Key, owner)
 		if err != nil {
 			return nil, err
 		}
-		d, err := t.device(id)
-		if err != nil {
-			return nil, err
+		if skip != nil {
+			page.Skipped = append(page.Skipped, *skip)
+			continue
 		}
 		dec, err := t.decide(t.caller, api.ActionDeviceRead, deviceResource(d), nil)
+		if api.CodeOf(err) == api.CodeInconsistentRecord {
+			page.Skipped = append(page.Skipped, api.SkippedRecord{ID: d.ID, Owner: owner, Reason: err.Error()})
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -410,6 +419,28 @@ func (t *txn) listDevices(q api.DeviceQuery) (*api.DevicePage, error) {
 		}
 	}
 	return page, nil
+}
+
+// indexedDevice loads the device an index key of owner's points at. A record
+// that is inconsistent or no longer the owner's is reported as skipped
+// rather than failing the read: another org's broken record must never break
+// a read of the caller.
+func (t *txn) indexedDevice(indexKey, owner string) (*api.Device, *api.SkippedRecord, error) {
+	id, err := lastAttr(indexKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := t.device(id)
+	if api.CodeOf(err) == api.CodeInconsistentRecord {
+		return nil, &api.SkippedRecord{ID: id, Owner: owner, Reason: err.Error()}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.Owner != owner {
+		return nil, &api.SkippedRecord{ID: id, Owner: owner, Reason: fmt.Sprintf("index %s points at a device of %s", readableKey(indexKey), d.Owner)}, nil
+	}
+	return d, nil, nil
 }
 
 func (t *txn) updateDevice(u api.DeviceUpdate) (*api.Device, *api.Event, error) {
@@ -460,19 +491,10 @@ func (t *txn) updateDevice(u api.DeviceUpdate) (*api.Device, *api.Event, error) 
 	if err := t.writeIndexes(&before, &after); err != nil {
 		return nil, nil, err
 	}
-	if err := t.saveDevice(&after, t.endorsersOf(&after)...); err != nil {
+	if err := t.saveDevice(&after); err != nil {
 		return nil, nil, err
 	}
 	return &after, &api.Event{Type: api.EventDeviceUpdated, Devices: []string{after.ID}}, nil
-}
-
-// endorsersOf is who must endorse the next change of a device record: its
-// owner, and during a transfer offer the offered org as well.
-func (t *txn) endorsersOf(d *api.Device) []string {
-	if d.PendingTo != "" {
-		return []string{d.Owner, d.PendingTo}
-	}
-	return []string{d.Owner}
 }
 
 func (t *txn) rotateKey(id, pemText string) (*api.Device, *api.Event, error) {
@@ -504,7 +526,7 @@ func (t *txn) rotateKey(id, pemText string) (*api.Device, *api.Event, error) {
 	next.KeyAlg = string(key.Algorithm())
 	next.KeyID = key.Fingerprint()
 	next.KeyVersion++
-	if err := t.saveDevice(&next, t.endorsersOf(&next)...); err != nil {
+	if err := t.saveDevice(&next); err != nil {
 		return nil, nil, err
 	}
 	if err := t.saveKey(&next); err != nil {
@@ -541,7 +563,7 @@ func (t *txn) applyStatus(d *api.Device, to api.DeviceStatus, reason, cause stri
 	if final(to) {
 		next.PendingTo = "" // a retired device cannot change hands
 	}
-	if err := t.saveDevice(&next, t.endorsersOf(&next)...); err != nil {
+	if err := t.saveDevice(&next); err != nil {
 		return nil, api.StatusChange{}, err
 	}
 	return &next, api.StatusChange{Device: d.ID, Owner: d.Owner, From: d.Status, To: to, Reason: reason, Cause: cause}, nil
@@ -588,9 +610,9 @@ func (t *txn) offerTransfer(id, to string) (*api.Device, *api.Event, error) {
 	}
 	next := *d
 	next.PendingTo = to
-	// From now on a change of the record needs both orgs: the owner keeps
-	// control, and the offered org must endorse the hand-over.
-	if err := t.saveDevice(&next, d.Owner, to); err != nil {
+	// The record stays under the owner's endorsement alone: the offered org
+	// cannot block the owner from suspending, revoking or withdrawing.
+	if err := t.saveDevice(&next); err != nil {
 		return nil, nil, err
 	}
 	return &next, &api.Event{Type: api.EventDeviceTransfer, Devices: []string{id}}, nil
@@ -623,17 +645,13 @@ func (t *txn) acceptTransfer(id string) (*api.Device, *api.Event, error) {
 	if err := t.saveDevice(&next); err != nil {
 		return nil, nil, err
 	}
-	// The device's other keys move under the new owner's endorsement too.
-	nk, err := keysOf(&next)
-	if err != nil {
-		return nil, nil, err
-	}
-	moved := []string{nk.typ}
-	moved = append(moved, nk.groups...)
+	// The device's keys move under the new owner's endorsement too (its new
+	// index keys were created for the new owner by writeIndexes).
 	keys, err := scanAll(t.l, kindDeviceKey, id)
 	if err != nil {
 		return nil, nil, err
 	}
+	moved := make([]string, 0, len(keys))
 	for _, e := range keys {
 		moved = append(moved, e.Key)
 	}

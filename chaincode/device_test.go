@@ -33,8 +33,8 @@ func TestEnrollStoresDeviceWithIndexesAndOwnerEndorsement(t *testing.T) {
 
 	for _, k := range []string{
 		ckey(t, kindDevice, "fridge-1"), ckey(t, kindDeviceOwner, "Org1MSP", "fridge-1"),
-		ckey(t, kindDeviceType, "fridge", "fridge-1"), ckey(t, kindDeviceGroup, "ward-a", "fridge-1"),
-		ckey(t, kindDeviceGroup, "cold", "fridge-1"), ckey(t, kindDeviceKey, "fridge-1", d.KeyID),
+		ckey(t, kindDeviceType, "Org1MSP", "fridge", "fridge-1"), ckey(t, kindDeviceGroup, "Org1MSP", "ward-a", "fridge-1"),
+		ckey(t, kindDeviceGroup, "Org1MSP", "cold", "fridge-1"), ckey(t, kindDeviceKey, "fridge-1", d.KeyID),
 	} {
 		require.Contains(t, w.state, k)
 		require.Equal(t, []string{"Org1MSP"}, w.endorsers(k), "endorsers of %q", k)
@@ -170,12 +170,12 @@ func TestUpdateMovesIndexesAndRefusesEmptyOrRetired(t *testing.T) {
 	require.Equal(t, []string{"g2", "g3"}, d.Groups)
 	require.Equal(t, "2.0", d.Firmware)
 	require.Equal(t, map[string]string{"zone": "icu"}, d.Attributes)
-	require.NotContains(t, w.state, ckey(t, kindDeviceType, "fridge", "d1"))
-	require.NotContains(t, w.state, ckey(t, kindDeviceGroup, "g1", "d1"))
-	require.Contains(t, w.state, ckey(t, kindDeviceGroup, "g2", "d1"))
-	require.Contains(t, w.state, ckey(t, kindDeviceGroup, "g3", "d1"))
-	require.Equal(t, []string{"Org1MSP"}, w.endorsers(ckey(t, kindDeviceGroup, "g3", "d1")))
-	require.Contains(t, w.state, ckey(t, kindDeviceType, "freezer", "d1"))
+	require.NotContains(t, w.state, ckey(t, kindDeviceType, "Org1MSP", "fridge", "d1"))
+	require.NotContains(t, w.state, ckey(t, kindDeviceGroup, "Org1MSP", "g1", "d1"))
+	require.Contains(t, w.state, ckey(t, kindDeviceGroup, "Org1MSP", "g2", "d1"))
+	require.Contains(t, w.state, ckey(t, kindDeviceGroup, "Org1MSP", "g3", "d1"))
+	require.Equal(t, []string{"Org1MSP"}, w.endorsers(ckey(t, kindDeviceGroup, "Org1MSP", "g3", "d1")))
+	require.Contains(t, w.state, ckey(t, kindDeviceType, "Org1MSP", "freezer", "d1"))
 	require.Equal(t, api.EventDeviceUpdated, w.lastEvent.Type)
 
 	for _, tc := range []struct {
@@ -335,7 +335,7 @@ func TestTransferNeedsOfferAndAcceptAndMovesEndorsement(t *testing.T) {
 	d := must[api.Device](w, org1Operator, offer("Org2MSP"))
 	require.Equal(t, "Org2MSP", d.PendingTo)
 	require.Equal(t, api.EventDeviceTransfer, w.lastEvent.Type)
-	require.Equal(t, []string{"Org1MSP", "Org2MSP"}, w.endorsers(devKey), "the hand-over needs both orgs")
+	require.Equal(t, []string{"Org1MSP"}, w.endorsers(devKey), "the offered org gets no veto over the owner's changes")
 
 	d = must[api.Device](w, org1Operator, cancel)
 	require.Empty(t, d.PendingTo)
@@ -351,7 +351,8 @@ func TestTransferNeedsOfferAndAcceptAndMovesEndorsement(t *testing.T) {
 	require.NotContains(t, w.state, ckey(t, kindDeviceOwner, "Org1MSP", "d1"))
 	require.Contains(t, w.state, ckey(t, kindDeviceOwner, "Org2MSP", "d1"))
 	require.Equal(t, []string{"Org2MSP"}, w.endorsers(ckey(t, kindDeviceOwner, "Org2MSP", "d1")))
-	require.Equal(t, []string{"Org2MSP"}, w.endorsers(ckey(t, kindDeviceGroup, "g", "d1")))
+	require.Equal(t, []string{"Org2MSP"}, w.endorsers(ckey(t, kindDeviceGroup, "Org2MSP", "g", "d1")))
+	require.NotContains(t, w.state, ckey(t, kindDeviceGroup, "Org1MSP", "g", "d1"))
 	require.Equal(t, []string{"Org2MSP"}, w.endorsers(ckey(t, kindDeviceKey, "d1", d.KeyID)))
 
 	refused(t, w, org1Operator, api.CodeAccessDenied, "device:manage", func(ctx contractapi.TransactionContextInterface) (string, error) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/statebased"
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
@@ -40,8 +42,8 @@ type ledger interface {
 const (
 	kindDevice      = "dev"       // dev~<id> → api.Device
 	kindDeviceOwner = "dev-owner" // dev-owner~<msp>~<id> → 0x00
-	kindDeviceType  = "dev-type"  // dev-type~<type>~<id> → 0x00
-	kindDeviceGroup = "dev-group" // dev-group~<group>~<id> → 0x00
+	kindDeviceType  = "dev-type"  // dev-type~<owner msp>~<type>~<id> → 0x00
+	kindDeviceGroup = "dev-group" // dev-group~<owner msp>~<group>~<id> → 0x00
 	kindDeviceKey   = "key"       // key~<device>~<keyId> → PEM of a key the device has held
 	kindPolicy      = "pol"       // pol~<owner msp>~<id> → api.Policy
 	kindRule        = "rule"      // rule~<owner msp>~<id> → api.Rule
@@ -103,7 +105,50 @@ func internal(what string, err error) error {
 	return api.Errorf(api.CodeInternal, fmt.Sprintf("%s: %v", what, err))
 }
 
-// getJSON loads key into v; it reports false if the key does not exist.
+// inconsistent refuses a stored record that is not what the ledger
+// enforces for it, or that cannot be decoded.
+func inconsistent(record, why string) error {
+	return api.Errorf(api.CodeInconsistentRecord, record+" "+why)
+}
+
+// readableKey renders a composite key as kind~attr~attr for messages.
+func readableKey(key string) string {
+	kind, attrs, err := splitKey(key)
+	if err != nil {
+		return strconv.Quote(key)
+	}
+	return strings.Join(append([]string{kind}, attrs...), "~")
+}
+
+// describeEndorsers names the orgs of a key-level endorsement policy.
+func describeEndorsers(ep []byte) string {
+	if len(ep) == 0 {
+		return "no org (the channel's endorsement policy applies)"
+	}
+	p, err := statebased.NewStateEP(ep)
+	if err != nil {
+		return "an undecodable policy"
+	}
+	orgs := p.ListOrgs()
+	slices.Sort(orgs)
+	return strings.Join(orgs, " and ")
+}
+
+// exists reports whether a composite key is in world state.
+func exists(l ledger, kind string, attrs ...string) (bool, error) {
+	k, err := compositeKey(kind, attrs...)
+	if err != nil {
+		return false, err
+	}
+	b, err := l.GetState(k)
+	if err != nil {
+		return false, internal("reading world state", err)
+	}
+	return b != nil, nil
+}
+
+// getJSON loads key into v; it reports false if the key does not exist. A
+// value that does not decode is an INCONSISTENT_RECORD naming the key.
 func getJSON(l ledger, key string, v any) (bool, error) {
 	b, err := l.GetState(key)
 	if err != nil {
@@ -113,7 +158,7 @@ func getJSON(l ledger, key string, v any) (bool, error) {
 		return false, nil
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return false, internal("decoding stored record", err)
+		return false, inconsistent("stored record "+readableKey(key), "cannot be decoded: "+err.Error())
 	}
 	return true, nil
 }

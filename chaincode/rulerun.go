@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
@@ -148,7 +149,8 @@ func (t *txn) fire(rule api.Rule, r *reading.Reading, out *ruleOutcome) error {
 
 // ruleTargets resolves a command action's target: the reading's device,
 // "device:<id>" or "group:<g>" — only devices of the rule's owner that are
-// not retired.
+// not retired. A group is the rule owner's group: another org's records are
+// never read. Inconsistent records are skipped, never fatal to the batch.
 func (t *txn) ruleTargets(rule api.Rule, d *api.Device, target string) ([]*api.Device, error) {
 	eligible := func(x *api.Device) bool { return x.Owner == rule.Owner && !final(x.Status) }
 	switch {
@@ -157,12 +159,15 @@ func (t *txn) ruleTargets(rule api.Rule, d *api.Device, target string) ([]*api.D
 			return []*api.Device{d}, nil
 		}
 		return nil, nil
-	case len(target) > len("device:") && target[:len("device:")] == "device:":
-		id := target[len("device:"):]
+	case strings.HasPrefix(target, "device:"):
+		id := strings.TrimPrefix(target, "device:")
 		if !validID(id) {
 			return nil, nil
 		}
 		x, err := t.findDevice(id)
+		if api.CodeOf(err) == api.CodeInconsistentRecord {
+			return nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -170,26 +175,22 @@ func (t *txn) ruleTargets(rule api.Rule, d *api.Device, target string) ([]*api.D
 			return []*api.Device{x}, nil
 		}
 		return nil, nil
-	case len(target) > len("group:") && target[:len("group:")] == "group:":
-		group := target[len("group:"):]
+	case strings.HasPrefix(target, "group:"):
+		group := strings.TrimPrefix(target, "group:")
 		if !validID(group) {
 			return nil, nil
 		}
-		kvs, err := scanAll(t.l, kindDeviceGroup, group)
+		kvs, err := scanAll(t.l, kindDeviceGroup, rule.Owner, group)
 		if err != nil {
 			return nil, err
 		}
 		var out []*api.Device
 		for _, e := range kvs {
-			id, err := lastAttr(e.Key)
+			x, skip, err := t.indexedDevice(e.Key, rule.Owner)
 			if err != nil {
 				return nil, err
 			}
-			x, err := t.device(id)
-			if err != nil {
-				return nil, err
-			}
-			if eligible(x) && len(out) < maxGroupTargets {
+			if skip == nil && eligible(x) && len(out) < maxGroupTargets {
 				out = append(out, x)
 			}
 		}

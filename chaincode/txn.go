@@ -172,12 +172,61 @@ func (t *txn) findDevice(id string) (*api.Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d api.Device
-	ok, err := getJSON(t.l, k, &d)
-	if err != nil || !ok {
+	b, err := t.l.GetState(k)
+	if err != nil {
+		return nil, internal("reading world state", err)
+	}
+	if b == nil {
+		return nil, nil
+	}
+	d, err := t.trustDevice(id, k, b)
+	if err != nil {
 		return nil, err
 	}
-	t.devices[id] = &d
+	t.devices[id] = d
+	return d, nil
+}
+
+// trustDevice decodes a stored device record and checks that the ledger
+// enforces what it claims. A record is only what the org whose peers may
+// endorse its key wrote: a member can rewrite its own device's record to
+// name another org as owner, or hand the key's endorsement to that org, with
+// its sole endorsement. So the owner is believed only when the record's
+// key-level endorsement policy is exactly the claimed owner's peers AND the
+// owner index key dev-owner~<owner>~<id> exists: index keys are created only
+// under the channel's endorsement policy (enrolment or an accepted
+// transfer), which one org alone cannot satisfy.
+func (t *txn) trustDevice(id, key string, b []byte) (*api.Device, error) {
+	name := "device record " + readableKey(key)
+	var d api.Device
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, inconsistent(name, "cannot be decoded: "+err.Error())
+	}
+	if d.ID != id {
+		return nil, inconsistent(name, fmt.Sprintf("says it is device %q", d.ID))
+	}
+	if reading.ValidateID("owner", d.Owner) != nil {
+		return nil, inconsistent(name, fmt.Sprintf("names no valid owner (%q)", d.Owner))
+	}
+	got, err := t.l.GetStateValidationParameter(key)
+	if err != nil {
+		return nil, internal("reading key endorsement policy", err)
+	}
+	want, err := endorsementPolicy(d.Owner)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(got, want) {
+		return nil, inconsistent(name, fmt.Sprintf("claims owner %s, but its key-level endorsement policy names %s: the owner did not write it",
+			d.Owner, describeEndorsers(got)))
+	}
+	ok, err := exists(t.l, kindDeviceOwner, d.Owner, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, inconsistent(name, fmt.Sprintf("claims owner %s, but %s never enrolled it or accepted it in a transfer (no owner index)", d.Owner, d.Owner))
+	}
 	return &d, nil
 }
 

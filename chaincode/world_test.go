@@ -197,6 +197,12 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 		rec.writes[k] = nil
 		return nil
 	}
+	s.GetStateValidationParameterStub = func(k string) ([]byte, error) {
+		if err := w.injected("GetStateValidationParameter"); err != nil {
+			return nil, err
+		}
+		return w.sbe[k], nil // committed state only, like a peer
+	}
 	s.SetStateValidationParameterStub = func(k string, ep []byte) error {
 		if err := w.injected("SetStateValidationParameter"); err != nil {
 			return err

@@ -155,3 +155,53 @@ func TestAnOfferedTransferGivesTheRecipientNoVeto(t *testing.T) {
 	})
 	require.Empty(t, w.getDevice("t").PendingTo, "a retired device cannot change hands")
 }
+
+func TestTheOrgsAdminRecoversFromAPolicyLockOut(t *testing.T) {
+	w := newWorld(t)
+	lock := api.Policy{ID: "lock-all", Statements: []api.Statement{{Sid: "freeze", Effect: api.Deny, Principals: []string{"*"},
+		Actions: []string{api.ActionPolicyManage, api.ActionRuleManage}, Resources: []string{"*"}}}}
+	_, err := w.putPolicy(org1Operator, lock)
+	require.NoError(t, err)
+	del := func(ref string) txFunc {
+		return func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return "", w.c.Policy.Delete(ctx, ref)
+		}
+	}
+	refused(t, w, org1Operator, api.CodeAccessDenied, "denied by policy lock-all statement freeze", del("lock-all"))
+	_, err = w.putRule(org1Operator, hotRule("r1", api.RuleAction{Type: api.ActionTypeAlert, Severity: api.SeverityInfo}))
+	require.Equal(t, api.CodeAccessDenied, api.CodeOf(err))
+	refused(t, w, org2Admin, api.CodeAccessDenied, "may not policy:manage", del("Org1MSP/lock-all"))
+
+	_, err = w.putRule(org1Admin, hotRule("r1", api.RuleAction{Type: api.ActionTypeAlert, Severity: api.SeverityInfo}))
+	require.NoError(t, err, "the admin manages the org's rules despite the deny")
+	_, err = w.invoke(org1Admin, del("lock-all"))
+	require.NoError(t, err)
+	require.NotContains(t, w.state, ckey(t, kindPolicy, "Org1MSP", "lock-all"))
+	_, err = w.putPolicy(org1Operator, grant("p2", []string{"msp:Org2MSP"}, []string{api.ActionDeviceRead}, []string{"*"}))
+	require.NoError(t, err, "after recovery the operators manage policies again")
+}
+
+func TestTheAdminGetsNothingBeyondItsOrgsDocuments(t *testing.T) {
+	w := newWorld(t)
+	w.enroll(org1Operator, "d", "sensor")
+	refused(t, w, org1Admin, api.CodeAccessDenied, "device:manage", func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Device.Suspend(ctx, "d", "")
+	})
+}
+
+func TestPolicyOrRuleWhoseFieldsDisagreeWithItsKeyIsRefused(t *testing.T) {
+	w := newWorld(t)
+	w.enroll(org2Operator, "b", "fridge")
+	_, err := w.putRule(org2Operator, hotRule("r", api.RuleAction{Type: api.ActionTypeAlert, Severity: api.SeverityInfo}))
+	require.NoError(t, err)
+	k := ckey(t, kindRule, "Org2MSP", "r")
+	var r api.Rule
+	require.NoError(t, json.Unmarshal(w.state[k], &r))
+	r.Owner = "Org1MSP" // a rule claiming another owner would command that owner's devices
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	w.rewrite(k, b)
+	refused(t, w, org2Operator, api.CodeInconsistentRecord, `stored rule rule~Org2MSP~r says it is rule "r" of Org1MSP`, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Rule.Get(ctx, "r")
+	})
+}

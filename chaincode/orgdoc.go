@@ -43,15 +43,18 @@ func loadOrgDoc[T any](t *txn, kind, what, ref string) (*T, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	var doc T
-	ok, err := getJSON(t.l, k, &doc)
+	b, err := t.l.GetState(k)
+	if err != nil {
+		return nil, "", internal("reading world state", err)
+	}
+	if b == nil {
+		return nil, "", api.Errorf(api.CodeNotFound, fmt.Sprintf("%s %q of %s does not exist", what, id, owner))
+	}
+	docs, err := decodeOrgDocs[T]([]kv{{Key: k, Value: b}}, what)
 	if err != nil {
 		return nil, "", err
 	}
-	if !ok {
-		return nil, "", api.Errorf(api.CodeNotFound, fmt.Sprintf("%s %q of %s does not exist", what, id, owner))
-	}
-	return &doc, k, nil
+	return &docs[0], k, nil
 }
 
 // listOrgDocs reads one page of an org's documents (the caller's org when
@@ -75,13 +78,32 @@ func listOrgDocs[T any](t *txn, kind, what, owner string, pageSizeArg int32, boo
 	return docs, next, err
 }
 
-// decodeOrgDocs decodes stored documents.
+// decodeOrgDocs decodes stored documents. A document is believed to be of
+// the org and id its key names, never of those its fields claim: the key
+// <kind>~<owner>~<id> is under its owner's endorsement, whereas the fields
+// are whatever that owner wrote. A document whose fields disagree with its
+// key, or that does not decode, is an INCONSISTENT_RECORD naming the key.
 func decodeOrgDocs[T any](kvs []kv, what string) ([]T, error) {
 	docs := make([]T, 0, len(kvs))
 	for _, e := range kvs {
+		name := "stored " + what + " " + readableKey(e.Key)
 		var doc T
 		if err := json.Unmarshal(e.Value, &doc); err != nil {
-			return nil, internal("decoding stored "+what, err)
+			return nil, inconsistent(name, "cannot be decoded: "+err.Error())
+		}
+		var claims struct {
+			ID    string `json:"id"`
+			Owner string `json:"owner"`
+		}
+		if err := json.Unmarshal(e.Value, &claims); err != nil {
+			return nil, inconsistent(name, "cannot be decoded: "+err.Error())
+		}
+		_, attrs, err := splitKey(e.Key)
+		if err != nil || len(attrs) != 2 {
+			return nil, inconsistent(name, "is not under a <kind>~<owner>~<id> key")
+		}
+		if claims.Owner != attrs[0] || claims.ID != attrs[1] {
+			return nil, inconsistent(name, fmt.Sprintf("says it is %s %q of %s", what, claims.ID, claims.Owner))
 		}
 		docs = append(docs, doc)
 	}

@@ -1,6 +1,8 @@
 package chaincode
 
 import (
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -110,12 +112,18 @@ var (
 	org1NoRole   = caller{"Org1MSP", "x509::CN=nobody,OU=client::CN=ca.org1", ""}
 	org2Operator = caller{"Org2MSP", "x509::CN=operator,OU=client::CN=ca.org2", api.RoleOperator}
 	org2Hub      = caller{"Org2MSP", "x509::CN=hub2,OU=client::CN=ca.org2", api.RoleHub}
+	org1Admin    = caller{"Org1MSP", "x509::CN=Admin@org1,OU=admin::CN=ca.org1", ""}
+	org2Admin    = caller{"Org2MSP", "x509::CN=Admin@org2,OU=admin::CN=ca.org2", ""}
 )
 
 func (w *world) identity(c caller) *mocks.ClientIdentity {
 	ci := &mocks.ClientIdentity{}
 	ci.GetMSPIDReturns(c.msp, nil)
 	ci.GetIDReturns(c.id, nil)
+	if strings.Contains(c.id, "OU="+api.AdminOU+"::") {
+		// An MSP admin: its certificate carries the admin OU.
+		ci.GetX509CertificateReturns(&x509.Certificate{Subject: pkix.Name{CommonName: "admin", OrganizationalUnit: []string{api.AdminOU}}}, nil)
+	}
 	ci.GetAttributeValueStub = func(name string) (string, bool, error) {
 		if name == api.RoleAttribute && c.role != "" {
 			return c.role, true, nil

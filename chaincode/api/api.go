@@ -206,7 +206,15 @@ type Principal struct {
 	Device   string            `json:"device,omitempty"` // set when a device is the principal
 	Groups   []string          `json:"groups,omitempty"` // the device's groups
 	Attrs    map[string]string `json:"attrs,omitempty"`
+	// Admin is set for an administrator of its org's MSP (a certificate
+	// with the admin organizational unit): the org's Fabric admin, who can
+	// always manage its own org's policies and rules (see txn.authorize).
+	Admin bool `json:"admin,omitempty"`
 }
+
+// AdminOU is the organizational unit of an MSP administrator's certificate
+// (Fabric's NodeOUs AdminOUIdentifier).
+const AdminOU = "admin"
 
 // AccessRequest is the argument of policy:CheckAccess and policy:Explain.
 // Without Device, the principal is the caller (from its certificate, never

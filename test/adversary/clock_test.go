@@ -23,7 +23,7 @@ func TestForwardDatedProposalCannotExpireAnotherOrgsCommand(t *testing.T) {
 	e := env(t)
 	ctx := e.ctx(t)
 	d := newDevice(t, "clk-exp")
-	enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "valve"})
+	e.enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "valve"})
 	cmds, err := e.org1Operator.SendCommand(ctx, api.CommandRequest{Device: d.id, Name: "open", TTLSeconds: 3600})
 	require.NoError(t, err)
 	require.Len(t, cmds, 1)
@@ -58,7 +58,7 @@ func TestBackDatedProposalCannotDeliverAnExpiredCommand(t *testing.T) {
 	e := env(t)
 	ctx := e.ctx(t)
 	d := newDevice(t, "clk-dlv")
-	enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "valve"})
+	e.enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "valve"})
 	cmds, err := e.org1Operator.SendCommand(ctx, api.CommandRequest{Device: d.id, Name: "close", TTLSeconds: 2})
 	require.NoError(t, err)
 	require.Len(t, cmds, 1)
@@ -83,7 +83,7 @@ func TestBackDatedProposalCannotReadThroughAnExpiredGrant(t *testing.T) {
 	e := env(t)
 	ctx := e.ctx(t)
 	d := newDevice(t, "clk-grant")
-	enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "pump"})
+	e.enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "pump"})
 	notBefore := time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Second)
 	notAfter := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	_, err := e.org1Operator.PutPolicy(ctx, api.Policy{ID: "grant-" + d.id, NotBefore: &notBefore, NotAfter: &notAfter,
@@ -106,7 +106,7 @@ func TestFutureDatedReadingCannotMoveARuleCooldown(t *testing.T) {
 	e := env(t)
 	ctx := e.ctx(t)
 	d := newDevice(t, "clk-cool")
-	enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "freezer"})
+	e.enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "freezer"})
 	_, err := e.org1Operator.PutRule(ctx, api.Rule{ID: "cool-" + d.id, Selector: api.DeviceSelector{Devices: []string{d.id}},
 		Condition: "true", CooldownSeconds: 3600,
 		Actions: []api.RuleAction{{Type: api.ActionTypeAlert, Severity: api.SeverityWarning, Message: "reading seen"}}})

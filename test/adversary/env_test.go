@@ -323,8 +323,10 @@ func num(name string, v float64) reading.Value { return reading.Value{Name: name
 
 func text(name, v string) reading.Value { return reading.Value{Name: name, String: &v} }
 
-// enroll enrolls and activates d as the client's org's device.
-func enroll(ctx context.Context, t *testing.T, c *client.Client, d *device, req api.EnrollRequest) *api.Device {
+// enroll enrolls and activates d as the client's org's device, and waits
+// until every peer has it: the next transaction about it is endorsed by
+// both orgs' peers.
+func (e *environment) enroll(ctx context.Context, t *testing.T, c *client.Client, d *device, req api.EnrollRequest) *api.Device {
 	t.Helper()
 	req.ID, req.PublicKey, req.Activate = d.id, d.signer.Public().PEM(), true
 	if req.Type == "" {
@@ -332,6 +334,7 @@ func enroll(ctx context.Context, t *testing.T, c *client.Client, d *device, req 
 	}
 	got, err := c.EnrollDevice(ctx, req)
 	require.NoError(t, err)
+	e.settle(t)
 	return got
 }
 

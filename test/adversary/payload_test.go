@@ -26,7 +26,7 @@ func TestSignedReadingHasOneMeaning(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDevice(t, "one-meaning")
-			enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "thermometer"})
+			e.enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "thermometer"})
 			env := d.signed(t, fmt.Appendf(nil, c.payload, d.id, time.Now().UnixMilli()))
 			_, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{env}})
 			requireRefused(t, err, api.CodeInvalidArgument, c.refusal)

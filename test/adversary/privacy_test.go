@@ -20,7 +20,7 @@ func TestPrivateReadingsNeverReachAnotherOrgsChaincode(t *testing.T) {
 	e := env(t)
 	ctx := e.ctx(t)
 	p := newDevice(t, "priv")
-	enroll(ctx, t, e.org1Operator, p, api.EnrollRequest{Type: "monitor", Private: true})
+	e.enroll(ctx, t, e.org1Operator, p, api.EnrollRequest{Type: "monitor", Private: true})
 	secret := "diagnosis-SECRET-" + unique()
 	private := []reading.Envelope{
 		p.reading(t, num("heart_rate", 87.123), text("diagnosis", secret)),
@@ -40,7 +40,7 @@ func TestPrivateReadingsNeverReachAnotherOrgsChaincode(t *testing.T) {
 	// Control: a public reading does reach Org2's chaincode, and its log
 	// shows it.
 	c := newDevice(t, "pub")
-	enroll(ctx, t, e.org1Operator, c, api.EnrollRequest{Type: "thermometer"})
+	e.enroll(ctx, t, e.org1Operator, c, api.EnrollRequest{Type: "thermometer"})
 	public := c.reading(t, num("temperature", 21.5))
 	_, err = e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{public}})
 	require.NoError(t, err)

@@ -23,9 +23,9 @@ func TestForgedOwnerInADeviceRecordIsNotBelieved(t *testing.T) {
 	sfx := unique()
 	group := "g-own-" + sfx
 	y := newDevice(t, "own-y")
-	enroll(ctx, t, e.org2Operator, y, api.EnrollRequest{Type: "meter", Groups: []string{group}})
+	e.enroll(ctx, t, e.org2Operator, y, api.EnrollRequest{Type: "meter", Groups: []string{group}})
 	x := newDevice(t, "own-x")
-	enroll(ctx, t, e.org1Operator, x, api.EnrollRequest{Type: "siren"})
+	e.enroll(ctx, t, e.org1Operator, x, api.EnrollRequest{Type: "siren"})
 	// Were Y Org1's, this Org1 rule would fire on its readings and command X.
 	_, err := e.org1Operator.PutRule(ctx, api.Rule{ID: "own-rule-" + sfx, Selector: api.DeviceSelector{Groups: []string{group}},
 		Condition: "true", Actions: []api.RuleAction{
@@ -71,9 +71,9 @@ func TestBrokenRecordOfAnotherOrgDoesNotBreakGroupsListingsOrRules(t *testing.T)
 	sfx := unique()
 	group := "g-" + sfx
 	v := newDevice(t, "brk-v")
-	enroll(ctx, t, e.org1Operator, v, api.EnrollRequest{Type: "lamp", Groups: []string{group}})
+	e.enroll(ctx, t, e.org1Operator, v, api.EnrollRequest{Type: "lamp", Groups: []string{group}})
 	w := newDevice(t, "brk-w")
-	enroll(ctx, t, e.org2Operator, w, api.EnrollRequest{Type: "lamp", Groups: []string{group}})
+	e.enroll(ctx, t, e.org2Operator, w, api.EnrollRequest{Type: "lamp", Groups: []string{group}})
 	ruleID := "brk-rule-" + sfx
 	_, err := e.org1Operator.PutRule(ctx, api.Rule{ID: ruleID, Selector: api.DeviceSelector{Devices: []string{v.id}},
 		Condition: "true", Actions: []api.RuleAction{{Type: api.ActionTypeCommand, Command: "blink", Target: "group:" + group, TTL: 600}}})

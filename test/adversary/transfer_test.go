@@ -20,7 +20,7 @@ func TestTransferRecipientCannotVetoTheOwner(t *testing.T) {
 	offered := func(t *testing.T, prefix string) *device {
 		t.Helper()
 		d := newDevice(t, prefix)
-		enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "tracker"})
+		e.enroll(ctx, t, e.org1Operator, d, api.EnrollRequest{Type: "tracker"})
 		got, err := e.org1Operator.OfferTransfer(ctx, d.id, "Org2MSP")
 		require.NoError(t, err)
 		require.Equal(t, "Org2MSP", got.PendingTo)

@@ -20,9 +20,9 @@ func TestHostileOrg2ServerLogsWithholdsAndWritesRawState(t *testing.T) {
 	e := env(t)
 	ctx := e.ctx(t)
 	z := newDevice(t, "harness-z")
-	enroll(ctx, t, e.org2Operator, z, api.EnrollRequest{Type: "probe"})
+	e.enroll(ctx, t, e.org2Operator, z, api.EnrollRequest{Type: "probe"})
 	x := newDevice(t, "harness-x")
-	enroll(ctx, t, e.org1Operator, x, api.EnrollRequest{Type: "probe"})
+	e.enroll(ctx, t, e.org1Operator, x, api.EnrollRequest{Type: "probe"})
 	e.settle(t)
 
 	t.Run("logs every invocation with its arguments", func(t *testing.T) {

@@ -2,6 +2,7 @@ package chaincode
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -107,10 +108,34 @@ func (t *txn) putPolicy(p api.Policy) (*api.Policy, *api.Event, error) {
 	if err := t.authorize(api.ActionPolicyManage, orgResource(p.Owner, "policy", p.ID)); err != nil {
 		return nil, nil, err
 	}
+	if err := t.policyFits(p); err != nil {
+		return nil, nil, err
+	}
 	if err := putOrgDoc(t, kindPolicy, p.Owner, p.ID, &p, func(p *api.Policy) *int { return &p.Version }); err != nil {
 		return nil, nil, err
 	}
 	return &p, &api.Event{Type: api.EventPolicyChanged, PolicyID: p.ID}, nil
+}
+
+// policyFits refuses a new policy of an org that has MaxPoliciesPerOrg
+// policies already (replacing one of them is fine), and a policy with which
+// the conditions of the org's policies could cost one access decision more
+// than MaxDecisionCost (their worst cases add up: every statement may match).
+func (t *txn) policyFits(p api.Policy) error {
+	ps, err := t.policies(p.Owner)
+	if err != nil {
+		return err
+	}
+	others := slices.DeleteFunc(slices.Clone(ps), func(q api.Policy) bool { return q.ID == p.ID })
+	if len(others) >= policy.MaxPoliciesPerOrg {
+		return api.Errorf(api.CodeResourceExhausted, fmt.Sprintf("%s has %d policies, the limit per org", p.Owner, len(others)))
+	}
+	if cost := t.eng.policies.DecisionCost(append(others, p)); cost > policy.MaxDecisionCost {
+		return api.Errorf(api.CodeResourceExhausted, fmt.Sprintf(
+			"with policy %s, the conditions of the policies of %s may cost up to %d per access decision, the limit per org is %d",
+			p.ID, p.Owner, cost, policy.MaxDecisionCost))
+	}
+	return nil
 }
 
 // loadPolicy reads a policy. Policies are readable by every channel member:
@@ -155,6 +180,9 @@ func (t *txn) explainAccess(r api.AccessRequest) (*api.Explanation, error) {
 	if err := reading.ValidateID("resource", r.Resource); err != nil {
 		return nil, invalidArg(err)
 	}
+	if err := policy.CheckContext(r.Context); err != nil {
+		return nil, invalidArg(err)
+	}
 	principal := t.caller
 	if r.Device != "" {
 		pd, err := t.device(r.Device)
@@ -171,6 +199,9 @@ func (t *txn) explainAccess(r api.AccessRequest) (*api.Explanation, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := t.eng.policies.Explain(t.request(principal, r.Action, deviceResource(d), r.Context), ps)
+	x, err := t.eng.policies.Explain(t.request(principal, r.Action, deviceResource(d), r.Context), ps, t.budget)
+	if err != nil {
+		return nil, err
+	}
 	return &x, nil
 }

@@ -1,6 +1,7 @@
 package chaincode
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/automation"
+	"github.com/iotledger/iotledger/chaincode/policy/condition"
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
@@ -28,12 +30,16 @@ type ruleOutcome struct {
 // runRules evaluates the rules of each reading's device owner, reading by
 // reading in batch order, rules in key order. A rule sees the device as
 // earlier readings' rules left it. A rule whose condition cannot be
-// evaluated does not fire; it never refuses telemetry that is valid.
+// evaluated does not fire; it never refuses telemetry that is valid. But
+// when the transaction's evaluation budget runs out, the batch is refused
+// (RESOURCE_EXHAUSTED, naming the reading and the rules' org) rather than
+// the remaining rules skipped: a skipped alert is worse than a refused
+// batch, which the hub splits and resubmits.
 func (t *txn) runRules(batch []accepted) (ruleOutcome, error) {
 	var out ruleOutcome
 	cache := map[string][]api.Rule{}
 	fired := map[string]time.Time{}
-	for _, a := range batch {
+	for i, a := range batch {
 		d := t.devices[a.r.Device]
 		rules, err := t.rulesOf(d.Owner, cache)
 		if err != nil {
@@ -44,7 +50,13 @@ func (t *txn) runRules(batch []accepted) (ruleOutcome, error) {
 			if !automation.Selects(rule, *d) {
 				continue
 			}
-			holds, err := t.eng.rules.Holds(rule, automation.Input{Reading: a.r.Payload, Device: *d})
+			holds, err := t.eng.rules.Holds(rule, automation.Input{Reading: a.r.Payload, Device: *d}, t.budget)
+			var spent *condition.BudgetError
+			if errors.As(err, &spent) {
+				return out, readingError(i, a.r, api.Errorf(api.CodeResourceExhausted, fmt.Sprintf(
+					"the rules of %s exhausted the transaction's evaluation budget at rule %s (%v); submit fewer readings per batch",
+					rule.Owner, rule.ID, spent)))
+			}
 			if err != nil {
 				slog.Warn("rule condition failed to evaluate; the rule does not fire", "rule", rule.ID, "owner", rule.Owner, "device", d.ID, "err", err)
 				continue

@@ -15,6 +15,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/automation"
 	"github.com/iotledger/iotledger/chaincode/policy"
+	"github.com/iotledger/iotledger/chaincode/policy/condition"
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
@@ -47,6 +48,7 @@ type txn struct {
 	keys      map[string]*reading.PublicKey // device id → parsed current key
 	policyOf  map[string][]api.Policy       // owner MSP → its policies, in key order
 	commandNo int                           // commands created so far (ids <txid>-<n>)
+	budget    *condition.Budget             // CEL cost all conditions of the transaction draw on (TxEvalBudget)
 }
 
 func (e *engines) begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
@@ -100,6 +102,7 @@ func newTxn(e *engines, l ledger, now time.Time, caller api.Principal) *txn {
 		devices:  map[string]*api.Device{},
 		keys:     map[string]*reading.PublicKey{},
 		policyOf: map[string][]api.Policy{},
+		budget:   condition.NewBudget(TxEvalBudget),
 	}
 }
 
@@ -250,7 +253,7 @@ func (t *txn) policies(owner string) ([]api.Policy, error) {
 	if ps, ok := t.policyOf[owner]; ok {
 		return ps, nil
 	}
-	kvs, err := scanAll(t.l, kindPolicy, owner)
+	kvs, err := scanOrgSet(t.l, kindPolicy, "policies", owner, policy.MaxPoliciesPerOrg)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +285,7 @@ func (t *txn) decide(p api.Principal, action string, r policy.Resource, ctx map[
 	if err != nil {
 		return api.Decision{}, err
 	}
-	return t.eng.policies.Decide(t.request(p, action, r, ctx), ps), nil
+	return t.eng.policies.Decide(t.request(p, action, r, ctx), ps, t.budget)
 }
 
 // authorize refuses with ACCESS_DENIED unless the caller may do action on r.

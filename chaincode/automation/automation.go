@@ -14,6 +14,10 @@
 // Numbers compare across int and double, so reading.values.temperature > 8
 // and > 8.0 both work. Reading an absent value is an evaluation error; guard
 // optional values with has(reading.values.name).
+//
+// Validate refuses a condition whose worst-case cost over the largest valid
+// reading and device exceeds the per-condition limit (condition.MaxCost);
+// Holds charges every evaluation to the transaction's condition.Budget.
 package automation
 
 import (
@@ -30,6 +34,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/policy"
 	"github.com/iotledger/iotledger/chaincode/policy/condition"
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
@@ -45,6 +50,12 @@ const (
 	MaxCommandTTL     = 30 * 24 * 3600  // seconds
 	maxCommandNameLen = 64
 )
+
+// MaxRulesPerOrg is the most rules an org may have, disabled ones included.
+// One reading against a full rule set at the per-condition limit costs
+// MaxRulesPerOrg × condition.MaxCost (see docs/decisions.md, "Bounded work
+// per transaction").
+const MaxRulesPerOrg = 64
 
 // ValidationError says which field of a rule is wrong and why.
 type ValidationError struct {
@@ -78,7 +89,7 @@ type Evaluator struct {
 
 // NewEvaluator builds an evaluator.
 func NewEvaluator() (*Evaluator, error) {
-	c, err := condition.NewCompiler("reading", "device")
+	c, err := condition.NewCompiler(variables()...)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +122,7 @@ func (e *Evaluator) Validate(r api.Rule) error {
 	if strings.TrimSpace(r.Condition) == "" {
 		return invalid("condition", "is required (use \"true\" to fire on every reading)")
 	}
-	if _, err := e.conditions.Compile(r.Condition); err != nil {
+	if _, err := e.conditions.Check(r.Condition); err != nil {
 		return invalid("condition", "%s", err.Error())
 	}
 	if len(r.Actions) == 0 {
@@ -236,19 +247,40 @@ type Input struct {
 	Device  api.Device
 }
 
-// Holds evaluates the rule's condition over a reading. An error (the
-// condition does not compile, fails to evaluate, exceeds the cost limit or is
-// not boolean) means the rule does not fire; callers treat it as false.
-func (e *Evaluator) Holds(r api.Rule, in Input) (bool, error) {
+// Holds evaluates the rule's condition over a reading, charging budget (nil:
+// no budget beyond the condition's limit). An error matching
+// condition.ErrBudgetExhausted (errors.Is) means the budget could not pay
+// for the evaluation: there is no result, and the caller must not carry on
+// as if the rule did not fire. Any other error (the condition does not
+// compile, fails to evaluate, exceeds the cost limit or is not boolean)
+// means the rule does not fire; callers treat it as false.
+func (e *Evaluator) Holds(r api.Rule, in Input, budget *condition.Budget) (bool, error) {
 	prg, err := e.conditions.Compile(r.Condition)
 	if err != nil {
 		return false, fmt.Errorf("rule %s: condition does not compile: %w", r.ID, err)
 	}
-	ok, err := prg.Eval(inputVars(in))
+	ok, err := prg.Eval(inputVars(in), budget)
 	if err != nil {
 		return false, fmt.Errorf("rule %s: %w", r.ID, err)
 	}
 	return ok, nil
+}
+
+// variables are the inputs of rule conditions with their bounds: the limits
+// of package reading for the reading, and those of a device record.
+func variables() []condition.Variable {
+	name := condition.StringBound(reading.MaxNameLength)
+	return []condition.Variable{
+		{Name: "reading", Bound: condition.RecordBound(map[string]*condition.Bound{
+			"device": condition.StringBound(reading.MaxIDLength),
+			"seq":    condition.ScalarBound(),
+			"ts":     condition.ScalarBound(),
+			"time":   condition.ScalarBound(),
+			"values": condition.MapBound(reading.MaxValues, name, condition.StringBound(reading.MaxStringValue)),
+			"units":  condition.MapBound(reading.MaxValues, name, condition.StringBound(reading.MaxUnitLength)),
+		})},
+		{Name: "device", Bound: policy.DeviceBound()},
+	}
 }
 
 func inputVars(in Input) map[string]any {

@@ -80,7 +80,7 @@ func TestConditionsOverReadingsAndDevices(t *testing.T) {
 		t.Run(tc.cond, func(t *testing.T) {
 			r := rule(tc.cond)
 			require.NoError(t, e.Validate(r))
-			got, err := e.Holds(r, in)
+			got, err := e.Holds(r, in, nil)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, got)
 		})
@@ -104,7 +104,7 @@ func TestConditionsThatCannotBeEvaluatedDoNotHold(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := e.Holds(rule(tc.cond), tc.in)
+			got, err := e.Holds(rule(tc.cond), tc.in, nil)
 			require.False(t, got)
 			require.ErrorContains(t, err, tc.err)
 		})
@@ -115,7 +115,7 @@ func TestHugeSequenceNumbersStayComparable(t *testing.T) {
 	e := newEvaluator(t)
 	in := input()
 	in.Reading.Seq = 1 << 63
-	got, err := e.Holds(rule(`reading.seq > 5`), in)
+	got, err := e.Holds(rule(`reading.seq > 5`), in, nil)
 	require.NoError(t, err)
 	require.True(t, got)
 }
@@ -133,7 +133,7 @@ func TestRepeatedEvaluationIsDeterministic(t *testing.T) {
 	}
 	r := rule(`reading.values.filter(n, reading.values[n] == 4.0).map(n, n)[0] == "sensor-04" && device.attributes.map(k, k)[7] == "a007"`)
 	for range 200 {
-		got, err := e.Holds(r, in)
+		got, err := e.Holds(r, in, nil)
 		require.NoError(t, err)
 		require.True(t, got)
 	}
@@ -273,7 +273,7 @@ func FuzzRuleCondition(f *testing.F) {
 		r := rule(cond)
 		valid := e.Validate(r) == nil
 		in := input(num("temperature", temperature, "Cel"), str("state", state), flag("door", door))
-		holds, err := e.Holds(r, in)
+		holds, err := e.Holds(r, in, nil)
 		if err != nil && holds {
 			t.Fatalf("condition %q both failed (%v) and held", cond, err)
 		}
@@ -281,7 +281,7 @@ func FuzzRuleCondition(f *testing.F) {
 			t.Fatalf("condition %q was refused by Validate but evaluated", cond)
 		}
 		// Evaluating again gives the same answer.
-		again, err2 := e.Holds(r, in)
+		again, err2 := e.Holds(r, in, nil)
 		if again != holds || (err == nil) != (err2 == nil) {
 			t.Fatalf("condition %q: %v/%v then %v/%v", cond, holds, err, again, err2)
 		}
@@ -293,7 +293,7 @@ func BenchmarkHolds(b *testing.B) {
 	r := rule(`device.attributes.zone == "icu" && has(reading.values.spo2) && reading.values.spo2 < 90.0`)
 	in := input(num("temperature", 9.5, "Cel"), num("spo2", 88, "%"), str("state", "open"))
 	for b.Loop() {
-		ok, err := e.Holds(r, in)
+		ok, err := e.Holds(r, in, nil)
 		if err != nil || !ok {
 			b.Fatal(ok, err)
 		}

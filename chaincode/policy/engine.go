@@ -18,12 +18,19 @@
 // evaluated (error, cost limit, non-boolean) is false for an allow statement
 // and true for a deny statement: the engine fails closed.
 //
+// Conditions draw on the caller's condition.Budget. A decision the budget
+// cannot pay for is no decision: Decide and Explain return a
+// RESOURCE_EXHAUSTED error naming the owner org, as they do for a stored
+// policy beyond the limits Validate enforces (which a member can write by
+// running another chaincode behind its own peer).
+//
 // Everything is deterministic: time comes from the request (the transaction
 // timestamp), policies are considered in ID order, and CEL maps iterate in
 // sorted key order.
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -44,7 +51,7 @@ type Engine struct {
 // NewEngine builds an engine. Conditions see the variables principal,
 // resource and request.
 func NewEngine() (*Engine, error) {
-	c, err := condition.NewCompiler("principal", "resource", "request")
+	c, err := condition.NewCompiler(variables()...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,20 +94,26 @@ type Request struct {
 }
 
 // Decide answers a request. It is exactly the decision of Explain.
-func (e *Engine) Decide(req Request, policies []api.Policy) api.Decision {
-	return e.evaluate(req, policies).Decision
+// Conditions draw on budget (nil: no budget beyond each condition's limit).
+func (e *Engine) Decide(req Request, policies []api.Policy, budget *condition.Budget) (api.Decision, error) {
+	x, err := e.evaluate(req, policies, budget)
+	return x.Decision, err
 }
 
 // Explain answers a request and says how every statement of every policy was
 // evaluated and which default, if any, applied.
-func (e *Engine) Explain(req Request, policies []api.Policy) api.Explanation {
-	return e.evaluate(req, policies)
+func (e *Engine) Explain(req Request, policies []api.Policy, budget *condition.Budget) (api.Explanation, error) {
+	return e.evaluate(req, policies, budget)
 }
 
-// Authorize returns nil when Decide allows the request and an
-// ACCESS_DENIED error carrying the decision's reason otherwise.
-func (e *Engine) Authorize(req Request, policies []api.Policy) error {
-	d := e.Decide(req, policies)
+// Authorize returns nil when Decide allows the request, an ACCESS_DENIED
+// error carrying the decision's reason when it does not, and Decide's error
+// when there is no decision.
+func (e *Engine) Authorize(req Request, policies []api.Policy, budget *condition.Budget) error {
+	d, err := e.Decide(req, policies, budget)
+	if err != nil {
+		return err
+	}
 	if d.Allowed {
 		return nil
 	}
@@ -108,7 +121,7 @@ func (e *Engine) Authorize(req Request, policies []api.Policy) error {
 }
 
 // evaluate is the one code path behind Decide and Explain.
-func (e *Engine) evaluate(req Request, policies []api.Policy) api.Explanation {
+func (e *Engine) evaluate(req Request, policies []api.Policy, budget *condition.Budget) (api.Explanation, error) {
 	owner := req.Resource.Owner
 	exp := api.Explanation{
 		Principal:  req.Principal,
@@ -121,6 +134,12 @@ func (e *Engine) evaluate(req Request, policies []api.Policy) api.Explanation {
 	ordered := make([]api.Policy, len(policies))
 	copy(ordered, policies)
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].ID < ordered[j].ID })
+
+	for _, p := range ordered {
+		if err := withinLimits(p); err != nil {
+			return api.Explanation{}, err
+		}
+	}
 
 	var deny, allow *api.StatementResult
 	for _, p := range ordered {
@@ -138,7 +157,12 @@ func (e *Engine) evaluate(req Request, policies []api.Policy) api.Explanation {
 			if skip != "" {
 				r.Why = skip
 			} else {
-				r.Matched, r.Why = e.matchStatement(st, req, vars)
+				var err error
+				r.Matched, r.Why, err = e.matchStatement(st, req, vars, budget)
+				if err != nil {
+					return api.Explanation{}, api.Errorf(api.CodeResourceExhausted, fmt.Sprintf(
+						"evaluating the access policies of %s (policy %s statement %s): %v", owner, p.ID, statementName(r), err))
+				}
 			}
 			exp.Statements = append(exp.Statements, r)
 			if r.Matched {
@@ -172,47 +196,70 @@ func (e *Engine) evaluate(req Request, policies []api.Policy) api.Explanation {
 				orNone(req.Action), describeResource(req.Resource), describePrincipal(req.Principal)),
 		}
 	}
-	return exp
+	return exp, nil
 }
 
-// matchStatement reports whether a statement applies to the request, and why.
-func (e *Engine) matchStatement(st api.Statement, req Request, vars *conditionVars) (bool, string) {
+// withinLimits refuses a stored policy with more statements or entries than
+// Validate accepts: matching them is work no budget counts.
+func withinLimits(p api.Policy) error {
+	tooMany := func(what string, n, limit int) error {
+		return api.Errorf(api.CodeResourceExhausted, fmt.Sprintf(
+			"policy %s of %s has %d %s, more than the limit of %d: this chaincode did not store it", p.ID, orNone(p.Owner), n, what, limit))
+	}
+	if len(p.Statements) > MaxStatements {
+		return tooMany("statements", len(p.Statements), MaxStatements)
+	}
+	for i, st := range p.Statements {
+		for _, l := range [][]string{st.Principals, st.Actions, st.Resources} {
+			if len(l) > MaxEntries {
+				return tooMany(fmt.Sprintf("entries in a list of statements[%d]", i), len(l), MaxEntries)
+			}
+		}
+	}
+	return nil
+}
+
+// matchStatement reports whether a statement applies to the request, and
+// why. Its error is the budget's: the statement's condition could not be paid for.
+func (e *Engine) matchStatement(st api.Statement, req Request, vars *conditionVars, budget *condition.Budget) (bool, string, error) {
 	if st.Effect != api.Allow && st.Effect != api.Deny {
-		return false, fmt.Sprintf("effect %q is neither allow nor deny; statement ignored", st.Effect)
+		return false, fmt.Sprintf("effect %q is neither allow nor deny; statement ignored", st.Effect), nil
 	}
 	var why []string
 	pm, ok := firstMatch(st.Principals, func(s string) bool { return principalMatches(s, req.Principal, req.Resource.Owner) })
 	if !ok {
-		return false, fmt.Sprintf("no principal matched %s", describePrincipal(req.Principal))
+		return false, fmt.Sprintf("no principal matched %s", describePrincipal(req.Principal)), nil
 	}
 	why = append(why, "principal "+pm+" matched")
 	am, ok := firstMatch(st.Actions, func(s string) bool { return actionMatches(s, req.Action) })
 	if !ok {
-		return false, strings.Join(append(why, "no action matched "+orNone(req.Action)), "; ")
+		return false, strings.Join(append(why, "no action matched "+orNone(req.Action)), "; "), nil
 	}
 	why = append(why, "action "+am+" matched")
 	rm, ok := firstMatch(st.Resources, func(s string) bool { return resourceMatches(s, req.Resource) })
 	if !ok {
-		return false, strings.Join(append(why, "no resource matched "+orNone(req.Resource.ID)), "; ")
+		return false, strings.Join(append(why, "no resource matched "+orNone(req.Resource.ID)), "; "), nil
 	}
 	why = append(why, "resource "+rm+" matched")
 	if st.Condition == "" {
-		return true, strings.Join(why, "; ")
+		return true, strings.Join(why, "; "), nil
 	}
-	holds, err := e.holds(st.Condition, vars)
+	holds, err := e.holds(st.Condition, vars, budget)
 	switch {
+	case errors.Is(err, condition.ErrBudgetExhausted):
+		return false, "", err
 	case err != nil && st.Effect == api.Deny:
-		return true, strings.Join(append(why, "condition failed to evaluate ("+err.Error()+"); a deny statement fails closed, so it applies"), "; ")
+		return true, strings.Join(append(why, "condition failed to evaluate ("+err.Error()+"); a deny statement fails closed, so it applies"), "; "), nil
 	case err != nil:
-		return false, strings.Join(append(why, "condition failed to evaluate ("+err.Error()+"); an allow statement fails closed, so it does not apply"), "; ")
+		return false, strings.Join(append(why, "condition failed to evaluate ("+err.Error()+"); an allow statement fails closed, so it does not apply"), "; "), nil
 	case holds:
-		return true, strings.Join(append(why, "condition true"), "; ")
+		return true, strings.Join(append(why, "condition true"), "; "), nil
 	default:
-		return false, strings.Join(append(why, "condition false"), "; ")
+		return false, strings.Join(append(why, "condition false"), "; "), nil
 	}
 }
 
-func (e *Engine) holds(expr string, vars *conditionVars) (bool, error) {
+func (e *Engine) holds(expr string, vars *conditionVars, budget *condition.Budget) (bool, error) {
 	prg, err := e.conditions.Compile(expr)
 	if err != nil {
 		return false, fmt.Errorf("does not compile: %w", err)
@@ -221,7 +268,28 @@ func (e *Engine) holds(expr string, vars *conditionVars) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return prg.Eval(activation)
+	return prg.Eval(activation, budget)
+}
+
+// DecisionCost is the most the conditions of policies can cost one access
+// decision: the sum of their worst-case costs (a condition whose worst case
+// is beyond the per-condition limit, which only a policy stored before its
+// check can have, counts as the limit; one that does not compile, as 0).
+func (e *Engine) DecisionCost(policies []api.Policy) uint64 {
+	var sum uint64
+	for _, p := range policies {
+		for _, st := range p.Statements {
+			if st.Condition == "" {
+				continue
+			}
+			prg, err := e.conditions.Compile(st.Condition)
+			if err != nil {
+				continue
+			}
+			sum += min(prg.WorstCaseCost(), condition.MaxCost)
+		}
+	}
+	return sum
 }
 
 func firstMatch(patterns []string, match func(string) bool) (string, bool) {

@@ -27,6 +27,22 @@ func newEngine(t testing.TB) *Engine {
 	return e
 }
 
+// decide and explain run a request with no budget beyond each condition's
+// limit, as a hub's local pre-check does.
+func decide(t testing.TB, e *Engine, r Request, policies []api.Policy) api.Decision {
+	t.Helper()
+	d, err := e.Decide(r, policies, nil)
+	require.NoError(t, err)
+	return d
+}
+
+func explain(t testing.TB, e *Engine, r Request, policies []api.Policy) api.Explanation {
+	t.Helper()
+	x, err := e.Explain(r, policies, nil)
+	require.NoError(t, err)
+	return x
+}
+
 func client(msp, role string) api.Principal {
 	return api.Principal{MSPID: msp, ClientID: "x509::CN=" + role + "@" + msp, Role: role}
 }
@@ -88,7 +104,7 @@ func TestOwnerOrgRoleDefaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.role+"/"+tc.action, func(t *testing.T) {
-			d := e.Decide(req(client(org1, tc.role), tc.action), nil)
+			d := decide(t, e, req(client(org1, tc.role), tc.action), nil)
 			require.Equal(t, tc.allowed, d.Allowed, d.Reason)
 			if tc.allowed {
 				require.Equal(t, api.Allow, d.Effect)
@@ -104,7 +120,7 @@ func TestOwnerOrgRoleDefaults(t *testing.T) {
 func TestRolesOfOtherOrgsGetNoDefaults(t *testing.T) {
 	e := newEngine(t)
 	for _, role := range []string{api.RoleOperator, api.RoleHub, api.RoleAuditor} {
-		d := e.Decide(req(client(org2, role), api.ActionDeviceRead), nil)
+		d := decide(t, e, req(client(org2, role), api.ActionDeviceRead), nil)
 		require.False(t, d.Allowed)
 		require.Equal(t, fmt.Sprintf("no statement allows device:read on cold-1 owned by Org1MSP for client x509::CN=%s@Org2MSP of Org2MSP with role %s; default deny outside the owner org", role, role), d.Reason)
 	}
@@ -115,19 +131,19 @@ func TestResourceWithoutOwnerGetsNoDefaultsAndNoPolicies(t *testing.T) {
 	r := req(client(org1, api.RoleOperator), api.ActionDeviceRead)
 	r.Resource.Owner = ""
 	p := pol("p", "", stmt(api.Allow, ss("*"), ss("*"), ss("*"), ""))
-	d := e.Decide(r, []api.Policy{p})
+	d := decide(t, e, r, []api.Policy{p})
 	require.False(t, d.Allowed)
 }
 
 func TestDevicesMayMessageDevicesOfTheirOwnOrgByDefault(t *testing.T) {
 	e := newEngine(t)
-	require.True(t, e.Decide(req(device(org1, "door-1"), api.ActionDeviceMessage), nil).Allowed)
-	require.False(t, e.Decide(req(device(org1, "door-1"), api.ActionDeviceRead), nil).Allowed)
-	require.False(t, e.Decide(req(device(org2, "door-9"), api.ActionDeviceMessage), nil).Allowed)
+	require.True(t, decide(t, e, req(device(org1, "door-1"), api.ActionDeviceMessage), nil).Allowed)
+	require.False(t, decide(t, e, req(device(org1, "door-1"), api.ActionDeviceRead), nil).Allowed)
+	require.False(t, decide(t, e, req(device(org2, "door-9"), api.ActionDeviceMessage), nil).Allowed)
 	// A device never gets a role default, even if a role is set on it.
 	p := device(org1, "door-1")
 	p.Role = api.RoleOperator
-	require.False(t, e.Decide(req(p, api.ActionDeviceManage), nil).Allowed)
+	require.False(t, decide(t, e, req(p, api.ActionDeviceManage), nil).Allowed)
 }
 
 func TestDenyOverridesAllowAndDefaults(t *testing.T) {
@@ -135,11 +151,11 @@ func TestDenyOverridesAllowAndDefaults(t *testing.T) {
 	allow := pol("a-allow", org1, stmt(api.Allow, ss("msp:Org2MSP"), ss("telemetry:read"), ss("*"), ""))
 	deny := pol("b-deny", org1, api.Statement{Sid: "no-zone-a", Effect: api.Deny, Principals: ss("*"), Actions: ss("telemetry:*"), Resources: ss("group:warehouse-a")})
 
-	d := e.Decide(req(client(org2, api.RoleAuditor), api.ActionTelemetryRead), []api.Policy{allow})
+	d := decide(t, e, req(client(org2, api.RoleAuditor), api.ActionTelemetryRead), []api.Policy{allow})
 	require.True(t, d.Allowed)
 	require.Equal(t, "a-allow", d.PolicyID)
 
-	d = e.Decide(req(client(org2, api.RoleAuditor), api.ActionTelemetryRead), []api.Policy{allow, deny})
+	d = decide(t, e, req(client(org2, api.RoleAuditor), api.ActionTelemetryRead), []api.Policy{allow, deny})
 	require.False(t, d.Allowed)
 	require.Equal(t, api.Deny, d.Effect)
 	require.Equal(t, "b-deny", d.PolicyID)
@@ -147,7 +163,7 @@ func TestDenyOverridesAllowAndDefaults(t *testing.T) {
 	require.Contains(t, d.Reason, "denied by policy b-deny statement no-zone-a")
 
 	// The owner's own operator loses the default too.
-	d = e.Decide(req(client(org1, api.RoleOperator), api.ActionTelemetryRead), []api.Policy{deny})
+	d = decide(t, e, req(client(org1, api.RoleOperator), api.ActionTelemetryRead), []api.Policy{deny})
 	require.False(t, d.Allowed)
 	require.Equal(t, "b-deny", d.PolicyID)
 
@@ -155,7 +171,7 @@ func TestDenyOverridesAllowAndDefaults(t *testing.T) {
 	both := pol("both", org1,
 		stmt(api.Allow, ss("*"), ss("*"), ss("*"), ""),
 		stmt(api.Deny, ss("role:hub"), ss("telemetry:write"), ss("cold-*"), ""))
-	d = e.Decide(req(client(org1, api.RoleHub), api.ActionTelemetryWrite), []api.Policy{both})
+	d = decide(t, e, req(client(org1, api.RoleHub), api.ActionTelemetryWrite), []api.Policy{both})
 	require.False(t, d.Allowed)
 	require.Equal(t, "denied by policy both statement #1: principal role:hub matched; action telemetry:write matched; resource cold-* matched", d.Reason)
 }
@@ -166,12 +182,12 @@ func TestOtherOrgsPoliciesAreIgnored(t *testing.T) {
 	grab := pol("grab", org2,
 		stmt(api.Allow, ss("msp:Org2MSP"), ss("*"), ss("*"), ""),
 		stmt(api.Deny, ss("*"), ss("*"), ss("*"), ""))
-	d := e.Decide(req(client(org2, api.RoleOperator), api.ActionTelemetryRead), []api.Policy{grab})
+	d := decide(t, e, req(client(org2, api.RoleOperator), api.ActionTelemetryRead), []api.Policy{grab})
 	require.False(t, d.Allowed)
-	d = e.Decide(req(client(org1, api.RoleOperator), api.ActionTelemetryRead), []api.Policy{grab})
+	d = decide(t, e, req(client(org1, api.RoleOperator), api.ActionTelemetryRead), []api.Policy{grab})
 	require.True(t, d.Allowed)
 
-	x := e.Explain(req(client(org2, api.RoleOperator), api.ActionTelemetryRead), []api.Policy{grab})
+	x := explain(t, e, req(client(org2, api.RoleOperator), api.ActionTelemetryRead), []api.Policy{grab})
 	require.Len(t, x.Statements, 2)
 	for _, s := range x.Statements {
 		require.False(t, s.Matched)
@@ -205,7 +221,7 @@ func TestValidityWindow(t *testing.T) {
 			p.NotBefore, p.NotAfter = tc.notBefore, tc.notAfter
 			r := req(client(org2, api.RoleAuditor), api.ActionTelemetryRead)
 			r.Time = tc.at
-			x := e.Explain(r, []api.Policy{p})
+			x := explain(t, e, r, []api.Policy{p})
 			require.Equal(t, tc.allowed, x.Decision.Allowed, x.Decision.Reason)
 			if !tc.allowed {
 				require.Equal(t, tc.why, x.Statements[0].Why)
@@ -266,7 +282,7 @@ func TestStatementMatching(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := pol("p", org1, tc.st)
-			x := e.Explain(req(tc.principal, tc.action), []api.Policy{p})
+			x := explain(t, e, req(tc.principal, tc.action), []api.Policy{p})
 			require.Len(t, x.Statements, 1)
 			require.Equal(t, tc.matched, x.Statements[0].Matched, x.Statements[0].Why)
 			require.Equal(t, tc.matched, x.Decision.Allowed, x.Decision.Reason)
@@ -303,7 +319,7 @@ func TestConditionOutcomesFailClosed(t *testing.T) {
 			r := req(p, api.ActionTelemetryRead)
 			r.Context = tc.context
 			allow := pol("p", org1, stmt(api.Allow, ss("*"), ss("*"), ss("*"), tc.cond))
-			x := e.Explain(r, []api.Policy{allow})
+			x := explain(t, e, r, []api.Policy{allow})
 			require.Equal(t, tc.holds, x.Decision.Allowed, x.Decision.Reason)
 			require.Contains(t, x.Statements[0].Why, tc.why)
 
@@ -312,7 +328,7 @@ func TestConditionOutcomesFailClosed(t *testing.T) {
 			deny := pol("p", org1,
 				stmt(api.Allow, ss("*"), ss("*"), ss("*"), ""),
 				stmt(api.Deny, ss("*"), ss("*"), ss("*"), tc.cond))
-			x = e.Explain(r, []api.Policy{deny})
+			x = explain(t, e, r, []api.Policy{deny})
 			failed := strings.Contains(x.Statements[1].Why, "failed to evaluate")
 			require.Equal(t, tc.holds || failed, x.Statements[1].Matched, x.Statements[1].Why)
 			require.Equal(t, !tc.holds && !failed, x.Decision.Allowed, x.Decision.Reason)
@@ -326,7 +342,7 @@ func TestConditionOutcomesFailClosed(t *testing.T) {
 func TestInvalidEffectIsIgnored(t *testing.T) {
 	e := newEngine(t)
 	p := pol("p", org1, stmt("permit", ss("*"), ss("*"), ss("*"), ""))
-	x := e.Explain(req(client(org2, api.RoleHub), api.ActionDeviceRead), []api.Policy{p})
+	x := explain(t, e, req(client(org2, api.RoleHub), api.ActionDeviceRead), []api.Policy{p})
 	require.False(t, x.Decision.Allowed)
 	require.Equal(t, `effect "permit" is neither allow nor deny; statement ignored`, x.Statements[0].Why)
 }
@@ -341,7 +357,7 @@ func TestExplainContents(t *testing.T) {
 			api.Statement{Sid: "hubs", Effect: api.Allow, Principals: ss("role:hub"), Actions: ss("*"), Resources: ss("*")},
 		),
 	}
-	x := e.Explain(req(client(org2, api.RoleAuditor), api.ActionTelemetryRead), policies)
+	x := explain(t, e, req(client(org2, api.RoleAuditor), api.ActionTelemetryRead), policies)
 	want := api.Explanation{
 		Decision: api.Decision{
 			Allowed: true, Effect: api.Allow, PolicyID: "aa-share", Sid: "partners-read",
@@ -360,13 +376,13 @@ func TestExplainContents(t *testing.T) {
 	require.Equal(t, want, x)
 
 	// With a default, Explain names it and the decision rests on it.
-	x = e.Explain(req(client(org1, api.RoleHub), api.ActionTelemetryWrite), policies)
+	x = explain(t, e, req(client(org1, api.RoleHub), api.ActionTelemetryWrite), policies)
 	require.Equal(t, "role hub of the owner org may telemetry:write", x.Default)
 	require.Equal(t, api.Decision{Allowed: true, Effect: api.Allow, Reason: "allowed by the owner-org default: role hub of the owner org may telemetry:write"}, x.Decision)
 	require.True(t, x.Statements[2].Matched)
 
 	// No match at all: the reason names action, resource and principal.
-	x = e.Explain(req(device(org2, "tag-1"), api.ActionDeviceMessage), nil)
+	x = explain(t, e, req(device(org2, "tag-1"), api.ActionDeviceMessage), nil)
 	require.Equal(t, "no statement allows device:message on cold-1 owned by Org1MSP for device tag-1 of Org2MSP; default deny outside the owner org", x.Decision.Reason)
 	require.NotNil(t, x.Statements)
 }
@@ -406,10 +422,10 @@ func TestDecideAgreesWithExplain(t *testing.T) {
 	allowed, denied := 0, 0
 	for _, set := range sets {
 		for _, r := range reqs {
-			d := e.Decide(r, set)
-			x := e.Explain(r, set)
+			d := decide(t, e, r, set)
+			x := explain(t, e, r, set)
 			require.Equal(t, x.Decision, d)
-			err := e.Authorize(r, set)
+			err := e.Authorize(r, set, nil)
 			if d.Allowed {
 				allowed++
 				require.NoError(t, err)
@@ -451,7 +467,7 @@ func TestDecisionsAreDeterministic(t *testing.T) {
 		r := req(client(org2, api.RoleAuditor), action)
 		r.Resource.Attributes = attrs
 		r.Context = ctx
-		first, err := json.Marshal(e.Explain(r, policies))
+		first, err := json.Marshal(explain(t, e, r, policies))
 		require.NoError(t, err)
 		// Reverse the policy order too: the outcome must not depend on it.
 		reversed := []api.Policy{policies[2], policies[1], policies[0]}
@@ -460,7 +476,7 @@ func TestDecisionsAreDeterministic(t *testing.T) {
 			if i%2 == 1 {
 				set = reversed
 			}
-			again, err := json.Marshal(e.Explain(r, set))
+			again, err := json.Marshal(explain(t, e, r, set))
 			require.NoError(t, err)
 			require.Equal(t, string(first), string(again))
 		}
@@ -481,7 +497,7 @@ func TestEngineIsSafeForConcurrentUse(t *testing.T) {
 	reqs, sets := decisionCases()
 	want := make([]api.Decision, len(reqs))
 	for i, r := range reqs {
-		want[i] = e.Decide(r, sets[1])
+		want[i] = decide(t, e, r, sets[1])
 	}
 	var wg sync.WaitGroup
 	errs := make(chan string, 4)
@@ -490,8 +506,8 @@ func TestEngineIsSafeForConcurrentUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i, r := range reqs {
-				if got := e.Decide(r, sets[1]); got != want[i] {
-					errs <- fmt.Sprintf("request %d: %+v != %+v", i, got, want[i])
+				if got, err := e.Decide(r, sets[1], nil); err != nil || got != want[i] {
+					errs <- fmt.Sprintf("request %d: %+v (%v) != %+v", i, got, err, want[i])
 					return
 				}
 			}
@@ -514,7 +530,7 @@ func TestResourceOfAndDevicePrincipal(t *testing.T) {
 	p := pol("p", org1, stmt(api.Allow, ss("group:g"), ss("device:message"), ss("*"), `principal.attrs.zone == resource.attributes.zone && resource.status == "active"`))
 	other := d
 	other.Owner = org2
-	dec := e.Decide(Request{Principal: DevicePrincipal(other), Action: api.ActionDeviceMessage, Resource: ResourceOf(d), Time: txTime}, []api.Policy{p})
+	dec := decide(t, e, Request{Principal: DevicePrincipal(other), Action: api.ActionDeviceMessage, Resource: ResourceOf(d), Time: txTime}, []api.Policy{p})
 	require.True(t, dec.Allowed, dec.Reason)
 }
 
@@ -529,7 +545,7 @@ func BenchmarkDecide(b *testing.B) {
 	}
 	r := req(client(org2, api.RoleAuditor), api.ActionTelemetryRead)
 	for b.Loop() {
-		if !e.Decide(r, policies).Allowed {
+		if !decide(b, e, r, policies).Allowed {
 			b.Fatal("expected allow")
 		}
 	}

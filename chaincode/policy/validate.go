@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/policy/condition"
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
@@ -16,6 +17,17 @@ const (
 	MaxEntries        = 16 // principals, actions or resources per statement
 	MaxDescription    = 512
 	MaxClientIDLength = 1024
+)
+
+// Limits on the policies of one org, enforced by the chaincode when a policy
+// is stored (see docs/decisions.md, "Bounded work per transaction").
+const (
+	// MaxPoliciesPerOrg is the most policies an org may have.
+	MaxPoliciesPerOrg = 64
+	// MaxDecisionCost bounds DecisionCost of an org's policies: the most
+	// the conditions of one access decision on the org's devices may cost,
+	// as much as a full rule set of an org at the per-condition limit.
+	MaxDecisionCost = 64 * condition.MaxCost
 )
 
 // ValidationError says which field of a policy is wrong and why.
@@ -114,7 +126,7 @@ func (e *Engine) validateStatement(field string, st api.Statement) error {
 		}
 	}
 	if st.Condition != "" {
-		if _, err := e.conditions.Compile(st.Condition); err != nil {
+		if _, err := e.conditions.Check(st.Condition); err != nil {
 			return invalid(field+".condition", "%s", err.Error())
 		}
 	}

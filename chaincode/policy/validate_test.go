@@ -131,8 +131,8 @@ func FuzzValidatePolicy(f *testing.F) {
 			{Principal: client(org1, api.RoleHub), Action: api.ActionTelemetryWrite, Resource: coldRoom(), Time: txTime,
 				Context: map[string]any{"a": map[string]any{"b": 2.0}, "n": nil, "l": []any{true, "x"}}},
 		} {
-			d := e.Decide(r, []api.Policy{p})
-			x := e.Explain(r, []api.Policy{p})
+			d := decide(t, e, r, []api.Policy{p})
+			x := explain(t, e, r, []api.Policy{p})
 			if d != x.Decision {
 				t.Fatalf("Decide %+v != Explain %+v", d, x.Decision)
 			}

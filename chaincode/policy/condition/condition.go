@@ -14,23 +14,30 @@
 //
 // Bounds: an expression is at most MaxLength characters, nests at most
 // MaxNesting levels, and is stopped once its evaluation cost reaches MaxCost.
-// Compiled programs are cached by expression text in a bounded LRU that is
-// safe for concurrent use.
+// Check, for expressions about to be stored, also refuses one whose
+// worst-case cost over the largest inputs the variables' Bounds allow exceeds
+// MaxCost, as Kubernetes does for CEL validation rules; a Budget bounds the
+// total cost of many evaluations. Compiled programs are cached by expression
+// text in a bounded LRU that is safe for concurrent use.
 package condition
 
 import (
 	"container/list"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common"
 	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 )
 
 // Limits on a condition.
@@ -66,7 +73,9 @@ func (e *EvalError) Error() string { return e.Reason }
 // Compiler turns expression text into cost-limited programs over a fixed set
 // of variables. It is safe for concurrent use.
 type Compiler struct {
-	env *cel.Env
+	env     *cel.Env
+	sizes   boundedSizes
+	bounded bool // every variable has a Bound: Check can bound the worst case
 
 	mu    sync.Mutex
 	order *list.List               // front = most recently used
@@ -80,9 +89,16 @@ type cacheEntry struct {
 	err  error
 }
 
-// NewCompiler builds a compiler whose expressions see the named variables,
-// each declared as map(string, dyn).
-func NewCompiler(variables ...string) (*Compiler, error) {
+// Variable is an input of the expressions, declared as map(string, dyn).
+// Bound is the largest value it can hold; nil means unknown, and then Check
+// refuses only what Compile refuses.
+type Variable struct {
+	Name  string
+	Bound *Bound
+}
+
+// NewCompiler builds a compiler whose expressions see the variables.
+func NewCompiler(variables ...Variable) (*Compiler, error) {
 	opts := []cel.EnvOption{
 		cel.CrossTypeNumericComparisons(true),
 		cel.DefaultUTCTimeZone(true),
@@ -91,14 +107,40 @@ func NewCompiler(variables ...string) (*Compiler, error) {
 		cel.ExpressionNodeLimit(MaxNodes),
 		cel.RegexProgramSizeLimit(256),
 	}
+	sizes := boundedSizes{}
+	bounded := true
 	for _, v := range variables {
-		opts = append(opts, cel.Variable(v, cel.MapType(cel.StringType, cel.DynType)))
+		opts = append(opts, cel.Variable(v.Name, cel.MapType(cel.StringType, cel.DynType)))
+		sizes[v.Name] = v.Bound
+		bounded = bounded && v.Bound != nil
 	}
 	env, err := cel.NewEnv(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("condition: building CEL environment: %w", err)
 	}
-	return &Compiler{env: env, order: list.New(), index: make(map[string]*list.Element), size: CacheSize}, nil
+	return &Compiler{env: env, sizes: sizes, bounded: bounded, order: list.New(), index: make(map[string]*list.Element), size: CacheSize}, nil
+}
+
+// Check compiles an expression about to be stored. Beyond Compile, it
+// refuses an expression whose estimated worst-case cost over the largest
+// inputs the variables' Bounds allow exceeds MaxCost: such an expression
+// could be stopped at the limit by a valid input. Compile alone keeps
+// accepting it, so that a stored expression keeps evaluating the same way.
+func (c *Compiler) Check(expr string) (*Program, error) {
+	prg, err := c.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	if !c.bounded {
+		return prg, nil
+	}
+	switch worst := prg.WorstCaseCost(); {
+	case worst == math.MaxUint64:
+		return nil, &CompileError{Reason: fmt.Sprintf("expression's worst-case cost cannot be estimated (it depends on the size of a value derived by a conversion or a function), and the limit is %d per condition", MaxCost)}
+	case worst > MaxCost:
+		return nil, &CompileError{Reason: fmt.Sprintf("expression may cost up to %d on the largest inputs, more than the limit of %d per condition", worst, MaxCost)}
+	}
+	return prg, nil
 }
 
 // Compile returns the program of a boolean expression, from the cache when
@@ -158,7 +200,7 @@ func (c *Compiler) compile(expr string) (*Program, error) {
 	if err := deterministic(checked.NativeRep()); err != nil {
 		return nil, err
 	}
-	est, err := c.env.EstimateCost(checked, unknownSizes{})
+	est, err := c.env.EstimateCost(checked, c.sizes)
 	if err != nil {
 		return nil, &CompileError{Reason: "estimating cost: " + oneLine(err.Error())}
 	}
@@ -167,12 +209,13 @@ func (c *Compiler) compile(expr string) (*Program, error) {
 	}
 	prg, err := c.env.Program(checked,
 		cel.EvalOptions(cel.OptTrackCost),
+		cel.CostTracking(dynamicCallCost{}),
 		cel.CostLimit(MaxCost),
 	)
 	if err != nil {
 		return nil, &CompileError{Reason: oneLine(err.Error())}
 	}
-	return &Program{prg: prg}, nil
+	return &Program{prg: prg, worst: est.Max}, nil
 }
 
 // timestampAccessors are the functions that accept a time zone argument.
@@ -213,33 +256,85 @@ func deterministic(a *celast.AST) error {
 	return problem
 }
 
-// unknownSizes lets the cost estimator assume nothing about input sizes, so
-// the estimate's minimum is a hard lower bound.
-type unknownSizes struct{}
+// dynamicCallCost charges, at evaluation, the operators whose overload is
+// chosen by the operands' runtime types. Variables are map(string, dyn), so
+// "reading.values.a + reading.values.b" has no overload at check time, and
+// cel-go then charges 1 for it, whatever it does; the worst-case estimate
+// assumed string concatenation. This charges what cel-go charges for the
+// overload the operands select: concatenating or comparing strings and
+// bytes costs with their length.
+type dynamicCallCost struct{}
 
-func (unknownSizes) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
-func (unknownSizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
-	return nil
+func (dynamicCallCost) CallCost(function, overloadID string, args []ref.Val, _ ref.Val) *uint64 {
+	if overloadID != "" || len(args) != 2 || !sized(args[0]) || !sized(args[1]) {
+		return nil
+	}
+	size := func(v ref.Val) float64 { return float64(v.(traits.Sizer).Size().(types.Int)) }
+	var n float64
+	switch function {
+	case operators.Add:
+		n = size(args[0]) + size(args[1])
+	case operators.Less, operators.LessEquals, operators.Greater, operators.GreaterEquals:
+		n = min(size(args[0]), size(args[1]))
+	default:
+		return nil
+	}
+	cost := uint64(math.Ceil(n * common.StringTraversalCostFactor))
+	return &cost
+}
+
+// sized reports whether v is a string or bytes, whose operators cost with
+// their length (lists concatenate in constant time).
+func sized(v ref.Val) bool {
+	switch v.(type) {
+	case types.String, types.Bytes:
+		return true
+	}
+	return false
 }
 
 // Program is a compiled, cost-limited boolean expression.
 type Program struct {
-	prg cel.Program
+	prg   cel.Program
+	worst uint64 // estimated worst-case cost; math.MaxUint64 when unbounded
 }
 
+// WorstCaseCost is the estimated most an evaluation can cost with inputs
+// within the variables' Bounds (math.MaxUint64 when some size is unknown).
+// An evaluation never costs more than MaxCost and a little, whatever it is.
+func (p *Program) WorstCaseCost() uint64 { return p.worst }
+
 // Eval runs the program over the variables (values built with Value, Map...
-// or plain Go values of the kinds Value accepts). It returns the boolean
-// result, or an *EvalError when the evaluation fails, exceeds MaxCost or does
-// not yield a bool.
-func (p *Program) Eval(vars map[string]any) (result bool, err error) {
+// or plain Go values of the kinds Value accepts) and charges its cost to
+// budget (nil: no budget beyond MaxCost). It returns the boolean result, an
+// *EvalError when the evaluation fails, exceeds MaxCost or does not yield a
+// bool, or a *BudgetError when the budget is overdrawn — whatever the
+// evaluation yielded, as the result of an evaluation the budget could not pay
+// for must not count.
+func (p *Program) Eval(vars map[string]any, budget *Budget) (result bool, err error) {
 	defer func() {
 		// cel-go reports most failures as error values; a panic in an
-		// extension must not take the peer down either.
+		// extension must not take the peer down either. Its cost is unknown:
+		// charge the most an evaluation may cost.
 		if r := recover(); r != nil {
 			result, err = false, &EvalError{Reason: fmt.Sprintf("evaluation failed: %v", r)}
+			if budget != nil {
+				if berr := budget.charge(MaxCost); berr != nil {
+					err = berr
+				}
+			}
 		}
 	}()
-	out, _, evalErr := p.prg.Eval(vars)
+	out, det, evalErr := p.prg.Eval(vars)
+	if budget != nil {
+		cost := MaxCost
+		if c := det.ActualCost(); c != nil {
+			cost = *c
+		}
+		if err := budget.charge(cost); err != nil {
+			return false, err
+		}
+	}
 	if evalErr != nil {
 		msg := oneLine(evalErr.Error())
 		return false, &EvalError{Reason: msg, CostExceeded: strings.Contains(msg, "cost limit exceeded")}

@@ -16,7 +16,7 @@ import (
 
 func newCompiler(t testing.TB) *Compiler {
 	t.Helper()
-	c, err := NewCompiler("v")
+	c, err := NewCompiler(Variable{Name: "v"})
 	require.NoError(t, err)
 	return c
 }
@@ -27,7 +27,7 @@ func eval(t *testing.T, c *Compiler, expr string, in any) (bool, error) {
 	require.NoError(t, err)
 	v, err := Value(in)
 	require.NoError(t, err)
-	return prg.Eval(map[string]any{"v": v})
+	return prg.Eval(map[string]any{"v": v}, nil)
 }
 
 func TestCompileRefusesWhatCannotBeEvaluatedSafely(t *testing.T) {
@@ -219,7 +219,7 @@ func TestCompilerIsSafeForConcurrentUse(t *testing.T) {
 					return
 				}
 				in, _ := Value(map[string]any{"n": (i + g) % 50})
-				ok, err := prg.Eval(map[string]any{"v": in})
+				ok, err := prg.Eval(map[string]any{"v": in}, nil)
 				if err != nil || !ok {
 					failures <- fmt.Errorf("v.n == %d: %v %w", (i+g)%50, ok, err)
 					return

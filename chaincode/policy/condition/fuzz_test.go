@@ -11,7 +11,7 @@ func FuzzCompileAndEval(f *testing.F) {
 	f.Add(`v.t.matches("^[a-z]+$")`, []byte(`{"t": "abc"}`))
 	f.Add(`{"a": 1}.size() == 1`, []byte(`{}`))
 	f.Add(`v.l.all(a, v.l.all(b, a + b > 0))`, []byte(`{"l": [1, 2, 3]}`))
-	c, err := NewCompiler("v")
+	c, err := NewCompiler(Variable{Name: "v"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -28,8 +28,8 @@ func FuzzCompileAndEval(f *testing.F) {
 		if err != nil {
 			return
 		}
-		first, err1 := prg.Eval(map[string]any{"v": v})
-		second, err2 := prg.Eval(map[string]any{"v": v})
+		first, err1 := prg.Eval(map[string]any{"v": v}, nil)
+		second, err2 := prg.Eval(map[string]any{"v": v}, nil)
 		if first != second || (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
 			t.Fatalf("%q: %v/%v then %v/%v", expr, first, err1, second, err2)
 		}

@@ -336,29 +336,12 @@ func (t *txn) markDelivered(id string) (*api.Command, *api.Event, error) {
 	return cmd, &api.Event{Type: api.EventCommandDelivered, Devices: []string{cmd.Device}, Commands: []api.Command{*cmd}}, nil
 }
 
-// parseAck checks an ack envelope's structure and payload.
+// parseAck checks an ack envelope's structure and payload with the parser
+// the hub uses too (one result limit, reading.MaxAckResultBytes).
 func parseAck(env reading.Envelope) (api.AckPayload, error) {
-	var a api.AckPayload
-	if len(env.Payload) == 0 || len(env.Payload) > reading.MaxPayloadBytes {
-		return a, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("ack payload must be 1..%d bytes", reading.MaxPayloadBytes))
-	}
-	if len(env.Signature) == 0 || len(env.Signature) > reading.MaxSignatureBytes {
-		return a, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("ack signature must be 1..%d bytes", reading.MaxSignatureBytes))
-	}
-	if err := decodeBytes("ack payload", env.Payload, &a); err != nil {
-		return a, err
-	}
-	if err := reading.ValidateID("device", a.Device); err != nil {
+	a, err := reading.ParseAck(env)
+	if err != nil {
 		return a, invalidArg(err)
-	}
-	if err := reading.ValidateID("command", a.Command); err != nil {
-		return a, invalidArg(err)
-	}
-	if a.Status != api.CommandAcked && a.Status != api.CommandFailed {
-		return a, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("ack status %q must be %q or %q", a.Status, api.CommandAcked, api.CommandFailed))
-	}
-	if err := validateText("ack result", a.Result, maxResultBytes); err != nil {
-		return a, err
 	}
 	return a, nil
 }

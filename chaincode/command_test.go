@@ -232,6 +232,9 @@ func FuzzAckEnvelope(f *testing.F) {
 	f.Add([]byte(`{"device":"d1","command":"c","status":"acked","ts":1}`), []byte{1, 2})
 	f.Add([]byte(`{"device":"d1","command":"c","status":"failed","result":"x","ts":1}`), []byte{})
 	f.Add([]byte(`{}`), []byte{0})
+	f.Add([]byte(`{"device":"d1","command":"c","status":"acked","STATUS":"failed","ts":1}`), []byte{1})
+	f.Add([]byte(`{"device":"d1","command":"c","status":"failed","status":"acked","ts":1}`), []byte{1})
+	f.Add([]byte("{\"device\":\"d1\",\"command\":\"c\",\"status\":\"acked\",\"result\":\"\xff\",\"ts\":1}"), []byte{1})
 	f.Fuzz(func(t *testing.T, payload, sig []byte) {
 		a, err := parseAck(reading.Envelope{Payload: payload, Signature: sig})
 		if err != nil {

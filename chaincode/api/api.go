@@ -382,15 +382,16 @@ type ReadingPage struct {
 }
 
 // CommandStatus is a command's lifecycle state:
-// pending → delivered → acked | failed | expired.
-type CommandStatus string
+// pending → delivered → acked | failed | expired. It is defined beside the
+// ack parser (reading.ParseAck), which hub and chaincode share.
+type CommandStatus = reading.CommandStatus
 
 // Command states.
 const (
 	CommandPending   CommandStatus = "pending"
 	CommandDelivered CommandStatus = "delivered"
-	CommandAcked     CommandStatus = "acked"
-	CommandFailed    CommandStatus = "failed"
+	CommandAcked                   = reading.CommandAcked
+	CommandFailed                  = reading.CommandFailed
 	CommandExpired   CommandStatus = "expired"
 )
 
@@ -439,13 +440,8 @@ type CommandPage struct {
 
 // AckPayload is what a device signs (domain reading.DomainAck) to
 // acknowledge a command; it travels as a reading.Envelope to command:Ack.
-type AckPayload struct {
-	Device  string        `json:"device"`
-	Command string        `json:"command"`
-	Status  CommandStatus `json:"status"` // "acked" or "failed"
-	Result  string        `json:"result,omitempty"`
-	Ts      int64         `json:"ts"` // device clock, Unix ms
-}
+// reading.ParseAck is its one parser, used by the hub and the chaincode.
+type AckPayload = reading.Ack
 
 // Severity of an alert.
 const (

@@ -11,12 +11,15 @@
 //	message   = domain || payload bytes        (domain e.g. "iotledger-reading-v1\n")
 //	signature = ECDSA P-256 ASN.1 DER over SHA-256(message), or Ed25519 over message
 //
+// Every JSON input is decoded with DecodeStrict, so the signed bytes mean the
+// same to any JSON parser: duplicate keys, case variants of field names,
+// unknown keys, invalid UTF-8 and trailing data are refused.
+//
 // Nothing in this package reads a clock or a random source except Sign's
 // ECDSA nonce, so it is safe to call from chaincode.
 package reading
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,6 +85,7 @@ type Reading struct {
 type ValidationError struct {
 	Field  string
 	Reason string
+	Err    error // the *DecodeError when the JSON itself was refused
 }
 
 func (e *ValidationError) Error() string {
@@ -91,20 +95,22 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("invalid reading: %s: %s", e.Field, e.Reason)
 }
 
+func (e *ValidationError) Unwrap() error { return e.Err }
+
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// decodeFailed reports JSON that DecodeStrict refused.
+func decodeFailed(field, what string, err error) error {
+	return &ValidationError{Field: field, Reason: what + ": " + err.Error(), Err: err}
 }
 
 // ParseEnvelope decodes {"p":…,"s":…} bytes received from a device.
 func ParseEnvelope(data []byte) (Envelope, error) {
 	var env Envelope
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		return Envelope{}, invalid("", "envelope is not {\"p\": base64, \"s\": base64}: %v", err)
-	}
-	if dec.More() {
-		return Envelope{}, invalid("", "trailing data after envelope")
+	if err := DecodeStrict(data, &env); err != nil {
+		return Envelope{}, decodeFailed("", "envelope is not {\"p\": base64, \"s\": base64}", err)
 	}
 	return env, nil
 }
@@ -133,13 +139,8 @@ func (e Envelope) Decode() (*Reading, error) {
 // ParsePayload decodes and validates reading payload bytes.
 func ParsePayload(data []byte) (Payload, error) {
 	var p Payload
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return Payload{}, invalid("p", "payload is not valid reading JSON: %v", err)
-	}
-	if dec.More() {
-		return Payload{}, invalid("p", "trailing data after payload")
+	if err := DecodeStrict(data, &p); err != nil {
+		return Payload{}, decodeFailed("p", "payload is not valid reading JSON", err)
 	}
 	return p, p.Validate()
 }

@@ -326,7 +326,7 @@ func (h *Hub) ingestAck(device string, payload []byte) *refusal {
 	if err != nil {
 		return &refusal{reason: wire.ReasonMalformed, msg: err.Error()}
 	}
-	ack, err := parseAck(env.Payload)
+	ack, err := reading.ParseAck(env)
 	if err != nil {
 		return &refusal{reason: wire.ReasonMalformed, msg: err.Error()}
 	}
@@ -344,37 +344,6 @@ func (h *Hub) ingestAck(device string, payload []byte) *refusal {
 	}
 	poke(h.acksReady)
 	return nil
-}
-
-// AckError says why an ack payload is malformed.
-type AckError struct{ Reason string }
-
-func (e *AckError) Error() string { return "ack payload: " + e.Reason }
-
-// parseAck decodes and checks a signed ack payload.
-func parseAck(b []byte) (api.AckPayload, error) {
-	var a api.AckPayload
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&a); err != nil {
-		return a, &AckError{Reason: "not JSON of {device, command, status, result, ts}: " + err.Error()}
-	}
-	if dec.More() {
-		return a, &AckError{Reason: "trailing data after the JSON object"}
-	}
-	if err := reading.ValidateID("device", a.Device); err != nil {
-		return a, &AckError{Reason: err.Error()}
-	}
-	if err := reading.ValidateID("command", a.Command); err != nil {
-		return a, &AckError{Reason: err.Error()}
-	}
-	if a.Status != api.CommandAcked && a.Status != api.CommandFailed {
-		return a, &AckError{Reason: fmt.Sprintf("status %q: want %q or %q", a.Status, api.CommandAcked, api.CommandFailed)}
-	}
-	if len(a.Result) > reading.MaxStringValue {
-		return a, &AckError{Reason: fmt.Sprintf("result longer than %d bytes", reading.MaxStringValue)}
-	}
-	return a, nil
 }
 
 // stampInbox wraps a device-to-device message with its authenticated sender.

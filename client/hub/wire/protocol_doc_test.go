@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -43,7 +42,7 @@ func docExamples(t *testing.T) map[string]string {
 
 func TestProtocolDocWorkedExampleVerifies(t *testing.T) {
 	ex := docExamples(t)
-	for _, name := range []string{"private-key", "public-key", "payload", "message-hex", "message-sha256", "signature", "envelope", "leaf", "token", "ack-payload", "ack-envelope"} {
+	for _, name := range []string{"private-key", "public-key", "payload", "message-hex", "message-sha256", "signature", "envelope", "leaf", "token", "ack-payload", "ack-envelope", "refused-payload", "refused-payload-error"} {
 		require.Contains(t, ex, name)
 	}
 	key, err := reading.ParsePublicKey(ex["public-key"])
@@ -78,18 +77,21 @@ func TestProtocolDocWorkedExampleVerifies(t *testing.T) {
 	leaf := r.LeafHash()
 	require.Equal(t, hex.EncodeToString(leaf[:]), ex["leaf"])
 
+	_, err = reading.ParsePayload([]byte(ex["refused-payload"]))
+	require.EqualError(t, err, ex["refused-payload-error"], "the parsing rules' example is refused as documented")
+
 	tok, err := ParseToken(ex["token"])
 	require.NoError(t, err)
 	require.Equal(t, int64(1767225601234), tok.TimestampMS)
 	require.Equal(t, "9f86d081884c7d659a2feaa0c55ad015", tok.Nonce)
 	require.NoError(t, tok.Verify(key, "hub1", "cold-0001"))
 
-	var ack api.AckPayload
-	require.NoError(t, json.Unmarshal([]byte(ex["ack-payload"]), &ack))
-	require.Equal(t, api.CommandAcked, ack.Status)
 	ackEnv, err := reading.ParseEnvelope([]byte(ex["ack-envelope"]))
 	require.NoError(t, err)
 	require.Equal(t, ex["ack-payload"], string(ackEnv.Payload))
+	ack, err := reading.ParseAck(ackEnv)
+	require.NoError(t, err)
+	require.Equal(t, api.AckPayload{Device: "cold-0001", Command: "cmd-7f3a", Status: api.CommandAcked, Result: "setpoint 4.0", Ts: 1767225660000}, ack)
 	require.NoError(t, key.Verify(reading.Message(reading.DomainAck, ackEnv.Payload), ackEnv.Signature))
 	require.Error(t, key.Verify(reading.Message(reading.DomainReading, ackEnv.Payload), ackEnv.Signature), "domains separate purposes")
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
@@ -89,10 +90,15 @@ type TokenError struct{ Reason string }
 func (e *TokenError) Error() string { return "auth token: " + e.Reason }
 
 // ParseToken parses a connect password. It checks the structure only; the
-// hub then checks the signature, the clock window and the nonce.
+// hub then checks the signature, the clock window and the nonce. A token is
+// not JSON: it has one spelling per value (no leading zeros, lowercase hex,
+// strict padded base64), so equal tokens are equal strings.
 func ParseToken(s string) (Token, error) {
 	if len(s) > MaxTokenBytes {
 		return Token{}, &TokenError{Reason: fmt.Sprintf("longer than %d bytes", MaxTokenBytes)}
+	}
+	if !utf8.ValidString(s) {
+		return Token{}, &TokenError{Reason: "invalid UTF-8 (a token is ASCII)"}
 	}
 	parts := strings.Split(s, ".")
 	if len(parts) != 4 {
@@ -120,7 +126,9 @@ func ParseToken(s string) (Token, error) {
 		return Token{}, &TokenError{Reason: "nonce is not hex"}
 	}
 	sig, err := base64.StdEncoding.Strict().DecodeString(parts[3])
-	if err != nil {
+	// Strict decoding still skips CR and LF; the canonical encoding is the
+	// only spelling accepted.
+	if err != nil || base64.StdEncoding.EncodeToString(sig) != parts[3] {
 		return Token{}, &TokenError{Reason: "signature is not standard base64"}
 	}
 	if len(sig) == 0 || len(sig) > reading.MaxSignatureBytes {

@@ -1,9 +1,12 @@
 package wire
 
 import (
+	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/stretchr/testify/require"
@@ -62,10 +65,39 @@ func TestParseTokenRefusesMalformedTokens(t *testing.T) {
 	}
 }
 
+// The connect token is not JSON, so it has no keys to duplicate or to vary
+// in case; what the strict JSON rules ask of it is that one token string has
+// one meaning: no case variants of its fixed parts, no invalid UTF-8, and one
+// spelling for each value.
+func TestParseTokenRefusesVariantSpellings(t *testing.T) {
+	for _, tc := range []struct{ name, token, reason string }{
+		{"version in upper case", "V1.1767225600123.0011223344556677.MEUCIQDx", `unsupported version "V1", want "v1"`},
+		{"nonce in upper case", "v1.1767225600123.00112233445566AB.MEUCIQDx", "nonce must be lowercase hex"},
+		{"invalid UTF-8 in the nonce", "v1.1767225600123.0011223344556677\xff.MEUCIQDx", "invalid UTF-8 (a token is ASCII)"},
+		{"invalid UTF-8 in the signature", "v1.1767225600123.0011223344556677.MEUC\xc0IQDx", "invalid UTF-8 (a token is ASCII)"},
+		{"lone surrogate encoded in UTF-8", "v1.1767225600123.0011223344556677.\xed\xa0\x80", "invalid UTF-8 (a token is ASCII)"},
+		{"non-ASCII digits", "v1.١٧٦٧.0011223344556677.MEUCIQDx", "timestamp must be decimal Unix milliseconds without leading zeros"},
+		{"leading zero", "v1.01767225600123.0011223344556677.MEUCIQDx", "timestamp must be decimal Unix milliseconds without leading zeros"},
+		{"base64 without padding", "v1.1767225600123.0011223344556677.AQ", "signature is not standard base64"},
+		{"base64 with nonzero padding bits", "v1.1767225600123.0011223344556677.AR==", "signature is not standard base64"},
+		{"base64 with line breaks", "v1.1767225600123.0011223344556677.ME\r\nUCIQDx", "signature is not standard base64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseToken(tc.token)
+			var te *TokenError
+			require.ErrorAs(t, err, &te)
+			require.Equal(t, tc.reason, te.Reason)
+		})
+	}
+}
+
 func FuzzParseToken(f *testing.F) {
 	f.Add("v1.1767225600123.0011223344556677.MEUCIQDx")
 	f.Add("v1.0.00000000000000000000000000000000.AA==")
 	f.Add("....")
+	f.Add("V1.1767225600123.0011223344556677.MEUCIQDx")
+	f.Add("v1.1767225600123.0011223344556677\xff.MEUCIQDx")
+	f.Add("v1.1767225600123.0011223344556677.AR==")
 	f.Fuzz(func(t *testing.T, s string) {
 		tok, err := ParseToken(s)
 		if err != nil {
@@ -75,6 +107,11 @@ func FuzzParseToken(f *testing.F) {
 		require.LessOrEqual(t, len(tok.Signature), reading.MaxSignatureBytes)
 		require.GreaterOrEqual(t, len(tok.Nonce), MinNonceHex)
 		require.GreaterOrEqual(t, tok.TimestampMS, int64(0))
+		require.True(t, utf8.ValidString(s))
+		// One spelling per meaning: the parsed token prints back to the
+		// exact string that was accepted.
+		again := TokenVersion + "." + strconv.FormatInt(tok.TimestampMS, 10) + "." + tok.Nonce + "." + base64.StdEncoding.EncodeToString(tok.Signature)
+		require.Equal(t, s, again)
 	})
 }
 

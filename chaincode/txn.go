@@ -3,6 +3,7 @@ package chaincode
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -323,8 +324,8 @@ func (t *txn) callerName() string {
 	return "role " + t.caller.Role
 }
 
-// decodeArg decodes one JSON transaction argument strictly: unknown fields
-// and trailing data are refused, and the error says which argument.
+// decodeArg decodes one JSON transaction argument strictly (see
+// decodeBytes), and the error says which argument.
 func decodeArg(name, arg string, v any) error {
 	if len(arg) > maxArgBytes {
 		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("%s is %d bytes, the limit is %d", name, len(arg), maxArgBytes))
@@ -332,28 +333,23 @@ func decodeArg(name, arg string, v any) error {
 	if strings.TrimSpace(arg) == "" {
 		return api.Errorf(api.CodeInvalidArgument, name+" is empty: pass a JSON object")
 	}
-	dec := json.NewDecoder(strings.NewReader(arg))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("%s is not valid JSON for this transaction: %v", name, err))
-	}
-	if dec.More() {
-		return api.Errorf(api.CodeInvalidArgument, name+" has trailing data after the JSON object")
-	}
-	return nil
+	return decodeBytes(name, []byte(arg), v)
 }
 
-// decodeBytes is decodeArg for bytes already in hand.
+// decodeBytes is decodeArg for bytes already in hand. It decodes with
+// reading.DecodeStrict, as every device input is decoded: duplicate keys,
+// keys that are not exactly a field name (case variants included), unknown
+// keys, invalid UTF-8 and trailing data are refused.
 func decodeBytes(name string, b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("%s is not valid JSON: %v", name, err))
-	}
-	if dec.More() {
+	err := reading.DecodeStrict(b, v)
+	var de *reading.DecodeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &de) && de.Problem == reading.ProblemTrailingData:
 		return api.Errorf(api.CodeInvalidArgument, name+" has trailing data after the JSON object")
 	}
-	return nil
+	return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("%s is not valid JSON for this transaction: %v", name, err))
 }
 
 func encodeResult(v any) (string, error) {

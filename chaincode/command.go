@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -17,8 +18,9 @@ const (
 	defaultCommandTTL = time.Hour
 	maxCommandTTL     = 30 * 24 * time.Hour
 	maxParamsBytes    = 4096
-	maxResultBytes    = 1024
 	maxGroupTargets   = 500
+	// maxPrivateCommands bounds the private commands one listing returns.
+	maxPrivateCommands = 500
 )
 
 // CommandContract issues commands to devices and tracks them through
@@ -113,11 +115,13 @@ func commandTTL(seconds int64) (time.Duration, error) {
 	return time.Duration(seconds) * time.Second, nil
 }
 
-// newCommand writes a pending command for a device.
+// newCommand writes a pending command for a device. A command issued in a
+// private telemetry batch is kept where the batch keeps its records.
 func (t *txn) newCommand(d *api.Device, name string, params json.RawMessage, ttl time.Duration, issuedBy string) (api.Command, error) {
 	cmd := api.Command{
 		ID: fmt.Sprintf("%s-%d", t.id, t.commandNo), Device: d.ID, Owner: d.Owner, Name: name, Params: params,
 		Status: api.CommandPending, IssuedBy: issuedBy, IssuedAt: t.now, ExpiresAt: t.now.Add(ttl),
+		Private: t.private != "" && t.private == d.Owner,
 	}
 	t.commandNo++
 	if err := t.saveCommand(&cmd, true); err != nil {
@@ -131,8 +135,30 @@ func (t *txn) saveCommand(cmd *api.Command, created bool) error {
 	if err != nil {
 		return err
 	}
-	if err := putJSON(t.l, k, cmd); err != nil {
-		return err
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return internal("encoding command", err)
+	}
+	if cmd.Private {
+		// In the owner's implicit collection, whose writes the owner's
+		// endorsement policy governs: no key-level policy to set.
+		if err := t.l.PutPrivateData(implicitCollection(cmd.Owner), k, b); err != nil {
+			return internal("writing private data", err)
+		}
+		if !created {
+			return nil
+		}
+		ik, err := compositeKey(kindCommandID, cmd.ID)
+		if err != nil {
+			return err
+		}
+		if err := t.l.PutPrivateData(implicitCollection(cmd.Owner), ik, []byte(cmd.Device)); err != nil {
+			return internal("writing private data", err)
+		}
+		return nil
+	}
+	if err := t.l.PutState(k, b); err != nil {
+		return internal("writing world state", err)
 	}
 	keys := []string{k}
 	if created {
@@ -246,7 +272,10 @@ func (t *txn) commandableMembers(owner, group string) ([]*api.Device, error) {
 	return out, nil
 }
 
-// loadCommand finds a command by id, and its device.
+// loadCommand finds a command by id, and its device: in world state, or
+// for a command of a private batch in the caller's org's implicit
+// collection. The command is believed only where its record, its index and
+// its device agree.
 func (t *txn) loadCommand(id string) (*api.Command, *api.Device, error) {
 	if err := reading.ValidateID("command id", id); err != nil {
 		return nil, nil, invalidArg(err)
@@ -255,9 +284,25 @@ func (t *txn) loadCommand(id string) (*api.Command, *api.Device, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	dev, err := t.l.GetState(ik)
+	get := func(key string) ([]byte, error) {
+		b, err := t.l.GetState(key)
+		if err != nil {
+			return nil, internal("reading world state", err)
+		}
+		return b, nil
+	}
+	dev, err := get(ik)
 	if err != nil {
-		return nil, nil, internal("reading command index", err)
+		return nil, nil, err
+	}
+	private := false
+	if dev == nil {
+		// Not public: perhaps a private command of the caller's org. A peer
+		// outside that org cannot read it, which is as good as absent.
+		if b, err := t.l.GetPrivateData(implicitCollection(t.caller.MSPID), ik); err == nil && b != nil {
+			dev, private = b, true
+			get = func(key string) ([]byte, error) { return t.ownPrivate(key, "command "+id) }
+		}
 	}
 	if dev == nil {
 		return nil, nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("command %q does not exist", id))
@@ -266,17 +311,40 @@ func (t *txn) loadCommand(id string) (*api.Command, *api.Device, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var cmd api.Command
-	ok, err := getJSON(t.l, k, &cmd)
+	b, err := get(k)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !ok {
-		return nil, nil, api.Errorf(api.CodeInternal, fmt.Sprintf("command %q is indexed but not stored", id))
+	name := "command record " + readableKey(k)
+	if b == nil {
+		return nil, nil, inconsistent(name, "is indexed but not stored")
+	}
+	var cmd api.Command
+	if err := json.Unmarshal(b, &cmd); err != nil {
+		return nil, nil, inconsistent(name, "cannot be decoded: "+err.Error())
+	}
+	if cmd.ID != id || cmd.Device != string(dev) || cmd.Private != private {
+		return nil, nil, inconsistent(name, fmt.Sprintf("says it is command %q of device %q", cmd.ID, cmd.Device))
 	}
 	d, err := t.device(cmd.Device)
 	if err != nil {
 		return nil, nil, err
+	}
+	if cmd.Owner != d.Owner && !private {
+		// A public command's key-level policy is its owner's, set when it
+		// was issued; a command of a device that changed hands since keeps
+		// its issuer's owner.
+		ep, err := t.l.GetStateValidationParameter(k)
+		if err != nil {
+			return nil, nil, internal("reading key endorsement policy", err)
+		}
+		want, err := endorsementPolicy(cmd.Owner)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !bytes.Equal(ep, want) {
+			return nil, nil, inconsistent(name, fmt.Sprintf("claims owner %s, but its key-level endorsement policy names %s", cmd.Owner, describeEndorsers(ep)))
+		}
 	}
 	return &cmd, d, nil
 }
@@ -300,16 +368,49 @@ func (t *txn) listCommands(q api.CommandQuery) (*api.CommandPage, error) {
 		return nil, err
 	}
 	page := &api.CommandPage{Commands: []api.Command{}, Bookmark: bookmark}
+	if d.Private && q.Bookmark == "" && t.caller.MSPID == d.Owner {
+		// Commands its rules issued in private batches are in the owner's
+		// implicit collection; they come with the first page.
+		priv, err := t.privateCommands(d.ID)
+		if err != nil {
+			return nil, err
+		}
+		kvs = append(priv, kvs...)
+	}
 	for _, e := range kvs {
 		var cmd api.Command
 		if err := json.Unmarshal(e.Value, &cmd); err != nil {
-			return nil, internal("decoding stored command", err)
+			return nil, inconsistent("command record "+readableKey(e.Key), "cannot be decoded: "+err.Error())
 		}
 		if q.Status == "" || cmd.Status == q.Status {
 			page.Commands = append(page.Commands, cmd)
 		}
 	}
 	return page, nil
+}
+
+// privateCommands reads a private device's commands from the caller's org's
+// implicit collection, at most maxPrivateCommands of them.
+func (t *txn) privateCommands(device string) ([]kv, error) {
+	start, err := compositeKey(kindCommand, device)
+	if err != nil {
+		return nil, err
+	}
+	org := t.caller.MSPID
+	it, err := t.l.GetPrivateDataByRange(implicitCollection(org), start, start+string(utf8.MaxRune))
+	if err != nil {
+		return nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("the commands of private device %s are in the private data of %s, which this peer cannot read (%v): evaluate on a peer of %s", device, org, err, org))
+	}
+	defer func() { _ = it.Close() }()
+	var out []kv
+	for it.HasNext() && len(out) < maxPrivateCommands {
+		r, err := it.Next()
+		if err != nil {
+			return nil, internal("iterating private data", err)
+		}
+		out = append(out, kv{Key: r.GetKey(), Value: r.GetValue()})
+	}
+	return out, nil
 }
 
 func (t *txn) markDelivered(id string) (*api.Command, *api.Event, error) {

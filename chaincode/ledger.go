@@ -35,6 +35,7 @@ type ledger interface {
 	GetTransient() (map[string][]byte, error)
 	PutPrivateData(collection, key string, value []byte) error
 	GetPrivateData(collection, key string) ([]byte, error)
+	GetPrivateDataByRange(collection, startKey, endKey string) (shim.StateQueryIteratorInterface, error)
 }
 
 // Object types of the composite keys. Every world-state key of the chaincode

@@ -53,16 +53,15 @@ func requireAbsent(t *testing.T, b []byte, secret []byte, what string) {
 func TestPrivateReadingsKeepPayloadInTheOwnersCollectionAndOnlyHashesOnTheChannel(t *testing.T) {
 	w := newWorld(t)
 	mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
-	fridge := w.enroll(org1Operator, "fridge", "fridge")
-	envs := []reading.Envelope{mon.vitals(t, 131.25, "patient-7-arrhythmia"), fridge.reading(t, 4), mon.vitals(t, 88.5, "patient-7-ok")}
+	envs := []reading.Envelope{mon.vitals(t, 131.25, "patient-7-arrhythmia"), mon.vitals(t, 88.5, "patient-7-ok")}
 
 	out, err := w.submitPrivate(org1Hub, envs...)
 	require.NoError(t, err)
 	var receipt api.BatchReceipt
 	require.NoError(t, json.Unmarshal([]byte(out), &receipt))
-	require.Equal(t, 3, receipt.Size)
+	require.Equal(t, 2, receipt.Size)
 
-	// The Merkle root still commits to every reading, private or not.
+	// The Merkle root still commits to every reading.
 	leaves := make([][32]byte, len(envs))
 	for i, env := range envs {
 		r, err := env.Decode()
@@ -73,40 +72,54 @@ func TestPrivateReadingsKeepPayloadInTheOwnersCollectionAndOnlyHashesOnTheChanne
 	require.NoError(t, err)
 	require.Equal(t, reading.Hash(root), receipt.Root)
 
-	// Public writes, the event and the result carry neither the private
-	// payloads nor their signatures nor the values in them.
-	var public []byte
-	for _, k := range w.lastTx.order {
-		public = append(append(public, k...), w.lastTx.writes[k]...)
-	}
-	public = append(append(public, w.lastRaw...), out...)
-	for _, i := range []int{0, 2} {
+	// Nothing public is written: the batch is Org1's alone to endorse, so
+	// Org2's peer never sees it.
+	require.Empty(t, w.lastTx.writes)
+	require.Equal(t, []string{"Org1MSP"}, w.requiredEndorsers(w.lastTx))
+	// The event and the result carry neither the payloads nor their
+	// signatures nor the values in them.
+	public := append(slices.Clone(w.lastRaw), out...)
+	for i := range envs {
 		requireAbsent(t, public, envs[i].Payload, "the channel")
 		requireAbsent(t, public, envs[i].Signature, "the channel")
 	}
 	for _, secret := range []string{"patient-7", "131.25", "88.5", "heart_rate"} {
 		require.NotContains(t, string(public), secret)
 	}
-	// The public device's reading is stored as SubmitBatch stores it.
-	require.True(t, bytes.Contains(w.state[readingKey("fridge", 1)], envs[1].Payload))
-	require.True(t, bytes.Contains(w.state[readingKey("fridge", 1)], envs[1].Signature))
 
-	// The private record keeps ts, key, batch, index and leaf (device and
-	// seq are in its key).
-	rec, err := decodeRecord(w.state[readingKey("monitor", 2)])
-	require.NoError(t, err)
-	require.Equal(t, api.StoredReading{
-		Timestamp: 1_700_000_000_002, KeyID: w.getDevice("monitor").KeyID,
-		BatchID: receipt.BatchID, Index: 2, Committed: w.now, Private: true, PrivateTo: "Org1MSP", Leaf: ptr(reading.Hash(leaves[2])),
-	}, rec)
-
-	// Only Org1's implicit collection holds the payloads, under the same keys.
+	// Only Org1's implicit collection holds the readings and the batch.
 	require.Equal(t, []string{"_implicit_org_Org1MSP"}, sortedKeys(w.private))
-	var pr privateReading
-	require.NoError(t, json.Unmarshal(w.private["_implicit_org_Org1MSP"][readingKey("monitor", 1)], &pr))
-	require.Equal(t, envs[0].Payload, pr.Payload)
-	require.Equal(t, envs[0].Signature, pr.Signature)
-	require.Len(t, w.private["_implicit_org_Org1MSP"], 2)
+	coll := w.private["_implicit_org_Org1MSP"]
+	rec, err := decodeRecord(coll[readingKey("monitor", 2)])
+	require.NoError(t, err)
+	require.Equal(t, envs[1].Payload, rec.Payload)
+	require.Equal(t, envs[1].Signature, rec.Signature)
+	require.Equal(t, receipt.BatchID, rec.BatchID)
+	require.Equal(t, 1, rec.Index)
+	require.Contains(t, coll, ckey(t, kindBatch, receipt.BatchID))
+	require.Len(t, coll, 3)
+}
+
+func TestPrivateBatchHoldsOnlyPrivateDevicesOfOneOrg(t *testing.T) {
+	w := newWorld(t)
+	mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
+	fridge := w.enroll(org1Operator, "fridge", "fridge")
+	other := w.enrollPrivate(org2Operator, "monitor-2", "vitals")
+	_, err := w.putPolicy(org2Operator, grant("org1-hub-writes", []string{"msp:Org1MSP"}, []string{api.ActionTelemetryWrite}, []string{"monitor-2"}))
+	require.NoError(t, err)
+	w.transient = batchTransient(t, mon.vitals(t, 70, "a"), fridge.reading(t, 4))
+	refused(t, w, org1Hub, api.CodeInvalidArgument, "reading 1 (device fridge seq 1): device fridge is not private", w.c.Telemetry.SubmitPrivateBatch)
+	w.transient = batchTransient(t, mon.vitals(t, 70, "a"), other.vitals(t, 71, "b"))
+	refused(t, w, org1Hub, api.CodeInvalidArgument, "device monitor-2 is private to Org2MSP, and this batch holds private readings of Org1MSP", w.c.Telemetry.SubmitPrivateBatch)
+	w.transient = nil
+	require.Zero(t, w.privateCount())
+
+	// A hub granted another org's private device submits its readings in a
+	// batch of their own, which that org alone endorses.
+	_, err = w.submitPrivate(org1Hub, other.vitals(t, 72, "c"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"Org2MSP"}, w.requiredEndorsers(w.lastTx))
+	require.Contains(t, w.private["_implicit_org_Org2MSP"], readingKey("monitor-2", 2))
 }
 
 func TestPublicSubmitRefusesPrivateDeviceReadings(t *testing.T) {
@@ -185,6 +198,11 @@ func TestRulesSeePrivateValuesButTheEventCarriesOnlyRuleMessages(t *testing.T) {
 	require.Equal(t, 1, receipt.Alerts)
 	require.Equal(t, []api.Alert{{Rule: "tachycardia", Device: "monitor", Seq: 2, Severity: api.SeverityCritical, Message: "heart rate high"}}, w.lastEvent.Alerts)
 	require.Len(t, w.lastEvent.Commands, 1)
+	cmd := w.lastEvent.Commands[0]
+	require.True(t, cmd.Private, "a command issued in a private batch stays with the owner")
+	require.Equal(t, []string{"Org1MSP"}, w.requiredEndorsers(w.lastTx))
+	require.Contains(t, w.private["_implicit_org_Org1MSP"], ckey(t, kindCommand, "monitor", cmd.ID))
+	require.NotContains(t, w.state, ckey(t, kindCommandID, cmd.ID))
 	for _, secret := range []string{"142.75", "racing", "calm", "heart_rate"} {
 		require.NotContains(t, string(w.lastRaw), secret)
 		require.NotContains(t, out, secret)
@@ -213,13 +231,10 @@ func TestOnlyTheOwnerOrgReadsPrivateValues(t *testing.T) {
 	require.Len(t, own.Values, 2)
 	require.Equal(t, 62.0, *own.Values[0].Number)
 
-	other := get(org2Operator)
-	require.True(t, other.Private)
-	require.Equal(t, "Org1MSP", other.PrivateTo)
-	require.Nil(t, other.Values)
-	require.Nil(t, other.Payload)
-	require.Nil(t, other.Signature)
-	require.Equal(t, own.Leaf, other.Leaf)
+	// Org2 may read the monitor's telemetry, but its peers hold none of it.
+	refused(t, w, org2Operator, api.CodeNotFound, "no reading with seq 2 in the private data of Org2MSP", func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Telemetry.Get(ctx, "monitor", "2")
+	})
 
 	list := func(c caller) api.ReadingPage {
 		return must[api.ReadingPage](w, c, func(ctx contractapi.TransactionContextInterface) (string, error) {
@@ -230,11 +245,18 @@ func TestOnlyTheOwnerOrgReadsPrivateValues(t *testing.T) {
 		require.Equal(t, envs[i].Payload, r.Payload)
 		require.Len(t, r.Values, 2)
 	}
-	for _, r := range list(org2Operator).Readings {
-		require.True(t, r.Private)
-		require.Nil(t, r.Values)
-		require.Nil(t, r.Payload)
-	}
+	require.Empty(t, list(org2Operator).Readings)
+	page := must[api.ReadingPage](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Telemetry.List(ctx, jsonArg(t, api.ReadingQuery{Device: "monitor", PageSize: 2}))
+	})
+	require.Len(t, page.Readings, 2)
+	require.Equal(t, "3", page.Bookmark)
+	page = must[api.ReadingPage](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Telemetry.List(ctx, jsonArg(t, api.ReadingQuery{Device: "monitor", PageSize: 2, Bookmark: page.Bookmark}))
+	})
+	require.Len(t, page.Readings, 1)
+	require.Equal(t, uint64(3), page.Readings[0].Seq)
+	require.Empty(t, page.Bookmark)
 
 	proof := func(c caller) reading.Proof {
 		return must[reading.Proof](w, c, func(ctx contractapi.TransactionContextInterface) (string, error) {
@@ -246,17 +268,9 @@ func TestOnlyTheOwnerOrgReadsPrivateValues(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), payload.Seq)
 
-	// Org2's proof has no payload, which Verify refuses; the leaf hash of
-	// the public record proves inclusion all the same.
-	p2 := proof(org2Operator)
-	require.Empty(t, p2.Payload)
-	require.Empty(t, p2.Signature)
-	_, err = p2.Verify()
-	require.Error(t, err)
-	require.NoError(t, reading.VerifyInclusion(*other.Leaf, p2.Index, p2.Size, toArrays(p2.Path), p2.Root))
-	wrong := *other.Leaf
-	wrong[0] ^= 1
-	require.ErrorIs(t, reading.VerifyInclusion(wrong, p2.Index, p2.Size, toArrays(p2.Path), p2.Root), reading.ErrProofMismatch)
+	refused(t, w, org2Operator, api.CodeNotFound, "in the private data of Org2MSP", func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Telemetry.Proof(ctx, "monitor", "2")
+	})
 
 	// An Org1 caller whose read lands on Org2's peer is told where to ask.
 	w.peerOrg = "Org2MSP"
@@ -293,12 +307,10 @@ func TestPrivateReadingsStayWithTheOrgThatOwnedTheDeviceWhenTheyWereSubmitted(t 
 		return w.c.Telemetry.Get(ctx, "monitor", "2")
 	})
 	require.Len(t, r2.Values, 2)
-	// The earlier reading's values stay with Org1, whose peers hold them.
-	r1 := must[api.StoredReading](w, org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+	// The earlier reading stays with Org1, whose peers hold it.
+	refused(t, w, org2Operator, api.CodeNotFound, "stay with the org that owned it when they were submitted", func(ctx contractapi.TransactionContextInterface) (string, error) {
 		return w.c.Telemetry.Get(ctx, "monitor", "1")
 	})
-	require.Equal(t, "Org1MSP", r1.PrivateTo)
-	require.Nil(t, r1.Values)
 }
 
 func TestPrivateBatchLedgerFailuresAreInternalAndLeaveNothing(t *testing.T) {
@@ -329,11 +341,11 @@ func TestPrivateBatchLedgerFailuresAreInternalAndLeaveNothing(t *testing.T) {
 		require.NoError(t, err)
 		coll := w.private["_implicit_org_Org1MSP"]
 		coll[readingKey("monitor", 1)] = coll[readingKey("monitor", 2)]
-		refused(t, w, org1Operator, api.CodeInternal, "does not match its leaf hash", func(ctx contractapi.TransactionContextInterface) (string, error) {
+		refused(t, w, org1Operator, api.CodeInternal, "is reading 2 of device", func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return w.c.Telemetry.Get(ctx, "monitor", "1")
 		})
 		coll[readingKey("monitor", 1)] = []byte("not json")
-		refused(t, w, org1Operator, api.CodeInternal, "decoding private reading", func(ctx contractapi.TransactionContextInterface) (string, error) {
+		refused(t, w, org1Operator, api.CodeInternal, "decoding stored reading", func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return w.c.Telemetry.Get(ctx, "monitor", "1")
 		})
 	})
@@ -377,16 +389,16 @@ func toArrays(hs []reading.Hash) [][32]byte {
 
 func TestSubmitPrivateBatchIsDeterministic(t *testing.T) {
 	mon := &testDevice{id: "monitor", signer: newKey(t, reading.ECDSAP256)}
-	pub := &testDevice{id: "fridge", signer: newKey(t, reading.Ed25519)}
+	pub := &testDevice{id: "bed-2", signer: newKey(t, reading.Ed25519)}
 	var envs []reading.Envelope
 	for i := range 10 {
-		envs = append(envs, mon.vitals(t, 60+float64(i), "n"), pub.reading(t, float64(i)))
+		envs = append(envs, mon.vitals(t, 60+float64(i), "n"), pub.vitals(t, 70+float64(i), "m"))
 	}
 	run := func() *txRecord {
 		w := newWorld(t)
 		for _, d := range []*testDevice{mon, pub} {
 			must[api.Device](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
-				return w.c.Device.Enroll(ctx, jsonArg(t, api.EnrollRequest{ID: d.id, Type: "t", PublicKey: d.signer.Public().PEM(), Activate: true, Private: d == mon}))
+				return w.c.Device.Enroll(ctx, jsonArg(t, api.EnrollRequest{ID: d.id, Type: "t", PublicKey: d.signer.Public().PEM(), Activate: true, Private: true}))
 			})
 		}
 		_, err := w.putRule(org1Operator, api.Rule{ID: "r", Condition: "reading.values.heart_rate > 65.0",
@@ -401,5 +413,5 @@ func TestSubmitPrivateBatchIsDeterministic(t *testing.T) {
 	require.Equal(t, first.writes, second.writes)
 	require.Equal(t, first.pvt, second.pvt)
 	require.Equal(t, first.events, second.events)
-	require.Len(t, first.pvt["_implicit_org_Org1MSP"], 10)
+	require.Len(t, first.pvt["_implicit_org_Org1MSP"], 21, "20 readings and the batch record")
 }

@@ -91,9 +91,9 @@ func (t *txn) coolingDown(rule api.Rule, d *api.Device, fired map[string]time.Ti
 	}
 	last, ok := fired[k]
 	if !ok {
-		b, err := t.l.GetState(k)
+		b, err := t.getRecord(k)
 		if err != nil {
-			return false, internal("reading rule cooldown", err)
+			return false, err
 		}
 		if b != nil {
 			ns, err := strconv.ParseInt(string(b), 10, 64)
@@ -107,8 +107,8 @@ func (t *txn) coolingDown(rule api.Rule, d *api.Device, fired map[string]time.Ti
 		return true, nil
 	}
 	fired[k] = t.now
-	if err := t.l.PutState(k, []byte(strconv.FormatInt(t.now.UnixNano(), 10))); err != nil {
-		return false, internal("writing rule cooldown", err)
+	if err := t.putRecord(k, []byte(strconv.FormatInt(t.now.UnixNano(), 10))); err != nil {
+		return false, err
 	}
 	return false, nil
 }

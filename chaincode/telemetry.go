@@ -151,6 +151,11 @@ func (t *txn) checkReading(r *reading.Reading, private bool, writable map[string
 	if d.Private && !private {
 		return nil, "", api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("device %s is private: its values must not be written into a block; submit its readings with telemetry:SubmitPrivateBatch (batch in the transient data)", d.ID))
 	}
+	if private {
+		if err := t.joinPrivateBatch(d); err != nil {
+			return nil, "", err
+		}
+	}
 	if d.Status != api.StatusActive {
 		return nil, "", api.Errorf(api.CodeDeviceInactive, fmt.Sprintf("device is %s, only active devices submit telemetry", d.Status))
 	}
@@ -185,6 +190,23 @@ func (t *txn) checkReading(r *reading.Reading, private bool, writable map[string
 	return d, rk, nil
 }
 
+// joinPrivateBatch admits a device's reading into a private batch: the
+// batch is endorsed by one org alone, so it holds only that org's private
+// devices, and its records go to that org's implicit collection.
+func (t *txn) joinPrivateBatch(d *api.Device) error {
+	if !d.Private {
+		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("device %s is not private: submit its readings with telemetry:SubmitBatch (a private batch holds only private devices' readings, endorsed by their owner alone)", d.ID))
+	}
+	switch t.private {
+	case "":
+		t.private = d.Owner
+	case d.Owner:
+	default:
+		return api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("device %s is private to %s, and this batch holds private readings of %s: one private batch holds the devices of one org, which alone endorses it", d.ID, d.Owner, t.private))
+	}
+	return nil
+}
+
 // checkReplays refuses the batch if one of its readings is already on the
 // ledger, naming the first such reading. It asks the ledger once per device
 // for the key range spanning the batch's sequence numbers of that device
@@ -217,7 +239,9 @@ func (t *txn) checkReplays(batch []accepted, seen map[string]int) error {
 	}
 	for _, dev := range devices {
 		s := spans[dev]
-		if s.hi-s.lo <= uint64(4*len(s.idx)+16) {
+		// Range reads of private data are not checked for phantoms at
+		// commit, point reads are (their hashed versions are validated).
+		if t.private == "" && s.hi-s.lo <= uint64(4*len(s.idx)+16) {
 			it, err := t.l.GetStateByRange(readingKey(dev, s.lo), readingKey(dev, s.hi)+"\x00")
 			if err != nil {
 				return internal("reading world state", err)
@@ -232,9 +256,9 @@ func (t *txn) checkReplays(batch []accepted, seen map[string]int) error {
 			continue
 		}
 		for _, i := range s.idx {
-			old, err := t.l.GetState(batch[i].key)
+			old, err := t.getRecord(batch[i].key)
 			if err != nil {
-				return internal("reading world state", err)
+				return err
 			}
 			if old != nil {
 				found(batch[i].key)
@@ -252,21 +276,13 @@ type accepted struct {
 	r     *reading.Reading
 	key   string
 	keyID string
-	// privateTo is the owner org whose implicit collection keeps the
-	// reading's payload and signature; empty for a public reading.
-	privateTo string
-}
-
-// privateReading is what a private reading keeps in its owner's implicit
-// collection, under the same key as its public record.
-type privateReading struct {
-	Payload   []byte `json:"payload"`
-	Signature []byte `json:"signature"`
 }
 
 // submitBatch verifies and stores a batch. With private false, readings of
 // private devices are refused: the batch came in the transaction's
-// arguments, which are written into the block.
+// arguments, which are written into the block. With private true, the batch
+// holds private devices of one org, and everything it stores goes to that
+// org's implicit collection (records.go).
 func (t *txn) submitBatch(envs []reading.Envelope, private bool) (*api.BatchReceipt, *api.Event, error) {
 	if n := len(envs); n == 0 || n > MaxBatchReadings {
 		return nil, nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("a batch carries 1..%d readings, got %d", MaxBatchReadings, n))
@@ -285,9 +301,6 @@ func (t *txn) submitBatch(envs []reading.Envelope, private bool) (*api.BatchRece
 			return nil, nil, readingError(i, r, err)
 		}
 		batch[i] = accepted{r: r, key: rk, keyID: d.KeyID}
-		if d.Private {
-			batch[i].privateTo = d.Owner
-		}
 		leaves[i] = r.LeafHash()
 	}
 	if err := t.checkReplays(batch, seen); err != nil {
@@ -307,13 +320,8 @@ func (t *txn) submitBatch(envs []reading.Envelope, private bool) (*api.BatchRece
 		// The record keeps only what neither the key nor the signed
 		// payload says (encodeRecord); values and the device clock are
 		// decoded from the payload when the reading is read.
-		if a.privateTo != "" {
-			if err := t.putPrivate(a, &rec, leaves[i]); err != nil {
-				return nil, nil, err
-			}
-		}
-		if err := t.l.PutState(a.key, encodeRecord(&rec)); err != nil {
-			return nil, nil, internal("writing world state", err)
+		if err := t.putRecord(a.key, encodeRecord(&rec)); err != nil {
+			return nil, nil, err
 		}
 		if !slices.Contains(devices, a.r.Device) {
 			devices = append(devices, a.r.Device)
@@ -330,7 +338,11 @@ func (t *txn) submitBatch(envs []reading.Envelope, private bool) (*api.BatchRece
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := putJSON(t.l, bk, rec); err != nil {
+	rb, err := json.Marshal(rec)
+	if err != nil {
+		return nil, nil, internal("encoding batch record", err)
+	}
+	if err := t.putRecord(bk, rb); err != nil {
 		return nil, nil, err
 	}
 	out, err := t.runRules(batch)
@@ -349,26 +361,6 @@ func (t *txn) submitBatch(envs []reading.Envelope, private bool) (*api.BatchRece
 	}
 	receipt := &api.BatchReceipt{BatchID: t.id, Root: rec.Root, Size: rec.Size, Alerts: len(out.alerts), Commands: len(out.commands)}
 	return receipt, ev, nil
-}
-
-// putPrivate moves a reading's payload and signature out of its public
-// record into its owner's implicit collection. The channel then carries the
-// record without them plus the hash of the private value, which covers the
-// signature as well as the payload, so a guessed payload cannot be confirmed
-// against it; the leaf hash is kept so that the batch's Merkle root still
-// commits to the reading.
-func (t *txn) putPrivate(a accepted, rec *api.StoredReading, leaf [32]byte) error {
-	b, err := json.Marshal(privateReading{Payload: rec.Payload, Signature: rec.Signature})
-	if err != nil {
-		return internal("encoding private reading", err)
-	}
-	if err := t.l.PutPrivateData(implicitCollection(a.privateTo), a.key, b); err != nil {
-		return internal("writing private data", err)
-	}
-	h := reading.Hash(leaf)
-	rec.Payload, rec.Signature = nil, nil
-	rec.Private, rec.PrivateTo, rec.Leaf = true, a.privateTo, &h
-	return nil
 }
 
 func mergeSorted(a, b []string) []string {
@@ -391,21 +383,15 @@ func parseSeq(seq string) (uint64, error) {
 }
 
 // storedReading completes a stored record with the values of its payload.
-// A private reading's payload is added only for a caller of the org that
-// keeps it (privateTo); everyone else gets the public record.
-func (t *txn) storedReading(device string, seq uint64, key string, b []byte) (*api.StoredReading, error) {
+// privateTo is the org whose implicit collection held it, if any.
+func (t *txn) storedReading(device string, seq uint64, key string, b []byte, privateTo string) (*api.StoredReading, error) {
 	r, err := decodeRecord(b)
 	if err != nil {
 		return nil, internal("decoding stored reading "+key, err)
 	}
 	r.Device, r.Seq = device, seq
-	if r.Private {
-		if t.caller.MSPID != r.PrivateTo {
-			return &r, nil
-		}
-		if err := t.revealPrivate(key, &r); err != nil {
-			return nil, err
-		}
+	if privateTo != "" {
+		r.Private, r.PrivateTo = true, privateTo
 	}
 	p, err := reading.ParsePayload(r.Payload)
 	if err != nil {
@@ -418,28 +404,24 @@ func (t *txn) storedReading(device string, seq uint64, key string, b []byte) (*a
 	return &r, nil
 }
 
-// revealPrivate fills a private reading's payload and signature in from its
-// org's implicit collection. Only that org's peers hold the values: Fabric
-// refuses the read on any other peer, and so does this function, saying so.
-func (t *txn) revealPrivate(key string, r *api.StoredReading) error {
-	b, err := t.l.GetPrivateData(implicitCollection(r.PrivateTo), key)
-	if err != nil || b == nil {
-		reason := "not found"
+// readingRecord reads a reading's stored record: from world state for a
+// public device, from the caller's org's implicit collection for a private
+// one (only the org that owned the device when the reading was submitted
+// holds it). It returns the org whose private data held it, if any.
+func (t *txn) readingRecord(d *api.Device, seq uint64) ([]byte, string, error) {
+	k := readingKey(d.ID, seq)
+	if !d.Private {
+		b, err := t.l.GetState(k)
 		if err != nil {
-			reason = err.Error()
+			return nil, "", internal("reading world state", err)
 		}
-		return api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("the private values of reading %d of device %s are kept by the peers of %s and this peer cannot read them (%s): evaluate on a peer of %s",
-			r.Seq, r.Device, r.PrivateTo, reason, r.PrivateTo))
+		return b, "", nil
 	}
-	var pr privateReading
-	if err := json.Unmarshal(b, &pr); err != nil {
-		return internal("decoding private reading", err)
+	b, err := t.ownPrivate(k, fmt.Sprintf("reading %d of private device %s", seq, d.ID))
+	if err != nil {
+		return nil, "", err
 	}
-	if r.Leaf == nil || reading.Hash(reading.LeafHash(pr.Payload, pr.Signature)) != *r.Leaf {
-		return internal("private reading", fmt.Errorf("reading %d of device %s does not match its leaf hash", r.Seq, r.Device))
-	}
-	r.Payload, r.Signature = pr.Payload, pr.Signature
-	return nil
+	return b, t.caller.MSPID, nil
 }
 
 func (t *txn) readableDevice(id string) (*api.Device, error) {
@@ -462,14 +444,17 @@ func (t *txn) getReading(device, seqText string) (*api.StoredReading, *api.Devic
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := t.l.GetState(readingKey(device, seq))
+	b, privateTo, err := t.readingRecord(d, seq)
 	if err != nil {
-		return nil, nil, internal("reading world state", err)
+		return nil, nil, err
+	}
+	if b == nil && d.Private {
+		return nil, nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("device %q has no reading with seq %d in the private data of %s (a private device's readings stay with the org that owned it when they were submitted)", device, seq, t.caller.MSPID))
 	}
 	if b == nil {
 		return nil, nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("device %q has no reading with seq %d", device, seq))
 	}
-	r, err := t.storedReading(device, seq, readingKey(device, seq), b)
+	r, err := t.storedReading(device, seq, readingKey(device, seq), b, privateTo)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -481,8 +466,12 @@ func (t *txn) listReadings(q api.ReadingQuery) (*api.ReadingPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := t.readableDevice(q.Device); err != nil {
+	d, err := t.readableDevice(q.Device)
+	if err != nil {
 		return nil, err
+	}
+	if d.Private {
+		return t.listPrivateReadings(d, q, size)
 	}
 	start, end := readingRange(q.Device, q.FromSeq)
 	it, meta, err := t.l.GetStateByRangeWithPagination(start, end, size, q.Bookmark)
@@ -493,13 +482,56 @@ func (t *txn) listReadings(q api.ReadingQuery) (*api.ReadingPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	page := &api.ReadingPage{Readings: make([]api.StoredReading, 0, len(kvs)), Bookmark: nextBookmark(len(kvs), size, meta)}
+	return t.readingPage(q.Device, kvs, nextBookmark(len(kvs), size, meta), "")
+}
+
+// listPrivateReadings lists a private device's readings held in the
+// caller's org's implicit collection. Fabric has no paginated range query
+// over private data, so the bookmark is the sequence number to go on from.
+func (t *txn) listPrivateReadings(d *api.Device, q api.ReadingQuery, size int32) (*api.ReadingPage, error) {
+	from := q.FromSeq
+	if q.Bookmark != "" {
+		n, err := strconv.ParseUint(q.Bookmark, 10, 64)
+		if err != nil || n < from {
+			return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("bookmark %q is not from an earlier page of this private device's readings", q.Bookmark))
+		}
+		from = n
+	}
+	org := t.caller.MSPID
+	start, end := readingRange(d.ID, from)
+	it, err := t.l.GetPrivateDataByRange(implicitCollection(org), start, end)
+	if err != nil {
+		return nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("the readings of private device %s are in the private data of %s, which this peer cannot read (%v): evaluate on a peer of %s", d.ID, org, err, org))
+	}
+	defer func() { _ = it.Close() }()
+	var kvs []kv
+	bookmark := ""
+	for it.HasNext() {
+		r, err := it.Next()
+		if err != nil {
+			return nil, internal("iterating private data", err)
+		}
+		if len(kvs) == int(size) {
+			seq, err := seqFromReadingKey(d.ID, r.GetKey())
+			if err != nil {
+				return nil, err
+			}
+			bookmark = strconv.FormatUint(seq, 10)
+			break
+		}
+		kvs = append(kvs, kv{Key: r.GetKey(), Value: r.GetValue()})
+	}
+	return t.readingPage(d.ID, kvs, bookmark, org)
+}
+
+func (t *txn) readingPage(device string, kvs []kv, bookmark, privateTo string) (*api.ReadingPage, error) {
+	page := &api.ReadingPage{Readings: make([]api.StoredReading, 0, len(kvs)), Bookmark: bookmark}
 	for _, e := range kvs {
-		seq, err := seqFromReadingKey(q.Device, e.Key)
+		seq, err := seqFromReadingKey(device, e.Key)
 		if err != nil {
 			return nil, err
 		}
-		r, err := t.storedReading(q.Device, seq, e.Key, e.Value)
+		r, err := t.storedReading(device, seq, e.Key, e.Value, privateTo)
 		if err != nil {
 			return nil, err
 		}
@@ -521,8 +553,16 @@ func (t *txn) loadBatch(id string) (*api.BatchRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("batch %q does not exist", id))
+	if ok {
+		return &b, nil
+	}
+	// A private batch's record is in its org's implicit collection.
+	raw, err := t.l.GetPrivateData(implicitCollection(t.caller.MSPID), k)
+	if err != nil || raw == nil {
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("batch %q does not exist (or is a private batch of another org)", id))
+	}
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, inconsistent("private batch record "+readableKey(k), "cannot be decoded: "+err.Error())
 	}
 	return &b, nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
-	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
 // The value of a reading key rd~<device>~<seq> holds only what cannot be
@@ -19,7 +18,9 @@ import (
 // is binary:
 //
 //	byte     0x01, the version (a record of the first layout is JSON and starts with '{')
-//	byte     flags: bit 0 set for a private reading
+//	byte     flags (bit 0 is reserved: it marked the earlier split layout of
+//	         private readings, which keep the same record in their owner's
+//	         implicit collection now)
 //	uvarint  index of the reading in its batch
 //	varint   committed: transaction timestamp, Unix seconds
 //	uvarint  committed: nanoseconds within the second (< 1e9)
@@ -28,21 +29,15 @@ import (
 //	         then the bytes)
 //	batch id 32 bytes if flag bit 2 is set (the id is 64 lowercase hex
 //	         digits, as Fabric transaction ids are), else a string
-//	public reading:
-//	  string   payload, the signed bytes
-//	  string   signature
-//	private reading (payload and signature are in the owner's implicit collection):
-//	  varint   device clock, Unix milliseconds
-//	  string   MSP ID of the org that keeps it
-//	  32 bytes Merkle leaf hash
+//	string   payload, the signed bytes
+//	string   signature
 //
 // Varints take their shortest form. Nothing may follow the last field.
 const (
 	recordVersion    byte = 0x01
-	recordFlagPriv   byte = 1 << 0
 	recordFlagKeyHex byte = 1 << 1
 	recordFlagTxHex  byte = 1 << 2
-	recordKnownFlags      = recordFlagPriv | recordFlagKeyHex | recordFlagTxHex
+	recordKnownFlags      = recordFlagKeyHex | recordFlagTxHex
 	// maxRecordString bounds a length prefix so that a corrupt record
 	// cannot ask for a huge allocation.
 	maxRecordString = 1 << 24
@@ -51,20 +46,12 @@ const (
 // errRecord says that a stored reading record is malformed.
 var errRecord = errors.New("malformed stored reading record")
 
-// encodeRecord encodes a reading's stored record. Device, Seq and Values
-// are not stored; Timestamp is stored for private readings only.
+// encodeRecord encodes a reading's stored record. Device, Seq, Timestamp
+// and Values are not stored (they are in the key and the payload).
 func encodeRecord(r *api.StoredReading) []byte {
-	n := 2 + 3*binary.MaxVarintLen64 + len(r.KeyID) + len(r.BatchID) + 2*binary.MaxVarintLen64
-	if r.Private {
-		n += 2*binary.MaxVarintLen64 + len(r.PrivateTo) + len(reading.Hash{})
-	} else {
-		n += 2*binary.MaxVarintLen64 + len(r.Payload) + len(r.Signature)
-	}
+	n := 2 + 5*binary.MaxVarintLen64 + len(r.KeyID) + len(r.BatchID) + len(r.Payload) + len(r.Signature)
 	b := make([]byte, 0, n)
 	flags := byte(0)
-	if r.Private {
-		flags |= recordFlagPriv
-	}
 	if hex32(r.KeyID) {
 		flags |= recordFlagKeyHex
 	}
@@ -77,16 +64,6 @@ func encodeRecord(r *api.StoredReading) []byte {
 	b = binary.AppendUvarint(b, uint64(r.Committed.Nanosecond())) //nolint:gosec // 0 ≤ ns < 1e9
 	b = appendID(b, r.KeyID, flags&recordFlagKeyHex != 0)
 	b = appendID(b, r.BatchID, flags&recordFlagTxHex != 0)
-	if r.Private {
-		var leaf reading.Hash
-		if r.Leaf != nil {
-			leaf = *r.Leaf
-		}
-		b = binary.AppendVarint(b, r.Timestamp)
-		b = appendString(b, []byte(r.PrivateTo))
-		b = append(b, leaf[:]...)
-		return b
-	}
 	b = appendString(b, r.Payload)
 	b = appendString(b, r.Signature)
 	return b
@@ -225,20 +202,8 @@ func decodeRecord(b []byte) (api.StoredReading, error) {
 	r.Index = int(index) //nolint:gosec // checked above
 	r.Committed = time.Unix(sec, int64(nsec)).UTC()
 	r.KeyID, r.BatchID = keyID, batchID
-	if flags&recordFlagPriv != 0 {
-		r.Private = true
-		r.Timestamp = rr.varint("timestamp")
-		r.PrivateTo = string(rr.string("private org"))
-		leaf := rr.bytes("leaf hash", uint64(len(reading.Hash{})))
-		if rr.err == nil {
-			var h reading.Hash
-			copy(h[:], leaf)
-			r.Leaf = &h
-		}
-	} else {
-		r.Payload = rr.string("payload")
-		r.Signature = rr.string("signature")
-	}
+	r.Payload = rr.string("payload")
+	r.Signature = rr.string("signature")
 	if rr.err == nil && len(rr.b) != 0 {
 		rr.fail("trailing bytes")
 	}

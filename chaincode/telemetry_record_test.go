@@ -14,7 +14,6 @@ import (
 )
 
 func TestStoredRecordRoundTripsWhatItKeeps(t *testing.T) {
-	leaf := reading.Hash{1, 2, 3, 31: 9}
 	committed := time.Date(2026, 11, 25, 22, 0, 0, 123456789, time.UTC)
 	tests := []struct {
 		name string
@@ -31,17 +30,6 @@ func TestStoredRecordRoundTripsWhatItKeeps(t *testing.T) {
 			want: api.StoredReading{
 				Payload: []byte(`{"device":"a","seq":7}`), Signature: []byte{0x30, 0x45, 0x00, 0xff},
 				KeyID: "k1", BatchID: "tx1", Index: 499, Committed: committed,
-			},
-		},
-		{
-			name: "private reading keeps its device clock, org and leaf but no payload",
-			rec: api.StoredReading{
-				Device: "m", Seq: 2, Timestamp: -5, KeyID: "k2", BatchID: "tx2", Committed: committed,
-				Private: true, PrivateTo: "Org1MSP", Leaf: &leaf,
-			},
-			want: api.StoredReading{
-				Timestamp: -5, KeyID: "k2", BatchID: "tx2", Committed: committed,
-				Private: true, PrivateTo: "Org1MSP", Leaf: &leaf,
 			},
 		},
 		{
@@ -156,9 +144,8 @@ func TestMalformedStoredRecordIsAnInternalError(t *testing.T) {
 }
 
 func FuzzDecodeRecord(f *testing.F) {
-	leaf := reading.Hash{7}
 	f.Add(encodeRecord(&api.StoredReading{Payload: []byte("p"), Signature: []byte("s"), KeyID: "k", BatchID: "b", Index: 3, Committed: time.Unix(1, 2)}))
-	f.Add(encodeRecord(&api.StoredReading{Private: true, PrivateTo: "Org1MSP", Leaf: &leaf, Timestamp: 9}))
+	f.Add([]byte{recordVersion, 1, 0, 0, 0, 0, 0, 0, 0}) // the retired private-layout flag
 	f.Add([]byte(`{"device":"a","seq":1}`))
 	f.Add([]byte{recordVersion, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -50,6 +50,9 @@ type txn struct {
 	policyOf  map[string][]api.Policy       // owner MSP → its policies, in key order
 	commandNo int                           // commands created so far (ids <txid>-<n>)
 	budget    *condition.Budget             // CEL cost all conditions of the transaction draw on (TxEvalBudget)
+	// private is the org whose implicit collection receives the records
+	// this transaction creates (a private telemetry batch); see records.go.
+	private string
 }
 
 func (e *engines) begin(ctx contractapi.TransactionContextInterface) (*txn, error) {

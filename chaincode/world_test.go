@@ -82,7 +82,46 @@ type txRecord struct {
 	sbe    map[string][]byte
 	events [][]byte
 	pvt    map[string]map[string][]byte // collection → key → value
+	// required is which orgs' peers must have endorsed the transaction for
+	// Fabric's validator to accept it (see endorsementNeeded).
+	required []string
 }
+
+// chaincodePolicy stands for the chaincode's own endorsement policy
+// (MAJORITY: both orgs of the channel) in requiredEndorsers.
+const chaincodePolicy = "<chaincode policy>"
+
+// endorsementNeeded decides, as Fabric's validator does with key-level
+// policies, which endorsements a transaction needs against the state before
+// it: every written public key (value or key-level policy) needs the orgs of
+// its current key-level policy, or the chaincode's policy if it has none;
+// every write to an org's implicit collection needs that org.
+func (w *world) endorsementNeeded(rec *txRecord) []string {
+	need := map[string]bool{}
+	public := slices.Clone(rec.order)
+	for k := range rec.sbe {
+		if !slices.Contains(public, k) {
+			public = append(public, k)
+		}
+	}
+	for _, k := range public {
+		ep, ok := w.sbe[k]
+		if !ok {
+			need[chaincodePolicy] = true
+			continue
+		}
+		for _, org := range listOrgs(w.t, ep) {
+			need[org] = true
+		}
+	}
+	for coll := range rec.pvt {
+		need[strings.TrimPrefix(coll, "_implicit_org_")] = true
+	}
+	return sortedKeys(need)
+}
+
+// requiredEndorsers is endorsementNeeded of a committed transaction.
+func (w *world) requiredEndorsers(rec *txRecord) []string { return rec.required }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
@@ -168,6 +207,26 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 			return nil, fmt.Errorf("private data matching public hash version is not available")
 		}
 		return v, nil
+	}
+	s.GetPrivateDataByRangeStub = func(coll, start, end string) (shim.StateQueryIteratorInterface, error) {
+		if err := w.injected("GetPrivateDataByRange"); err != nil {
+			return nil, err
+		}
+		if coll != implicitCollection(peerMSP) && len(w.private[coll]) > 0 {
+			return nil, fmt.Errorf("private data matching public hash version is not available")
+		}
+		var keys []string
+		for k := range w.private[coll] {
+			if k >= start && k < end {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		kvs := make([]*queryresult.KV, len(keys))
+		for i, k := range keys {
+			kvs[i] = &queryresult.KV{Key: k, Value: w.private[coll][k]}
+		}
+		return w.iterator(kvs), nil
 	}
 	s.GetTxIDReturns(rec.id)
 	s.GetTxTimestampStub = func() (*timestamppb.Timestamp, error) {
@@ -347,11 +406,13 @@ func (w *world) invoke(c caller, tx func(contractapi.TransactionContextInterface
 		require.NoError(w.t, json.Unmarshal(rec.events[0], &ev))
 		w.lastEvent, w.lastRaw = &ev, rec.events[0]
 	}
+	rec.required = w.endorsementNeeded(rec)
 	for _, k := range rec.order {
 		v := rec.writes[k]
 		w.history[k] = append(w.history[k], &queryresult.KeyModification{TxId: rec.id, Value: v, Timestamp: timestamppb.New(w.now), IsDelete: v == nil})
 		if v == nil {
 			delete(w.state, k)
+			delete(w.sbe, k) // Fabric deletes a key's metadata with it
 		} else {
 			w.state[k] = v
 		}

@@ -37,13 +37,9 @@ var privateBatch = api.BatchRequest{Readings: []reading.Envelope{{Payload: []byt
 
 const receiptJSON = `{"batchId":"tx0","root":"0000000000000000000000000000000000000000000000000000000000000000","size":1}`
 
-func TestSubmitPrivateBatchSendsTheBatchAsTransientDataToEveryChannelOrg(t *testing.T) {
-	tr := &scriptedTransport{
-		script:      []outcome{{code: "MVCC_READ_CONFLICT"}, {code: "VALID", result: receiptJSON}},
-		systemCalls: map[string][]byte{"cscc:GetChannelConfig": channelConfig(t, map[string]string{"Org2": "Org2MSP", "Org1": "Org1MSP"})},
-	}
-	c := fastClient(tr)
-	c.channel = "iotledger"
+func TestSubmitPrivateBatchSendsTheBatchAsTransientDataToTheOwnerOrgOnly(t *testing.T) {
+	tr := &scriptedTransport{script: []outcome{{code: "MVCC_READ_CONFLICT"}, {code: "VALID", result: receiptJSON}}}
+	c := newClientWithTransport(tr, "Org1MSP", WithRetry(2, time.Millisecond))
 	receipt, err := c.SubmitPrivateBatch(t.Context(), privateBatch)
 	require.NoError(t, err)
 	require.Equal(t, 1, receipt.Size)
@@ -52,20 +48,17 @@ func TestSubmitPrivateBatchSendsTheBatchAsTransientDataToEveryChannelOrg(t *test
 	var sent api.BatchRequest
 	require.NoError(t, json.Unmarshal(tr.lastOpts.transient[api.TransientBatchKey], &sent))
 	require.Equal(t, privateBatch, sent)
-	require.Equal(t, []string{"Org1MSP", "Org2MSP"}, tr.lastOpts.endorsingOrgs)
-	require.Equal(t, []string{"iotledger"}, tr.systemArgs)
-
-	_, err = c.SubmitPrivateBatch(t.Context(), privateBatch)
-	require.NoError(t, err)
-	require.Equal(t, 1, tr.systemN, "the channel's orgs are read once")
+	require.Equal(t, []string{"Org1MSP"}, tr.lastOpts.endorsingOrgs, "no other org's peer receives the readings")
 }
 
-func TestSubmitPrivateBatchUsesTheConfiguredEndorsingOrgs(t *testing.T) {
+func TestSubmitPrivateBatchForNamesTheOwnerAsTheOnlyEndorser(t *testing.T) {
 	tr := &scriptedTransport{script: []outcome{{code: "VALID", result: receiptJSON}}}
+	// Endorsing orgs configured for the client's other transactions do not
+	// widen who receives a private batch.
 	c := newClientWithTransport(tr, "Org1MSP", WithEndorsingOrganizations("Org1MSP", "Org3MSP"), WithRetry(2, time.Millisecond))
-	_, err := c.SubmitPrivateBatch(t.Context(), privateBatch)
+	_, err := c.SubmitPrivateBatchFor(t.Context(), "Org3MSP", privateBatch)
 	require.NoError(t, err)
-	require.Equal(t, []string{"Org1MSP", "Org3MSP"}, tr.lastOpts.endorsingOrgs)
+	require.Equal(t, []string{"Org3MSP"}, tr.lastOpts.endorsingOrgs)
 	require.Zero(t, tr.systemN)
 }
 
@@ -76,24 +69,33 @@ func TestSubmitPrivateBatchRefusals(t *testing.T) {
 		require.ErrorContains(t, err, "the batch has no readings")
 		require.Zero(t, tr.submits)
 	})
-	t.Run("channel config unreadable", func(t *testing.T) {
+	t.Run("no owner", func(t *testing.T) {
 		tr := &scriptedTransport{script: []outcome{{code: "VALID"}}}
-		_, err := fastClient(tr).SubmitPrivateBatch(t.Context(), privateBatch)
-		require.ErrorContains(t, err, "choosing the endorsing orgs")
-		require.ErrorContains(t, err, "access denied")
+		_, err := fastClient(tr).SubmitPrivateBatchFor(t.Context(), "", privateBatch)
+		require.ErrorContains(t, err, "name the org that owns the batch's private devices")
 		require.Zero(t, tr.submits)
 	})
 	t.Run("chaincode refusal", func(t *testing.T) {
-		tr := &scriptedTransport{
-			script:      []outcome{{submitErr: endorseError(t)}},
-			systemCalls: map[string][]byte{"cscc:GetChannelConfig": channelConfig(t, map[string]string{"Org1": "Org1MSP"})},
-		}
-		_, err := fastClient(tr).SubmitPrivateBatch(t.Context(), privateBatch)
+		tr := &scriptedTransport{script: []outcome{{submitErr: endorseError(t)}}}
+		_, err := newClientWithTransport(tr, "Org1MSP", WithRetry(2, time.Millisecond)).SubmitPrivateBatch(t.Context(), privateBatch)
 		var te *TransactionError
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, "telemetry:SubmitPrivateBatch", te.Tx)
 		require.Equal(t, 1, tr.submits)
 	})
+}
+
+func TestChannelOrgsAreReadOnceFromTheChannelConfiguration(t *testing.T) {
+	tr := &scriptedTransport{systemCalls: map[string][]byte{"cscc:GetChannelConfig": channelConfig(t, map[string]string{"Org2": "Org2MSP", "Org1": "Org1MSP"})}}
+	c := fastClient(tr)
+	c.channel = "iotledger"
+	for range 2 {
+		orgs, err := c.ChannelOrgs(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, []string{"Org1MSP", "Org2MSP"}, orgs)
+	}
+	require.Equal(t, []string{"iotledger"}, tr.systemArgs)
+	require.Equal(t, 1, tr.systemN)
 }
 
 func TestApplicationOrgsRefusesMalformedConfigurations(t *testing.T) {

@@ -80,34 +80,33 @@ func (c *Client) Batch(ctx context.Context, id string) (*api.BatchRecord, error)
 	return &out, nil
 }
 
-// SubmitPrivateBatch submits a batch that may carry readings of private
-// devices (api.Device.Private) through telemetry:SubmitPrivateBatch. The
-// batch travels as transient data, which the endorsing peers see (they
-// verify the signatures and run the rules) but which is never written into
-// a block; the private devices' payloads are kept by their owner org's peers
-// only. Readings of other devices in the batch are stored as SubmitBatch
-// stores them.
-//
-// The gateway does not send transient data to orgs outside the private
-// collections on its own, while the chaincode's endorsement policy needs
-// them, so the proposal names its endorsing orgs: those of
-// WithEndorsingOrganizations if given, otherwise every application org of
-// the channel (read once from the channel configuration).
+// SubmitPrivateBatch submits a batch of readings of this client's own
+// org's private devices (api.Device.Private); SubmitPrivateBatchFor names
+// another owner org.
 func (c *Client) SubmitPrivateBatch(ctx context.Context, b api.BatchRequest) (*api.BatchReceipt, error) {
+	return c.SubmitPrivateBatchFor(ctx, c.mspID, b)
+}
+
+// SubmitPrivateBatchFor submits a batch of readings of owner's private
+// devices through telemetry:SubmitPrivateBatch. The batch travels as
+// transient data, which is never written into a block, and only owner's
+// peers endorse it: no other org's peer or chaincode ever receives the
+// readings. The chaincode keeps what the batch creates in owner's implicit
+// private data collection (only hashes reach the channel), which Fabric
+// validates against owner's endorsement policy alone. A batch holds the
+// private devices of one org only.
+func (c *Client) SubmitPrivateBatchFor(ctx context.Context, owner string, b api.BatchRequest) (*api.BatchReceipt, error) {
 	if len(b.Readings) == 0 {
 		return nil, errors.New("telemetry:SubmitPrivateBatch: the batch has no readings")
+	}
+	if owner == "" {
+		return nil, errors.New("telemetry:SubmitPrivateBatch: name the org that owns the batch's private devices")
 	}
 	arg, err := json.Marshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the batch: %w", err)
 	}
-	orgs := c.cfg.endorsingOrgs
-	if len(orgs) == 0 {
-		if orgs, err = c.ChannelOrgs(ctx); err != nil {
-			return nil, fmt.Errorf("telemetry:SubmitPrivateBatch: choosing the endorsing orgs: %w", err)
-		}
-	}
-	opts := submitOptions{transient: map[string][]byte{api.TransientBatchKey: arg}, endorsingOrgs: orgs}
+	opts := submitOptions{transient: map[string][]byte{api.TransientBatchKey: arg}, endorsingOrgs: []string{owner}}
 	var out api.BatchReceipt
 	if err := c.submitWith(ctx, opts, api.ContractTelemetry, "SubmitPrivateBatch", &out); err != nil {
 		return nil, err

@@ -356,15 +356,12 @@ type StoredReading struct {
 	BatchID   string          `json:"batchId"`
 	Index     int             `json:"index"`
 	Committed time.Time       `json:"committed"` // transaction timestamp
-	// Private is set for a reading of a private device. Its payload and
-	// signature live in the implicit private data collection of the org
-	// PrivateTo; Values, Payload and Signature are filled in only for callers
-	// of that org, reading through a peer of that org. Leaf is the reading's
-	// Merkle leaf hash (reading.Reading.LeafHash), public so that anyone can
-	// check its inclusion in the batch with reading.VerifyInclusion.
-	Private   bool          `json:"private,omitempty"`
-	PrivateTo string        `json:"privateTo,omitempty"`
-	Leaf      *reading.Hash `json:"leaf,omitempty"`
+	// Private is set for a reading of a private device: the whole record
+	// lives in the implicit private data collection of the org PrivateTo
+	// (the device's owner when it was submitted), which only that org's
+	// peers hold and only its callers read.
+	Private   bool   `json:"private,omitempty"`
+	PrivateTo string `json:"privateTo,omitempty"`
 }
 
 // ReadingQuery is the argument of telemetry:List.
@@ -410,6 +407,10 @@ type Command struct {
 	DeliveredAt *time.Time      `json:"deliveredAt,omitempty"`
 	Result      string          `json:"result,omitempty"`
 	CompletedAt *time.Time      `json:"completedAt,omitempty"`
+	// Private is set for a command a rule issued in a private telemetry
+	// batch: it is kept in the owner org's implicit collection, so its
+	// lifecycle transactions are endorsed by the owner org alone.
+	Private bool `json:"private,omitempty"`
 }
 
 // CommandRequest is the argument of command:Send: to one device or a group.

@@ -126,11 +126,19 @@ func (h *Hub) submitBatch(ctx context.Context, job batchJob) {
 	}
 }
 
-// submitSet submits readings as one transaction. Transient failures are
-// retried (after checking whether an unknown outcome committed); a refusal
-// of the whole set first drops readings already on the ledger, then
-// bisects until the refused reading is alone, and drops it.
+// submitSet submits readings as transactions: public readings in one, the
+// private readings of each owner org in one of their own (endorsed by that
+// org alone). Transient failures are retried (after checking whether an
+// unknown outcome committed); a refusal of the whole set first drops
+// readings already on the ledger, then bisects until the refused reading is
+// alone, and drops it.
 func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
+	if parts := h.byPrivacy(ctx, recs); len(parts) > 1 {
+		for _, p := range parts {
+			h.submitSet(ctx, batchID, p.recs)
+		}
+		return
+	}
 	backoff := 200 * time.Millisecond
 	for len(recs) > 0 {
 		req := api.BatchRequest{Readings: make([]reading.Envelope, len(recs))}
@@ -139,8 +147,9 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 		}
 		start := time.Now()
 		var err error
-		if pl, ok := h.cfg.Ledger.(PrivateLedger); ok && h.anyPrivate(ctx, recs) {
-			_, err = pl.SubmitPrivateBatch(ctx, req)
+		owner := h.privateOwner(ctx, recs[0])
+		if pl, ok := h.cfg.Ledger.(PrivateLedger); ok && owner != "" {
+			_, err = pl.SubmitPrivateBatchFor(ctx, owner, req)
 		} else {
 			_, err = h.cfg.Ledger.SubmitBatch(ctx, req)
 		}
@@ -182,29 +191,49 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 	}
 }
 
-// anyPrivate reports whether a reading of recs comes from a private device,
-// by the devices' cached records. A device that cannot be looked up counts
-// as private: a public device's reading is stored the same way through
-// SubmitPrivateBatch, whereas a private one would be refused by SubmitBatch.
-func (h *Hub) anyPrivate(ctx context.Context, recs []Record) bool {
-	checked := map[string]bool{}
+// privacyPart is readings that go into one transaction: public ones, or
+// the private ones of one owner org.
+type privacyPart struct {
+	owner string // "" for public readings
+	recs  []Record
+}
+
+// byPrivacy splits readings into public ones and each owner's private ones,
+// in order of first appearance, by the devices' cached records. A device
+// that cannot be looked up goes with the public readings, where the ledger
+// decides.
+func (h *Hub) byPrivacy(ctx context.Context, recs []Record) []privacyPart {
+	var parts []privacyPart
+	index := map[string]int{}
 	for _, r := range recs {
-		if checked[r.Device] {
-			continue
+		owner := h.privateOwner(ctx, r)
+		i, ok := index[owner]
+		if !ok {
+			i = len(parts)
+			index[owner] = i
+			parts = append(parts, privacyPart{owner: owner})
 		}
-		checked[r.Device] = true
-		info, err := h.dir.lookup(ctx, r.Device)
-		if err != nil || info.device.Private {
-			return true
-		}
+		parts[i].recs = append(parts[i].recs, r)
 	}
-	return false
+	return parts
+}
+
+// privateOwner is the owner org of a private device's reading, or "" for a
+// public device (or one that cannot be looked up).
+func (h *Hub) privateOwner(ctx context.Context, r Record) string {
+	info, err := h.dir.lookup(ctx, r.Device)
+	if err != nil || info.device == nil || !info.device.Private {
+		return ""
+	}
+	return info.device.Owner
 }
 
 // transient reports whether an error may go away by itself: unclassified
-// errors (network, timeouts, exhausted conflict retries) and INTERNAL.
+// errors (network, timeouts, exhausted conflict retries), INTERNAL, and
+// CLOCK_SKEW (an endorser's clock and this hub's disagree until NTP mends
+// one of them).
 func transient(code api.Code) bool {
-	return code == "" || code == api.CodeInternal
+	return code == "" || code == api.CodeInternal || code == api.CodeClockSkew
 }
 
 // dropCommitted looks each reading up on the ledger and resolves those

@@ -19,15 +19,16 @@ type Ledger interface {
 	AckCommand(ctx context.Context, env reading.Envelope) (*api.Command, error)
 }
 
-// PrivateLedger is a Ledger that can also submit batches holding readings
-// of private devices (api.Device.Private) as transient data, so that their
-// values never enter a block. The SDK's *client.Client satisfies it. The hub
-// routes such batches through SubmitPrivateBatch when its Ledger has it;
-// otherwise the ledger refuses those readings and the hub counts them as
-// rejected.
+// PrivateLedger is a Ledger that can also submit batches of readings of
+// private devices (api.Device.Private) as transient data endorsed by the
+// devices' owner org alone, so that their values never enter a block nor
+// reach another org's peer. The SDK's *client.Client satisfies it. The hub
+// sends each owner's private readings in batches of their own through
+// SubmitPrivateBatchFor when its Ledger has it; otherwise the ledger refuses
+// those readings and the hub counts them as rejected.
 type PrivateLedger interface {
 	Ledger
-	SubmitPrivateBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error)
+	SubmitPrivateBatchFor(ctx context.Context, owner string, req api.BatchRequest) (*api.BatchReceipt, error)
 }
 
 // EventSource streams the chaincode events the hub reacts to (commands,

@@ -11,7 +11,7 @@ import (
 	"github.com/iotledger/iotledger/client/hub/wire"
 )
 
-func TestBatchesWithPrivateDevicesGoThroughSubmitPrivateBatch(t *testing.T) {
+func TestPrivateDevicesReadingsGoInPrivateBatchesOfTheirOwn(t *testing.T) {
 	fx := newFixture(t, func(c *Config) { c.BatchSize = 4 })
 	vitals := fx.enroll(t, "vitals-1", api.StatusActive)
 	fx.ledger.SetPrivate(vitals.id)
@@ -28,8 +28,9 @@ func TestBatchesWithPrivateDevicesGoThroughSubmitPrivateBatch(t *testing.T) {
 	eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "outbox not drained (depth %d)", fx.hub.Outbox().Depth())
 	require.Zero(t, fx.ledger.PrivateSubmits())
 
-	// Any batch holding a private device's reading goes through
-	// SubmitPrivateBatch (the public SubmitBatch would refuse it).
+	// A private device's readings go in batches of their own through
+	// SubmitPrivateBatchFor (the public SubmitBatch would refuse them, and a
+	// private batch holds nothing else).
 	for seq := uint64(1); seq <= 6; seq++ {
 		_, err := mv.publish(t, wire.Topic(vitals.id, wire.KindTelemetry), vitals.reading(t, seq, 72))
 		require.NoError(t, err)

@@ -17,6 +17,9 @@ import (
 	"github.com/iotledger/iotledger/client/hub"
 )
 
+// The SDK client is the hub's ledger, private batches included.
+var _ hub.PrivateLedger = (*client.Client)(nil)
+
 // hubLedger is the SDK surface the hub uses, plus the event stream.
 type hubLedger interface {
 	hub.Ledger

@@ -61,7 +61,7 @@ func TestHubKeepsAPrivateMonitorsValuesOffTheChannel(t *testing.T) {
 		block := blockBytes(ctx, t, org1Admin, r.BatchID)
 		require.False(t, bytes.Contains(block, []byte(base64.StdEncoding.EncodeToString(env.Payload))), "the block carries reading %d's payload", i+1)
 		require.False(t, bytes.Contains(block, []byte(base64.StdEncoding.EncodeToString(env.Signature))), "the block carries reading %d's signature", i+1)
-		require.True(t, bytes.Contains(block, []byte(r.Leaf.String())), "the block carries reading %d's public record", i+1)
+		require.True(t, bytes.Contains(block, []byte("_implicit_org_Org1MSP")), "the block carries the hashes of reading %d's private record", i+1)
 	}
 }
 

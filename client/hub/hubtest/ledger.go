@@ -106,25 +106,35 @@ func (f *Ledger) CheckAccess(_ context.Context, req api.AccessRequest) (*api.Dec
 }
 
 // SetPrivate marks a device private (api.Device.Private): SubmitBatch then
-// refuses its readings, as the chaincode does, and SubmitPrivateBatch takes them.
+// refuses its readings, as the chaincode does, and SubmitPrivateBatchFor takes them.
 func (f *Ledger) SetPrivate(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.devices[id].Private = true
 }
 
-// PrivateSubmits counts SubmitPrivateBatch calls.
+// PrivateSubmits counts SubmitPrivateBatchFor calls.
 func (f *Ledger) PrivateSubmits() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.privateCalls
 }
 
-// SubmitPrivateBatch implements the hub's PrivateLedger: SubmitBatch that
-// also accepts readings of private devices.
-func (f *Ledger) SubmitPrivateBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error) {
+// SubmitPrivateBatchFor implements the hub's PrivateLedger: like the
+// chaincode, it takes only readings of owner's private devices.
+func (f *Ledger) SubmitPrivateBatchFor(ctx context.Context, owner string, req api.BatchRequest) (*api.BatchReceipt, error) {
 	f.mu.Lock()
 	f.privateCalls++
+	for i, env := range req.Readings {
+		r, err := env.Decode()
+		if err != nil {
+			continue // submit refuses it with the reading's index
+		}
+		if d, ok := f.devices[r.Device]; ok && (!d.Private || d.Owner != owner) {
+			f.mu.Unlock()
+			return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("reading %d: device %s is not a private device of %s", i, r.Device, owner))
+		}
+	}
 	f.mu.Unlock()
 	return f.submit(ctx, req, true)
 }

@@ -289,7 +289,20 @@ func (c *Client) submitWith(ctx context.Context, opts submitOptions, contract, t
 			}
 			te := newCallError(name, txID, stage, err)
 			te.Attempts = attempt
-			return te
+			if !te.endorsersDisagreed() || attempt == c.cfg.retry.max {
+				return te
+			}
+			// Endorsers that answered differently usually read different
+			// states: one peer had not committed the latest block yet.
+			// Nothing was submitted; ask again once it has caught up.
+			wait := c.cfg.retry.delay(attempt)
+			c.log.DebugContext(ctx, "endorsers disagreed; endorsing again as a new transaction",
+				"tx", name, "attempt", attempt, "wait", wait)
+			last = te
+			if err := sleep(ctx, wait); err != nil {
+				return last
+			}
+			continue
 		}
 		st, cerr := c.awaitCommit(ctx, name, p)
 		if cerr != nil {

@@ -99,6 +99,23 @@ func IsConflict(err error) bool {
 
 // newCallError classifies an error returned by the gateway for a call of tx
 // at stage.
+// payloadMismatch is the gateway's word for endorsers whose responses differ.
+const payloadMismatch = "ProposalResponsePayloads do not match"
+
+// endorsersDisagreed reports an endorsement that failed only because the
+// endorsers' responses differ (no chaincode refusal among them).
+func (e *TransactionError) endorsersDisagreed() bool {
+	if e.Stage != StageEndorse || e.Code != "" {
+		return false
+	}
+	for _, d := range e.Endorsers {
+		if strings.Contains(d.Message, payloadMismatch) {
+			return true
+		}
+	}
+	return false
+}
+
 func newCallError(tx, txID string, stage Stage, err error) *TransactionError {
 	te := &TransactionError{Tx: tx, TxID: txID, Stage: stage, cause: err, Message: err.Error()}
 	if st, ok := status.FromError(err); ok {

@@ -250,3 +250,27 @@ func TestTransactionErrorUnwrapsToTheCause(t *testing.T) {
 	require.ErrorIs(t, te, cause)
 	require.Equal(t, "policy:Put: submit failed: boom", te.Error())
 }
+
+func TestEndorsersThatDisagreeAreAskedAgainAsANewTransaction(t *testing.T) {
+	mismatch := endorseError(t, &gateway.ErrorDetail{Address: "peer0.org2:7051", MspId: "Org2MSP", Message: "ProposalResponsePayloads do not match"})
+	tr := &scriptedTransport{script: []outcome{{submitErr: mismatch}, {code: "VALID", result: deviceJSON}}}
+	d, err := fastClient(tr).EnrollDevice(t.Context(), api.EnrollRequest{ID: "d1"})
+	require.NoError(t, err)
+	require.Equal(t, "d1", d.ID)
+	require.Equal(t, 2, tr.submits)
+
+	// Only a disagreement is asked again; it stays bounded; a chaincode
+	// refusal next to it is final.
+	tr = &scriptedTransport{script: []outcome{{submitErr: mismatch}}}
+	_, err = fastClient(tr).EnrollDevice(t.Context(), api.EnrollRequest{ID: "d1"})
+	var te *TransactionError
+	require.ErrorAs(t, err, &te)
+	require.Equal(t, 5, te.Attempts)
+	require.Equal(t, 5, tr.submits)
+	refused := endorseError(t, &gateway.ErrorDetail{MspId: "Org1MSP", Message: "chaincode response 500, ACCESS_DENIED: no"},
+		&gateway.ErrorDetail{MspId: "Org2MSP", Message: "ProposalResponsePayloads do not match"})
+	tr = &scriptedTransport{script: []outcome{{submitErr: refused}}}
+	_, err = fastClient(tr).EnrollDevice(t.Context(), api.EnrollRequest{ID: "d1"})
+	require.Equal(t, api.CodeAccessDenied, api.CodeOf(err))
+	require.Equal(t, 1, tr.submits)
+}

@@ -33,7 +33,7 @@ func (l *ledgerCmd) commandSendCmd() *cobra.Command {
 		ttl    time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "send (--device ID | --group G) --name NAME [--params JSON] [--ttl 1h]",
+		Use:   "send (--device ID | --group G [--owner MSPID]) --name NAME [--params JSON] [--ttl 1h]",
 		Short: "Send a command to a device or to every device of a group",
 		Example: `  iotledger command send --device fridge-01 --name set-setpoint --params '{"celsius":4}'
   iotledger command send --group cold-chain --name reboot --ttl 10m`,
@@ -44,6 +44,13 @@ func (l *ledgerCmd) commandSendCmd() *cobra.Command {
 				return errors.New("give either --device or --group, not both")
 			case req.Device == "" && req.Group == "":
 				return errors.New("give the target: --device ID or --group G")
+			case req.Owner != "" && req.Group == "":
+				return errors.New("--owner names the org of a --group (groups are per org); a --device needs no owner")
+			}
+			if req.Owner != "" {
+				if err := reading.ValidateID("owner", req.Owner); err != nil {
+					return fmt.Errorf("invalid --owner %q: %w", req.Owner, err)
+				}
 			}
 			if req.Device != "" {
 				if err := reading.ValidateID("device", req.Device); err != nil {
@@ -86,7 +93,8 @@ func (l *ledgerCmd) commandSendCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Device, "device", "", "target device")
-	f.StringVar(&req.Group, "group", "", "target group: every device in it gets the command")
+	f.StringVar(&req.Group, "group", "", "target group: every device in it that you may command gets the command")
+	f.StringVar(&req.Owner, "owner", "", "the MSP ID whose --group is meant (groups are per org; default: your org)")
 	f.StringVar(&req.Name, "name", "", "command name, e.g. reboot")
 	f.StringVar(&params, "params", "", "command parameters, a JSON object")
 	f.DurationVar(&ttl, "ttl", 0, "time to live before the command expires (default 1h)")

@@ -244,17 +244,11 @@ func (l *ledgerCmd) deviceListCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List devices (your org's by default; or by --owner, --type or --group)",
+		Short: "List one org's devices (your org's by default, or --owner's), optionally of one --type or --group",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n := 0
-			for _, s := range []string{q.Owner, q.Type, q.Group} {
-				if s != "" {
-					n++
-				}
-			}
-			if n > 1 {
-				return errors.New("give at most one of --owner, --type and --group")
+			if q.Type != "" && q.Group != "" {
+				return errors.New("give at most one of --type and --group (types and groups are per owner org; --owner picks the org)")
 			}
 			if err := checkPage(q.PageSize, all, q.Bookmark); err != nil {
 				return err
@@ -283,15 +277,18 @@ func (l *ledgerCmd) deviceListCmd() *cobra.Command {
 						row(tw, d.ID, d.Type, d.Status, d.Owner, joinOrDash(d.Groups),
 							fmt.Sprintf("%s v%d", d.KeyAlg, d.KeyVersion), orDash(d.Firmware), when(d.UpdatedAt))
 					}
+					for _, sk := range page.Skipped {
+						fmt.Fprintf(cmd.ErrOrStderr(), "skipped device %s of %s: %s\n", sk.ID, sk.Owner, sk.Reason)
+					}
 					moreHint(cmd, page.Bookmark)
 				})
 			})
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&q.Owner, "owner", "", "list the devices of this MSP ID")
-	f.StringVar(&q.Type, "type", "", "list devices of this type")
-	f.StringVar(&q.Group, "group", "", "list devices of this group")
+	f.StringVar(&q.Owner, "owner", "", "list the devices of this MSP ID (default: your org)")
+	f.StringVar(&q.Type, "type", "", "list the owner's devices of this type")
+	f.StringVar(&q.Group, "group", "", "list the owner's devices of this group")
 	pageFlags(cmd, &q.PageSize, &q.Bookmark, &all)
 	return cmd
 }

@@ -235,6 +235,8 @@ func TestInvalidFlagsAreRefusedBeforeConnecting(t *testing.T) {
 		{"check bad context", []string{"policy", "check", "--action", "telemetry:read", "--resource", "d1", "--context", "[1]"}, "--context"},
 		{"rule invalid", []string{"rule", "put", "-f", "-"}, "not valid"},
 		{"command without target", []string{"command", "send", "--name", "reboot"}, "give the target"},
+		{"command owner without group", []string{"command", "send", "--device", "d1", "--owner", "Org2MSP", "--name", "reboot"}, "--owner names the org of a --group"},
+		{"command bad owner", []string{"command", "send", "--group", "g", "--owner", "Org 2", "--name", "reboot"}, "invalid --owner"},
 		{"command bad params", []string{"command", "send", "--device", "d1", "--name", "reboot", "--params", "[1,2]"}, "invalid --params"},
 		{"command bad ttl", []string{"command", "send", "--device", "d1", "--name", "reboot", "--ttl", "10ms"}, "invalid --ttl"},
 		{"command list bad status", []string{"command", "list", "--device", "d1", "--status", "done"}, "invalid --status"},

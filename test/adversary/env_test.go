@@ -25,6 +25,7 @@ import (
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/network"
 	"github.com/iotledger/iotledger/test/adversary/rawgw"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // hostileServerPackage is the attacker's chaincode server, built from the source tree.
@@ -86,43 +87,10 @@ func (e *environment) raw(t *testing.T, org, identity string) *rawgw.Client {
 	return c
 }
 
-// settle waits until every peer has committed the blocks any peer has now,
-// for a test that reads through one org's peer what it wrote through the
-// other's.
+// settle waits until every peer has the blocks any peer has now.
 func (e *environment) settle(t *testing.T) {
 	t.Helper()
-	ctx := e.ctx(t)
-	heights := func() (lowest, highest uint64, ok bool) {
-		st, err := e.net.Status(ctx)
-		if err != nil {
-			return 0, 0, false
-		}
-		first := true
-		for _, n := range st.Nodes {
-			if n.Kind != network.KindPeer {
-				continue
-			}
-			if n.Height == nil {
-				return 0, 0, false
-			}
-			if first || *n.Height < lowest {
-				lowest = *n.Height
-			}
-			highest = max(highest, *n.Height)
-			first = false
-		}
-		return lowest, highest, !first
-	}
-	var target uint64
-	require.Eventually(t, func() bool {
-		_, h, ok := heights()
-		target = h
-		return ok
-	}, 30*time.Second, 100*time.Millisecond, "cannot read the peers' heights")
-	require.Eventually(t, func() bool {
-		lowest, _, ok := heights()
-		return ok && lowest >= target
-	}, 60*time.Second, 100*time.Millisecond, "peers did not reach height %d", target)
+	testnet.Settle(e.ctx(t), t, e.net)
 }
 
 // --- the hostile server ---

@@ -129,37 +129,8 @@ func (e *environment) eventOf(t *testing.T, c *client.Client, txID string) api.E
 	return api.Event{}
 }
 
-// settle waits until every peer has committed the blocks any peer has now,
-// for a test that reads through one org's peer what it wrote through the
-// other's (each peer commits blocks on its own schedule).
+// settle waits until every peer has the blocks any peer has now.
 func (e *environment) settle(t *testing.T) {
 	t.Helper()
-	ctx := e.ctx(t)
-	heights := func() (lowest, highest uint64, ok bool) {
-		st, err := e.net.Status(ctx)
-		if err != nil {
-			return 0, 0, false
-		}
-		first := true
-		for _, n := range st.Nodes {
-			if n.Kind != network.KindPeer {
-				continue
-			}
-			if n.Height == nil {
-				return 0, 0, false
-			}
-			if first || *n.Height < lowest {
-				lowest = *n.Height
-			}
-			highest = max(highest, *n.Height)
-			first = false
-		}
-		return lowest, highest, !first
-	}
-	_, target, ok := heights()
-	require.True(t, ok, "cannot read the peers' heights")
-	require.Eventually(t, func() bool {
-		lowest, _, ok := heights()
-		return ok && lowest >= target
-	}, 30*time.Second, 100*time.Millisecond, "peers did not reach height %d", target)
+	testnet.Settle(e.ctx(t), t, e.net)
 }

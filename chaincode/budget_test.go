@@ -25,7 +25,7 @@ func TestConditionBoundsMirrorTheDeviceRecordLimits(t *testing.T) {
 	require.Equal(t, maxAttributes, policy.MaxDeviceAttributes)
 	require.Equal(t, maxAttributeValue, policy.MaxAttributeValue)
 	require.Equal(t, maxFirmware, policy.MaxFirmware)
-	require.Equal(t, uint64(1_920_000), uint64(TxEvalBudget))
+	require.Equal(t, uint64(1_920_000), TxEvalBudget)
 }
 
 func alertRule(id, cond string) api.Rule {

@@ -368,22 +368,12 @@ func FuzzSubmitPrivateBatchTransient(f *testing.F) {
 	})
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
 	slices.Sort(out)
-	return out
-}
-
-func toArrays(hs []reading.Hash) [][32]byte {
-	out := make([][32]byte, len(hs))
-	for i, h := range hs {
-		out[i] = h
-	}
 	return out
 }
 

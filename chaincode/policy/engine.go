@@ -251,7 +251,9 @@ func (e *Engine) matchStatement(st api.Statement, req Request, vars *conditionVa
 	case err != nil && st.Effect == api.Deny:
 		return true, strings.Join(append(why, "condition failed to evaluate ("+err.Error()+"); a deny statement fails closed, so it applies"), "; "), nil
 	case err != nil:
-		return false, strings.Join(append(why, "condition failed to evaluate ("+err.Error()+"); an allow statement fails closed, so it does not apply"), "; "), nil
+		// The evaluation error is the statement's answer (it does not
+		// apply), not a failure of the decision.
+		return false, strings.Join(append(why, "condition failed to evaluate ("+err.Error()+"); an allow statement fails closed, so it does not apply"), "; "), nil //nolint:nilerr // see above
 	case holds:
 		return true, strings.Join(append(why, "condition true"), "; "), nil
 	default:

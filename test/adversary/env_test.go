@@ -339,15 +339,6 @@ func requireClockSkew(t *testing.T, err error, forged time.Time) {
 	require.True(t, sawClock, "the refusal names the endorser's clock: %v", err)
 }
 
-// requireInvalidated checks that an SDK call's transaction committed as
-// invalid with the given validation code.
-func requireInvalidated(t *testing.T, err error, code string) {
-	t.Helper()
-	var te *client.TransactionError
-	require.True(t, errors.As(err, &te), "want a transaction that committed as %s, got: %v", code, err)
-	require.Equal(t, code, te.ValidationCode, "error: %v", err)
-}
-
 // containsAny reports which of the needles occurs in blob, or "".
 func containsAny(blob []byte, needles map[string][]byte) string {
 	for name, n := range needles {

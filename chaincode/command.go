@@ -368,9 +368,10 @@ func (t *txn) listCommands(q api.CommandQuery) (*api.CommandPage, error) {
 		return nil, err
 	}
 	page := &api.CommandPage{Commands: []api.Command{}, Bookmark: bookmark}
-	if d.Private && q.Bookmark == "" && t.caller.MSPID == d.Owner {
-		// Commands its rules issued in private batches are in the owner's
-		// implicit collection; they come with the first page.
+	if q.Bookmark == "" && t.caller.MSPID == d.Owner {
+		// Commands rules issued in private batches (to any device of the
+		// batch's org) are in the owner's implicit collection; they come
+		// with the first page.
 		priv, err := t.privateCommands(d.ID)
 		if err != nil {
 			return nil, err

@@ -405,3 +405,43 @@ func TestSubmitPrivateBatchIsDeterministic(t *testing.T) {
 	require.Equal(t, first.events, second.events)
 	require.Len(t, first.pvt["_implicit_org_Org1MSP"], 21, "20 readings and the batch record")
 }
+
+func TestACommandIssuedInAPrivateBatchLivesAndEndsWithItsOwner(t *testing.T) {
+	w := newWorld(t)
+	mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
+	_, err := w.putRule(org1Operator, api.Rule{ID: "page", Selector: api.DeviceSelector{Types: []string{"vitals"}}, Condition: "reading.values.heart_rate > 120",
+		Actions: []api.RuleAction{{Type: api.ActionTypeCommand, Command: "page-nurse"}}})
+	require.NoError(t, err)
+	_, err = w.submitPrivate(org1Hub, mon.vitals(t, 150, "x"))
+	require.NoError(t, err)
+	id := w.lastEvent.Commands[0].ID
+
+	page := must[api.CommandPage](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Command.List(ctx, `{"device":"monitor"}`)
+	})
+	require.Len(t, page.Commands, 1)
+	require.True(t, page.Commands[0].Private)
+
+	delivered := must[api.Command](w, org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Command.MarkDelivered(ctx, id)
+	})
+	require.Equal(t, api.CommandDelivered, delivered.Status)
+	require.Equal(t, []string{"Org1MSP"}, w.requiredEndorsers(w.lastTx), "Org1 alone endorses the private command's changes")
+	acked := must[api.Command](w, org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Command.Ack(ctx, mon.ack(t, api.AckPayload{Device: "monitor", Command: id, Status: api.CommandAcked}))
+	})
+	require.Equal(t, api.CommandAcked, acked.Status)
+	require.Equal(t, []string{"Org1MSP"}, w.requiredEndorsers(w.lastTx))
+	require.Empty(t, w.lastTx.writes, "nothing public")
+
+	// Another org does not find it, not even where Org1 let it read.
+	_, err = w.putPolicy(org1Operator, grant("org2-reads", []string{"msp:Org2MSP"}, []string{api.ActionDeviceRead}, []string{"monitor"}))
+	require.NoError(t, err)
+	refused(t, w, org2Operator, api.CodeNotFound, "does not exist", func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Command.Get(ctx, id)
+	})
+	page = must[api.CommandPage](w, org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Command.List(ctx, `{"device":"monitor"}`)
+	})
+	require.Empty(t, page.Commands)
+}

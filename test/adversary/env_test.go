@@ -317,6 +317,7 @@ func requireRefused(t *testing.T, err error, code api.Code, contains ...string) 
 	for _, c := range contains {
 		require.Contains(t, err.Error(), c)
 	}
+	t.Logf("refused as it should be: %v", err)
 }
 
 var rfc3339 = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)

@@ -139,40 +139,37 @@ func (t *txn) saveCommand(cmd *api.Command, created bool) error {
 	if err != nil {
 		return internal("encoding command", err)
 	}
-	if cmd.Private {
-		// In the owner's implicit collection, whose writes the owner's
-		// endorsement policy governs: no key-level policy to set.
-		if err := t.l.PutPrivateData(implicitCollection(cmd.Owner), k, b); err != nil {
-			return internal("writing private data", err)
-		}
-		if !created {
+	// A private command lives in its owner's implicit collection, whose
+	// writes the owner's endorsement policy governs: no key-level policy.
+	put := func(key string, v []byte) error {
+		if cmd.Private {
+			if err := t.l.PutPrivateData(implicitCollection(cmd.Owner), key, v); err != nil {
+				return internal("writing private data", err)
+			}
 			return nil
 		}
-		ik, err := compositeKey(kindCommandID, cmd.ID)
-		if err != nil {
-			return err
-		}
-		if err := t.l.PutPrivateData(implicitCollection(cmd.Owner), ik, []byte(cmd.Device)); err != nil {
-			return internal("writing private data", err)
+		if err := t.l.PutState(key, v); err != nil {
+			return internal("writing world state", err)
 		}
 		return nil
 	}
-	if err := t.l.PutState(k, b); err != nil {
-		return internal("writing world state", err)
+	if err := put(k, b); err != nil {
+		return err
 	}
-	keys := []string{k}
-	if created {
-		ik, err := compositeKey(kindCommandID, cmd.ID)
-		if err != nil {
-			return err
-		}
-		if err := t.l.PutState(ik, []byte(cmd.Device)); err != nil {
-			return internal("writing command index", err)
-		}
-		keys = append(keys, ik)
-		return restrictTo(t.l, []string{cmd.Owner}, keys...)
+	if !created {
+		return nil
 	}
-	return nil
+	ik, err := compositeKey(kindCommandID, cmd.ID)
+	if err != nil {
+		return err
+	}
+	if err := put(ik, []byte(cmd.Device)); err != nil {
+		return err
+	}
+	if cmd.Private {
+		return nil
+	}
+	return restrictTo(t.l, []string{cmd.Owner}, k, ik)
 }
 
 func (t *txn) sendCommand(r api.CommandRequest) ([]api.Command, *api.Event, error) {

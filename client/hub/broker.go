@@ -236,7 +236,7 @@ func (b *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 			ref = &refusal{reason: wire.ReasonTooLarge, msg: fmt.Sprintf("inbox messages are limited to %d bytes", wire.MaxInboxBytes)}
 			break
 		}
-		pk.Payload = h.stampInbox(device, pk.Payload)
+		pk.Payload = h.stampInbox(device, target, pk.Payload)
 		h.log.Debug("inbox message relayed", "from", device, "to", target)
 	default:
 		ref = &refusal{reason: wire.ReasonNotAuthorized, msg: "devices may not publish to " + string(kind)}
@@ -346,18 +346,24 @@ func (h *Hub) ingestAck(device string, payload []byte) *refusal {
 	return nil
 }
 
-// stampInbox wraps a device-to-device message with its authenticated sender.
-func (h *Hub) stampInbox(from string, payload []byte) []byte {
+// stampInbox wraps a device-to-device message with its authenticated sender
+// and its recipient, signed by the hub (signing.go).
+func (h *Hub) stampInbox(from, to string, payload []byte) []byte {
 	body := json.RawMessage(payload)
 	if !json.Valid(payload) {
 		b, _ := json.Marshal(payload) // a JSON string of base64
 		body = b
 	}
-	out, err := json.Marshal(wire.InboxMessage{From: from, Hub: h.cfg.HubID, Ts: h.cfg.Now().UnixMilli(), Payload: body})
+	out, err := json.Marshal(wire.InboxMessage{From: from, To: to, Hub: h.cfg.HubID, Ts: h.cfg.Now().UnixMilli(), Payload: body})
 	if err != nil { // cannot happen: every field marshals
 		return payload
 	}
-	return out
+	signed, err := h.sign(wire.DomainInbox, out)
+	if err != nil {
+		h.log.Error("signing inbox message", "from", from, "to", to, "err", err)
+		return out
+	}
+	return signed
 }
 
 // sendError tells a device why something it sent was refused.

@@ -113,7 +113,12 @@ func (h *Hub) deliverCommand(ctx context.Context, c api.Command) {
 	}
 	h.cmdMu.Unlock()
 	b, err := json.Marshal(c)
+	if err == nil {
+		b, err = h.sign(wire.DomainCommand, b)
+	}
 	if err != nil {
+		h.log.Error("encoding command", "command", c.ID, "device", c.Device, "err", err)
+		h.forgetDelivery(c.ID)
 		return
 	}
 	if err := h.broker.Publish(wire.Topic(c.Device, wire.KindCommands), b, false, 1); err != nil {

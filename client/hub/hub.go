@@ -22,6 +22,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/iotledger/iotledger/client/hub/wire"
 )
 
 // maxPacketBytes is the largest MQTT packet the broker accepts: a maximal
@@ -57,6 +59,10 @@ type Config struct {
 
 	Ledger Ledger
 	Events EventSource // optional: without it commands and revocations are not pushed
+	// Signer signs the commands and inbox messages the hub delivers (see
+	// signing.go); without it they go unsigned, which devices that check
+	// signatures refuse.
+	Signer *wire.HubSigner
 	Logger *slog.Logger
 	Now    func() time.Time // clock (default time.Now)
 }
@@ -175,6 +181,9 @@ func New(cfg Config) (*Hub, error) {
 		flushing:      make(chan struct{}),
 		sessions:      map[string]*session{},
 		delivered:     map[string]time.Time{},
+	}
+	if cfg.Signer == nil {
+		h.log.Warn("no hub signer: commands and inbox messages are delivered unsigned, and devices that check signatures refuse them")
 	}
 	h.metrics = newMetrics(ob, func() float64 {
 		h.sessMu.Lock()

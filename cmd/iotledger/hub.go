@@ -117,8 +117,13 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.Identity(l.lf.identity); err != nil {
+	id, err := p.Identity(l.lf.identity)
+	if err != nil {
 		return fmt.Errorf("--identity: %w", err)
+	}
+	signer, err := hubSigner(id)
+	if err != nil {
+		return fmt.Errorf("--identity %s: %w", l.lf.identity, err)
 	}
 	data := o.data
 	if data == "" {
@@ -145,6 +150,7 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 		BatchSize: o.batchSize, BatchWait: o.batchWait, Submitters: o.submitters,
 		Pprof: o.pprof, ClockSkew: o.skew, FlushTimeout: o.flush, Ledger: c, Logger: log,
 	}
+	cfg.Signer = signer
 	if !o.noEvents {
 		cp, err := client.NewFileCheckpointer(filepath.Join(data, "events.checkpoint"))
 		if err != nil {

@@ -33,6 +33,7 @@ type ErrorMessage struct {
 // the sender's payload and stamps the sender, which it authenticated.
 type InboxMessage struct {
 	From    string          `json:"from"`    // sending device id (authenticated by the hub)
+	To      string          `json:"to"`      // receiving device id (bound by the hub's signature)
 	Hub     string          `json:"hub"`     // id of the hub that relayed it
 	Ts      int64           `json:"ts"`      // hub clock when relayed, Unix ms
 	Payload json.RawMessage `json:"payload"` // the sender's bytes if they are JSON, else a JSON string of base64

@@ -1,0 +1,95 @@
+// Package wiretest makes the certificates the hub's signed messages need in
+// tests: an org CA that issues identities as Fabric CA does (ECDSA P-256,
+// the iotledger.role in Fabric CA's attribute extension).
+package wiretest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/attrmgr"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/client/hub/wire"
+)
+
+// Epoch is when the test CAs' certificates become valid.
+var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+var serial atomic.Int64
+
+// CA is a test org CA.
+type CA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	PEM  []byte // the root certificate a device is provisioned with
+}
+
+// NewCA makes a self-signed CA valid for ten years from Epoch.
+func NewCA(t testing.TB, name string) *CA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: name},
+		NotBefore: Epoch.Add(-time.Hour), NotAfter: Epoch.AddDate(10, 0, 0),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &CA{cert: cert, key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// Issue returns a certificate and PKCS#8 key (both PEM) for an identity
+// with the given iotledger.role ("" for none), valid until notAfter.
+func (ca *CA) Issue(t testing.TB, cn, role string, notAfter time.Time) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: cn},
+		NotBefore: Epoch.Add(-time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	if role != "" {
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: attrmgr.AttrOID,
+			Value: []byte(`{"attrs":{"hf.EnrollmentID":"` + cn + `","` + api.RoleAttribute + `":"` + role + `"}}`)}}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})
+}
+
+// HubSigner issues a hub identity (valid a year from Epoch) and returns its signer.
+func (ca *CA) HubSigner(t testing.TB, name string) *wire.HubSigner {
+	t.Helper()
+	certPEM, keyPEM := ca.Issue(t, name, wire.HubRole, Epoch.AddDate(1, 0, 0))
+	s, err := wire.NewHubSigner(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

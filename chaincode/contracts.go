@@ -1,7 +1,7 @@
 // Package chaincode holds the iotledger contracts: the device registry,
-// access policies, automation rules, telemetry and commands, served by
-// fabric-contract-api-go as the contracts "device", "policy", "rule",
-// "telemetry" and "command".
+// access policies, automation rules, telemetry, commands and device-to-device
+// messages, served by fabric-contract-api-go as the contracts "device",
+// "policy", "rule", "telemetry", "command" and "message".
 //
 // Every transaction function is thin: it decodes its arguments, then a plain
 // method of txn loads state through the small ledger interface, authorizes
@@ -32,6 +32,7 @@ type Contracts struct {
 	Rule      *RuleContract
 	Telemetry *TelemetryContract
 	Command   *CommandContract
+	Message   *MessageContract
 }
 
 // DefaultMaxClockSkew is how far a proposal's timestamp may be from the
@@ -96,12 +97,14 @@ func NewContracts(opts ...Option) (*Contracts, error) {
 		Rule:      &RuleContract{e: e},
 		Telemetry: &TelemetryContract{e: e},
 		Command:   &CommandContract{e: e},
+		Message:   &MessageContract{e: e},
 	}
 	c.Device.Name = api.ContractDevice
 	c.Policy.Name = api.ContractPolicy
 	c.Rule.Name = api.ContractRule
 	c.Telemetry.Name = api.ContractTelemetry
 	c.Command.Name = api.ContractCommand
+	c.Message.Name = api.ContractMessage
 	return c, nil
 }
 
@@ -111,7 +114,7 @@ func NewChaincode(opts ...Option) (*contractapi.ContractChaincode, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc, err := contractapi.NewChaincode(c.Device, c.Policy, c.Rule, c.Telemetry, c.Command)
+	cc, err := contractapi.NewChaincode(c.Device, c.Policy, c.Rule, c.Telemetry, c.Command, c.Message)
 	if err != nil {
 		return nil, fmt.Errorf("building the chaincode: %w", err)
 	}

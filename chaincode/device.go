@@ -189,7 +189,21 @@ func validateEnroll(req api.EnrollRequest) (*reading.PublicKey, error) {
 	if err := validateText("firmware", req.Firmware, maxFirmware); err != nil {
 		return nil, err
 	}
+	if err := validateEncryptionKey(req.EncryptionKey); err != nil {
+		return nil, err
+	}
 	return parseKey(req.PublicKey)
+}
+
+// validateEncryptionKey accepts no key or a raw X25519 public key.
+func validateEncryptionKey(raw []byte) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	if _, err := reading.ParseEncryptionKey(raw); err != nil {
+		return api.Errorf(api.CodeInvalidArgument, "encryptionKey: "+err.Error())
+	}
+	return nil
 }
 
 // --- storage ---
@@ -306,7 +320,7 @@ func (t *txn) enroll(req api.EnrollRequest) (*api.Device, *api.Event, error) {
 		ID: req.ID, Owner: t.caller.MSPID, Type: req.Type, Groups: req.Groups, Attributes: req.Attributes,
 		PublicKey: key.PEM(), KeyAlg: string(key.Algorithm()), KeyID: key.Fingerprint(), KeyVersion: 1,
 		Firmware: req.Firmware, Status: api.StatusProvisioned, EnrolledBy: t.caller.ClientID, EnrolledAt: t.now,
-		Private: req.Private,
+		Private: req.Private, EncryptionKey: req.EncryptionKey,
 	}
 	if req.Activate {
 		d.Status = api.StatusActive
@@ -447,8 +461,13 @@ func (t *txn) updateDevice(u api.DeviceUpdate) (*api.Device, *api.Event, error) 
 	if err := reading.ValidateID("id", u.ID); err != nil {
 		return nil, nil, invalidArg(err)
 	}
-	if u.Type == nil && u.Groups == nil && u.Attributes == nil && u.Firmware == nil {
-		return nil, nil, api.Errorf(api.CodeInvalidArgument, "nothing to update: set at least one of type, groups, attributes, firmware")
+	if u.Type == nil && u.Groups == nil && u.Attributes == nil && u.Firmware == nil && u.EncryptionKey == nil {
+		return nil, nil, api.Errorf(api.CodeInvalidArgument, "nothing to update: set at least one of type, groups, attributes, firmware, encryptionKey")
+	}
+	if u.EncryptionKey != nil {
+		if err := validateEncryptionKey(*u.EncryptionKey); err != nil {
+			return nil, nil, err
+		}
 	}
 	if u.Type != nil {
 		if err := validateType(*u.Type); err != nil {
@@ -487,6 +506,9 @@ func (t *txn) updateDevice(u api.DeviceUpdate) (*api.Device, *api.Event, error) 
 	}
 	if u.Firmware != nil {
 		after.Firmware = *u.Firmware
+	}
+	if u.EncryptionKey != nil {
+		after.EncryptionKey = *u.EncryptionKey
 	}
 	if err := t.writeIndexes(&before, &after); err != nil {
 		return nil, nil, err

@@ -21,6 +21,7 @@ const (
 	ContractRule      = "rule"
 	ContractTelemetry = "telemetry"
 	ContractCommand   = "command"
+	ContractMessage   = "message"
 )
 
 // EventName is the name of the single chaincode event every transaction emits.
@@ -87,6 +88,9 @@ type Device struct {
 	// owner org's implicit private data collection; only hashes go on the
 	// channel. Set at enrollment; submit them with telemetry:SubmitPrivateBatch.
 	Private bool `json:"private,omitempty"`
+	// EncryptionKey is the device's raw X25519 public key (32 bytes), to
+	// which other devices seal message bodies end to end; optional.
+	EncryptionKey []byte `json:"encryptionKey,omitempty"`
 }
 
 // EnrollRequest is the argument of device:Enroll. The owner is always the
@@ -101,6 +105,8 @@ type EnrollRequest struct {
 	Activate   bool              `json:"activate,omitempty"` // enroll straight into "active"
 	// Private keeps the device's reading values off the channel (see Device.Private).
 	Private bool `json:"private,omitempty"`
+	// EncryptionKey: see Device.EncryptionKey.
+	EncryptionKey []byte `json:"encryptionKey,omitempty"`
 }
 
 // DeviceUpdate is the argument of device:Update; nil fields are unchanged.
@@ -110,6 +116,9 @@ type DeviceUpdate struct {
 	Groups     *[]string          `json:"groups,omitempty"`
 	Attributes *map[string]string `json:"attributes,omitempty"`
 	Firmware   *string            `json:"firmware,omitempty"`
+	// EncryptionKey replaces the device's encryption key (see
+	// Device.EncryptionKey); an empty one removes it.
+	EncryptionKey *[]byte `json:"encryptionKey,omitempty"`
 }
 
 // DeviceQuery is the argument of device:List. At most one of Owner, Type and
@@ -491,6 +500,9 @@ const (
 	EventCommandIssued    = "command.issued"
 	EventCommandDelivered = "command.delivered"
 	EventCommandCompleted = "command.completed"
+	EventMessageSent      = "message.sent"
+	EventMessageDelivered = "message.delivered"
+	EventMessageExpired   = "message.expired"
 )
 
 // Event is the payload of the one chaincode event (name EventName) that
@@ -509,4 +521,35 @@ type Event struct {
 	Revocations   []string       `json:"revocations,omitempty"` // device ids revoked or decommissioned
 	PolicyID      string         `json:"policyId,omitempty"`
 	RuleID        string         `json:"ruleId,omitempty"`
+	// Messages are the device-to-device messages the transaction stored,
+	// delivered or expired (message.sent carries the signed envelope, so
+	// the recipient's hub needs no further read).
+	Messages []StoredMessage `json:"messages,omitempty"`
+}
+
+// StoredMessage is a device-to-device message the ledger holds for an
+// offline recipient, or hands to the recipient's hub.
+type StoredMessage struct {
+	From      string            `json:"from"`
+	To        string            `json:"to"`
+	ID        string            `json:"id"`
+	Owner     string            `json:"owner"`              // the recipient's owner org
+	Envelope  *reading.Envelope `json:"envelope,omitempty"` // the sender's signed message
+	SentAt    time.Time         `json:"sentAt"`             // transaction timestamp of message:Send
+	ExpiresAt time.Time         `json:"expiresAt"`
+	RelayedBy string            `json:"relayedBy"` // client ID of the hub that submitted it
+}
+
+// MessageQuery is the argument of message:List: the messages waiting for
+// one device.
+type MessageQuery struct {
+	To       string `json:"to"`
+	PageSize int32  `json:"pageSize,omitempty"`
+	Bookmark string `json:"bookmark,omitempty"`
+}
+
+// MessagePage is one page of waiting messages.
+type MessagePage struct {
+	Messages []StoredMessage `json:"messages"`
+	Bookmark string          `json:"bookmark,omitempty"`
 }

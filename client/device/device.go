@@ -79,12 +79,17 @@ type Config struct {
 	ConnectTimeout time.Duration // one connection attempt, TLS and SUBACK included (default 10 s)
 	AckTimeout     time.Duration // wait for each PUBACK (default 30 s)
 
-	// VerifyCommand, if set, is given the exact bytes of every message on
-	// the device's commands topic before it is decoded; a command it returns
-	// an error for never reaches the OnCommand handler and is not acked
-	// (it is counted in Stats.CommandsRefused and logged). This is where a
-	// device checks the signature of a signed command.
-	VerifyCommand func(raw []byte) error
+	// VerifyCommand, if set, turns the exact bytes of a message on the
+	// device's commands topic into the command it carries, in place of
+	// plain JSON decoding: this is where a device checks a command's
+	// signature (and unwraps a signed envelope). A message it returns an
+	// error for never reaches the OnCommand handler and is not acked (it is
+	// counted in Stats.CommandsRefused and logged); a command it returns
+	// must still name this device.
+	VerifyCommand func(raw []byte) (api.Command, error)
+	// VerifyInbox does the same for messages on the device's inbox topic;
+	// a message it refuses never reaches the OnInbox handler.
+	VerifyInbox func(raw []byte) (wire.InboxMessage, error)
 
 	Logger *slog.Logger
 	Now    func() time.Time // clock of tokens, readings and acks (default time.Now)
@@ -542,17 +547,8 @@ func (d *Device) received(p *paho.Publish) {
 		raw := bytes.Clone(p.Payload)
 		d.events.push(func() { d.command(raw) })
 	case d.topics.inbox:
-		var m wire.InboxMessage
-		if err := json.Unmarshal(p.Payload, &m); err != nil {
-			d.log.Warn("unreadable inbox message", "err", err)
-			return
-		}
-		d.mu.Lock()
-		h := d.onInbox
-		d.mu.Unlock()
-		if h != nil {
-			d.events.push(func() { h(m) })
-		}
+		raw := bytes.Clone(p.Payload)
+		d.events.push(func() { d.inbox(raw) })
 	default:
 		d.log.Warn("message on an unexpected topic", "topic", p.Topic)
 	}
@@ -566,14 +562,19 @@ func (d *Device) command(raw []byte) {
 		d.mu.Unlock()
 		d.log.Warn("command refused", "why", why, "err", err)
 	}
+	var cmd api.Command
 	if v := d.cfg.VerifyCommand; v != nil {
-		if err := v(raw); err != nil {
+		c, err := v(raw)
+		if err != nil {
 			refuse("VerifyCommand", err)
 			return
 		}
+		cmd = c
+	} else if err := json.Unmarshal(raw, &cmd); err != nil {
+		refuse("not a command record", err)
+		return
 	}
-	var cmd api.Command
-	if err := json.Unmarshal(raw, &cmd); err != nil || reading.ValidateID("command", cmd.ID) != nil {
+	if err := reading.ValidateID("command", cmd.ID); err != nil {
 		refuse("not a command record", err)
 		return
 	}
@@ -608,6 +609,27 @@ func (d *Device) command(raw []byte) {
 	rec.status, rec.result = status, result
 	d.mu.Unlock()
 	d.ackLater(cmd.ID, status, result)
+}
+
+// inbox checks a device-to-device message and hands it to the handler.
+func (d *Device) inbox(raw []byte) {
+	var m wire.InboxMessage
+	if v := d.cfg.VerifyInbox; v != nil {
+		var err error
+		if m, err = v(raw); err != nil {
+			d.log.Warn("inbox message refused", "why", "VerifyInbox", "err", err)
+			return
+		}
+	} else if err := json.Unmarshal(raw, &m); err != nil {
+		d.log.Warn("unreadable inbox message", "err", err)
+		return
+	}
+	d.mu.Lock()
+	h := d.onInbox
+	d.mu.Unlock()
+	if h != nil {
+		h(m)
+	}
 }
 
 // ackLater publishes an ack off the dispatcher, which must stay free to

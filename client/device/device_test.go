@@ -418,13 +418,39 @@ func TestDevicesMessageEachOtherOnlyWhereTheLedgerAllows(t *testing.T) {
 	require.Equal(t, wire.ReasonNotAuthorized, device.ReasonOf(err), "err: %v", err)
 }
 
+func TestVerifyInboxKeepsARefusedMessageFromTheHandler(t *testing.T) {
+	f := newFixture(t)
+	a := f.device(t, "door-2", nil)
+	checked := make(chan string, 1)
+	b := f.device(t, "alarm-2", func(c *device.Config) {
+		c.VerifyInbox = func(raw []byte) (wire.InboxMessage, error) {
+			checked <- string(raw)
+			return wire.InboxMessage{}, errors.New("unsigned message")
+		}
+	})
+	var delivered atomic.Int64
+	b.OnInbox(func(wire.InboxMessage) { delivered.Add(1) })
+	connect(t, a)
+	connect(t, b)
+	f.ledger.Messaging[[2]string{"door-2", "alarm-2"}] = true
+	require.NoError(t, a.SendTo(t.Context(), "alarm-2", []byte(`{"door":"open"}`)))
+	select {
+	case raw := <-checked:
+		require.Contains(t, raw, `"from":"door-2"`)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the message did not arrive")
+	}
+	time.Sleep(50 * time.Millisecond)
+	require.Zero(t, delivered.Load())
+}
+
 func TestVerifyCommandKeepsARefusedCommandFromTheHandler(t *testing.T) {
 	f := newFixture(t)
 	var raw atomic.Value
 	d := f.device(t, "pump-1", func(c *device.Config) {
-		c.VerifyCommand = func(b []byte) error {
+		c.VerifyCommand = func(b []byte) (api.Command, error) {
 			raw.Store(string(b))
-			return errors.New("unsigned command")
+			return api.Command{}, errors.New("unsigned command")
 		}
 	})
 	var calls atomic.Int64
@@ -438,6 +464,32 @@ func TestVerifyCommandKeepsARefusedCommandFromTheHandler(t *testing.T) {
 	require.Zero(t, calls.Load())
 	require.Contains(t, raw.Load(), `"id":"cmd-x"`, "the verifier sees the message's bytes")
 	require.Equal(t, api.CommandDelivered, f.ledger.Command("cmd-x").Status, "a refused command is not acked")
+}
+
+func TestTheHandlerGetsTheCommandVerifyCommandReturns(t *testing.T) {
+	f := newFixture(t)
+	d := f.device(t, "pump-2", func(c *device.Config) {
+		c.VerifyCommand = func(b []byte) (api.Command, error) {
+			var c api.Command
+			err := json.Unmarshal(b, &c)
+			c.Name = "verified:" + c.Name
+			return c, err
+		}
+	})
+	got := make(chan api.Command, 1)
+	d.OnCommand(func(_ context.Context, c api.Command) (api.CommandStatus, string) {
+		got <- c
+		return api.CommandAcked, "ok"
+	})
+	connect(t, d)
+	issue(f, pending("cmd-y", "pump-2"))
+	select {
+	case c := <-got:
+		require.Equal(t, "verified:set-setpoint", c.Name)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no command reached the handler")
+	}
+	require.Eventually(t, func() bool { return f.ledger.Command("cmd-y").Status == api.CommandAcked }, 5*time.Second, 10*time.Millisecond)
 }
 
 func TestCloseEndsAPublishWaitingForTheHub(t *testing.T) {

@@ -1,19 +1,16 @@
 // Package sim simulates IoT devices for iotledger: each device has its own
-// key pair (enrolled on the ledger when asked), connects to a hub over MQTT 5
-// with a signed token, publishes signed readings of a scenario at a rate,
-// and acknowledges (signed) the commands it receives. Run is used by the
-// CLI, the demo and the benchmarks.
+// key pair (enrolled on the ledger when asked) and is a client/device
+// Device: it connects to a hub over MQTT 5 and TLS with a signed token,
+// publishes signed readings of a scenario at a rate, and acknowledges
+// (signed) the commands it receives. Run is used by the CLI and the demo.
 package sim
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/tls"
-	"encoding/json"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,10 +19,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eclipse/paho.golang/paho"
-
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client/device"
 	"github.com/iotledger/iotledger/client/hub/wire"
 )
 
@@ -38,9 +34,16 @@ type Enroller interface {
 
 // Config configures a simulation.
 type Config struct {
-	Hub       string            // broker address host:port
-	HubID     string            // the hub's id, signed into connect tokens
-	TLS       *tls.Config       // optional
+	Hub   string // broker address host:port
+	HubID string // the hub's id, signed into connect tokens
+	// RootCAs pins the CAs the hub's TLS certificate must chain to (for a
+	// hub of `iotledger network up`, the org's CA). Required unless
+	// InsecurePlaintext.
+	RootCAs *x509.CertPool
+	// InsecurePlaintext connects without TLS, to a hub run with
+	// --insecure-plaintext.
+	InsecurePlaintext bool
+
 	Devices   int               // number of devices
 	Rate      float64           // readings per second per device
 	Scenario  string            // see Scenarios
@@ -95,6 +98,10 @@ func (c *Config) validate() (Scenario, error) {
 		return sc, &ConfigError{"Hub", "required (host:port of the hub's MQTT listener)"}
 	case c.HubID == "":
 		return sc, &ConfigError{"HubID", "required (the hub's --hub-id)"}
+	case c.RootCAs == nil && !c.InsecurePlaintext:
+		return sc, &ConfigError{"RootCAs", "required: the CA the hub's TLS certificate must chain to (or InsecurePlaintext for a plaintext hub)"}
+	case c.RootCAs != nil && c.InsecurePlaintext:
+		return sc, &ConfigError{"InsecurePlaintext", "conflicts with RootCAs: choose TLS or plaintext"}
 	case c.Devices < 1 || c.Devices > 10000:
 		return sc, &ConfigError{"Devices", fmt.Sprintf("%d: want 1-10000", c.Devices)}
 	case c.Rate <= 0 || c.Rate > 1000:
@@ -215,14 +222,22 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		first = uint64(time.Now().UnixMilli())
 	}
 	start := time.Now()
+	for _, d := range devs {
+		if err := d.open(first); err != nil {
+			for _, o := range devs {
+				if o.dev != nil {
+					o.close()
+				}
+			}
+			return Report{}, err
+		}
+	}
 	var wg sync.WaitGroup
 	for _, d := range devs {
-		d.seq = first
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			d.run(runCtx)
-		}()
+			d.close()
+		})
 	}
 	wg.Wait()
 	rep.mu.Lock()
@@ -269,191 +284,106 @@ func (t *tally) add(f func(r *Report)) {
 	f(&t.Report)
 }
 
-// simDevice is one simulated device.
+// simBackoff paces a simulated device's connection attempts: quicker than
+// a real device's (device.DefaultBackoff), for short runs.
+var simBackoff = device.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+
+// drainGrace is how long a reading in flight when the run ends may wait
+// for its PUBACK, so that what was sent is accounted for.
+const drainGrace = 5 * time.Second
+
+// simDevice is one simulated device: a scenario's generator driving a
+// device.Device.
 type simDevice struct {
 	id     string
 	signer *reading.Signer
+	dev    *device.Device
 	gen    *Generator
 	cfg    *Config
 	rep    *tally
 	log    *slog.Logger
-	seq    uint64
 }
 
-// reason extracts the hub's refusal reason from a PUBACK reason string
-// ("bad_signature: ...").
-func reason(pr *paho.PublishResponse) string {
-	if pr != nil && pr.Properties != nil && pr.Properties.ReasonString != "" {
-		r, _, _ := strings.Cut(pr.Properties.ReasonString, ":")
-		return r
-	}
-	if pr != nil {
-		return fmt.Sprintf("code_0x%02x", pr.ReasonCode)
-	}
-	return "unknown"
-}
-
-// run keeps the device connected and publishing until ctx ends. A reading
-// whose PUBACK did not arrive is sent again after reconnecting.
-func (d *simDevice) run(ctx context.Context) {
-	interval := time.Duration(float64(time.Second) / d.cfg.Rate)
-	var pending []byte // envelope waiting for its PUBACK
-	var pendingSeq uint64
-	backoff := 200 * time.Millisecond
-	connected := false
-	for ctx.Err() == nil {
-		c, err := d.connect(ctx)
-		if err != nil {
-			d.log.Debug("connect failed", "err", err)
-			msg := err.Error()
-			d.rep.add(func(r *Report) { r.ConnectFailures++; r.LastConnectError = msg })
-			if !sleep(ctx, backoff) {
-				return
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		if connected {
-			d.rep.add(func(r *Report) { r.Reconnects++ })
-		}
-		connected, backoff = true, 200*time.Millisecond
-		next := time.Now()
-		for ctx.Err() == nil {
-			if pending == nil {
-				if !sleepUntil(ctx, next) {
-					break
-				}
-				next = next.Add(time.Duration(float64(interval) * d.gen.Jitter()))
-				env, err := d.signer.SignReading(reading.Payload{Device: d.id, Seq: d.seq, Timestamp: time.Now().UnixMilli(), Values: d.gen.Next()})
-				if err != nil {
-					d.log.Error("signing", "err", err)
-					return
-				}
-				pending, pendingSeq = env.Encode(), d.seq
-				d.seq++
-				d.rep.add(func(r *Report) { r.Sent++ })
-			}
-			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			pr, err := c.Publish(pctx, &paho.Publish{Topic: wire.Topic(d.id, wire.KindTelemetry), QoS: 1, Payload: pending})
-			cancel()
-			switch {
-			case err == nil:
-				seq := pendingSeq
-				d.rep.add(func(r *Report) {
-					r.Accepted++
-					if r.AcceptedSeqs != nil {
-						r.AcceptedSeqs[d.id] = append(r.AcceptedSeqs[d.id], seq)
-					}
-				})
-				pending = nil
-			case pr != nil && pr.ReasonCode >= 0x80:
-				why := reason(pr)
-				d.rep.add(func(r *Report) { r.Refused[why]++ })
-				pending = nil
-			default: // connection lost: reconnect and send it again
-				d.log.Debug("publish failed", "seq", pendingSeq, "err", err)
-			}
-			if err != nil && pending != nil {
-				break
-			}
-		}
-		_ = c.Disconnect(&paho.Disconnect{})
-		if ctx.Err() != nil {
-			return
-		}
-	}
-}
-
-func (d *simDevice) connect(ctx context.Context) (*paho.Client, error) {
-	var conn net.Conn
-	var err error
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if d.cfg.TLS != nil {
-		conn, err = (&tls.Dialer{NetDialer: dialer, Config: d.cfg.TLS}).DialContext(ctx, "tcp", d.cfg.Hub)
-	} else {
-		conn, err = dialer.DialContext(ctx, "tcp", d.cfg.Hub)
-	}
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, 16)
-	if _, err := rand.Read(nonce); err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	tok, err := wire.SignToken(d.signer, d.cfg.HubID, d.id, time.Now(), nonce)
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	var c *paho.Client
-	c = paho.NewClient(paho.ClientConfig{
-		Conn: conn,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			d.received(c, pr.Packet)
-			return true, nil
-		}},
+func (d *simDevice) open(first uint64) error {
+	dev, err := device.New(device.Config{
+		ID: d.id, Signer: d.signer, Hub: d.cfg.Hub, HubID: d.cfg.HubID,
+		RootCAs: d.cfg.RootCAs, InsecurePlaintext: d.cfg.InsecurePlaintext,
+		Reconnect: &simBackoff, FirstSeq: first, Logger: d.cfg.Logger,
 	})
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := c.Connect(cctx, &paho.Connect{ClientID: d.id, Username: d.id, UsernameFlag: true, Password: []byte(tok),
-		PasswordFlag: true, KeepAlive: 30, CleanStart: true}); err != nil {
-		_ = conn.Close()
-		return nil, err
+	if err != nil {
+		return err
 	}
-	if _, err := c.Subscribe(cctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
-		{Topic: wire.Topic(d.id, wire.KindErrors), QoS: 1},
-		{Topic: wire.Topic(d.id, wire.KindCommands), QoS: 1},
-	}}); err != nil {
-		_ = c.Disconnect(&paho.Disconnect{})
-		return nil, err
-	}
-	return c, nil
+	dev.OnError(func(e wire.ErrorMessage) {
+		d.rep.add(func(r *Report) { r.ErrorMessages[e.Reason]++ })
+		d.log.Debug("hub refused a message", "reason", e.Reason, "message", e.Message)
+	})
+	dev.OnCommand(func(_ context.Context, c api.Command) (api.CommandStatus, string) {
+		return d.cfg.OnCommand(c)
+	})
+	d.dev = dev
+	return nil
 }
 
-// received handles a command or an error reply from the hub.
-func (d *simDevice) received(c *paho.Client, p *paho.Publish) {
-	switch p.Topic {
-	case wire.Topic(d.id, wire.KindErrors):
-		var e wire.ErrorMessage
-		if json.Unmarshal(p.Payload, &e) == nil {
-			d.rep.add(func(r *Report) { r.ErrorMessages[e.Reason]++ })
-			d.log.Debug("hub refused a message", "reason", e.Reason, "message", e.Message)
+// run connects the device (retrying until ctx ends) and publishes a reading
+// per interval; the device resends one whose PUBACK was lost.
+func (d *simDevice) run(ctx context.Context) {
+	for attempt := 0; ; attempt++ {
+		if err := d.dev.Connect(ctx); err == nil {
+			break
 		}
-	case wire.Topic(d.id, wire.KindCommands):
-		var cmd api.Command
-		if err := json.Unmarshal(p.Payload, &cmd); err != nil {
-			d.log.Warn("unreadable command", "err", err)
+		if !sleep(ctx, simBackoff.Delay(attempt)) {
 			return
 		}
-		d.rep.add(func(r *Report) { r.CommandsReceived++ })
-		d.log.Info("command received", "command", cmd.ID, "name", cmd.Name)
-		status, result := d.cfg.OnCommand(cmd)
-		// Ack outside the receive callback: Publish waits for a PUBACK
-		// that this callback's goroutine would otherwise have to read.
-		go d.ack(c, cmd.ID, status, result)
+	}
+	interval := time.Duration(float64(time.Second) / d.cfg.Rate)
+	next := time.Now()
+	for sleepUntil(ctx, next) {
+		next = next.Add(time.Duration(float64(interval) * d.gen.Jitter()))
+		d.rep.add(func(r *Report) { r.Sent++ })
+		pctx, done := drainCtx(ctx)
+		seq, err := d.dev.Publish(pctx, reading.Payload{Values: d.gen.Next()})
+		done()
+		var refused *device.RefusedError
+		switch {
+		case err == nil:
+			d.rep.add(func(r *Report) {
+				r.Accepted++
+				if r.AcceptedSeqs != nil {
+					r.AcceptedSeqs[d.id] = append(r.AcceptedSeqs[d.id], seq)
+				}
+			})
+		case errors.As(err, &refused):
+			d.rep.add(func(r *Report) { r.Refused[refused.Reason]++ })
+		default: // the run ended, or the reading cannot be signed
+			d.log.Debug("publish ended", "err", err)
+			return
+		}
 	}
 }
 
-func (d *simDevice) ack(c *paho.Client, cmd string, status api.CommandStatus, result string) {
-	payload, err := json.Marshal(api.AckPayload{Device: d.id, Command: cmd, Status: status, Result: result, Ts: time.Now().UnixMilli()})
-	if err != nil {
-		return
-	}
-	sig, err := d.signer.Sign(reading.DomainAck, payload)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	env := reading.Envelope{Payload: payload, Signature: sig}
-	if _, err := c.Publish(ctx, &paho.Publish{Topic: wire.Topic(d.id, wire.KindAcks), QoS: 1, Payload: env.Encode()}); err != nil {
-		d.log.Warn("ack not acknowledged by the hub", "command", cmd, "err", err)
-		return
-	}
-	d.rep.add(func(r *Report) { r.CommandsAcked++ })
+// drainCtx outlives ctx by drainGrace, so that a reading in flight when the
+// run ends still gets its PUBACK.
+func drainCtx(ctx context.Context) (context.Context, func()) {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(drainGrace, cancel) })
+	return pctx, func() { stop(); cancel() }
 }
 
+// close disconnects the device and adds its connection and command counts
+// to the report.
+func (d *simDevice) close() {
+	_ = d.dev.Close()
+	st := d.dev.Stats()
+	d.rep.add(func(r *Report) {
+		r.Reconnects += st.Reconnects
+		r.ConnectFailures += st.ConnectFailures
+		if st.LastConnectError != "" {
+			r.LastConnectError = st.LastConnectError
+		}
+		r.CommandsReceived += st.CommandsReceived
+		r.CommandsAcked += st.CommandsAcked
+	})
+}
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

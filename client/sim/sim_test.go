@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/client/device/devicetest"
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/hubtest"
 	"github.com/stretchr/testify/require"
@@ -66,15 +67,17 @@ func TestScenariosAreDeterministicAndHaveExcursions(t *testing.T) {
 }
 
 func TestConfigRefusesBadSettings(t *testing.T) {
-	base := Config{Hub: "127.0.0.1:1", HubID: "h", Devices: 1, Rate: 1, Scenario: "cold-chain", KeysDir: t.TempDir()}
+	base := Config{Hub: "127.0.0.1:1", HubID: "h", Devices: 1, Rate: 1, Scenario: "cold-chain", KeysDir: t.TempDir(), InsecurePlaintext: true}
 	for name, change := range map[string]func(c *Config){
-		"no hub":         func(c *Config) { c.Hub = "" },
-		"no hub id":      func(c *Config) { c.HubID = "" },
-		"zero devices":   func(c *Config) { c.Devices = 0 },
-		"zero rate":      func(c *Config) { c.Rate = 0 },
-		"bad scenario":   func(c *Config) { c.Scenario = "x" },
-		"no keys dir":    func(c *Config) { c.KeysDir = "" },
-		"invalid prefix": func(c *Config) { c.Prefix = "a b" },
+		"neither TLS nor plaintext": func(c *Config) { c.InsecurePlaintext = false },
+		"TLS and plaintext":         func(c *Config) { c.RootCAs = devicetest.NewCA(t, "ca").Pool() },
+		"no hub":                    func(c *Config) { c.Hub = "" },
+		"no hub id":                 func(c *Config) { c.HubID = "" },
+		"zero devices":              func(c *Config) { c.Devices = 0 },
+		"zero rate":                 func(c *Config) { c.Rate = 0 },
+		"bad scenario":              func(c *Config) { c.Scenario = "x" },
+		"no keys dir":               func(c *Config) { c.KeysDir = "" },
+		"invalid prefix":            func(c *Config) { c.Prefix = "a b" },
 	} {
 		c := base
 		change(&c)
@@ -85,11 +88,7 @@ func TestConfigRefusesBadSettings(t *testing.T) {
 
 func TestSimulatedDevicesEnrollPublishAndAckCommands(t *testing.T) {
 	ledger := hubtest.NewLedger()
-	h, err := hub.New(hub.Config{HubID: "sim-hub", MQTTAddr: "127.0.0.1:0", DataDir: t.TempDir(), BatchSize: 20,
-		BatchWait: 20 * time.Millisecond, Ledger: ledger, Events: ledger})
-	require.NoError(t, err)
-	require.NoError(t, h.Start(t.Context()))
-	t.Cleanup(func() { _ = h.Close() })
+	h, ca := devicetest.StartHub(t, hub.Config{HubID: "sim-hub", BatchSize: 20, BatchWait: 20 * time.Millisecond, Ledger: ledger, Events: ledger})
 
 	keys := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -100,7 +99,7 @@ func TestSimulatedDevicesEnrollPublishAndAckCommands(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		rep, err := Run(ctx, Config{Hub: h.MQTTAddr(), HubID: "sim-hub", Devices: 3, Rate: 50, Scenario: "cold-chain",
+		rep, err := Run(ctx, Config{Hub: h.MQTTAddr(), HubID: "sim-hub", RootCAs: ca.Pool(), Devices: 3, Rate: 50, Scenario: "cold-chain",
 			Seed: 7, KeysDir: keys, Enroller: ledger, RecordAccepted: true})
 		done <- result{rep, err}
 	}()
@@ -135,7 +134,7 @@ func TestSimulatedDevicesEnrollPublishAndAckCommands(t *testing.T) {
 
 	// Keys were saved: a second run reuses the enrolled identities.
 	before := len(ledger.Committed())
-	rep2 := runUntil(t, Config{Hub: h.MQTTAddr(), HubID: "sim-hub", Devices: 3, Rate: 50, Scenario: "cold-chain",
+	rep2 := runUntil(t, Config{Hub: h.MQTTAddr(), HubID: "sim-hub", RootCAs: ca.Pool(), Devices: 3, Rate: 50, Scenario: "cold-chain",
 		KeysDir: keys, Enroller: ledger}, func() bool { return len(ledger.Committed()) >= before+10 })
 	require.Empty(t, rep2.Refused)
 	require.Positive(t, rep2.Accepted)
@@ -164,11 +163,8 @@ func runUntil(t *testing.T, cfg Config, cond func() bool) Report {
 
 func TestDevicesOfAnotherHubIDCannotConnectAndTheReportSaysSo(t *testing.T) {
 	ledger := hubtest.NewLedger()
-	h, err := hub.New(hub.Config{HubID: "hub-a", MQTTAddr: "127.0.0.1:0", DataDir: t.TempDir(), Ledger: ledger})
-	require.NoError(t, err)
-	require.NoError(t, h.Start(t.Context()))
-	t.Cleanup(func() { _ = h.Close() })
-	rep, err := Run(t.Context(), Config{Hub: h.MQTTAddr(), HubID: "hub-b", Devices: 1, Rate: 10, Scenario: "soil-moisture",
+	h, ca := devicetest.StartHub(t, hub.Config{HubID: "hub-a", Ledger: ledger})
+	rep, err := Run(t.Context(), Config{Hub: h.MQTTAddr(), HubID: "hub-b", RootCAs: ca.Pool(), Devices: 1, Rate: 10, Scenario: "soil-moisture",
 		KeysDir: t.TempDir(), Enroller: ledger, Duration: 1500 * time.Millisecond})
 	require.NoError(t, err)
 	require.Zero(t, rep.Accepted)

@@ -443,7 +443,7 @@ func (d *demo) runFleet(ctx context.Context, script func(context.Context) error)
 				Hub: d.hubs[f.org].MQTTAddr(), HubID: "hub-" + strings.ToLower(f.org),
 				Devices: d.opts.devices, Rate: d.opts.rate, Scenario: f.scenario, Duration: d.opts.duration,
 				Seed: uint64(i + 1), KeysDir: filepath.Join(d.net.StateDir(), "demo-keys"), Prefix: f.prefix,
-				Groups: f.groups, Enroller: d.ops[f.org], Logger: d.log,
+				Groups: f.groups, Enroller: d.ops[f.org], Logger: d.log, InsecurePlaintext: true,
 			})
 		}()
 	}

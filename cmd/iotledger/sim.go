@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"sort"
@@ -66,7 +65,9 @@ so runs with the same keys never reuse one. Prints sent/accepted/refused counts 
 				if err != nil {
 					return fmt.Errorf("--ca: %w", err)
 				}
-				cfg.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+				cfg.RootCAs = pool
+			} else {
+				cfg.InsecurePlaintext = true
 			}
 			if o.enroll {
 				return l.run(cmd, func(ctx context.Context, lg ledger) error {

@@ -187,7 +187,7 @@ func TestHubKilledMidStreamLosesNothingAndSubmitsNothingTwice(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		rep, err := sim.Run(ctx, sim.Config{Hub: mqttAddr, HubID: hubID, Devices: 4, Rate: 25, Scenario: "cold-chain",
-			KeysDir: t.TempDir(), Prefix: uniqueID(t, "crash"), Enroller: op, RecordAccepted: true, FirstSeq: 1})
+			KeysDir: t.TempDir(), Prefix: uniqueID(t, "crash"), Enroller: op, RecordAccepted: true, FirstSeq: 1, InsecurePlaintext: true})
 		done <- result{rep, err}
 	}()
 	require.Eventually(t, func() bool { return first.ingested(t) >= 150 }, waitFor, 50*time.Millisecond, "devices never got going")

@@ -7,72 +7,76 @@ import (
 	"sync"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/iotledger/iotledger/chaincode/reading"
-	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/client/device"
 )
 
-// mqttDevice is one bench device connected to the hub over MQTT 3.1.1.
-type mqttDevice struct {
+// benchDevice is one bench device: its key and sequence (Device) and its
+// connection to the hub (a client/device Device).
+type benchDevice struct {
 	dev  *Device
-	conn mqtt.Client
+	conn *device.Device
 	lost chan time.Time // when the hub dropped the connection
 }
 
-// dialDevice connects a device to the hub with a fresh signed token.
-func dialDevice(addr, hubID string, d *Device) (*mqttDevice, error) {
-	token, err := wire.SignToken(d.Signer, hubID, d.ID, time.Now(), nonce())
+// newBenchDevice prepares a device's connection; set its handlers, then
+// connect it. A bench device does not reconnect on its own: a lost
+// connection is something the bench measures.
+func newBenchDevice(cfg device.Config, d *Device) (*benchDevice, error) {
+	cfg.ID, cfg.Signer = d.ID, d.Signer
+	cfg.KeepAlive, cfg.ConnectTimeout, cfg.AckTimeout = 60*time.Second, 20*time.Second, 30*time.Second
+	conn, err := device.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	m := &mqttDevice{dev: d, lost: make(chan time.Time, 1)}
-	opts := mqtt.NewClientOptions().
-		AddBroker("tcp://" + addr).
-		SetClientID(d.ID).SetUsername(d.ID).SetPassword(token).
-		SetProtocolVersion(4).
-		SetCleanSession(true).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetKeepAlive(60 * time.Second).
-		SetConnectTimeout(15 * time.Second).
-		SetWriteTimeout(15 * time.Second).
-		SetOrderMatters(false).
-		SetConnectionLostHandler(func(mqtt.Client, error) {
-			select {
-			case m.lost <- time.Now():
-			default:
-			}
-		})
-	m.conn = mqtt.NewClient(opts)
-	tok := m.conn.Connect()
-	if !tok.WaitTimeout(20 * time.Second) {
-		return nil, fmt.Errorf("device %s: connect timed out", d.ID)
+	m := &benchDevice{dev: d, conn: conn, lost: make(chan time.Time, 1)}
+	conn.OnConnectionLost(func(error) {
+		select {
+		case m.lost <- time.Now():
+		default:
+		}
+	})
+	return m, nil
+}
+
+func (m *benchDevice) connect(ctx context.Context) error {
+	if err := m.conn.Connect(ctx); err != nil {
+		return fmt.Errorf("device %s: %w", m.dev.ID, err)
 	}
-	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("device %s: connect: %w", d.ID, err)
+	return nil
+}
+
+// dialDevice connects a device to the hub with a fresh signed token.
+func dialDevice(ctx context.Context, cfg device.Config, d *Device) (*benchDevice, error) {
+	m, err := newBenchDevice(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.connect(ctx); err != nil {
+		m.close()
+		return nil, err
 	}
 	return m, nil
 }
 
 // publish sends one envelope with QoS 1 and waits for the PUBACK, which the
 // hub sends once the reading is durable in its outbox.
-func (m *mqttDevice) publish(env reading.Envelope) error {
-	tok := m.conn.Publish(wire.Topic(m.dev.ID, wire.KindTelemetry), 1, false, env.Encode())
-	if !tok.WaitTimeout(30 * time.Second) {
-		return fmt.Errorf("device %s: no PUBACK within 30s", m.dev.ID)
+func (m *benchDevice) publish(ctx context.Context, env reading.Envelope) error {
+	if err := m.conn.PublishEnvelope(ctx, env); err != nil {
+		return fmt.Errorf("device %s: %w", m.dev.ID, err)
 	}
-	return tok.Error()
+	return nil
 }
 
-func (m *mqttDevice) close() { m.conn.Disconnect(100) }
+func (m *benchDevice) close() { _ = m.conn.Close() }
 
 // fleet is the bench's devices connected to one hub.
-type fleet struct{ devs []*mqttDevice }
+type fleet struct{ devs []*benchDevice }
 
-// connectFleet connects every device, a few at a time.
-func connectFleet(ctx context.Context, addr, hubID string, devs []*Device) (*fleet, error) {
-	f := &fleet{devs: make([]*mqttDevice, len(devs))}
+// connectFleet connects every device, a few at a time; cfg says how to
+// reach the hub.
+func connectFleet(ctx context.Context, cfg device.Config, devs []*Device) (*fleet, error) {
+	f := &fleet{devs: make([]*benchDevice, len(devs))}
 	errs := make([]error, len(devs))
 	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup
@@ -83,7 +87,7 @@ func connectFleet(ctx context.Context, addr, hubID string, devs []*Device) (*fle
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			f.devs[i], errs[i] = dialDevice(addr, hubID, d)
+			f.devs[i], errs[i] = dialDevice(ctx, cfg, d)
 		})
 	}
 	wg.Wait()
@@ -159,7 +163,7 @@ func (f *fleet) publish(ctx context.Context, rate float64, d time.Duration, samp
 					return
 				}
 				sent := time.Now()
-				err = m.publish(env)
+				err = m.publish(ctx, env)
 				acked := time.Now()
 				mu.Lock()
 				if err != nil {

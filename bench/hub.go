@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/client/device"
 	"github.com/iotledger/iotledger/client/hub"
 )
 
@@ -147,7 +147,7 @@ func (r *hubRun) ingest(ctx context.Context) (*WorkloadResult, *LatencyResult, e
 	if err != nil {
 		return nil, nil, err
 	}
-	fleet, err := connectFleet(ctx, r.hub.MQTTAddr(), "bench-hub-"+e.RunID, devs)
+	fleet, err := connectFleet(ctx, r.deviceConfig(), devs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -328,8 +328,7 @@ func (o *observer) committedBetween(from, to time.Time) (batches, readings int64
 	return batches, readings
 }
 
-func nonce() []byte {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return b
+// deviceConfig is how the bench's devices reach the hub.
+func (r *hubRun) deviceConfig() device.Config {
+	return device.Config{Hub: r.hub.MQTTAddr(), HubID: "bench-hub-" + r.env.RunID, InsecurePlaintext: true}
 }

@@ -7,12 +7,9 @@ import (
 	"slices"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
-	"github.com/iotledger/iotledger/client/hub/wire"
 )
 
 // LatReadingCommand is the whole automation round trip.
@@ -49,23 +46,21 @@ func (r *hubRun) ruleToCommand(ctx context.Context) (LatencyResult, error) {
 	}
 	defer func() { _ = e.Operator.DeleteRule(context.WithoutCancel(ctx), rule.ID) }()
 
-	m, err := dialDevice(r.hub.MQTTAddr(), "bench-hub-"+e.RunID, d)
+	m, err := newBenchDevice(r.deviceConfig(), d)
 	if err != nil {
 		return out, err
 	}
 	defer m.close()
 	arrived := make(chan time.Time, 16)
-	sub := m.conn.Subscribe(wire.Topic(d.ID, wire.KindCommands), 1, func(mqtt.Client, mqtt.Message) {
+	m.conn.OnCommand(func(context.Context, api.Command) (api.CommandStatus, string) {
 		select {
 		case arrived <- time.Now():
 		default:
 		}
+		return "", "" // the probe times delivery only: no ack
 	})
-	if !sub.WaitTimeout(probeTimeout) {
-		return out, fmt.Errorf("subscribe to commands: no SUBACK within %s", probeTimeout)
-	}
-	if err := sub.Error(); err != nil {
-		return out, fmt.Errorf("subscribe to commands: %w", err)
+	if err := m.connect(ctx); err != nil {
+		return out, err
 	}
 	issued := make(chan time.Time, 16)
 	unwatch := r.obs.watch(func(ev client.ChaincodeEvent, at time.Time) {
@@ -92,7 +87,7 @@ func (r *hubRun) ruleToCommand(ctx context.Context) (LatencyResult, error) {
 			return out, err
 		}
 		d.next++
-		if err := m.publish(env); err != nil {
+		if err := m.publish(ctx, env); err != nil {
 			return out, err
 		}
 		acked := time.Now()
@@ -140,7 +135,7 @@ func (r *hubRun) revocation(ctx context.Context) ([]LatencyResult, error) {
 		if _, err := e.Operator.EnrollDevice(ctx, req); err != nil {
 			return results(), fmt.Errorf("enroll device to revoke: %w", err)
 		}
-		m, err := dialDevice(r.hub.MQTTAddr(), "bench-hub-"+e.RunID, d)
+		m, err := dialDevice(ctx, r.deviceConfig(), d)
 		if err != nil {
 			return results(), err
 		}

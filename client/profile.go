@@ -23,6 +23,10 @@ type Profile struct {
 	Peer       PeerEndpoint             `json:"peer"`
 	CA         *CAEndpoint              `json:"ca,omitempty"`
 	Identities map[string]IdentityFiles `json:"identities"`
+	// HubTLS is the certificate the org's IoT hubs serve MQTT over TLS
+	// with and the CA its devices pin (optional; `iotledger hub` uses it
+	// by default).
+	HubTLS *HubTLS `json:"hubTLS,omitempty"`
 }
 
 // PeerEndpoint is the gateway peer of the profile's organisation.
@@ -36,6 +40,14 @@ type PeerEndpoint struct {
 type CAEndpoint struct {
 	URL       string `json:"url"`       // https://host:port
 	TLSCACert string `json:"tlsCACert"` // absolute path to the PEM of the CA's TLS CA
+}
+
+// HubTLS locates an IoT hub's TLS server certificate and key, and the CA
+// certificate devices pin to check it (absolute PEM paths).
+type HubTLS struct {
+	Cert   string `json:"cert"`
+	Key    string `json:"key"`
+	CACert string `json:"caCert"`
 }
 
 // IdentityFiles locates a Fabric identity: its MSP ID, X.509 certificate and
@@ -125,6 +137,15 @@ func (p *Profile) Validate() error {
 			return &ProfileError{Field: "ca.url", Msg: fmt.Sprintf("%q is not an http(s) URL", p.CA.URL)}
 		}
 	}
+	if p.HubTLS != nil {
+		for _, c := range []struct{ field, v string }{
+			{"hubTLS.cert", p.HubTLS.Cert}, {"hubTLS.key", p.HubTLS.Key}, {"hubTLS.caCert", p.HubTLS.CACert},
+		} {
+			if err := req(c.field, c.v); err != nil {
+				return err
+			}
+		}
+	}
 	if len(p.Identities) == 0 {
 		return &ProfileError{Field: "identities", Msg: "at least one identity is required"}
 	}
@@ -200,6 +221,9 @@ func (p *Profile) resolve(dir string) {
 	p.Peer.TLSCACert = abs(p.Peer.TLSCACert)
 	if p.CA != nil {
 		p.CA.TLSCACert = abs(p.CA.TLSCACert)
+	}
+	if p.HubTLS != nil {
+		p.HubTLS.Cert, p.HubTLS.Key, p.HubTLS.CACert = abs(p.HubTLS.Cert), abs(p.HubTLS.Key), abs(p.HubTLS.CACert)
 	}
 	for n, id := range p.Identities {
 		id.Cert = abs(id.Cert)

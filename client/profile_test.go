@@ -33,6 +33,16 @@ func TestLoadProfileResolvesRelativePathsAgainstItsDirectory(t *testing.T) {
 	require.Equal(t, filepath.Join(dir, "admin/cert.pem"), admin.Cert)
 }
 
+func TestHubTLSPathsResolveAgainstTheProfilesDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "connection.json")
+	withHub := validProfileJSON[:len(validProfileJSON)-1] + `,"hubTLS":{"cert":"hub-tls/server.crt","key":"hub-tls/server.key","caCert":"/abs/org-ca.pem"}}`
+	require.NoError(t, os.WriteFile(path, []byte(withHub), 0o600))
+	p, err := LoadProfile(path)
+	require.NoError(t, err)
+	require.Equal(t, &HubTLS{Cert: filepath.Join(dir, "hub-tls/server.crt"), Key: filepath.Join(dir, "hub-tls/server.key"), CACert: "/abs/org-ca.pem"}, p.HubTLS)
+}
+
 func TestIdentityWithoutMSPIDInheritsTheProfiles(t *testing.T) {
 	p, err := ParseProfile([]byte(validProfileJSON))
 	require.NoError(t, err)
@@ -61,6 +71,7 @@ func TestInvalidProfilesAreRefusedNamingTheField(t *testing.T) {
 		{"identity without key", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c"},"identities":{"a":{"cert":"c"}}}`, "identities.a.key"},
 		{"identity of another MSP", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c"},"identities":{"a":{"mspId":"X","cert":"c","key":"k"}}}`, "identities.a.mspId"},
 		{"CA URL without scheme", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c"},"ca":{"url":"h:1"},"identities":{"a":{"cert":"c","key":"k"}}}`, "ca.url"},
+		{"hub TLS without its CA", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c"},"identities":{"a":{"cert":"c","key":"k"}},"hubTLS":{"cert":"c","key":"k"}}`, "hubTLS.caCert"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -157,8 +157,57 @@ func validIdentityName(name string) error {
 			return fmt.Errorf("identity name %q: only letters, digits, '-', '_' and '.' are allowed", name)
 		}
 	}
-	if name == "admin" || name == "." || name == ".." {
+	if name == "admin" || name == hubTLSIdentity || name == "." || name == ".." {
 		return fmt.Errorf("identity name %q is reserved", name)
 	}
 	return nil
+}
+
+// hubTLSIdentity is the name under which the org's CA registers the TLS
+// server certificate of the org's IoT hubs.
+const hubTLSIdentity = "hub-tls"
+
+// hubTLSHosts are the names the hubs' TLS certificate is valid for: the hubs
+// of a local network listen on loopback.
+var hubTLSHosts = []string{"localhost", "127.0.0.1"}
+
+// issueHubTLS has the org's Fabric CA issue its IoT hubs a TLS server
+// certificate — registered as a client identity without attributes (its
+// key carries no iotledger.role, so the chaincode accepts nothing it signs)
+// and enrolled with the CA's "tls" signing profile (server auth) for
+// hubTLSHosts — and records it in the org's connection profile with the
+// org's CA certificate, the root that signed it and that devices pin.
+func (n *Network) issueHubTLS(ctx context.Context, org *OrgState) (client.HubTLS, error) {
+	secret, err := randomSecret()
+	if err != nil {
+		return client.HubTLS{}, err
+	}
+	caURL, err := n.caURL(org, "", "")
+	if err != nil {
+		return client.HubTLS{}, err
+	}
+	if err := n.caClient(ctx, org, "register", "-u", caURL, "--home", org.CAAdminHome,
+		"--mspdir", filepath.Join(org.CAAdminHome, "msp"),
+		"--id.name", hubTLSIdentity, "--id.secret", secret, "--id.type", "client"); err != nil {
+		return client.HubTLS{}, fmt.Errorf("hub TLS certificate of %s: %w", org.Name, err)
+	}
+	u, err := n.caURL(org, hubTLSIdentity, secret)
+	if err != nil {
+		return client.HubTLS{}, err
+	}
+	home := n.hubTLSDir(org)
+	msp := filepath.Join(home, "msp")
+	if err := n.caClient(ctx, org, "enroll", "-u", u, "--home", home, "--mspdir", msp,
+		"--enrollment.profile", "tls", "--csr.hosts", strings.Join(hubTLSHosts, ",")); err != nil {
+		return client.HubTLS{}, fmt.Errorf("hub TLS certificate of %s: %w", org.Name, err)
+	}
+	id, err := identityFilesFromMSP(msp, org.MSPID)
+	if err != nil {
+		return client.HubTLS{}, fmt.Errorf("hub TLS certificate of %s: %w", org.Name, err)
+	}
+	files := client.HubTLS{Cert: id.Cert, Key: id.Key, CACert: n.caCert(org)}
+	if err := n.setProfileHubTLS(org, files); err != nil {
+		return client.HubTLS{}, err
+	}
+	return files, nil
 }

@@ -13,9 +13,10 @@ import (
 )
 
 // Up builds the Fabric binaries if needed, then creates and starts a
-// network in opts.StateDir, deploys the iotledger chaincode and enrolls
-// every org's operator, hub and auditor. It returns when every node is
-// healthy and discovery offers every org's peer for the chaincode.
+// network in opts.StateDir, deploys the iotledger chaincode, enrolls
+// every org's operator, hub and auditor and has each org's CA issue its
+// IoT hubs a TLS certificate (the profile's hubTLS). It returns when every
+// node is healthy and discovery offers every org's peer for the chaincode.
 //
 // A state directory whose recorded processes are all gone (a crash, a
 // reboot) is cleaned and reused; one with live processes gives ErrAlreadyUp.
@@ -178,7 +179,7 @@ func (n *Network) up(ctx context.Context, opts Options) error {
 	}, ccBinary); err != nil {
 		return err
 	}
-	return n.step(ctx, "identities (operator, hub, auditor per org)", func() error {
+	return n.step(ctx, "identities (operator, hub, auditor) and hub TLS per org", func() error {
 		return n.enrollDefaultIdentities(ctx)
 	})
 }
@@ -439,6 +440,7 @@ func (n *Network) enrollDefaultIdentities(ctx context.Context) error {
 				return err
 			}
 		}
-		return nil
+		_, err := n.issueHubTLS(ctx, org)
+		return err
 	})
 }

@@ -34,6 +34,8 @@ type Ledger struct {
 
 	submitCalls  int
 	privateCalls int
+	messages     map[string]api.StoredMessage // to/from/id → waiting message (messages.go)
+	sentMessages int
 	// FailSubmit, when set, is asked before each SubmitBatch: "before" fails
 	// it without committing, "after" commits and then reports an error (an
 	// unknown outcome), "" lets it pass.

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -31,13 +33,14 @@ type HubConfig struct {
 // hubRun is one end-to-end measurement: a hub, its ledger client, an
 // observer of the chain's events and the bench's devices.
 type hubRun struct {
-	env  *Env
-	cfg  HubConfig
-	hub  *hub.Hub
-	lc   *client.Client // the hub's identity, on its own connection
-	obs  *observer
-	dir  string
-	stop context.CancelFunc
+	env   *Env
+	cfg   HubConfig
+	hub   *hub.Hub
+	lc    *client.Client // the hub's identity, on its own connection
+	obs   *observer
+	roots *x509.CertPool // the org's CA, which issued the hub's TLS certificate: the bench's devices pin it
+	dir   string
+	stop  context.CancelFunc
 }
 
 // runHubBench measures hub ingest and the latencies that cross the hub, and
@@ -97,6 +100,11 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 	if err != nil {
 		return fail(fmt.Errorf("hub identity: %w", err))
 	}
+	tlsCfg, roots, err := hubTLS(e.Target.Profile)
+	if err != nil {
+		return fail(err)
+	}
+	r.roots = roots
 	r.obs = newObserver()
 	if err := r.obs.start(runCtx, e.Operator); err != nil {
 		return fail(fmt.Errorf("event observer: %w", err))
@@ -104,6 +112,7 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 	h, err := hub.New(hub.Config{
 		HubID:      "bench-hub-" + e.RunID,
 		MQTTAddr:   "127.0.0.1:0",
+		TLS:        tlsCfg,
 		HTTPAddr:   "127.0.0.1:0",
 		DataDir:    dir,
 		BatchSize:  e.Config.BatchSize,
@@ -120,7 +129,7 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 		return fail(err)
 	}
 	r.hub = h
-	e.Progressf("hub started: MQTT %s, metrics %s, %d submitters, batch %d, wait %s",
+	e.Progressf("hub started: MQTT over TLS %s, metrics %s, %d submitters, batch %d, wait %s",
 		h.MQTTAddr(), h.HTTPAddr(), cfg.Submitters, e.Config.BatchSize, cfg.BatchWait)
 	return r, nil
 }
@@ -330,5 +339,22 @@ func (o *observer) committedBetween(from, to time.Time) (batches, readings int64
 
 // deviceConfig is how the bench's devices reach the hub.
 func (r *hubRun) deviceConfig() device.Config {
-	return device.Config{Hub: r.hub.MQTTAddr(), HubID: "bench-hub-" + r.env.RunID, InsecurePlaintext: true}
+	return device.Config{Hub: r.hub.MQTTAddr(), HubID: "bench-hub-" + r.env.RunID, RootCAs: r.roots}
+}
+
+// hubTLS is the certificate the bench's hub serves, and the CA its devices
+// pin, from the org's profile (written by `network up`).
+func hubTLS(p *client.Profile) (*tls.Config, *x509.CertPool, error) {
+	if p.HubTLS == nil {
+		return nil, nil, fmt.Errorf("hub workload: the profile of %s has no hubTLS (a network started by an older version): take it down and up again", p.Org)
+	}
+	pair, err := tls.LoadX509KeyPair(p.HubTLS.Cert, p.HubTLS.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hub workload: TLS certificate: %w", err)
+	}
+	roots, err := device.LoadRootCAs(p.HubTLS.CACert)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hub workload: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, roots, nil
 }

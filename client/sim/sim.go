@@ -88,6 +88,12 @@ type ConfigError struct{ Field, Reason string }
 
 func (e *ConfigError) Error() string { return "sim: " + e.Field + ": " + e.Reason }
 
+// Validate checks the configuration as Run does, without running it.
+func (c Config) Validate() error {
+	_, err := c.validate()
+	return err
+}
+
 func (c *Config) validate() (Scenario, error) {
 	sc, err := LookupScenario(c.Scenario)
 	if err != nil {

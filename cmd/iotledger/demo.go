@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,8 +88,9 @@ type demo struct {
 	start time.Time
 	net   *network.Network
 
-	ops  map[string]*client.Client // operator per org
-	hubs map[string]*hub.Hub       // hub per org
+	ops   map[string]*client.Client // operator per org
+	hubs  map[string]*hub.Hub       // hub per org
+	roots map[string]*x509.CertPool // CA a device of the org pins: the org's, which issued its hub's TLS certificate
 	tally
 
 	mu     sync.Mutex
@@ -131,7 +134,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions, g *globalOptions
 		// devices' reconnects would drown it. --log-level debug|warn shows them.
 		level = slog.LevelError
 	}
-	d := &demo{out: out, opts: o, start: time.Now(), ops: map[string]*client.Client{}, hubs: map[string]*hub.Hub{},
+	d := &demo{out: out, opts: o, start: time.Now(), ops: map[string]*client.Client{}, hubs: map[string]*hub.Hub{}, roots: map[string]*x509.CertPool{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
 
 	d.step("Bringing up a Fabric v2.5 network: 3 Raft orderers, %s (hospital) and %s (logistics), a peer and a CA each", hospitalOrg, logisticsOrg)
@@ -289,12 +292,17 @@ func (d *demo) governance(ctx context.Context) error {
 }
 
 func (d *demo) startHubs(ctx context.Context) error {
-	d.step("Starting one IoT hub per org (embedded MQTT broker, bbolt outbox, batches of up to 100 readings)")
+	d.step("Starting one IoT hub per org (embedded MQTT broker over TLS, bbolt outbox, batches of up to 100 readings)")
 	for _, org := range []string{hospitalOrg, logisticsOrg} {
 		p, err := d.net.Profile(org)
 		if err != nil {
 			return err
 		}
+		tlsCfg, roots, err := demoHubTLS(org, p)
+		if err != nil {
+			return err
+		}
+		d.roots[org] = roots
 		c, err := client.Connect(ctx, p, "hub", client.WithLogger(d.log))
 		if err != nil {
 			return fmt.Errorf("connect as %s hub: %w", org, err)
@@ -308,7 +316,7 @@ func (d *demo) startHubs(ctx context.Context) error {
 			return err
 		}
 		h, err := hub.New(hub.Config{
-			HubID: "hub-" + strings.ToLower(org), MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: data,
+			HubID: "hub-" + strings.ToLower(org), MQTTAddr: "127.0.0.1:0", TLS: tlsCfg, HTTPAddr: "127.0.0.1:0", DataDir: data,
 			Ledger: c, Events: client.EventFeed{Client: c, Checkpoint: cp}, Logger: d.log,
 		})
 		if err != nil {
@@ -319,7 +327,7 @@ func (d *demo) startHubs(ctx context.Context) error {
 			return err
 		}
 		d.hubs[org] = h
-		d.say("hub-%s: mqtt://%s, metrics http://%s/metrics", strings.ToLower(org), h.MQTTAddr(), h.HTTPAddr())
+		d.say("hub-%s: mqtts://%s (TLS certificate from %s's CA, which its devices pin), metrics http://%s/metrics", strings.ToLower(org), h.MQTTAddr(), org, h.HTTPAddr())
 	}
 	return nil
 }
@@ -443,7 +451,7 @@ func (d *demo) runFleet(ctx context.Context, script func(context.Context) error)
 				Hub: d.hubs[f.org].MQTTAddr(), HubID: "hub-" + strings.ToLower(f.org),
 				Devices: d.opts.devices, Rate: d.opts.rate, Scenario: f.scenario, Duration: d.opts.duration,
 				Seed: uint64(i + 1), KeysDir: filepath.Join(d.net.StateDir(), "demo-keys"), Prefix: f.prefix,
-				Groups: f.groups, Enroller: d.ops[f.org], Logger: d.log, InsecurePlaintext: true,
+				Groups: f.groups, Enroller: d.ops[f.org], Logger: d.log, RootCAs: d.roots[f.org],
 			})
 		}()
 	}
@@ -578,7 +586,24 @@ func (d *demo) crossOrgReads(ctx context.Context) error {
 
 // hubFor says how a device of org reaches the org's hub.
 func (d *demo) hubFor(org string) device.Config {
-	return device.Config{Hub: d.hubs[org].MQTTAddr(), HubID: "hub-" + strings.ToLower(org), InsecurePlaintext: true}
+	return device.Config{Hub: d.hubs[org].MQTTAddr(), HubID: "hub-" + strings.ToLower(org), RootCAs: d.roots[org]}
+}
+
+// demoHubTLS is what an org's hub serves MQTT with, and what its devices
+// pin: the certificate and CA `network up` recorded in the org's profile.
+func demoHubTLS(org string, p *client.Profile) (*tls.Config, *x509.CertPool, error) {
+	if p.HubTLS == nil {
+		return nil, nil, fmt.Errorf("the profile of %s has no hubTLS (a network started by an older version): take it down and up again", org)
+	}
+	pair, err := tls.LoadX509KeyPair(p.HubTLS.Cert, p.HubTLS.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s hub TLS certificate: %w", org, err)
+	}
+	roots, err := device.LoadRootCAs(p.HubTLS.CACert)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", org, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, roots, nil
 }
 
 // privateDevice keeps a device's reading values off the channel.

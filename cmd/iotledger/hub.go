@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -37,6 +35,8 @@ var (
 type hubOptions struct {
 	mqtt, http, data, hubID string
 	tlsCert, tlsKey         string
+	plaintext               bool // --insecure-plaintext
+	plaintextOnNetwork      bool // --allow-plaintext-on-network
 	batchSize, submitters   int
 	pprof                   bool
 	batchWait, flush, skew  time.Duration
@@ -76,8 +76,10 @@ Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C dr
 	f.StringVar(&o.mqtt, "mqtt", "127.0.0.1:1883", "MQTT listen address")
 	f.StringVar(&o.http, "http", "127.0.0.1:9100", `metrics and health listen address ("" disables)`)
 	f.StringVar(&o.data, "data", "", "data directory for the outbox and event checkpoint (default <state-dir>/hubs/<hub-id>)")
-	f.StringVar(&o.tlsCert, "tls-cert", "", "serve MQTT over TLS with this certificate (PEM)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate of the MQTT listener (PEM; default: the profile's hubTLS, issued by `network up`)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
+	f.BoolVar(&o.plaintext, "insecure-plaintext", false, "serve MQTT without TLS (loopback addresses only, unless --allow-plaintext-on-network)")
+	f.BoolVar(&o.plaintextOnNetwork, "allow-plaintext-on-network", false, "with --insecure-plaintext: allow an --mqtt address other than loopback")
 	f.IntVar(&o.batchSize, "batch-size", 100, "readings per ledger transaction")
 	f.DurationVar(&o.batchWait, "batch-wait", 200*time.Millisecond, "longest a reading waits for its batch to fill")
 	f.IntVar(&o.submitters, "submitters", hub.DefaultSubmitters, "concurrent batch submissions")
@@ -107,13 +109,20 @@ func (o *hubOptions) validate() error {
 	case (o.tlsCert == "") != (o.tlsKey == ""):
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	return nil
+	return o.validateTransport()
 }
 
 func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 	ctx := cmd.Context()
 	log := l.logger(cmd)
+	if o.plaintext {
+		warnPlaintext(cmd.ErrOrStderr(), log, o.mqtt)
+	}
 	p, err := l.lf.loadProfile()
+	if err != nil {
+		return err
+	}
+	tlsCfg, transport, err := o.serverTLS(p)
 	if err != nil {
 		return err
 	}
@@ -131,14 +140,6 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 	}
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("--data: %w", err)
-	}
-	var tlsCfg *tls.Config
-	if o.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
-		if err != nil {
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	c, err := client.Connect(ctx, p, l.lf.identity, client.WithLogger(log))
 	if err != nil {
@@ -166,21 +167,8 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 		_ = h.Close()
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "hub %s of %s: mqtt %s, http %s, data %s\n", o.hubID, c.MSPID(), h.MQTTAddr(), orDash(h.HTTPAddr()), data)
+	fmt.Fprintf(cmd.OutOrStdout(), "hub %s of %s: mqtt %s (%s), http %s, data %s\n", o.hubID, c.MSPID(), h.MQTTAddr(), transport, orDash(h.HTTPAddr()), data)
 	<-ctx.Done()
 	fmt.Fprintln(cmd.ErrOrStderr(), "stopping: draining the outbox...")
 	return h.Close()
-}
-
-// loadCertPool reads a PEM CA bundle.
-func loadCertPool(path string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }

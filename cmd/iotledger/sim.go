@@ -18,7 +18,7 @@ type simOptions struct {
 	devices                                              int
 	duration                                             time.Duration
 	seed                                                 uint64
-	enroll                                               bool
+	enroll, plaintext                                    bool
 	groups                                               []string
 }
 
@@ -38,7 +38,9 @@ func newSimCmd(g *globalOptions) *cobra.Command {
 		Long: `Runs N simulated devices, each with its own key pair (kept in --keys DIR as <id>.key; created when
 missing). With --enroll, devices not yet on the ledger are enrolled and activated by the --identity
 (default operator) of --org. Devices connect to the hub over MQTT 5 with a signed token, publish
-signed readings at --rate each, and acknowledge (signed) every command they receive.
+signed readings at --rate each, and acknowledge (signed) every command they receive. They connect
+over TLS and pin the org's CA (the profile's hubTLS, which ` + "`network up`" + ` writes), or --ca;
+--insecure-plaintext connects to a hub run with --insecure-plaintext.
 
 Scenarios: ` + names + `.
 Values are reproducible with --seed. Sequence numbers start at the run's start time in Unix ms,
@@ -60,15 +62,18 @@ so runs with the same keys never reuse one. Prints sent/accepted/refused counts 
 			}
 			cfg := sim.Config{Hub: o.hubAddr, HubID: o.hubID, Devices: o.devices, Rate: rate, Scenario: o.scenario,
 				Duration: o.duration, Seed: o.seed, KeysDir: o.keys, Prefix: o.prefix, Groups: o.groups, Logger: l.logger(cmd)}
-			if o.caFile != "" {
-				pool, err := loadCertPool(o.caFile)
-				if err != nil {
-					return fmt.Errorf("--ca: %w", err)
-				}
-				cfg.RootCAs = pool
-			} else {
-				cfg.InsecurePlaintext = true
+			// The simulation's own settings first: finding the hub's CA may
+			// need a network.
+			probe := cfg
+			probe.InsecurePlaintext = true
+			if err := probe.Validate(); err != nil {
+				return err
 			}
+			pool, err := simTransport(o, l)
+			if err != nil {
+				return err
+			}
+			cfg.RootCAs, cfg.InsecurePlaintext = pool, pool == nil
 			if o.enroll {
 				return l.run(cmd, func(ctx context.Context, lg ledger) error {
 					cfg.Enroller = lg
@@ -91,7 +96,8 @@ so runs with the same keys never reuse one. Prints sent/accepted/refused counts 
 	f.StringVar(&o.prefix, "prefix", "", "device id prefix (default: the scenario name)")
 	f.StringSliceVar(&o.groups, "group", nil, "extra device group for enrolled devices (repeatable)")
 	f.BoolVar(&o.enroll, "enroll", false, "enroll and activate devices that are not on the ledger yet")
-	f.StringVar(&o.caFile, "ca", "", "connect over TLS, trusting this CA (PEM)")
+	f.StringVar(&o.caFile, "ca", "", "CA the hub's TLS certificate must chain to (PEM; default: the profile's hubTLS.caCert)")
+	f.BoolVar(&o.plaintext, "insecure-plaintext", false, "connect without TLS, to a hub run with --insecure-plaintext")
 	return cmd
 }
 

@@ -108,7 +108,8 @@ func runHubProcess(t *testing.T, hubID, mqttAddr, httpAddr, data string) *hubPro
 	logFile, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(iotledgerBin, "hub", "--profile", fabric.ProfilePath("Org1"), "--identity", "hub",
-		"--hub-id", hubID, "--mqtt", mqttAddr, "--http", httpAddr, "--data", data, "--log-level", "debug")
+		"--hub-id", hubID, "--mqtt", mqttAddr, "--http", httpAddr, "--data", data, "--log-level", "debug",
+		"--insecure-plaintext") // its devices speak plain MQTT on loopback
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	require.NoError(t, cmd.Start())
 	_ = logFile.Close()

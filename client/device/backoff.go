@@ -31,5 +31,5 @@ func (b Backoff) Delay(attempt int) time.Duration {
 			d = v
 		}
 	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter spreads reconnections; it protects nothing
 }

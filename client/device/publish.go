@@ -248,7 +248,7 @@ func (d *Device) send(ctx context.Context, m outgoing) error {
 		} else if lostErr := d.lostErr(cn); lostErr != nil {
 			why = lostErr
 		} else {
-			why = fmt.Errorf("%w: %v", ErrConnectionLost, err)
+			why = fmt.Errorf("%w: %w", ErrConnectionLost, err)
 		}
 		d.mu.Lock()
 		reconnect := d.reconnecting

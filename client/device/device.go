@@ -287,8 +287,8 @@ func (d *Device) Connect(ctx context.Context) error {
 		return err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		_ = cn.c.Disconnect(&paho.Disconnect{})
 		return ErrClosed
 	}
@@ -298,8 +298,18 @@ func (d *Device) Connect(ctx context.Context) error {
 		d.reconnecting = true
 		d.wg.Go(d.keepConnected)
 	}
+	d.mu.Unlock()
 	d.log.Debug("connected", "hub", d.cfg.Hub)
+	d.lostEarly(cn)
 	return nil
+}
+
+// lostEarly handles a connection that ended between its SUBACK and
+// becoming current, when its callbacks found it not current yet.
+func (d *Device) lostEarly(cn *conn) {
+	if err := d.lostErr(cn); err != nil {
+		d.lost(cn, err)
+	}
 }
 
 // dial opens one connection, authenticated and subscribed.
@@ -461,14 +471,16 @@ func (d *Device) reconnectOnce() bool {
 		return false
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		_ = cn.c.Disconnect(&paho.Disconnect{})
 		return true
 	}
 	d.setConn(cn)
 	d.stats.Reconnects++
+	d.mu.Unlock()
 	d.log.Info("reconnected", "hub", d.cfg.Hub)
+	d.lostEarly(cn)
 	return true
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -390,12 +389,10 @@ func (t *txn) listCommands(q api.CommandQuery) (*api.CommandPage, error) {
 // privateCommands reads a private device's commands from the caller's org's
 // implicit collection, at most maxPrivateCommands of them.
 func (t *txn) privateCommands(device string) ([]kv, error) {
-	start, err := compositeKey(kindCommand, device)
-	if err != nil {
-		return nil, err
-	}
 	org := t.caller.MSPID
-	it, err := t.l.GetPrivateDataByRange(implicitCollection(org), start, start+string(utf8.MaxRune))
+	// A range over composite keys is refused by Fabric; a partial composite
+	// key query is the way to read one device's commands.
+	it, err := t.l.GetPrivateDataByPartialCompositeKey(implicitCollection(org), kindCommand, []string{device})
 	if err != nil {
 		return nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("the commands of private device %s are in the private data of %s, which this peer cannot read (%v): evaluate on a peer of %s", device, org, err, org))
 	}

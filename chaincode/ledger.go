@@ -36,6 +36,7 @@ type ledger interface {
 	PutPrivateData(collection, key string, value []byte) error
 	GetPrivateData(collection, key string) ([]byte, error)
 	GetPrivateDataByRange(collection, startKey, endKey string) (shim.StateQueryIteratorInterface, error)
+	GetPrivateDataByPartialCompositeKey(collection, objectType string, keys []string) (shim.StateQueryIteratorInterface, error)
 }
 
 // Object types of the composite keys. Every world-state key of the chaincode

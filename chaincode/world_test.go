@@ -208,10 +208,7 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 		}
 		return v, nil
 	}
-	s.GetPrivateDataByRangeStub = func(coll, start, end string) (shim.StateQueryIteratorInterface, error) {
-		if err := w.injected("GetPrivateDataByRange"); err != nil {
-			return nil, err
-		}
+	privateRange := func(coll, start, end string) (shim.StateQueryIteratorInterface, error) {
 		if coll != implicitCollection(peerMSP) && len(w.private[coll]) > 0 {
 			return nil, fmt.Errorf("private data matching public hash version is not available")
 		}
@@ -227,6 +224,26 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 			kvs[i] = &queryresult.KV{Key: k, Value: w.private[coll][k]}
 		}
 		return w.iterator(kvs), nil
+	}
+	s.GetPrivateDataByRangeStub = func(coll, start, end string) (shim.StateQueryIteratorInterface, error) {
+		if err := w.injected("GetPrivateDataByRange"); err != nil {
+			return nil, err
+		}
+		// Like Fabric, a range over composite keys is refused.
+		if strings.HasPrefix(start, "\x00") || strings.HasPrefix(end, "\x00") {
+			return nil, fmt.Errorf("invalid range: %q contains a null character", start)
+		}
+		return privateRange(coll, start, end)
+	}
+	s.GetPrivateDataByPartialCompositeKeyStub = func(coll, kind string, attrs []string) (shim.StateQueryIteratorInterface, error) {
+		if err := w.injected("GetPrivateDataByPartialCompositeKey"); err != nil {
+			return nil, err
+		}
+		start, err := shim.CreateCompositeKey(kind, attrs)
+		if err != nil {
+			return nil, err
+		}
+		return privateRange(coll, start, start+"\U0010ffff")
 	}
 	s.GetTxIDReturns(rec.id)
 	s.GetTxTimestampStub = func() (*timestamppb.Timestamp, error) {

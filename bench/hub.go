@@ -15,6 +15,7 @@ import (
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/device"
 	"github.com/iotledger/iotledger/client/hub"
+	"github.com/iotledger/iotledger/client/hub/wire"
 )
 
 // HubConfig sizes the end-to-end workload: simulated devices → MQTT → an
@@ -105,6 +106,14 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 		return fail(err)
 	}
 	r.roots = roots
+	hubID, err := e.Target.Profile.Identity("hub")
+	if err != nil {
+		return fail(fmt.Errorf("hub identity: %w", err))
+	}
+	signer, err := wire.LoadHubSigner(hubID.Cert, hubID.Key)
+	if err != nil {
+		return fail(fmt.Errorf("hub identity: %w", err))
+	}
 	r.obs = newObserver()
 	if err := r.obs.start(runCtx, e.Operator); err != nil {
 		return fail(fmt.Errorf("event observer: %w", err))
@@ -121,6 +130,7 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 		Ledger:     r.lc,
 		Events:     client.EventFeed{Client: r.lc},
 		Logger:     e.log,
+		Signer:     signer,
 	})
 	if err != nil {
 		return fail(err)

@@ -79,6 +79,11 @@ type Config struct {
 	ConnectTimeout time.Duration // one connection attempt, TLS and SUBACK included (default 10 s)
 	AckTimeout     time.Duration // wait for each PUBACK (default 30 s)
 
+	// HubCAs are the CA roots a hub's signature on commands and inbox
+	// messages must chain to (docs/protocol.md §5); default RootCAs. A
+	// device with neither refuses every command and inbox message.
+	HubCAs *x509.CertPool
+
 	// VerifyCommand, if set, turns the exact bytes of a message on the
 	// device's commands topic into the command it carries, in place of
 	// plain JSON decoding: this is where a device checks a command's
@@ -220,6 +225,7 @@ func (c *Config) validate() error {
 	if c.FirstSeq == 0 {
 		c.FirstSeq = uint64(c.Now().UnixMilli())
 	}
+	c.defaultVerification()
 	return nil
 }
 

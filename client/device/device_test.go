@@ -436,7 +436,7 @@ func TestVerifyInboxKeepsARefusedMessageFromTheHandler(t *testing.T) {
 	require.NoError(t, a.SendTo(t.Context(), "alarm-2", []byte(`{"door":"open"}`)))
 	select {
 	case raw := <-checked:
-		require.Contains(t, raw, `"from":"door-2"`)
+		require.Contains(t, signedPayload(t, []byte(raw)), `"from":"door-2"`, "the verifier sees the hub-signed message's bytes")
 	case <-time.After(5 * time.Second):
 		t.Fatal("the message did not arrive")
 	}
@@ -462,7 +462,7 @@ func TestVerifyCommandKeepsARefusedCommandFromTheHandler(t *testing.T) {
 	issue(f, pending("cmd-x", "pump-1"))
 	require.Eventually(t, func() bool { return d.Stats().CommandsRefused == 1 }, 5*time.Second, 10*time.Millisecond)
 	require.Zero(t, calls.Load())
-	require.Contains(t, raw.Load(), `"id":"cmd-x"`, "the verifier sees the message's bytes")
+	require.Contains(t, signedPayload(t, []byte(raw.Load().(string))), `"id":"cmd-x"`, "the verifier sees the hub-signed message's bytes")
 	require.Equal(t, api.CommandDelivered, f.ledger.Command("cmd-x").Status, "a refused command is not acked")
 }
 
@@ -470,8 +470,12 @@ func TestTheHandlerGetsTheCommandVerifyCommandReturns(t *testing.T) {
 	f := newFixture(t)
 	d := f.device(t, "pump-2", func(c *device.Config) {
 		c.VerifyCommand = func(b []byte) (api.Command, error) {
+			var m wire.SignedMessage
+			if err := json.Unmarshal(b, &m); err != nil {
+				return api.Command{}, err
+			}
 			var c api.Command
-			err := json.Unmarshal(b, &c)
+			err := json.Unmarshal(m.Payload, &c)
 			c.Name = "verified:" + c.Name
 			return c, err
 		}
@@ -525,4 +529,13 @@ func TestBackoffDoublesUpToItsMaximumWithJitter(t *testing.T) {
 		}
 	}
 	require.LessOrEqual(t, b.Delay(1000), time.Second)
+}
+
+// signedPayload is the payload of a hub-signed message (the test hubs sign
+// what they deliver).
+func signedPayload(t *testing.T, raw []byte) string {
+	t.Helper()
+	var m wire.SignedMessage
+	require.NoError(t, json.Unmarshal(raw, &m))
+	return string(m.Payload)
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/client/device"
-	"github.com/iotledger/iotledger/client/device/devicetest"
+	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/hubtest"
 	"github.com/iotledger/iotledger/client/hub/wire/wiretest"
 )
@@ -18,26 +18,35 @@ func TestDeviceActsOnlyOnCommandsItsOrgsHubSigned(t *testing.T) {
 	org := wiretest.NewCA(t, "ca.org1")
 	other := wiretest.NewCA(t, "ca.org2")
 	cases := []struct {
-		name    string
-		signer  *wiretest.CA // the CA of the hub's signing identity; nil: the hub does not sign
-		trusted *wiretest.CA // the CA the device is provisioned with
-		acted   bool
+		name     string
+		signer   *wiretest.CA // the CA of the hub's signing identity; nil: the hub does not sign
+		explicit bool         // RequireHubSignatures rather than the default (the pinned TLS CA)
+		acted    bool
 	}{
-		{"signed by its org's hub", org, org, true},
-		{"signed by another org's hub", other, org, false},
-		{"unsigned", nil, org, false},
+		{"signed by its org's hub, checked against the pinned CA", org, false, true},
+		{"signed by its org's hub, checked against explicit roots", org, true, true},
+		{"signed by another org's hub", other, false, false},
+		{"unsigned", nil, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fixture{ledger: hubtest.NewLedger(), data: t.TempDir()}
-			cfg := f.hubConfig("")
+			cfg := f.hubConfig("127.0.0.1:0")
+			cfg.TLS = org.ServerTLS(t)
 			if tc.signer != nil {
 				cfg.Signer = tc.signer.HubSigner(t, hubID)
 			}
-			f.hub, f.ca = devicetest.StartHub(t, cfg)
+			h, err := hub.New(cfg)
+			require.NoError(t, err)
+			require.NoError(t, h.Start(t.Context()))
+			t.Cleanup(func() { _ = h.Close() })
+			f.hub, f.ca = h, org
 			got := make(chan api.Command, 1)
 			d := f.device(t, "valve-1", func(c *device.Config) {
-				require.NoError(t, c.RequireHubSignatures(tc.trusted.PEM, func() time.Time { return wiretest.Epoch.Add(time.Hour) }))
+				c.RootCAs = org.Pool()
+				if tc.explicit {
+					require.NoError(t, c.RequireHubSignatures(org.PEM, nil))
+				}
 			})
 			d.OnCommand(func(_ context.Context, c api.Command) (api.CommandStatus, string) {
 				got <- c
@@ -62,4 +71,23 @@ func TestDeviceActsOnlyOnCommandsItsOrgsHubSigned(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAPlaintextDeviceWithoutHubCAsRefusesCommands(t *testing.T) {
+	ca := wiretest.NewCA(t, "ca.org1")
+	f := &fixture{ledger: hubtest.NewLedger(), data: t.TempDir()}
+	cfg := f.hubConfig("127.0.0.1:0")
+	cfg.Signer = ca.HubSigner(t, hubID) // signed, but the device has no root to check it with
+	h, err := hub.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, h.Start(t.Context()))
+	t.Cleanup(func() { _ = h.Close() })
+	f.hub, f.ca = h, ca // the fixture pins f.ca, which the test then drops
+	d := f.device(t, "valve-2", func(c *device.Config) { c.RootCAs, c.InsecurePlaintext = nil, true })
+	var acted bool
+	d.OnCommand(func(context.Context, api.Command) (api.CommandStatus, string) { acted = true; return api.CommandAcked, "" })
+	connect(t, d)
+	issue(f, pending("cmd-2", "valve-2"))
+	require.Eventually(t, func() bool { return d.Stats().CommandsRefused == 1 }, 10*time.Second, 20*time.Millisecond)
+	require.False(t, acted)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/device"
 	"github.com/iotledger/iotledger/client/hub"
+	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/iotledger/iotledger/client/sim"
 	"github.com/iotledger/iotledger/network"
 )
@@ -315,9 +316,13 @@ func (d *demo) startHubs(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		signer, err := profileHubSigner(p)
+		if err != nil {
+			return fmt.Errorf("%s hub: %w", org, err)
+		}
 		h, err := hub.New(hub.Config{
 			HubID: "hub-" + strings.ToLower(org), MQTTAddr: "127.0.0.1:0", TLS: tlsCfg, HTTPAddr: "127.0.0.1:0", DataDir: data,
-			Ledger: c, Events: client.EventFeed{Client: c, Checkpoint: cp}, Logger: d.log,
+			Ledger: c, Events: client.EventFeed{Client: c, Checkpoint: cp}, Logger: d.log, Signer: signer,
 		})
 		if err != nil {
 			return err
@@ -587,6 +592,17 @@ func (d *demo) crossOrgReads(ctx context.Context) error {
 // hubFor says how a device of org reaches the org's hub.
 func (d *demo) hubFor(org string) device.Config {
 	return device.Config{Hub: d.hubs[org].MQTTAddr(), HubID: "hub-" + strings.ToLower(org), RootCAs: d.roots[org]}
+}
+
+// profileHubSigner is the signer of an org's hub: its "hub" identity, whose
+// certificate the org's CA issued with iotledger.role=hub, so the devices,
+// pinning that CA, accept the commands it delivers.
+func profileHubSigner(p *client.Profile) (*wire.HubSigner, error) {
+	id, err := p.Identity("hub")
+	if err != nil {
+		return nil, err
+	}
+	return wire.LoadHubSigner(id.Cert, id.Key)
 }
 
 // demoHubTLS is what an org's hub serves MQTT with, and what its devices

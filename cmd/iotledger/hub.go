@@ -13,6 +13,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub"
+	"github.com/iotledger/iotledger/client/hub/wire"
 )
 
 // The SDK client is the hub's ledger, private batches included.
@@ -130,7 +131,7 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 	if err != nil {
 		return fmt.Errorf("--identity: %w", err)
 	}
-	signer, err := hubSigner(id)
+	signer, err := wire.LoadHubSigner(id.Cert, id.Key)
 	if err != nil {
 		return fmt.Errorf("--identity %s: %w", l.lf.identity, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/attrmgr"
@@ -103,6 +104,38 @@ func NewHubSigner(certPEM, keyPEM []byte) (*HubSigner, error) {
 	return &HubSigner{key: ec, chain: chain}, nil
 }
 
+// LoadHubSigner reads a hub's Fabric identity (certificate and key files,
+// as Fabric CA enrolls them) and makes its signer. Devices accept
+// signatures only from a certificate with iotledger.role=hub, so an identity
+// without that role is refused here rather than by every device.
+func LoadHubSigner(certFile, keyFile string) (*HubSigner, error) {
+	certPEM, err := os.ReadFile(certFile) //nolint:gosec // the operator names the file
+	if err != nil {
+		return nil, fmt.Errorf("hub identity certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile) //nolint:gosec // the operator names the file
+	if err != nil {
+		return nil, fmt.Errorf("hub identity key: %w", err)
+	}
+	s, err := NewHubSigner(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(s.chain[0])
+	if err != nil {
+		return nil, fmt.Errorf("hub identity certificate %s: %w", certFile, err)
+	}
+	attrs, err := attrmgr.New().GetAttributesFromCert(cert)
+	if err != nil {
+		return nil, fmt.Errorf("hub identity certificate %s: %w", certFile, err)
+	}
+	if role, _, _ := attrs.Value(api.RoleAttribute); role != HubRole {
+		return nil, fmt.Errorf("the identity in %s has %s=%q: a hub runs as an identity with the %q role (e.g. --identity hub), whose signature devices accept",
+			certFile, api.RoleAttribute, role, HubRole)
+	}
+	return s, nil
+}
+
 // Sign returns the SignedMessage JSON of payload in domain.
 func (s *HubSigner) Sign(domain string, payload []byte) ([]byte, error) {
 	digest := sha256.Sum256(reading.Message(domain, payload))
@@ -141,6 +174,18 @@ func NewHubVerifier(rootsPEM []byte, now func() time.Time) (*HubVerifier, error)
 		now = time.Now
 	}
 	return &HubVerifier{roots: pool, now: now}, nil
+}
+
+// NewHubVerifierPool is NewHubVerifier for roots already in a pool (the one
+// a device pins for the hub's TLS certificate, issued by the same org CA).
+func NewHubVerifierPool(roots *x509.CertPool, now func() time.Time) (*HubVerifier, error) {
+	if roots == nil {
+		return nil, errors.New("hub verifier: no CA pool")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &HubVerifier{roots: roots, now: now}, nil
 }
 
 // Verify checks msg in domain and returns the signed payload and the

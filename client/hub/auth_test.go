@@ -41,16 +41,17 @@ func TestDeviceAuthRefusals(t *testing.T) {
 		username string
 		password string
 		reason   string
+		code     byte // MQTT 5 CONNACK reason code
 	}{
-		{"bad signature", good.id, good.id, (&device{id: good.id, signer: impostor}).token(t, testHubID, time.Now()), "bad_signature"},
-		{"token for another hub", good.id, good.id, good.token(t, "other-hub", time.Now()), "bad_signature"},
-		{"unknown device", unknown.id, unknown.id, unknown.token(t, testHubID, time.Now()), "unknown_device"},
-		{"suspended device", suspended.id, suspended.id, suspended.token(t, testHubID, time.Now()), "device_inactive"},
-		{"stale timestamp", good.id, good.id, good.token(t, testHubID, time.Now().Add(-6*time.Minute)), "stale_token"},
-		{"future timestamp", good.id, good.id, good.token(t, testHubID, time.Now().Add(6*time.Minute)), "stale_token"},
-		{"reused nonce", good.id, good.id, reused, "nonce_reused"},
-		{"garbage password", good.id, good.id, "hunter2", "malformed"},
-		{"client id differs from device id", "someone-else", good.id, good.token(t, testHubID, time.Now()), "client_id_mismatch"},
+		{"bad signature", good.id, good.id, (&device{id: good.id, signer: impostor}).token(t, testHubID, time.Now()), "bad_signature", 0x86},
+		{"token for another hub", good.id, good.id, good.token(t, "other-hub", time.Now()), "bad_signature", 0x86},
+		{"unknown device", unknown.id, unknown.id, unknown.token(t, testHubID, time.Now()), "unknown_device", 0x86},
+		{"suspended device", suspended.id, suspended.id, suspended.token(t, testHubID, time.Now()), "device_inactive", 0x87},
+		{"stale timestamp", good.id, good.id, good.token(t, testHubID, time.Now().Add(-6*time.Minute)), "stale_token", 0x86},
+		{"future timestamp", good.id, good.id, good.token(t, testHubID, time.Now().Add(6*time.Minute)), "stale_token", 0x86},
+		{"reused nonce", good.id, good.id, reused, "nonce_reused", 0x86},
+		{"garbage password", good.id, good.id, "hunter2", "malformed", 0x86},
+		{"client id differs from device id", "someone-else", good.id, good.token(t, testHubID, time.Now()), "client_id_mismatch", 0x85},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,7 +59,7 @@ func TestDeviceAuthRefusals(t *testing.T) {
 			_, ca, err := dialV5(t, fx.hub.MQTTAddr(), tc.clientID, tc.username, tc.password)
 			require.Error(t, err)
 			require.NotNil(t, ca)
-			require.Equal(t, byte(0x86), ca.ReasonCode, "bad user name or password")
+			require.Equal(t, tc.code, ca.ReasonCode, "0x86 bad user name or password, 0x87 not authorized, 0x85 client identifier not valid")
 			require.Equal(t, before+1, authFailures(fx.hub, tc.reason))
 		})
 	}
@@ -79,14 +80,15 @@ func TestTopicACLRefusesOtherDevicesTopics(t *testing.T) {
 	b := fx.enroll(t, "dev-b", api.StatusActive)
 	ma := fx.connect(t, a)
 
+	// Wildcard filters are refused by the client library itself (the CONNACK
+	// says the hub has none); conformance_test.go sends them raw.
 	reasons := ma.subscribe(t,
 		wire.Topic(a.id, wire.KindCommands),
 		wire.Topic(b.id, wire.KindCommands),
-		"iotledger/v1/devices/#",
 		wire.Topic(a.id, wire.KindTelemetry),
-		"$SYS/#",
+		"$SYS/broker/version",
 	)
-	require.Equal(t, []byte{1, 0x87, 0x87, 0x87, 0x87}, reasons)
+	require.Equal(t, []byte{1, 0x87, 0x87, 0x87}, reasons)
 
 	// Publishing another device's telemetry, even signed by that device, is refused.
 	resp, err := ma.publish(t, wire.Topic(b.id, wire.KindTelemetry), b.reading(t, 1, 3))

@@ -28,8 +28,9 @@ func (b *brokerHook) ID() string { return "iotledger-hub" }
 
 func (b *brokerHook) Provides(hook byte) bool {
 	return bytes.Contains([]byte{
-		mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
-		mqtt.OnSubscribed, mqtt.OnDisconnect,
+		mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished, mqtt.OnACLCheck, mqtt.OnPublish,
+		mqtt.OnSubscribed, mqtt.OnUnsubscribed, mqtt.OnDisconnect,
+		mqtt.OnPacketRead, mqtt.OnPacketEncode, // conformance.go
 	}, []byte{hook})
 }
 
@@ -49,7 +50,7 @@ func (r *refusal) mqttCode() packets.Code {
 	switch r.reason {
 	case wire.ReasonMalformed:
 		code = packets.ErrPayloadFormatInvalid.Code
-	case wire.ReasonReplay, wire.ReasonTooLarge, wire.ReasonUnknownCommand:
+	case wire.ReasonReplay, wire.ReasonTooLarge, wire.ReasonEnvelopeTooLarge, wire.ReasonUnknownCommand:
 		code = packets.ErrImplementationSpecificError.Code
 	case wire.ReasonUnavailable:
 		code = packets.ErrUnspecifiedError.Code
@@ -60,25 +61,73 @@ func (r *refusal) mqttCode() packets.Code {
 // authFailure is why a connection was refused.
 type authFailure struct{ reason, msg string }
 
+// connackCode is the MQTT 5 CONNACK reason code of a refused connection
+// (OnPacketEncode gives 3.1.1 clients the 3.1.1 return code). Only the
+// class of the refusal is on the wire: a bad token, an authenticated device
+// that may not connect, a will, the hub's own trouble; the reason is in the
+// hub's log and metrics.
+func (f *authFailure) connackCode() packets.Code {
+	switch f.reason {
+	case "client_id_mismatch":
+		return packets.ErrClientIdentifierNotValid // 3.1.1: 0x02 identifier rejected
+	case "device_inactive", "hub_not_authorized":
+		return packets.ErrNotAuthorized // 3.1.1: 0x05 not authorized
+	case "will_refused":
+		// 0x90 is CONNACK's "the Will Topic Name is not malformed, but is
+		// not accepted by this Server". 3.1.1: 0x05 not authorized.
+		return packets.Code{Code: packets.ErrTopicNameInvalid.Code, Reason: "wills are not accepted by this hub: connect without a will"}
+	case "ledger_unavailable":
+		return packets.ErrServerUnavailable // 3.1.1: 0x03 server unavailable
+	}
+	// Anything else (busy included) is answered as a token that did not
+	// get the device in.
+	return packets.ErrBadUsernameOrPassword // 3.1.1: 0x04 bad user name or password
+}
+
+// OnConnectAuthenticate authenticates a device and refuses a will. The
+// broker would answer any refusal with 0x86 (3.1.1: 0x05), so the hub
+// writes its own CONNACK and closes the connection first.
 func (b *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	h := b.h
 	device := string(pk.Connect.Username)
-	if f := h.authenticate(cl.ID, device, pk.Connect.Password); f != nil {
-		h.metrics.authFailures.WithLabelValues(f.reason).Inc()
-		h.log.Warn("device refused", "device", device, "client", cl.ID, "remote", cl.Net.Remote, "reason", f.reason, "detail", f.msg)
-		return false
+	f := h.authenticate(cl.ID, device, pk.Connect.Password)
+	if topic, ok := requestedWill(pk); ok && f == nil {
+		f = &authFailure{"will_refused", fmt.Sprintf("a will on %q: the hub accepts no wills", topic)}
 	}
+	if f == nil {
+		return true
+	}
+	h.metrics.authFailures.WithLabelValues(f.reason).Inc()
+	h.log.Warn("device refused", "device", device, "client", cl.ID, "remote", cl.Net.Remote, "reason", f.reason, "detail", f.msg)
+	code := f.connackCode()
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: code.Code, Properties: packets.Properties{ReasonString: code.Reason}}
+	if err := cl.WritePacket(ack); err != nil {
+		h.log.Debug("refusal not sent", "device", device, "err", err)
+	}
+	cl.Stop(code) // the broker's own CONNACK then finds the connection closed
+	return false
+}
+
+// OnSessionEstablished records a connected device once its CONNACK is sent
+// (from here on, OnDisconnect is sure to follow).
+func (b *brokerHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	h := b.h
+	device := string(cl.Properties.Username)
 	h.sessMu.Lock()
 	h.sessions[device] = &session{client: cl}
 	h.sessMu.Unlock()
 	h.log.Info("device connected", "device", device, "remote", cl.Net.Remote, "mqtt", cl.Properties.ProtocolVersion)
-	return true
 }
 
 // authenticate checks a device's connect token against its enrolled key.
 func (h *Hub) authenticate(clientID, device string, password []byte) *authFailure {
 	if err := reading.ValidateID("username", device); err != nil {
 		return &authFailure{"malformed", err.Error()}
+	}
+	if device == mqtt.InlineClientId {
+		// The broker's own client goes by this id; a device of that name
+		// would take its session over.
+		return &authFailure{"reserved_id", fmt.Sprintf("device id %q is reserved by the hub's broker", device)}
 	}
 	if clientID != device {
 		return &authFailure{"client_id_mismatch", fmt.Sprintf("client id %q must equal the device id", clientID)}
@@ -100,11 +149,13 @@ func (h *Hub) authenticate(clientID, device string, password []byte) *authFailur
 		}
 		return &authFailure{"ledger_unavailable", err.Error()}
 	}
-	if info.device.Status != api.StatusActive {
-		return &authFailure{"device_inactive", "device status is " + string(info.device.Status)}
-	}
 	if err := tok.Verify(info.key, h.cfg.HubID, device); err != nil {
 		return &authFailure{"bad_signature", err.Error()}
+	}
+	// Authenticated from here on: what follows is whether it may connect,
+	// which only the device's key holder learns.
+	if info.device.Status != api.StatusActive {
+		return &authFailure{"device_inactive", "device status is " + string(info.device.Status)}
 	}
 	if !info.canWrite {
 		return &authFailure{"hub_not_authorized", "this hub may not write telemetry for the device (telemetry:write denied)"}
@@ -127,47 +178,55 @@ func (b *brokerHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 		delete(h.sessions, device)
 	}
 	h.sessMu.Unlock()
+	h.forgetDeliveries(cl)
+	if reason := protocolErrorReason(err); reason != "" {
+		h.metrics.protocolErrors.WithLabelValues(reason).Inc()
+	}
 	h.log.Info("device disconnected", "device", device, "err", err)
 }
 
+// OnACLCheck is the topic ACL for subscriptions, for every delivery, and
+// for an MQTT 5 client's publishes. A 3.1.1 client's publish passes here
+// and OnPublish, which checks every publish again, refuses it: MQTT 3.1.1
+// has no negative PUBACK, and the broker would close the connection
+// (after a DISCONNECT, which 3.1.1 does not have) where the hub
+// acknowledges and explains on the errors topic, as for any refusal.
 func (b *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if cl.Net.Inline {
 		return true
 	}
 	h := b.h
 	device := string(cl.Properties.Username)
-	ok, why := h.allowed(device, topic, write)
+	if !write {
+		reason, _ := subscriptionRefusal(device, topic) // OnSubscribed reports refused subscriptions
+		return reason == ""
+	}
+	if cl.Properties.ProtocolVersion < 5 {
+		return true
+	}
+	ok, why := h.mayPublish(device, topic)
 	if !ok {
-		op := "subscribe"
-		if write {
-			op = "publish"
-		}
-		h.metrics.aclDenied.WithLabelValues(op).Inc()
-		h.log.Warn("topic refused", "device", device, "topic", topic, "op", op, "why", why)
-		if write {
-			h.sendError(device, wire.ErrorMessage{Reason: wire.ReasonNotAuthorized, Message: why, Topic: topic})
-		}
+		h.refuseTopic(device, topic, why)
 	}
 	return ok
 }
 
-// allowed is the topic ACL: a device publishes its own telemetry and acks
-// and, when the ledger allows device:message, other devices' inboxes; it
-// subscribes to its own commands, errors and inbox. Nothing else.
-func (h *Hub) allowed(device, topic string, write bool) (bool, string) {
+// refuseTopic counts, logs and explains a publish to a topic the device may
+// not publish to.
+func (h *Hub) refuseTopic(device, topic, why string) {
+	h.metrics.aclDenied.WithLabelValues("publish").Inc()
+	h.log.Warn("topic refused", "device", device, "topic", topic, "op", "publish", "why", why)
+	h.sendError(device, wire.ErrorMessage{Reason: wire.ReasonNotAuthorized, Message: why, Topic: topic})
+}
+
+// mayPublish is the topic ACL for publishes: a device publishes its own
+// telemetry and acks and, when the ledger allows device:message, other
+// devices' inboxes. Nothing else. (What it may subscribe to is
+// subscriptionRefusal's.)
+func (h *Hub) mayPublish(device, topic string) (bool, string) {
 	target, kind, err := wire.ParseTopic(topic)
 	if err != nil {
 		return false, err.Error()
-	}
-	if !write {
-		if target != device {
-			return false, "devices may only subscribe to their own topics"
-		}
-		switch kind {
-		case wire.KindCommands, wire.KindErrors, wire.KindInbox:
-			return true, ""
-		}
-		return false, fmt.Sprintf("devices may not subscribe to %s", kind)
 	}
 	switch {
 	case kind == wire.KindInbox && target != device:
@@ -189,16 +248,27 @@ func (h *Hub) allowed(device, topic string, write bool) (bool, string) {
 	return false, fmt.Sprintf("devices may not publish to %s", kind)
 }
 
+// OnSubscribed explains each refused filter on the device's errors topic
+// and, when the device has subscribed to its commands, sends it every
+// command it has not completed (events.go, deliverOutstanding).
 func (b *brokerHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	h := b.h
 	device := string(cl.Properties.Username)
 	for i, f := range pk.Filters {
-		if f.Filter != wire.Topic(device, wire.KindCommands) || i >= len(codes) || codes[i] >= 0x80 {
+		if i >= len(codes) {
+			break
+		}
+		if codes[i] >= packets.ErrUnspecifiedError.Code {
+			h.reportRefusedSubscription(device, f.Filter, codes[i])
+			continue
+		}
+		if f.Filter != wire.Topic(device, wire.KindCommands) {
 			continue
 		}
 		h.sessMu.Lock()
 		s, ok := h.sessions[device]
-		if ok && s.client == cl {
+		ok = ok && s.client == cl
+		if ok {
 			s.subscribed = true
 		}
 		h.sessMu.Unlock()
@@ -206,9 +276,26 @@ func (b *brokerHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []by
 			h.wg.Add(1)
 			go func() {
 				defer h.wg.Done()
-				h.deliverPending(h.ctx, device)
+				h.deliverOutstanding(h.ctx, device)
 			}()
 		}
+	}
+}
+
+// OnUnsubscribed stops command delivery to a device that left its commands
+// topic: a command published to nobody must not be marked delivered.
+func (b *brokerHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	h := b.h
+	device := string(cl.Properties.Username)
+	for _, f := range pk.Filters {
+		if f.Filter != wire.Topic(device, wire.KindCommands) {
+			continue
+		}
+		h.sessMu.Lock()
+		if s, ok := h.sessions[device]; ok && s.client == cl {
+			s.subscribed = false
+		}
+		h.sessMu.Unlock()
 	}
 }
 
@@ -219,8 +306,18 @@ func (b *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	h := b.h
 	device := string(cl.Properties.Username)
 	pk.FixedHeader.Retain = false // device messages are never retained
+	// The ACL has checked an MQTT 5 client's topic; a 3.1.1 client's is
+	// checked here only (OnACLCheck). Check every publish, whatever the
+	// version, so that nothing reaches the broker unauthorized.
+	if ok, why := h.mayPublish(device, pk.TopicName); !ok {
+		h.refuseTopic(device, pk.TopicName, why)
+		if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+			return pk, packets.Code{Code: packets.ErrNotAuthorized.Code, Reason: wire.ReasonNotAuthorized + ": " + why}
+		}
+		return pk, packets.CodeSuccessIgnore // acknowledged, dropped, explained on the errors topic
+	}
 	target, kind, err := wire.ParseTopic(pk.TopicName)
-	if err != nil { // the ACL has refused it already; be safe
+	if err != nil { // mayPublish has refused it already; be safe
 		return pk, packets.ErrRejectPacket
 	}
 	var ref *refusal
@@ -237,6 +334,9 @@ func (b *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 			break
 		}
 		pk.Payload = h.stampInbox(device, target, pk.Payload)
+		// Authorized and stamped: the hub vouches for it as for its own
+		// messages, which is what mayDeliver lets through to the recipient.
+		pk.Origin = mqtt.InlineClientId
 		h.log.Debug("inbox message relayed", "from", device, "to", target)
 	default:
 		ref = &refusal{reason: wire.ReasonNotAuthorized, msg: "devices may not publish to " + string(kind)}
@@ -261,12 +361,9 @@ func (b *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 
 // ingestReading validates a telemetry envelope and stores it durably.
 func (h *Hub) ingestReading(device string, payload []byte) *refusal {
-	if len(payload) > maxEnvelopeBytes {
-		return &refusal{reason: wire.ReasonTooLarge, msg: fmt.Sprintf("envelope is %d bytes, limit %d", len(payload), maxEnvelopeBytes)}
-	}
-	env, err := reading.ParseEnvelope(payload)
-	if err != nil {
-		return &refusal{reason: wire.ReasonMalformed, msg: err.Error()}
+	env, ref := parseEnvelope(payload)
+	if ref != nil {
+		return ref
 	}
 	r, err := env.Decode()
 	if err != nil {
@@ -295,6 +392,23 @@ func (h *Hub) ingestReading(device string, payload []byte) *refusal {
 	return nil
 }
 
+// parseEnvelope parses a telemetry or ack envelope within the size limits:
+// the envelope (envelope_too_large), then the signed payload in it
+// (payload_too_large), each refused with its own reason and limit.
+func parseEnvelope(payload []byte) (reading.Envelope, *refusal) {
+	if len(payload) > maxEnvelopeBytes {
+		return reading.Envelope{}, &refusal{reason: wire.ReasonEnvelopeTooLarge, msg: fmt.Sprintf("envelope is %d bytes, the limit is %d", len(payload), maxEnvelopeBytes)}
+	}
+	env, err := reading.ParseEnvelope(payload)
+	if err != nil {
+		return reading.Envelope{}, &refusal{reason: wire.ReasonMalformed, msg: err.Error()}
+	}
+	if len(env.Payload) > reading.MaxPayloadBytes {
+		return reading.Envelope{}, &refusal{reason: wire.ReasonTooLarge, msg: fmt.Sprintf("payload is %d bytes, the limit is %d", len(env.Payload), reading.MaxPayloadBytes)}
+	}
+	return env, nil
+}
+
 // checkSigner verifies a device message with the device's enrolled key,
 // refusing it if the device is no longer active.
 func (h *Hub) checkSigner(device string, seq uint64, verify func(*reading.PublicKey) error) *refusal {
@@ -319,12 +433,9 @@ func (h *Hub) checkSigner(device string, seq uint64, verify func(*reading.Public
 // ingestAck validates a signed command ack and stores it durably; the ack
 // worker records it on the ledger.
 func (h *Hub) ingestAck(device string, payload []byte) *refusal {
-	if len(payload) > maxEnvelopeBytes {
-		return &refusal{reason: wire.ReasonTooLarge, msg: fmt.Sprintf("envelope is %d bytes, limit %d", len(payload), maxEnvelopeBytes)}
-	}
-	env, err := reading.ParseEnvelope(payload)
-	if err != nil {
-		return &refusal{reason: wire.ReasonMalformed, msg: err.Error()}
+	env, ref := parseEnvelope(payload)
+	if ref != nil {
+		return ref
 	}
 	ack, err := reading.ParseAck(env)
 	if err != nil {

@@ -3,10 +3,13 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/client/hub/wire"
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -84,33 +87,43 @@ func (h *Hub) disconnect(device, status string) {
 
 // ready reports whether a device is connected here and subscribed to its commands.
 func (h *Hub) ready(device string) bool {
-	h.sessMu.Lock()
-	defer h.sessMu.Unlock()
-	s, ok := h.sessions[device]
-	return ok && s.subscribed
+	return h.readyConnection(device) != nil
 }
 
-// deliverCommand publishes a pending command to its device if the device
-// is connected here and subscribed, then marks it delivered on the ledger.
+// readyConnection is the device's connection if it is subscribed to its
+// commands, else nil.
+func (h *Hub) readyConnection(device string) *mqtt.Client {
+	h.sessMu.Lock()
+	defer h.sessMu.Unlock()
+	if s, ok := h.sessions[device]; ok && s.subscribed {
+		return s.client
+	}
+	return nil
+}
+
+// deliverCommand publishes a command that is pending, or delivered and not
+// yet completed, to its device if the device is connected here and
+// subscribed, once per connection. A pending command is then marked
+// delivered on the ledger; a delivered one is sent again as it is (at least
+// once: the device acts on a command id once), which changes nothing on the
+// ledger, where only a pending command can be marked delivered.
 func (h *Hub) deliverCommand(ctx context.Context, c api.Command) {
-	if !h.ready(c.Device) {
+	cl := h.readyConnection(c.Device)
+	if cl == nil {
 		return
 	}
-	now := h.cfg.Now()
-	if !c.ExpiresAt.IsZero() && now.After(c.ExpiresAt) {
+	if c.Status != api.CommandPending && c.Status != api.CommandDelivered {
+		return
+	}
+	if !c.ExpiresAt.IsZero() && h.cfg.Now().After(c.ExpiresAt) {
 		return
 	}
 	h.cmdMu.Lock()
-	if _, done := h.delivered[c.ID]; done {
+	if h.delivered[c.ID] == cl {
 		h.cmdMu.Unlock()
 		return
 	}
-	h.delivered[c.ID] = now
-	for id, at := range h.delivered { // keep the set small
-		if now.Sub(at) > time.Hour {
-			delete(h.delivered, id)
-		}
-	}
+	h.delivered[c.ID] = cl
 	h.cmdMu.Unlock()
 	b, err := json.Marshal(c)
 	if err == nil {
@@ -124,6 +137,11 @@ func (h *Hub) deliverCommand(ctx context.Context, c api.Command) {
 	if err := h.broker.Publish(wire.Topic(c.Device, wire.KindCommands), b, false, 1); err != nil {
 		h.log.Error("publishing command", "command", c.ID, "device", c.Device, "err", err)
 		h.forgetDelivery(c.ID)
+		return
+	}
+	if c.Status == api.CommandDelivered {
+		h.metrics.commandsRedelivered.Inc()
+		h.log.Info("command sent again (delivered, not acked)", "command", c.ID, "device", c.Device, "name", c.Name)
 		return
 	}
 	if _, err := h.cfg.Ledger.MarkCommandDelivered(ctx, c.ID); err != nil {
@@ -141,25 +159,51 @@ func (h *Hub) forgetDelivery(id string) {
 	h.cmdMu.Unlock()
 }
 
-// deliverPending delivers the commands that waited on the ledger while the
-// device was away.
-func (h *Hub) deliverPending(ctx context.Context, device string) {
-	q := api.CommandQuery{Device: device, Status: api.CommandPending, PageSize: 100}
-	for {
-		cctx, cancel := context.WithTimeout(ctx, h.cfg.LedgerTimeout)
-		page, err := h.cfg.Ledger.ListCommands(cctx, q)
-		cancel()
-		if err != nil {
-			h.log.Warn("listing pending commands", "device", device, "err", err)
-			return
+// forgetDeliveries drops what was sent on a connection that has ended: its
+// device gets those commands again on its next connection if it has not
+// completed them.
+func (h *Hub) forgetDeliveries(cl *mqtt.Client) {
+	h.cmdMu.Lock()
+	defer h.cmdMu.Unlock()
+	for id, on := range h.delivered {
+		if on == cl {
+			delete(h.delivered, id)
 		}
-		for _, c := range page.Commands {
-			h.deliverCommand(ctx, c)
+	}
+}
+
+// deliverOutstanding runs when a device subscribes to its commands topic:
+// it sends every command the device has not completed, oldest first: those
+// issued while it was away (pending) and those sent before, on an earlier
+// connection or by an earlier run of the hub, that it never acked
+// (delivered). Expired ones are not sent.
+func (h *Hub) deliverOutstanding(ctx context.Context, device string) {
+	var cmds []api.Command
+	for _, status := range []api.CommandStatus{api.CommandPending, api.CommandDelivered} {
+		q := api.CommandQuery{Device: device, Status: status, PageSize: 100}
+		for {
+			cctx, cancel := context.WithTimeout(ctx, h.cfg.LedgerTimeout)
+			page, err := h.cfg.Ledger.ListCommands(cctx, q)
+			cancel()
+			if err != nil {
+				h.log.Warn("listing outstanding commands", "device", device, "status", status, "err", err)
+				return
+			}
+			cmds = append(cmds, page.Commands...)
+			if page.Bookmark == "" || len(page.Commands) == 0 {
+				break
+			}
+			q.Bookmark = page.Bookmark
 		}
-		if page.Bookmark == "" || len(page.Commands) == 0 {
-			return
+	}
+	slices.SortStableFunc(cmds, func(a, b api.Command) int {
+		if c := a.IssuedAt.Compare(b.IssuedAt); c != 0 {
+			return c
 		}
-		q.Bookmark = page.Bookmark
+		return strings.Compare(a.ID, b.ID)
+	})
+	for _, c := range cmds {
+		h.deliverCommand(ctx, c)
 	}
 }
 

@@ -47,7 +47,7 @@ func TestHealthAndMetricsEndpointsReportTheHub(t *testing.T) {
 		"iotledger_hub_batches_committed_total 1",
 		"iotledger_hub_connected_devices 1",
 		"iotledger_hub_outbox_depth 0",
-		"iotledger_hub_submit_seconds_count 1",
+		"iotledger_hub_submit_duration_seconds_count 1",
 	}
 	eventually(t, func() bool {
 		code, body = get(t, "http://"+fx.hub.HTTPAddr()+"/metrics")

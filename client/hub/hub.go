@@ -144,7 +144,7 @@ type Hub struct {
 	sessions map[string]*session // device id → connection
 
 	cmdMu     sync.Mutex
-	delivered map[string]time.Time // command ids delivered by this hub
+	delivered map[string]*mqtt.Client // command id → the connection it was last sent on
 
 	ctx    context.Context // lives until Close has drained
 	cancel context.CancelFunc
@@ -180,7 +180,7 @@ func New(cfg Config) (*Hub, error) {
 		acksReady:     make(chan struct{}, 1),
 		flushing:      make(chan struct{}),
 		sessions:      map[string]*session{},
-		delivered:     map[string]time.Time{},
+		delivered:     map[string]*mqtt.Client{},
 	}
 	if cfg.Signer == nil {
 		h.log.Warn("no hub signer: commands and inbox messages are delivered unsigned, and devices that check signatures refuse them")
@@ -191,11 +191,14 @@ func New(cfg Config) (*Hub, error) {
 		return float64(len(h.sessions))
 	})
 	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumPacketSize = maxPacketBytes     // bounds what one device can make the hub buffer
-	caps.MaximumSessionExpiryInterval = 60 * 60 // devices use clean sessions; cap what others leave behind
-	caps.WildcardSubAvailable = 0               // the ACL refuses wildcards anyway; tell MQTT 5 clients up front
+	caps.MaximumPacketSize = maxPacketBytes // bounds what one device can make the hub buffer
+	caps.MaximumSessionExpiryInterval = 0   // clean sessions only (conformance.go): MQTT 5 clients are told 0
+	caps.WildcardSubAvailable = 0           // the ACL refuses wildcards anyway; MQTT 5 clients are told in CONNACK
 	caps.SharedSubAvailable = 0
-	h.broker = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(brokerLogHandler{h.log.With("component", "broker").Handler()})})
+	caps.RetainAvailable = 0   // nothing is retained, not even a will (wills are refused)
+	caps.TopicAliasMaximum = 0 // MQTT 5 clients are told 0; an alias is a protocol error
+	h.broker = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(brokerLogHandler{h.log.With("component", "broker").Handler()}),
+		SysTopicResendInterval: sysTopicInterval})
 	if err := h.broker.AddHook(&brokerHook{h: h}, nil); err != nil {
 		_ = ob.Close()
 		return nil, fmt.Errorf("broker hook: %w", err)

@@ -1,7 +1,11 @@
 package hub
 
 import (
+	"runtime"
+	"runtime/debug"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are the hub's Prometheus series, registered on the hub's own
@@ -21,6 +25,11 @@ type metrics struct {
 	acksRecorded      prometheus.Counter
 	disconnects       *prometheus.CounterVec
 	alreadyOnLedger   prometheus.Counter
+
+	subscriptionsRefused *prometheus.CounterVec
+	protocolErrors       *prometheus.CounterVec
+	deliveriesBlocked    prometheus.Counter
+	commandsRedelivered  prometheus.Counter
 }
 
 func newMetrics(o *Outbox, connected func() float64) *metrics {
@@ -43,7 +52,7 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 			Help: "Accepted readings the ledger refused (isolated by bisecting the batch), by chaincode error code.",
 		}, []string{"reason"}),
 		submitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "iotledger_hub_submit_seconds",
+			Name:    "iotledger_hub_submit_duration_seconds",
 			Help:    "Duration of SubmitBatch calls (endorse, order, commit).",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
 		}),
@@ -57,7 +66,7 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 		}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iotledger_hub_auth_failures_total",
-			Help: "Refused MQTT connections, by reason.",
+			Help: "Refused MQTT connections, by reason (will_refused: the CONNECT asked for a will).",
 		}, []string{"reason"}),
 		aclDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iotledger_hub_acl_denied_total",
@@ -79,11 +88,31 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 			Name: "iotledger_hub_forced_disconnects_total",
 			Help: "Devices disconnected by the hub because of a ledger event, by new status.",
 		}, []string{"status"}),
+		subscriptionsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iotledger_hub_subscriptions_refused_total",
+			Help: "SUBSCRIBE filters refused, by reason (other_device, wildcard, system_topic, shared, not_subscribable, not_a_device_topic, invalid_filter, refused_by_broker).",
+		}, []string{"reason"}),
+		protocolErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iotledger_hub_protocol_errors_total",
+			Help: "Device connections the broker closed because the device broke MQTT or the hub's packet limits, by reason (packet_too_large: over the maximum packet size).",
+		}, []string{"reason"}),
+		deliveriesBlocked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_deliveries_blocked_total",
+			Help: "Publishes to a device dropped before the wire because the hub had not sent them (a will, $SYS, anything not the hub's); should stay 0.",
+		}),
+		commandsRedelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_commands_redelivered_total",
+			Help: "Delivered but unacked commands sent again to a device when it subscribed on a new connection.",
+		}),
 	}
 	m.registry.MustRegister(
 		m.ingested, m.duplicates, m.rejected, m.ledgerRejected, m.submitSeconds,
 		m.batchesCommitted, m.readingsCommitted, m.authFailures, m.aclDenied,
 		m.commandsDelivered, m.acksRecorded, m.disconnects, m.alreadyOnLedger,
+		m.subscriptionsRefused, m.protocolErrors, m.deliveriesBlocked, m.commandsRedelivered,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "iotledger_hub_outbox_depth",
 			Help: "Readings accepted but not yet resolved against the ledger.",
@@ -98,4 +127,21 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 		}, connected),
 	)
 	return m
+}
+
+// buildInfo is iotledger_build_info: always 1, labelled with the module
+// version of the binary ("(devel)" when built from a source tree) and the
+// Go version it was built with.
+func buildInfo() prometheus.Collector {
+	version, goversion := "unknown", runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version, goversion = bi.Main.Version, bi.GoVersion
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "iotledger_build_info",
+		Help:        "Build of this binary: version and Go version, as labels; always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": goversion},
+	})
+	g.Set(1)
+	return g
 }

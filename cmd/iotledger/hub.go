@@ -59,9 +59,6 @@ Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C dr
 --flush-timeout) before exiting; anything left is submitted on the next start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if l.lf.identity == "operator" && !cmd.Flags().Changed("identity") {
-				l.lf.identity = "hub"
-			}
 			if err := o.validate(); err != nil {
 				return err
 			}
@@ -72,6 +69,11 @@ Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C dr
 		},
 	}
 	l.lf.register(cmd)
+	// A hub runs as its org's hub identity, whose key signs what it delivers
+	// (hubsigner.go), and says so in --help.
+	identity := cmd.PersistentFlags().Lookup("identity")
+	identity.DefValue = "hub"
+	_ = identity.Value.Set("hub")
 	f := cmd.Flags()
 	f.StringVar(&o.hubID, "hub-id", "", "this hub's id; devices sign it into their connect token (required)")
 	f.StringVar(&o.mqtt, "mqtt", "127.0.0.1:1883", "MQTT listen address")

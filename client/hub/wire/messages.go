@@ -18,6 +18,11 @@ const (
 	ReasonTooLarge       = "payload_too_large" // message exceeds the size limit
 )
 
+// ReasonEnvelopeTooLarge refuses a telemetry or ack envelope over its size
+// limit (ReasonTooLarge is for the signed payload inside it, and for inbox
+// messages).
+const ReasonEnvelopeTooLarge = "envelope_too_large"
+
 // ErrorMessage is what the hub publishes on iotledger/v1/devices/<id>/errors
 // when it refuses something a device sent.
 type ErrorMessage struct {

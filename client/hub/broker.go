@@ -160,14 +160,8 @@ func (h *Hub) authenticate(clientID, device string, password []byte) *authFailur
 	if !info.canWrite {
 		return &authFailure{"hub_not_authorized", "this hub may not write telemetry for the device (telemetry:write denied)"}
 	}
-	fresh, err := h.nonces.remember(device, tok.Nonce, now)
-	if err != nil {
-		return &authFailure{"busy", err.Error()}
-	}
-	if !fresh {
-		return &authFailure{"nonce_reused", "token nonce already used"}
-	}
-	return nil
+	// Replay, per-device nonce space and connect rate (limits.go).
+	return h.limits.admitToken(device, tok, now)
 }
 
 func (b *brokerHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {

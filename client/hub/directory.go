@@ -95,6 +95,21 @@ func (d *directory) lookup(ctx context.Context, id string) (deviceInfo, error) {
 	return info, nil
 }
 
+// cached reports whether lookup would answer for id from the cache, without
+// asking the ledger.
+func (d *directory) cached(id string) bool {
+	d.mu.Lock()
+	info, ok := d.devices[id]
+	d.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if info.missing != nil {
+		return d.now().Sub(info.fetched) < missingTTL
+	}
+	return d.now().Sub(info.fetched) < d.ttl
+}
+
 // mayMessage reports whether device from may send to device to's inbox.
 func (d *directory) mayMessage(ctx context.Context, from, to string) (bool, error) {
 	k := accessKey{from, to}
@@ -137,45 +152,4 @@ func (d *directory) invalidateAll() {
 	d.gen++
 	d.devices = map[string]deviceInfo{}
 	d.access = map[accessKey]accessInfo{}
-}
-
-// nonces remembers auth-token nonces for the clock window so a captured
-// token cannot be used twice. It is bounded: when full, expired entries are
-// dropped, and if it is still full new connections are refused.
-type nonces struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	seen   map[string]time.Time // device "/" nonce → expiry
-}
-
-func newNonces(max int, window time.Duration) *nonces {
-	return &nonces{max: max, window: window, seen: map[string]time.Time{}}
-}
-
-// errNonceCacheFull means too many fresh tokens are outstanding.
-var errNonceCacheFull = fmt.Errorf("nonce cache full")
-
-// remember records a nonce; it returns false if it was seen in the window.
-func (n *nonces) remember(device, nonce string, now time.Time) (bool, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	k := device + "/" + nonce
-	if exp, ok := n.seen[k]; ok && now.Before(exp) {
-		return false, nil
-	}
-	if len(n.seen) >= n.max {
-		for key, exp := range n.seen {
-			if !now.Before(exp) {
-				delete(n.seen, key)
-			}
-		}
-		if len(n.seen) >= n.max {
-			return false, errNonceCacheFull
-		}
-	}
-	// A token is valid for ±window around its timestamp; remembering it for
-	// 2×window from now covers every moment it could still be accepted.
-	n.seen[k] = now.Add(2 * n.window)
-	return true, nil
 }

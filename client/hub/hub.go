@@ -21,7 +21,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/iotledger/iotledger/client/hub/wire"
 )
@@ -52,10 +51,11 @@ type Config struct {
 	ClockSkew     time.Duration // accepted auth-token clock difference (default 5m)
 	DeviceTTL     time.Duration // device cache lifetime without events (default 60s)
 	AccessTTL     time.Duration // device:message decision cache lifetime (default 10s)
-	MaxNonces     int           // bound of the auth replay cache (default 100000)
+	MaxNonces     int           // bound of the auth replay cache over all devices (default 100000; Limits.MaxNoncesPerDevice bounds each)
 	FlushTimeout  time.Duration // how long Close waits for the outbox to drain (default 30s)
 	LedgerTimeout time.Duration // per ledger call made while a device waits (default 10s)
 	SeenRetention time.Duration // how long accepted (device, seq) pairs are refused at the door (default 24h)
+	Limits        Limits        // bounds per socket, remote address and device (limits.go)
 
 	Ledger Ledger
 	Events EventSource // optional: without it commands and revocations are not pushed
@@ -106,6 +106,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxNonces <= 0 {
 		c.MaxNonces = 100000
 	}
+	if err := c.Limits.setDefaults(); err != nil {
+		return err
+	}
 	if c.FlushTimeout <= 0 {
 		c.FlushTimeout = 30 * time.Second
 	}
@@ -130,7 +133,7 @@ type Hub struct {
 	log     *slog.Logger
 	outbox  *Outbox
 	dir     *directory
-	nonces  *nonces
+	limits  *limits
 	metrics *metrics
 	broker  *mqtt.Server
 	http    *http.Server
@@ -175,7 +178,6 @@ func New(cfg Config) (*Hub, error) {
 		log:           cfg.Logger.With("hub", cfg.HubID),
 		outbox:        ob,
 		dir:           newDirectory(cfg.Ledger, cfg.DeviceTTL, cfg.AccessTTL, cfg.Now),
-		nonces:        newNonces(cfg.MaxNonces, cfg.ClockSkew),
 		readingsReady: make(chan struct{}, 1),
 		acksReady:     make(chan struct{}, 1),
 		flushing:      make(chan struct{}),
@@ -199,6 +201,11 @@ func New(cfg Config) (*Hub, error) {
 	caps.TopicAliasMaximum = 0 // MQTT 5 clients are told 0; an alias is a protocol error
 	h.broker = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(brokerLogHandler{h.log.With("component", "broker").Handler()}),
 		SysTopicResendInterval: sysTopicInterval})
+	h.limits = newLimits(h)
+	if err := h.broker.AddHook(h.limits, nil); err != nil { // first: what it refuses never reaches brokerHook
+		_ = ob.Close()
+		return nil, fmt.Errorf("limits hook: %w", err)
+	}
 	if err := h.broker.AddHook(&brokerHook{h: h}, nil); err != nil {
 		_ = ob.Close()
 		return nil, fmt.Errorf("broker hook: %w", err)
@@ -211,8 +218,11 @@ func New(cfg Config) (*Hub, error) {
 // first (in-flight batches are re-checked against the ledger).
 func (h *Hub) Start(ctx context.Context) error {
 	h.ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	tcp := listeners.NewTCP(listeners.Config{ID: "mqtt", Address: h.cfg.MQTTAddr, TLSConfig: h.cfg.TLS})
-	if err := h.broker.AddListener(tcp); err != nil {
+	tcp, err := h.limits.listen("mqtt", h.cfg.MQTTAddr, h.cfg.TLS) // counts sockets and bounds their CONNECT (limits.go)
+	if err == nil {
+		err = h.broker.AddListener(tcp)
+	}
+	if err != nil {
 		h.cancel()
 		_ = h.outbox.Close()
 		return fmt.Errorf("mqtt listener %s: %w", h.cfg.MQTTAddr, err)

@@ -42,11 +42,12 @@ type hubOptions struct {
 	pprof                   bool
 	batchWait, flush, skew  time.Duration
 	noEvents                bool
+	limits                  hub.Limits
 }
 
 func newHubCmd(g *globalOptions) *cobra.Command {
 	l := newLedgerCmd(g, nil)
-	o := hubOptions{}
+	o := hubOptions{limits: hub.DefaultLimits()}
 	cmd := &cobra.Command{
 		Use:   "hub --hub-id NAME [--mqtt 127.0.0.1:1883] [--http 127.0.0.1:9100] [--data DIR]",
 		Short: "Run an IoT hub: MQTT broker for devices, durable outbox, batched submission to the ledger",
@@ -90,6 +91,10 @@ Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C dr
 	f.DurationVar(&o.flush, "flush-timeout", 30*time.Second, "how long shutdown waits for the outbox to drain")
 	f.DurationVar(&o.skew, "clock-skew", 5*time.Minute, "accepted difference between a device's token time and the hub clock")
 	f.BoolVar(&o.noEvents, "no-events", false, "do not follow chaincode events (no command delivery, no live revocation)")
+	f.IntVar(&o.limits.MaxConnections, "max-connections", o.limits.MaxConnections, "open MQTT sockets, CONNECT or not (-1: no cap)")
+	f.IntVar(&o.limits.MaxConnectionsPerAddr, "max-connections-per-address", o.limits.MaxConnectionsPerAddr, "open MQTT sockets per IPv4 address or IPv6 /64 (-1: no cap)")
+	f.DurationVar(&o.limits.ConnectTimeout, "connect-timeout", o.limits.ConnectTimeout, "a socket must deliver its CONNECT within this (-1s: no deadline)")
+	f.Float64Var(&o.limits.PublishRate, "device-publish-rate", o.limits.PublishRate, "messages per second per device: readings, acks, inbox (-1: no limit)")
 	return cmd
 }
 
@@ -109,6 +114,8 @@ func (o *hubOptions) validate() error {
 		return fmt.Errorf("invalid --flush-timeout %s: must be positive", o.flush)
 	case o.skew <= 0:
 		return fmt.Errorf("invalid --clock-skew %s: must be positive", o.skew)
+	case o.limits.MaxConnections == 0, o.limits.MaxConnectionsPerAddr == 0, o.limits.ConnectTimeout == 0, o.limits.PublishRate == 0:
+		return errors.New("--max-connections, --max-connections-per-address, --connect-timeout, --device-publish-rate: 0 is no bound; -1 turns one off")
 	case (o.tlsCert == "") != (o.tlsKey == ""):
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -155,6 +162,7 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 		Pprof: o.pprof, ClockSkew: o.skew, FlushTimeout: o.flush, Ledger: c, Logger: log,
 	}
 	cfg.Signer = signer
+	cfg.Limits = o.limits
 	if !o.noEvents {
 		cp, err := client.NewFileCheckpointer(filepath.Join(data, "events.checkpoint"))
 		if err != nil {

@@ -227,11 +227,13 @@ func (h *Hub) mayPublish(device, topic string) (bool, string) {
 		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.LedgerTimeout)
 		defer cancel()
 		ok, err := h.dir.mayMessage(ctx, device, target)
-		if err != nil {
-			return false, "could not check device:message on the ledger: " + err.Error()
+		if c := api.CodeOf(err); c != api.CodeNotFound && c != api.CodeAccessDenied && err != nil {
+			return false, "could not check device:message on the ledger; try again later"
 		}
 		if !ok {
-			return false, fmt.Sprintf("the ledger does not allow %s device:message on %s", device, target)
+			// One answer for an unknown recipient and a forbidden one, so
+			// that no device can learn which ids exist.
+			return false, fmt.Sprintf("%s may not message %s (no such device, or its owner's policies do not allow it)", device, target)
 		}
 		return true, ""
 	case target != device:

@@ -98,6 +98,9 @@ func (f *Ledger) Device(_ context.Context, id string) (*api.Device, error) {
 func (f *Ledger) CheckAccess(_ context.Context, req api.AccessRequest) (*api.Decision, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if _, ok := f.devices[req.Resource]; !ok { // as the chaincode: the resource must be enrolled
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("device %q is not enrolled", req.Resource))
+	}
 	switch req.Action {
 	case api.ActionTelemetryWrite:
 		return &api.Decision{Allowed: !f.DenyWrite[req.Resource]}, nil

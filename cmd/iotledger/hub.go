@@ -71,7 +71,7 @@ Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C dr
 	}
 	l.lf.register(cmd)
 	// A hub runs as its org's hub identity, whose key signs what it delivers
-	// (hubsigner.go), and says so in --help.
+	// (wire.LoadHubSigner), and says so in --help.
 	identity := cmd.PersistentFlags().Lookup("identity")
 	identity.DefValue = "hub"
 	_ = identity.Value.Set("hub")

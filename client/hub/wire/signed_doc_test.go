@@ -1,11 +1,15 @@
 package wire
 
 import (
+	"crypto/ecdh"
+	"encoding/hex"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
 func TestProtocolDocSignedCommandExampleVerifies(t *testing.T) {
@@ -41,4 +45,30 @@ func TestProtocolDocSignedCommandExampleVerifies(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = v.VerifyCommand("cold-0001", tampered)
 	require.Error(t, err)
+}
+
+func TestProtocolDocSealedMessageExampleVerifiesAndOpens(t *testing.T) {
+	ex := docExamples(t)
+	for _, name := range []string{"message-recipient-key", "message-payload", "message-envelope", "public-key"} {
+		require.Contains(t, ex, name)
+	}
+	env, err := reading.ParseEnvelope([]byte(ex["message-envelope"]))
+	require.NoError(t, err)
+	require.Equal(t, ex["message-payload"], string(env.Payload), "p is the example payload, byte for byte")
+	m, err := reading.ParseMessage(env)
+	require.NoError(t, err)
+	sender, err := reading.ParsePublicKey(ex["public-key"])
+	require.NoError(t, err)
+	require.NoError(t, m.Verify(sender), "signed by cold-0001's key of §9")
+	raw, err := hex.DecodeString(ex["message-recipient-key"])
+	require.NoError(t, err)
+	key, err := ecdh.X25519().NewPrivateKey(raw)
+	require.NoError(t, err)
+	body, err := m.Open(key)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"door":"open"}`, string(body))
+	other, err := reading.GenerateEncryptionKey()
+	require.NoError(t, err)
+	_, err = m.Open(other)
+	require.Error(t, err, "only cold-0002 opens it")
 }

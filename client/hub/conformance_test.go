@@ -236,6 +236,13 @@ func TestRetainedPublishIsNotStoredAndMQTT5ClientsAreToldSo(t *testing.T) {
 	fx.ledger.Set(func(f *hubtest.Ledger) { f.Messaging[[2]string{"dev-c", b.id}] = true })
 	_, err = c3.Publish(1, wire.Topic(b.id, wire.KindInbox), []byte(`{"door":"shut"}`), 1, true, waitFor)
 	require.NoError(t, err)
+	// The broker acknowledges a publish before it hands it to subscribers,
+	// and handles one client's packets in order: the PUBACK of a later
+	// publish (to the sender's own telemetry, refused as malformed and
+	// delivered to nobody) says the inbox messages have gone to whoever was
+	// subscribed then (nobody).
+	_, _ = c.Publish(2, wire.Topic(a.id, wire.KindTelemetry), []byte(`{"barrier":1}`), 1, false, waitFor)
+	_, _ = c3.Publish(2, wire.Topic("dev-c", wire.KindTelemetry), []byte(`{"barrier":2}`), 1, false, waitFor)
 	noRetainedDeviceMessages(t, fx.hub)
 
 	// b subscribes later: it gets nothing.

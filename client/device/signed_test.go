@@ -2,6 +2,7 @@ package device_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,10 +85,13 @@ func TestAPlaintextDeviceWithoutHubCAsRefusesCommands(t *testing.T) {
 	t.Cleanup(func() { _ = h.Close() })
 	f.hub, f.ca = h, ca // the fixture pins f.ca, which the test then drops
 	d := f.device(t, "valve-2", func(c *device.Config) { c.RootCAs, c.InsecurePlaintext = nil, true })
-	var acted bool
-	d.OnCommand(func(context.Context, api.Command) (api.CommandStatus, string) { acted = true; return api.CommandAcked, "" })
+	var acted atomic.Bool
+	d.OnCommand(func(context.Context, api.Command) (api.CommandStatus, string) {
+		acted.Store(true)
+		return api.CommandAcked, ""
+	})
 	connect(t, d)
 	issue(f, pending("cmd-2", "valve-2"))
 	require.Eventually(t, func() bool { return d.Stats().CommandsRefused == 1 }, 10*time.Second, 20*time.Millisecond)
-	require.False(t, acted)
+	require.False(t, acted.Load())
 }

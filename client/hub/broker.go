@@ -54,6 +54,8 @@ func (r *refusal) mqttCode() packets.Code {
 		code = packets.ErrImplementationSpecificError.Code
 	case wire.ReasonUnavailable:
 		code = packets.ErrUnspecifiedError.Code
+	case wire.ReasonUndeliverable:
+		code = packets.CodeNoMatchingSubscribers.Code // taken, and delivered to nobody
 	}
 	return packets.Code{Code: code, Reason: r.Error()}
 }
@@ -258,6 +260,23 @@ func (b *brokerHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []by
 			h.reportRefusedSubscription(device, f.Filter, codes[i])
 			continue
 		}
+		if f.Filter == wire.Topic(device, wire.KindInbox) {
+			h.sessMu.Lock()
+			s, ok := h.sessions[device]
+			ok = ok && s.client == cl
+			if ok {
+				s.inbox = true
+			}
+			h.sessMu.Unlock()
+			if ok {
+				h.wg.Add(1)
+				go func() {
+					defer h.wg.Done()
+					h.deliverWaiting(h.ctx, device)
+				}()
+			}
+			continue
+		}
 		if f.Filter != wire.Topic(device, wire.KindCommands) {
 			continue
 		}
@@ -284,12 +303,14 @@ func (b *brokerHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	h := b.h
 	device := string(cl.Properties.Username)
 	for _, f := range pk.Filters {
-		if f.Filter != wire.Topic(device, wire.KindCommands) {
-			continue
-		}
 		h.sessMu.Lock()
 		if s, ok := h.sessions[device]; ok && s.client == cl {
-			s.subscribed = false
+			switch f.Filter {
+			case wire.Topic(device, wire.KindCommands):
+				s.subscribed = false
+			case wire.Topic(device, wire.KindInbox):
+				s.inbox = false
+			}
 		}
 		h.sessMu.Unlock()
 	}
@@ -325,15 +346,7 @@ func (b *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		ref = h.ingestAck(device, pk.Payload)
 		pk.Ignore = true
 	case wire.KindInbox:
-		if len(pk.Payload) > wire.MaxInboxBytes {
-			ref = &refusal{reason: wire.ReasonTooLarge, msg: fmt.Sprintf("inbox messages are limited to %d bytes", wire.MaxInboxBytes)}
-			break
-		}
-		pk.Payload = h.stampInbox(device, target, pk.Payload)
-		// Authorized and stamped: the hub vouches for it as for its own
-		// messages, which is what mayDeliver lets through to the recipient.
-		pk.Origin = mqtt.InlineClientId
-		h.log.Debug("inbox message relayed", "from", device, "to", target)
+		ref = h.relayInbox(device, target, &pk)
 	default:
 		ref = &refusal{reason: wire.ReasonNotAuthorized, msg: "devices may not publish to " + string(kind)}
 	}

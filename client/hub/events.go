@@ -57,6 +57,7 @@ func (h *Hub) handleEvent(ctx context.Context, ev api.Event) {
 		h.dir.invalidate(d)
 		h.disconnect(d, "revoked")
 	}
+	h.messageEvents(ctx, ev)
 	for _, c := range ev.Commands {
 		if c.Status != api.CommandPending || !h.ready(c.Device) {
 			continue

@@ -159,6 +159,7 @@ type Hub struct {
 type session struct {
 	client     *mqtt.Client
 	subscribed bool // to its commands topic
+	inbox      bool // to its inbox (relay.go)
 }
 
 // New opens the hub's outbox and prepares its broker; Start serves.

@@ -31,6 +31,17 @@ type PrivateLedger interface {
 	SubmitPrivateBatchFor(ctx context.Context, owner string, req api.BatchRequest) (*api.BatchReceipt, error)
 }
 
+// MessageLedger is a Ledger that relays device-to-device messages through
+// the ledger's message contract, to recipients on other hubs (of any org)
+// or offline. The SDK's *client.Client satisfies it; without it, the hub
+// delivers messages only to recipients connected to it.
+type MessageLedger interface {
+	Ledger
+	SendMessage(ctx context.Context, env reading.Envelope) (*api.StoredMessage, error)
+	ListMessages(ctx context.Context, q api.MessageQuery) (*api.MessagePage, error)
+	MarkMessageDelivered(ctx context.Context, to, from, id string) (*api.StoredMessage, error)
+}
+
 // EventSource streams the chaincode events the hub reacts to (commands,
 // status changes, key rotations, policy changes). The CLI adapts the SDK's
 // checkpointed event stream to it, so a restarted hub resumes where it

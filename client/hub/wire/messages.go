@@ -16,6 +16,7 @@ const (
 	ReasonLedgerRefused  = "ledger_refused"    // the ledger refused a message the hub had accepted
 	ReasonUnknownCommand = "unknown_command"   // ack for a command that does not exist / not this device's
 	ReasonTooLarge       = "payload_too_large" // message exceeds the size limit
+	ReasonUndeliverable  = "undeliverable"     // an inbox message that cannot reach its recipient (offline, another hub, or expired)
 	ReasonRateLimited    = "rate_limited"      // the device publishes faster than its quota; not stored, send it again later
 )
 

@@ -25,7 +25,7 @@ import (
 
 // Limits on messages.
 const (
-	MaxMessageBytes   = 6 * 1024 // payload bytes, sealed body included
+	MaxMessageBytes   = 6000     // payload bytes, sealed body included: its envelope (base64) fits an inbox message (8 KiB)
 	MaxMessageBody    = 4 * 1024 // plaintext body bytes
 	DefaultMessageTTL = 3600     // seconds an undelivered message is kept
 	MaxMessageTTL     = 7 * 24 * 3600

@@ -148,6 +148,7 @@ type Hub struct {
 
 	cmdMu     sync.Mutex
 	delivered map[string]*mqtt.Client // command id → the connection it was last sent on
+	awaited   map[string]*time.Timer  // relayed messages not yet delivered (relay.go)
 
 	ctx    context.Context // lives until Close has drained
 	cancel context.CancelFunc

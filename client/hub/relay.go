@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -59,10 +60,13 @@ func (h *Hub) relayInbox(from, to string, pk *packets.Packet) *refusal {
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.LedgerTimeout)
 	defer cancel()
-	_, err := ml.SendMessage(ctx, env)
+	kept, err := ml.SendMessage(ctx, env)
 	switch code := api.CodeOf(err); {
-	case err == nil, code == api.CodeReplay: // kept (now, or by an earlier attempt)
+	case err == nil:
+		h.awaitDelivery(*kept)
 		h.log.Debug("inbox message relayed through the ledger", "from", from, "to", to, "id", msg.ID)
+		return nil
+	case code == api.CodeReplay: // kept by an earlier attempt
 		return nil
 	case code == api.CodeAccessDenied:
 		return &refusal{reason: wire.ReasonNotAuthorized, msg: fmt.Sprintf("%s may not message %s (no such device, or its owner's policies do not allow it)", from, to)}
@@ -136,9 +140,49 @@ func (h *Hub) deliverWaiting(ctx context.Context, device string) {
 	}
 }
 
+// maxAwaited bounds the relayed messages a hub watches for delivery.
+const maxAwaited = 10000
+
+// awaitDelivery remembers a message this hub relayed, to tell its sender if
+// it expires before a message.delivered event arrives (in memory: a hub
+// restarted meanwhile forgets).
+func (h *Hub) awaitDelivery(m api.StoredMessage) {
+	k := m.To + "/" + m.From + "/" + m.ID
+	h.cmdMu.Lock()
+	defer h.cmdMu.Unlock()
+	if h.awaited == nil {
+		h.awaited = map[string]*time.Timer{}
+	}
+	if len(h.awaited) >= maxAwaited {
+		return
+	}
+	h.awaited[k] = time.AfterFunc(time.Until(m.ExpiresAt), func() {
+		h.cmdMu.Lock()
+		_, still := h.awaited[k]
+		delete(h.awaited, k)
+		h.cmdMu.Unlock()
+		if still {
+			h.sendError(m.From, wire.ErrorMessage{Reason: wire.ReasonUndeliverable, Topic: wire.Topic(m.To, wire.KindInbox),
+				Message: fmt.Sprintf("message %s to %s expired at %s before it was delivered", m.ID, m.To, m.ExpiresAt.Format(time.RFC3339))})
+		}
+	})
+}
+
+// stopAwaiting stops watching a relayed message.
+func (h *Hub) stopAwaiting(m api.StoredMessage) {
+	k := m.To + "/" + m.From + "/" + m.ID
+	h.cmdMu.Lock()
+	defer h.cmdMu.Unlock()
+	if t, ok := h.awaited[k]; ok {
+		t.Stop()
+		delete(h.awaited, k)
+	}
+}
+
 // messageEvents acts on the message contract's events: a message kept for
-// a device connected here is delivered, and the sender of one that expired
-// undelivered is told, if it is connected here.
+// a device connected here is delivered, a delivered one is no longer
+// watched, and the sender of one that expired undelivered is told, if it is
+// connected here.
 func (h *Hub) messageEvents(ctx context.Context, ev api.Event) {
 	for _, m := range ev.Messages {
 		switch ev.Type {
@@ -150,9 +194,12 @@ func (h *Hub) messageEvents(ctx context.Context, ev api.Event) {
 					h.deliverStored(ctx, m)
 				}()
 			}
+		case api.EventMessageDelivered:
+			h.stopAwaiting(m)
 		case api.EventMessageExpired:
+			h.stopAwaiting(m)
 			h.sendError(m.From, wire.ErrorMessage{Reason: wire.ReasonUndeliverable, Topic: wire.Topic(m.To, wire.KindInbox),
-				Message: fmt.Sprintf("message %s to %s expired at %s before it was delivered", m.ID, m.To, m.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"))})
+				Message: fmt.Sprintf("message %s to %s expired at %s before it was delivered", m.ID, m.To, m.ExpiresAt.Format(time.RFC3339))})
 		}
 	}
 }

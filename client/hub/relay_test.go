@@ -105,3 +105,20 @@ func TestAMessageAnotherHubKeptIsDeliveredToARecipientConnectedHere(t *testing.T
 	require.Equal(t, a.id, in.From)
 	eventually(t, func() bool { return fx.ledger.WaitingMessages() == 0 }, "the delivered message is still kept on the ledger")
 }
+
+func TestTheSenderIsToldWhenItsRelayedMessageExpiresUndelivered(t *testing.T) {
+	fx := newFixture(t)
+	a := fx.enroll(t, "dev-a", api.StatusActive)
+	b := fx.enroll(t, "dev-b", api.StatusActive)
+	fx.ledger.Set(func(f *hubtest.Ledger) { f.Messaging[[2]string{a.id, b.id}] = true })
+	ma := fx.connect(t, a)
+	require.Equal(t, []byte{1}, ma.subscribe(t, wire.Topic(a.id, wire.KindErrors)))
+	env, err := a.signer.SignMessage(reading.MessagePayload{From: a.id, To: b.id, ID: "short", Ts: 1, TTL: 1, Body: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	_, err = ma.publish(t, wire.Topic(b.id, wire.KindInbox), env.Encode())
+	require.NoError(t, err)
+	var e wire.ErrorMessage
+	require.NoError(t, jsonUnmarshal(ma.next(t, wire.Topic(a.id, wire.KindErrors)).Payload, &e))
+	require.Equal(t, wire.ReasonUndeliverable, e.Reason)
+	require.Contains(t, e.Message, "message short to dev-b expired")
+}

@@ -47,4 +47,4 @@ type InboxMessage struct {
 }
 
 // MaxInboxBytes bounds a device-to-device message.
-const MaxInboxBytes = 4 * 1024
+const MaxInboxBytes = 8 * 1024

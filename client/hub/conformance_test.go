@@ -66,40 +66,6 @@ func nextErrorMessage(t *testing.T, c *rawmqtt.Conn, device string) wire.ErrorMe
 	return e
 }
 
-// hubSeries reads one series of the hub's registry by metric name and
-// label pairs (0 if it does not exist).
-func hubSeries(t *testing.T, h *Hub, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := h.metrics.registry.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue series
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
 // victim is a legitimate device, connected over MQTT 5 and subscribed to
 // everything it may receive; nothing() asserts it received nothing.
 type victim struct {
@@ -296,7 +262,7 @@ func TestSysTopicsCanNeitherBeSubscribedToNorPublishedTo(t *testing.T) {
 			require.False(t, c.Closed(), "the device stays connected")
 		})
 	}
-	require.Equal(t, 4.0, hubSeries(t, fx.hub, "iotledger_hub_subscriptions_refused_total", "reason", "system_topic"))
+	require.Equal(t, 4.0, metric(t, fx.hub, "iotledger_hub_subscriptions_refused_total", "reason", "system_topic"))
 }
 
 func TestConnectReturnCodesFollowEachProtocolVersion(t *testing.T) {
@@ -528,7 +494,7 @@ func TestCommandNotAckedIsSentAgainOnEveryNewConnection(t *testing.T) {
 	receive(t, m)
 	silent(t, m)
 	require.Equal(t, api.CommandDelivered, fx.ledger.Command(cmd.ID).Status)
-	require.Equal(t, 1.0, hubSeries(t, fx.hub, "iotledger_hub_commands_redelivered_total"))
+	require.Equal(t, 1.0, metric(t, fx.hub, "iotledger_hub_commands_redelivered_total"))
 	require.NoError(t, m.c.Disconnect(&paho.Disconnect{}))
 
 	// A restarted hub sends it again too.
@@ -582,7 +548,7 @@ func TestRefusedSubscriptionIsExplainedOnTheErrorsTopic(t *testing.T) {
 		})
 	}
 	for reason, n := range map[string]float64{"other_device": 2, "not_subscribable": 2, "wildcard": 2, "shared": 2, "not_a_device_topic": 2} {
-		require.Equal(t, n, hubSeries(t, fx.hub, "iotledger_hub_subscriptions_refused_total", "reason", reason), reason)
+		require.Equal(t, n, metric(t, fx.hub, "iotledger_hub_subscriptions_refused_total", "reason", reason), reason)
 	}
 }
 
@@ -630,7 +596,7 @@ func TestOversizeMessagesAreRefusedWithTheirOwnReason(t *testing.T) {
 	require.Error(t, err, "no PUBACK: the connection is closed")
 	require.NotErrorIs(t, err, rawmqtt.ErrTimeout)
 	eventually(t, func() bool {
-		return hubSeries(t, fx.hub, "iotledger_hub_protocol_errors_total", "reason", "packet_too_large") == 1
+		return metric(t, fx.hub, "iotledger_hub_protocol_errors_total", "reason", "packet_too_large") == 1
 	}, "oversize packet not counted")
 }
 
@@ -640,7 +606,7 @@ func TestMetricsHaveUnitsGoAndProcessCollectorsAndBuildInfo(t *testing.T) {
 	m := fx.connect(t, d)
 	_, err := m.publish(t, wire.Topic(d.id, wire.KindTelemetry), d.reading(t, 1, 3))
 	require.NoError(t, err)
-	eventually(t, func() bool { return hubSeries(t, fx.hub, "iotledger_hub_batches_committed_total") == 1 }, "not committed")
+	eventually(t, func() bool { return metric(t, fx.hub, "iotledger_hub_batches_committed_total") == 1 }, "not committed")
 	_, body := get(t, "http://"+fx.hub.HTTPAddr()+"/metrics")
 	for _, want := range []string{
 		"iotledger_hub_submit_duration_seconds_count 1",
@@ -691,7 +657,7 @@ func TestPublishBreakingTheProtocolEndsTheConnection(t *testing.T) {
 	require.Equal(t, packets.Disconnect, got[len(got)-1].FixedHeader.Type)
 	require.Equal(t, packets.ErrTopicAliasInvalid.Code, got[len(got)-1].ReasonCode)
 	eventually(t, func() bool {
-		return hubSeries(t, fx.hub, "iotledger_hub_protocol_errors_total", "reason", "protocol_error") == 2 &&
-			hubSeries(t, fx.hub, "iotledger_hub_protocol_errors_total", "reason", "topic_alias_invalid") == 1
+		return metric(t, fx.hub, "iotledger_hub_protocol_errors_total", "reason", "protocol_error") == 2 &&
+			metric(t, fx.hub, "iotledger_hub_protocol_errors_total", "reason", "topic_alias_invalid") == 1
 	}, "protocol errors not counted")
 }

@@ -41,11 +41,11 @@ func TestOnlyWhatTheHubSentReachesADeviceConnection(t *testing.T) {
 			{"the hub's message for another device", publish(mqtt.InlineClientId, wire.Topic("dev-c", wire.KindCommands)), false},
 			{"on a topic devices may not receive", publish(mqtt.InlineClientId, wire.Topic("dev-b", wire.KindTelemetry)), false},
 		} {
-			before := hubSeries(t, fx.hub, "iotledger_hub_deliveries_blocked_total")
+			before := metric(t, fx.hub, "iotledger_hub_deliveries_blocked_total")
 			_, ok := written(device(v), tc.pk)
 			require.Equal(t, tc.ok, ok, "MQTT %d: %s", v, tc.name)
 			if !tc.ok {
-				require.Equal(t, before+1, hubSeries(t, fx.hub, "iotledger_hub_deliveries_blocked_total"), tc.name)
+				require.Equal(t, before+1, metric(t, fx.hub, "iotledger_hub_deliveries_blocked_total"), tc.name)
 			}
 		}
 	}

@@ -117,8 +117,14 @@ func (b *brokerHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	device := string(cl.Properties.Username)
 	h.sessMu.Lock()
 	h.sessions[device] = &session{client: cl}
+	mark, drop := h.dropOnArrival[device]
+	delete(h.dropOnArrival, device)
 	h.sessMu.Unlock()
 	h.log.Info("device connected", "device", device, "remote", cl.Net.Remote, "mqtt", cl.Properties.ProtocolVersion)
+	if drop && h.cfg.Now().Sub(mark.at) < dropOnArrivalWindow {
+		// Suspended or revoked while it was connecting.
+		h.disconnect(device, mark.status)
+	}
 }
 
 // authenticate checks a device's connect token against its enrolled key.

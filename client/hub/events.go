@@ -77,6 +77,23 @@ func (h *Hub) handleEvent(ctx context.Context, ev api.Event) {
 func (h *Hub) disconnect(device, status string) {
 	h.sessMu.Lock()
 	s, ok := h.sessions[device]
+	if !ok {
+		// The device may be between its authentication and its session
+		// (CONNACK on the way): remember, so that the session is dropped
+		// as soon as it is established (OnSessionEstablished).
+		if h.dropOnArrival == nil {
+			h.dropOnArrival = map[string]dropMark{}
+		}
+		now := h.cfg.Now()
+		if len(h.dropOnArrival) >= 1024 { // keep it to the recent ones
+			for d, m := range h.dropOnArrival {
+				if now.Sub(m.at) >= dropOnArrivalWindow {
+					delete(h.dropOnArrival, d)
+				}
+			}
+		}
+		h.dropOnArrival[device] = dropMark{status: status, at: now}
+	}
 	h.sessMu.Unlock()
 	if !ok {
 		return

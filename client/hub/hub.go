@@ -149,6 +149,8 @@ type Hub struct {
 	cmdMu     sync.Mutex
 	delivered map[string]*mqtt.Client // command id → the connection it was last sent on
 	awaited   map[string]*time.Timer  // relayed messages not yet delivered (relay.go)
+	// dropOnArrival: devices disconnected while still connecting (guarded by sessMu).
+	dropOnArrival map[string]dropMark
 
 	ctx    context.Context // lives until Close has drained
 	cancel context.CancelFunc
@@ -157,6 +159,18 @@ type Hub struct {
 }
 
 // session is one connected device.
+// dropMark is a disconnect that found no session: the device was still
+// connecting (events.go, disconnect).
+type dropMark struct {
+	status string
+	at     time.Time
+}
+
+// dropOnArrivalWindow is how long such a mark waits for its session: more
+// than a connection's authentication takes, less than a device takes to be
+// reactivated and reconnect.
+const dropOnArrivalWindow = 30 * time.Second
+
 type session struct {
 	client     *mqtt.Client
 	subscribed bool // to its commands topic

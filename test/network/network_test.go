@@ -96,34 +96,6 @@ func TestWriteEndorsedByOneOrgIsInvalidatedUnderMajority(t *testing.T) {
 	require.ErrorContains(t, err, "NOT_FOUND")
 }
 
-func TestTransactionsCommitWithOneOrdererStopped(t *testing.T) {
-	deployRef(t)
-	ctx := ctxFor(t, 5*time.Minute)
-	// Stopped through a second handle, as `iotledger` in another process
-	// would: the first handle sees it.
-	other, err := network.Load(testNet.StateDir())
-	require.NoError(t, err)
-	require.NoError(t, other.StopNode(ctx, "orderer2"))
-	t.Cleanup(func() { _ = testNet.StartNode(context.Background(), "orderer2") })
-
-	st, err := testNet.Status(ctx)
-	require.NoError(t, err)
-	require.False(t, st.Healthy)
-	require.Equal(t, "orderer2", onlyUnhealthy(t, st).Name)
-	require.Equal(t, network.HealthStopped, onlyUnhealthy(t, st).Health)
-
-	c := connect(t, testNet, "Org2", "hub").GetNetwork(testNet.Channel()).GetContract(refChaincode)
-	for i := range 5 {
-		_, status := submit(t, c, "Put", client.WithArguments(fmt.Sprintf("two-orderers-%d", i), "ok"))
-		require.True(t, status.Successful, "tx %d: %v", i, status.Code)
-	}
-
-	require.NoError(t, testNet.StartNode(ctx, "orderer2"))
-	st, err = testNet.Status(ctx)
-	require.NoError(t, err)
-	require.True(t, st.Healthy, "unhealthy after restart: %+v", st.Unhealthy())
-}
-
 func TestCrashedPeerIsReportedDownAndStartsAgain(t *testing.T) {
 	deployRef(t)
 	ctx := ctxFor(t, 5*time.Minute)
@@ -303,4 +275,38 @@ func TestBadChaincodeSpecsAreRefusedBeforeAnythingChanges(t *testing.T) {
 			require.False(t, ok)
 		})
 	}
+}
+
+// TestTransactionsCommitWithOneOrdererStopped runs last in the package: an
+// orderer restarted by Fabric v2.5.0 can hang replaying its Raft log
+// (hyperledger/fabric#4199, fixed upstream in v2.5.3, which is not to be
+// had as a module here) while its health endpoint says ok, and submits the
+// gateway broadcasts to it then time out. Run last, such a hang cannot fail
+// the tests after it; making a restarted orderer rejoin is work of its own.
+func TestTransactionsCommitWithOneOrdererStopped(t *testing.T) {
+	deployRef(t)
+	ctx := ctxFor(t, 5*time.Minute)
+	// Stopped through a second handle, as `iotledger` in another process
+	// would: the first handle sees it.
+	other, err := network.Load(testNet.StateDir())
+	require.NoError(t, err)
+	require.NoError(t, other.StopNode(ctx, "orderer2"))
+	t.Cleanup(func() { _ = testNet.StartNode(context.Background(), "orderer2") })
+
+	st, err := testNet.Status(ctx)
+	require.NoError(t, err)
+	require.False(t, st.Healthy)
+	require.Equal(t, "orderer2", onlyUnhealthy(t, st).Name)
+	require.Equal(t, network.HealthStopped, onlyUnhealthy(t, st).Health)
+
+	c := connect(t, testNet, "Org2", "hub").GetNetwork(testNet.Channel()).GetContract(refChaincode)
+	for i := range 5 {
+		_, status := submit(t, c, "Put", client.WithArguments(fmt.Sprintf("two-orderers-%d", i), "ok"))
+		require.True(t, status.Successful, "tx %d: %v", i, status.Code)
+	}
+
+	require.NoError(t, testNet.StartNode(ctx, "orderer2"))
+	st, err = testNet.Status(ctx)
+	require.NoError(t, err)
+	require.True(t, st.Healthy, "unhealthy after restart: %+v", st.Unhealthy())
 }

@@ -1,7 +1,6 @@
 package hub_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub"
+	"github.com/iotledger/iotledger/client/hub/hubtest/rawmqtt"
 	"github.com/iotledger/iotledger/client/hub/wire"
 )
 
@@ -167,34 +167,10 @@ func signToken(t *testing.T, s *reading.Signer, hubID, id string) string {
 // hub's CONNACK.
 func rawConnect(t *testing.T, addr, id, password string) packets.Packet {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := rawmqtt.Dial(addr, rawmqtt.V5)
 	require.NoError(t, err)
 	defer func() { _ = c.Close() }()
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
-		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: id,
-			UsernameFlag: true, Username: []byte(id), PasswordFlag: true, Password: []byte(password)}}
-	var buf bytes.Buffer
-	require.NoError(t, pk.ConnectEncode(&buf))
-	_, err = c.Write(buf.Bytes())
-	require.NoError(t, err)
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitFor)))
-	var b [1]byte
-	_, err = io.ReadFull(c, b[:])
+	ack, err := c.Connect(packets.ConnectParams{ClientIdentifier: id, Username: []byte(id), Password: []byte(password), Clean: true}, packets.Properties{}, waitFor)
 	require.NoError(t, err, "no CONNACK")
-	ack := packets.Packet{ProtocolVersion: 5}
-	require.NoError(t, ack.FixedHeader.Decode(b[0]))
-	require.Equal(t, packets.Connack, ack.FixedHeader.Type)
-	for shift := 0; ; shift += 7 {
-		_, err = io.ReadFull(c, b[:])
-		require.NoError(t, err)
-		ack.FixedHeader.Remaining |= int(b[0]&0x7f) << shift
-		if b[0]&0x80 == 0 {
-			break
-		}
-	}
-	body := make([]byte, ack.FixedHeader.Remaining)
-	_, err = io.ReadFull(c, body)
-	require.NoError(t, err)
-	require.NoError(t, ack.ConnackDecode(body))
 	return ack
 }

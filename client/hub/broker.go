@@ -266,38 +266,33 @@ func (b *brokerHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []by
 			h.reportRefusedSubscription(device, f.Filter, codes[i])
 			continue
 		}
-		if f.Filter == wire.Topic(device, wire.KindInbox) {
-			h.sessMu.Lock()
-			s, ok := h.sessions[device]
-			ok = ok && s.client == cl
-			if ok {
-				s.inbox = true
-			}
-			h.sessMu.Unlock()
-			if ok {
-				h.wg.Add(1)
-				go func() {
-					defer h.wg.Done()
-					h.deliverWaiting(h.ctx, device)
-				}()
-			}
-			continue
-		}
-		if f.Filter != wire.Topic(device, wire.KindCommands) {
+		// What waits for the device goes out once it listens: outstanding
+		// commands on its commands topic, kept messages on its inbox.
+		var deliver func(context.Context, string)
+		switch f.Filter {
+		case wire.Topic(device, wire.KindCommands):
+			deliver = h.deliverOutstanding
+		case wire.Topic(device, wire.KindInbox):
+			deliver = h.deliverWaiting
+		default:
 			continue
 		}
 		h.sessMu.Lock()
 		s, ok := h.sessions[device]
 		ok = ok && s.client == cl
 		if ok {
-			s.subscribed = true
+			if f.Filter == wire.Topic(device, wire.KindInbox) {
+				s.inbox = true
+			} else {
+				s.subscribed = true
+			}
 		}
 		h.sessMu.Unlock()
 		if ok {
 			h.wg.Add(1)
 			go func() {
 				defer h.wg.Done()
-				h.deliverOutstanding(h.ctx, device)
+				deliver(h.ctx, device)
 			}()
 		}
 	}

@@ -14,6 +14,11 @@ import (
 // (validation, the action that authorizes a change, the event) stays with
 // each kind.
 
+// orgDoc is a document an org owns: api.Policy or api.Rule.
+type orgDoc interface {
+	OwnerAndID() (owner, id string)
+}
+
 // putOrgDoc stores doc under kind/owner/id, bumping the version found there,
 // and makes the owner org's peer the key's endorser. version points into doc.
 func putOrgDoc[T any](t *txn, kind, owner, id string, doc *T, version func(*T) *int) error {
@@ -34,7 +39,7 @@ func putOrgDoc[T any](t *txn, kind, owner, id string, doc *T, version func(*T) *
 
 // loadOrgDoc reads the document a reference ("<id>" or "<owner>/<id>")
 // names, and its key.
-func loadOrgDoc[T any](t *txn, kind, what, ref string) (*T, string, error) {
+func loadOrgDoc[T orgDoc](t *txn, kind, what, ref string) (*T, string, error) {
 	owner, id, err := t.splitRef(what, ref)
 	if err != nil {
 		return nil, "", err
@@ -59,7 +64,7 @@ func loadOrgDoc[T any](t *txn, kind, what, ref string) (*T, string, error) {
 
 // listOrgDocs reads one page of an org's documents (the caller's org when
 // owner is empty), in key order.
-func listOrgDocs[T any](t *txn, kind, what, owner string, pageSizeArg int32, bookmark string) ([]T, string, error) {
+func listOrgDocs[T orgDoc](t *txn, kind, what, owner string, pageSizeArg int32, bookmark string) ([]T, string, error) {
 	size, err := pageSize(pageSizeArg)
 	if err != nil {
 		return nil, "", err
@@ -83,7 +88,7 @@ func listOrgDocs[T any](t *txn, kind, what, owner string, pageSizeArg int32, boo
 // <kind>~<owner>~<id> is under its owner's endorsement, whereas the fields
 // are whatever that owner wrote. A document whose fields disagree with its
 // key, or that does not decode, is an INCONSISTENT_RECORD naming the key.
-func decodeOrgDocs[T any](kvs []kv, what string) ([]T, error) {
+func decodeOrgDocs[T orgDoc](kvs []kv, what string) ([]T, error) {
 	docs := make([]T, 0, len(kvs))
 	for _, e := range kvs {
 		name := "stored " + what + " " + readableKey(e.Key)
@@ -91,19 +96,12 @@ func decodeOrgDocs[T any](kvs []kv, what string) ([]T, error) {
 		if err := json.Unmarshal(e.Value, &doc); err != nil {
 			return nil, inconsistent(name, "cannot be decoded: "+err.Error())
 		}
-		var claims struct {
-			ID    string `json:"id"`
-			Owner string `json:"owner"`
-		}
-		if err := json.Unmarshal(e.Value, &claims); err != nil {
-			return nil, inconsistent(name, "cannot be decoded: "+err.Error())
-		}
 		_, attrs, err := splitKey(e.Key)
 		if err != nil || len(attrs) != 2 {
 			return nil, inconsistent(name, "is not under a <kind>~<owner>~<id> key")
 		}
-		if claims.Owner != attrs[0] || claims.ID != attrs[1] {
-			return nil, inconsistent(name, fmt.Sprintf("says it is %s %q of %s", what, claims.ID, claims.Owner))
+		if owner, id := doc.OwnerAndID(); owner != attrs[0] || id != attrs[1] {
+			return nil, inconsistent(name, fmt.Sprintf("says it is %s %q of %s", what, id, owner))
 		}
 		docs = append(docs, doc)
 	}

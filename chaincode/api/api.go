@@ -314,6 +314,12 @@ type RuleQuery struct {
 	Bookmark string `json:"bookmark,omitempty"`
 }
 
+// OwnerAndID names the policy: its owner org and its id.
+func (p Policy) OwnerAndID() (owner, id string) { return p.Owner, p.ID }
+
+// OwnerAndID names the rule: its owner org and its id.
+func (r Rule) OwnerAndID() (owner, id string) { return r.Owner, r.ID }
+
 // RulePage is one page of rules.
 type RulePage struct {
 	Rules    []Rule `json:"rules"`

@@ -60,6 +60,9 @@ func enroll(t *testing.T, c *client.Client, id string, groups ...string) device 
 		PublicKey: s.Public().PEM(), Firmware: "1.0.0", Activate: true,
 	})
 	require.NoError(t, err)
+	// The next call may be endorsed by the other org's peer too, which
+	// commits the enrolment on its own schedule.
+	testnet.Settle(t.Context(), t, fabric)
 	return device{Device: *d, signer: s}
 }
 

@@ -1,0 +1,19 @@
+package trust
+
+import (
+	"time"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+)
+
+// EvaluateSignaturePolicy decides whether the signatures satisfy a
+// signature policy that is not in the channel configuration, such as a
+// key-level endorsement policy (a marshalled common.SignaturePolicyEnvelope);
+// name says in errors which policy it is.
+func (c *Channel) EvaluateSignaturePolicy(name string, envelope []byte, signed []SignedData, at time.Time) error {
+	p, err := compilePolicy(nil, &common.Policy{Type: int32(common.Policy_SIGNATURE), Value: envelope})
+	if err != nil {
+		return &PolicyError{Path: name, Reason: err.Error()}
+	}
+	return c.evaluate(name, p, signed, at)
+}

@@ -477,6 +477,7 @@ func (t *txn) ackCommand(env reading.Envelope) (*api.Command, *api.Event, error)
 	cmd.Status = a.Status
 	cmd.Result = a.Result
 	cmd.CompletedAt = &now
+	cmd.CompletedByTx = t.id
 	if err := t.saveCommand(cmd, false); err != nil {
 		return nil, nil, err
 	}
@@ -498,6 +499,7 @@ func (t *txn) expireCommand(id string) (*api.Command, *api.Event, error) {
 	now := t.now
 	cmd.Status = api.CommandExpired
 	cmd.CompletedAt = &now
+	cmd.CompletedByTx = t.id
 	if err := t.saveCommand(cmd, false); err != nil {
 		return nil, nil, err
 	}

@@ -422,6 +422,9 @@ type Command struct {
 	DeliveredAt *time.Time      `json:"deliveredAt,omitempty"`
 	Result      string          `json:"result,omitempty"`
 	CompletedAt *time.Time      `json:"completedAt,omitempty"`
+	// CompletedByTx is the transaction that acked, failed or expired the
+	// command: a command-ack receipt is of that transaction.
+	CompletedByTx string `json:"completedByTx,omitempty"`
 	// Private is set for a command a rule issued in a private telemetry
 	// batch: it is kept in the owner org's implicit collection, so its
 	// lifecycle transactions are endorsed by the owner org alone.

@@ -29,6 +29,7 @@ import (
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/iotledger/iotledger/client/sim"
 	"github.com/iotledger/iotledger/network"
+	"github.com/iotledger/iotledger/receipt"
 )
 
 // The demo's cast: Org1 is a hospital, Org2 a logistics firm that also runs
@@ -629,30 +630,46 @@ func privateDevice(r api.EnrollRequest) api.EnrollRequest {
 }
 
 func (d *demo) proof(ctx context.Context, device string) error {
-	d.step("Proof of inclusion: the fridge's excursion reading, checked offline")
+	d.step("Receipt: the fridge's excursion reading, checked offline by an outsider with the trust anchor alone")
 	page, err := d.ops[hospitalOrg].ListReadings(ctx, api.ReadingQuery{Device: device, PageSize: 10})
 	if err != nil || len(page.Readings) == 0 {
 		return fmt.Errorf("list readings of %s: %d found, %w", device, lenReadings(page), err)
 	}
 	r := page.Readings[len(page.Readings)-1]
-	p, err := d.ops[hospitalOrg].ReadingProof(ctx, device, r.Seq)
+	// The anchor comes from the other org: an auditor asks any member.
+	anchor, _, err := d.ops[logisticsOrg].TrustAnchor(ctx)
 	if err != nil {
-		return fmt.Errorf("proof: %w", err)
+		return fmt.Errorf("trust anchor: %w", err)
 	}
-	path := filepath.Join(d.net.StateDir(), "demo-proof.json")
-	data, err := json.MarshalIndent(p, "", "  ")
+	rc, err := d.ops[hospitalOrg].ReadingReceipt(ctx, device, r.Seq)
+	if err != nil {
+		return fmt.Errorf("receipt: %w", err)
+	}
+	data, err := rc.Marshal()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(d.net.StateDir(), "demo-receipt.json")
+	anchorPath := filepath.Join(d.net.StateDir(), "demo-anchor.json")
+	anchorJSON, err := json.Marshal(anchor)
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return err
 	}
-	payload, err := p.Verify()
-	if err != nil {
-		return fmt.Errorf("the ledger's proof does not verify: %w", err)
+	if err := os.WriteFile(anchorPath, anchorJSON, 0o600); err != nil {
+		return err
 	}
-	d.say("reading %s #%d is leaf %d of %d in batch %s…, root %s…", payload.Device, payload.Seq, p.Index, p.Size, p.BatchID[:12], p.Root.String()[:16])
-	d.say("device signature ✓, Merkle path of %d hashes ✓ — saved to %s (check it again with: iotledger telemetry verify %s)", len(p.Path), path, path)
+	start := time.Now()
+	res, err := receipt.Verify(data, anchor)
+	if err != nil {
+		return fmt.Errorf("the ledger's receipt does not verify: %w", err)
+	}
+	d.say("trust anchor from %s's peer: channel %s, genesis block %s…", logisticsOrg, anchor.Channel, anchor.Genesis[:16])
+	d.say("reading %s #%d: block %d, endorsed by %s, device key %s… (version %d) — %d bytes, verified offline in %s",
+		res.Device, res.Reading.Seq, res.Block, strings.Join(res.Endorsers, " + "), res.KeyID[:12], res.KeyVersion, len(data), time.Since(start).Round(time.Millisecond))
+	d.say("saved to %s; anyone can check it again: iotledger receipt verify %s --anchor %s", path, path, anchorPath)
 	return nil
 }
 

@@ -7,14 +7,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/receipt"
 )
 
 // fakeLedger answers every call with fixed data and records what it was asked.
@@ -332,6 +335,29 @@ func (f *fakeLedger) ReadingProof(_ context.Context, _ string, _ uint64) (*readi
 		return nil, err
 	}
 	return f.proof, nil
+}
+
+// The receipt verbs need real blocks; test/receipts runs them on a network.
+var errNoReceipts = errors.New("the fake ledger makes no receipts")
+
+func (f *fakeLedger) TrustAnchor(context.Context) (receipt.Anchor, *common.Block, error) {
+	return receipt.Anchor{}, nil, errors.Join(f.call("TrustAnchor"), errNoReceipts)
+}
+
+func (f *fakeLedger) ReadingReceipt(context.Context, string, uint64) (*receipt.Receipt, error) {
+	return nil, errors.Join(f.call("ReadingReceipt"), errNoReceipts)
+}
+
+func (f *fakeLedger) CommandAckReceipt(context.Context, string) (*receipt.Receipt, error) {
+	return nil, errors.Join(f.call("CommandAckReceipt"), errNoReceipts)
+}
+
+func (f *fakeLedger) DeviceReceipt(context.Context, string, string) (*receipt.Receipt, error) {
+	return nil, errors.Join(f.call("DeviceReceipt"), errNoReceipts)
+}
+
+func (f *fakeLedger) CheckReceipt(context.Context, *receipt.Receipt, *receipt.Result) (*client.CrossCheck, error) {
+	return nil, errors.Join(f.call("CheckReceipt"), errNoReceipts)
 }
 
 func (f *fakeLedger) Events(ctx context.Context, _ client.EventOptions) (<-chan client.ChaincodeEvent, error) {

@@ -44,7 +44,7 @@ func runLedgerCLI(t *testing.T, fake *fakeLedger, output, stdin string, args ...
 	}
 	root := &cobra.Command{Use: "iotledger", SilenceUsage: true, SilenceErrors: true}
 	root.AddCommand(newDeviceCmd(g, open), newPolicyCmd(g, open), newRuleCmd(g, open),
-		newCommandCmd(g, open), newTelemetryCmd(g, open), newEventsCmd(g, open))
+		newCommandCmd(g, open), newTelemetryCmd(g, open), newReceiptCmd(g, open), newEventsCmd(g, open))
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
@@ -96,9 +96,6 @@ func TestJSONOutputMatchesGoldenFiles(t *testing.T) {
 	pubPath := writeTemp(t, "pub.pem", deviceSigner(t).Public().PEM())
 	policyPath := writeTemp(t, "policy.json", policyDoc)
 	proof := realProof(t)
-	proofJSON, err := json.Marshal(proof)
-	require.NoError(t, err)
-	proofPath := writeTemp(t, "proof.json", string(proofJSON))
 
 	cases := []struct {
 		golden string
@@ -128,8 +125,6 @@ func TestJSONOutputMatchesGoldenFiles(t *testing.T) {
 		{"command_list", "", []string{"command", "list", "--device", "fridge-01"}},
 		{"telemetry_get", "", []string{"telemetry", "get", "fridge-01", "7"}},
 		{"telemetry_list", "", []string{"telemetry", "list", "fridge-01"}},
-		{"telemetry_proof", "", []string{"telemetry", "proof", "fridge-01", "2"}},
-		{"telemetry_verify", "", []string{"telemetry", "verify", proofPath, "--root", proof.Root.String()}},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args[:2], "_")+"_"+tc.golden, func(t *testing.T) {
@@ -144,9 +139,6 @@ func TestJSONOutputMatchesGoldenFiles(t *testing.T) {
 
 func TestTableOutputMatchesGoldenFiles(t *testing.T) {
 	proof := realProof(t)
-	proofJSON, err := json.Marshal(proof)
-	require.NoError(t, err)
-	proofPath := writeTemp(t, "proof.json", string(proofJSON))
 	cases := []struct {
 		golden string
 		args   []string
@@ -156,7 +148,6 @@ func TestTableOutputMatchesGoldenFiles(t *testing.T) {
 		{"policy_explain", []string{"policy", "explain", "--action", "device:command", "--resource", "fridge-9"}},
 		{"command_get", []string{"command", "get", "cmd-1"}},
 		{"telemetry_list", []string{"telemetry", "list", "fridge-01"}},
-		{"telemetry_verify", []string{"telemetry", "verify", proofPath}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.golden, func(t *testing.T) {
@@ -241,7 +232,7 @@ func TestInvalidFlagsAreRefusedBeforeConnecting(t *testing.T) {
 		{"command bad ttl", []string{"command", "send", "--device", "d1", "--name", "reboot", "--ttl", "10ms"}, "invalid --ttl"},
 		{"command list bad status", []string{"command", "list", "--device", "d1", "--status", "done"}, "invalid --status"},
 		{"telemetry bad seq", []string{"telemetry", "get", "d1", "3x"}, "invalid sequence number"},
-		{"verify bad root", []string{"telemetry", "verify", "proof.json", "--root", "xyz"}, "invalid --root"},
+		{"verify unknown flag", []string{"telemetry", "verify", "proof.json", "--root", "xyz"}, "unknown flag: --root"},
 		{"events bad count", []string{"events", "watch", "--count", "-1"}, "invalid --count"},
 		{"empty org", []string{"device", "get", "d1", "--org", ""}, "--org must not be empty"},
 		{"org with slash", []string{"device", "get", "d1", "--org", "../x"}, "invalid --org"},
@@ -358,47 +349,33 @@ func TestMissingNetworkSaysHowToStartOne(t *testing.T) {
 	require.ErrorContains(t, err, "check --profile")
 }
 
-func TestVerifyRefusesATamperedProof(t *testing.T) {
+func TestVerifyNeedsATrustAnchorAndNeverTheNetwork(t *testing.T) {
+	// A proof that carries its own key and root proves nothing: verify
+	// refuses to run without an anchor obtained independently, and reads
+	// a receipt (test/receipts checks real ones, forged and tampered).
 	proof := realProof(t)
-	good, err := json.Marshal(proof)
+	selfMade, err := json.Marshal(proof)
 	require.NoError(t, err)
-
-	tampered := *proof
-	tampered.Payload = bytes.Replace(proof.Payload, []byte(`"v":5.5`), []byte(`"v":2.5`), 1)
-	require.NotEqual(t, proof.Payload, tampered.Payload, "fixture payload holds the value")
-	bad, err := json.Marshal(&tampered)
-	require.NoError(t, err)
-
-	otherPath := tampered
-	otherPath.Payload = proof.Payload
-	otherPath.Index = 2
-	moved, err := json.Marshal(&otherPath)
-	require.NoError(t, err)
-
+	path := writeTemp(t, "proof.json", string(selfMade))
+	anchor := writeTemp(t, "anchor.json", `{"channel":"iotledger","genesis":"`+strings.Repeat("ab", 32)+`"}`)
 	cases := []struct {
-		name, doc string
-		extra     []string
-		want      string
+		name string
+		args []string
+		want string
 	}{
-		{"tampered value", string(bad), nil, "does NOT verify"},
-		{"wrong position", string(moved), nil, "does NOT verify"},
-		{"other root expected", string(good), []string{"--root", strings.Repeat("ab", 32)}, "is not the expected root"},
-		{"not a proof", `{"batchId": 3}`, nil, "is not valid"},
+		{"no anchor", []string{"telemetry", "verify", path}, "trust anchor obtained independently"},
+		{"receipt verify, no anchor", []string{"receipt", "verify", path}, "trust anchor obtained independently"},
+		{"both anchors", []string{"receipt", "verify", path, "--anchor", anchor, "--channel", "c", "--genesis", "ab"}, "not both"},
+		{"bad genesis", []string{"receipt", "verify", path, "--channel", "c", "--genesis", "xyz"}, "64 hex characters"},
+		{"self-made proof", []string{"telemetry", "verify", path, "--anchor", anchor}, "does NOT verify: receipt refused at format"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			path := writeTemp(t, "proof.json", tc.doc)
-			run := runLedgerCLI(t, &fakeLedger{t: t}, "table", "", append([]string{"telemetry", "verify", path}, tc.extra...)...)
+			run := runLedgerCLI(t, &fakeLedger{t: t}, "table", "", tc.args...)
 			require.ErrorContains(t, run.err, tc.want)
 			require.Zero(t, run.opened, "verify never touches the network")
 		})
 	}
-
-	path := writeTemp(t, "proof.json", string(good))
-	run := runLedgerCLI(t, &fakeLedger{t: t}, "table", "", "telemetry", "verify", path)
-	require.NoError(t, run.err)
-	require.Contains(t, run.stdout, "reading 2 of device fridge-01 is in batch 9a8b7c6d")
-	require.Zero(t, run.opened)
 }
 
 func TestParseAttrs(t *testing.T) {

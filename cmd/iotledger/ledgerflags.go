@@ -11,12 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/spf13/cobra"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/network"
+	"github.com/iotledger/iotledger/receipt"
 )
 
 // ledger is what the device, policy, rule, command, telemetry and events
@@ -55,6 +57,12 @@ type ledger interface {
 	Reading(ctx context.Context, device string, seq uint64) (*api.StoredReading, error)
 	ListReadings(ctx context.Context, q api.ReadingQuery) (*api.ReadingPage, error)
 	ReadingProof(ctx context.Context, device string, seq uint64) (*reading.Proof, error)
+
+	TrustAnchor(ctx context.Context) (receipt.Anchor, *common.Block, error)
+	ReadingReceipt(ctx context.Context, device string, seq uint64) (*receipt.Receipt, error)
+	CommandAckReceipt(ctx context.Context, id string) (*receipt.Receipt, error)
+	DeviceReceipt(ctx context.Context, device, txID string) (*receipt.Receipt, error)
+	CheckReceipt(ctx context.Context, r *receipt.Receipt, res *receipt.Result) (*client.CrossCheck, error)
 
 	Events(ctx context.Context, opts client.EventOptions) (<-chan client.ChaincodeEvent, error)
 }

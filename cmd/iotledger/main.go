@@ -56,6 +56,7 @@ func newRootCmd() *cobra.Command {
 		newRuleCmd(g, connectLedger),
 		newCommandCmd(g, connectLedger),
 		newTelemetryCmd(g, connectLedger),
+		newReceiptCmd(g, connectLedger),
 		newEventsCmd(g, connectLedger),
 		newBenchCmd(g),
 		newHubCmd(g),

@@ -150,103 +150,17 @@ func (l *ledgerCmd) telemetryListCmd() *cobra.Command {
 	return cmd
 }
 
+// telemetryProofCmd and telemetryVerifyCmd are `receipt reading` and
+// `receipt verify` where people look for them first.
 func (l *ledgerCmd) telemetryProofCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "proof DEVICE SEQ",
-		Short: "Fetch the proof that a reading is in a committed batch (save it with -o json > proof.json)",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			device, seq, err := parseDeviceSeq(args)
-			if err != nil {
-				return err
-			}
-			return l.run(cmd, func(ctx context.Context, lg ledger) error {
-				p, err := lg.ReadingProof(ctx, device, seq)
-				if err != nil {
-					return readingNotFound(err, device, seq)
-				}
-				return l.render(cmd.OutOrStdout(), p, func(tw *tabwriter.Writer) {
-					row(tw, "Device", device)
-					row(tw, "Seq", seq)
-					row(tw, "Batch", p.BatchID)
-					row(tw, "Root", p.Root.String())
-					row(tw, "Leaf", fmt.Sprintf("index %d of %d", p.Index, p.Size))
-					row(tw, "Path", fmt.Sprintf("%d hashes", len(p.Path)))
-					row(tw, "", "save with -o json > proof.json; check offline with `iotledger telemetry verify proof.json`")
-				})
-			})
-		},
-	}
-}
-
-// proofReport is what `telemetry verify` found.
-type proofReport struct {
-	Verified  bool            `json:"verified"`
-	Device    string          `json:"device"`
-	Seq       uint64          `json:"seq"`
-	Timestamp int64           `json:"ts"`
-	Values    []reading.Value `json:"values"`
-	BatchID   string          `json:"batchId"`
-	Root      reading.Hash    `json:"root"`
-	Index     int             `json:"index"`
-	Size      int             `json:"size"`
-	KeyAlg    string          `json:"keyAlg"`
-	KeyID     string          `json:"keyId"`
+	cmd := l.receiptReadingCmd()
+	cmd.Use = "proof DEVICE SEQ [--out FILE]"
+	cmd.Short = "Make the receipt of a committed reading (as `iotledger receipt reading`); check it with `telemetry verify`"
+	return cmd
 }
 
 func (l *ledgerCmd) telemetryVerifyCmd() *cobra.Command {
-	var root string
-	cmd := &cobra.Command{
-		Use:   "verify proof.json [--root HEX]",
-		Short: "Check a reading's proof offline: device signature, Merkle path, and optionally the expected root",
-		Long: `Checks a proof saved with ` + "`iotledger telemetry proof DEVICE SEQ -o json > proof.json`" + ` without
-any network: the payload parses, the device's signature verifies with the key in the proof, and the
-reading's leaf leads to the batch root in the proof. Give --root (taken from the ledger or from a
-copy you trust, e.g. ` + "`iotledger`" + ` output of another org) to check that root too.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var want *reading.Hash
-			if root != "" {
-				h, err := reading.ParseHash(root)
-				if err != nil {
-					return fmt.Errorf("invalid --root: %w", err)
-				}
-				want = &h
-			}
-			var p reading.Proof
-			if err := readDocument(cmd, args[0], &p); err != nil {
-				return err
-			}
-			payload, err := p.Verify()
-			if err != nil {
-				return fmt.Errorf("proof %s does NOT verify: %w", args[0], err)
-			}
-			if want != nil && *want != p.Root {
-				return fmt.Errorf("proof %s does NOT verify: its root %s is not the expected root %s", args[0], p.Root, *want)
-			}
-			key, err := reading.ParsePublicKey(p.PublicKey)
-			if err != nil {
-				return fmt.Errorf("proof %s: %w", args[0], err)
-			}
-			rep := proofReport{
-				Verified: true, Device: payload.Device, Seq: payload.Seq, Timestamp: payload.Timestamp,
-				Values: payload.Values, BatchID: p.BatchID, Root: p.Root, Index: p.Index, Size: p.Size,
-				KeyAlg: string(key.Algorithm()), KeyID: key.Fingerprint(),
-			}
-			return l.render(cmd.OutOrStdout(), rep, func(tw *tabwriter.Writer) {
-				row(tw, "VERIFIED", fmt.Sprintf("reading %d of device %s is in batch %s", rep.Seq, rep.Device, rep.BatchID))
-				row(tw, "Signature", fmt.Sprintf("valid, %s key %s", rep.KeyAlg, rep.KeyID))
-				row(tw, "Merkle path", fmt.Sprintf("leaf at index %d of %d leads to root %s", rep.Index, rep.Size, rep.Root))
-				if want != nil {
-					row(tw, "Root", "matches the expected root")
-				} else {
-					row(tw, "Root", "not compared: give --root to check it against the ledger's")
-				}
-				row(tw, "Device time", deviceTime(rep.Timestamp))
-				row(tw, "Values", values(rep.Values))
-			})
-		},
-	}
-	cmd.Flags().StringVar(&root, "root", "", "expected batch root (hex) to compare with the proof's")
+	cmd := l.receiptVerifyCmd()
+	cmd.Short = "Check a reading's receipt offline against the channel's trust anchor (as `iotledger receipt verify`)"
 	return cmd
 }

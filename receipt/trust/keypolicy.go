@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -13,7 +14,7 @@ import (
 func (c *Channel) EvaluateSignaturePolicy(name string, envelope []byte, signed []SignedData, at time.Time) error {
 	p, err := compilePolicy(nil, &common.Policy{Type: int32(common.Policy_SIGNATURE), Value: envelope})
 	if err != nil {
-		return &PolicyError{Path: name, Reason: err.Error()}
+		return fmt.Errorf("%s cannot be evaluated: %w", name, err)
 	}
 	return c.evaluate(name, p, signed, at)
 }

@@ -1,0 +1,195 @@
+// Package receipt holds iotledger's receipts: self-contained proofs that a
+// device-signed reading, a command ack or a change of a device's record was
+// committed on the channel, and the offline verifier that checks them with
+// nothing but a trust anchor (docs/receipts.md is the specification).
+//
+// Verification needs no network and no Fabric SDK: only protobuf decoding of
+// Fabric's blocks and the standard library's crypto (through receipt/trust).
+package receipt
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/iotledger/iotledger/chaincode/reading"
+)
+
+// Format names this version of the receipt format.
+const Format = "iotledger-receipt/1"
+
+// Kind is what a receipt proves.
+type Kind string
+
+// The kinds of receipt.
+const (
+	KindReading      Kind = "reading"       // a device-signed reading in a committed batch
+	KindCommandAck   Kind = "command-ack"   // a device-signed command ack
+	KindDeviceStatus Kind = "device-status" // a device record as a transaction wrote it (enrolment, rotation, revocation)
+)
+
+// MaxBytes bounds a receipt the verifier reads: whole blocks are inside, and
+// a block is at most the channel's AbsoluteMaxBytes (10 MB here).
+const MaxBytes = 64 << 20
+
+// Receipt is the JSON document of docs/receipts.md §2.
+type Receipt struct {
+	Format    string   `json:"format"`
+	Kind      Kind     `json:"kind"`
+	Channel   string   `json:"channel"`
+	Chaincode string   `json:"chaincode"`
+	Device    string   `json:"device"`
+	TxID      string   `json:"txId"`
+	Config    []string `json:"config"` // base64 common.Block: genesis first, then every later config block in force
+	Blocks    []string `json:"blocks"` // base64 common.Block holding the subject and its anchors, ascending
+	Reading   *Reading `json:"reading,omitempty"`
+	Command   *string  `json:"command,omitempty"`
+}
+
+// Reading is the reading of a kind-reading receipt and its Merkle path.
+type Reading struct {
+	Payload   string   `json:"payload"`   // base64 of the signed payload bytes
+	Signature string   `json:"signature"` // base64 of the device signature
+	Index     int      `json:"index"`
+	Size      int      `json:"size"`
+	Path      []string `json:"path"` // hex hashes, leaf to root
+}
+
+// Parse decodes a receipt strictly (no unknown, duplicate or case-variant
+// keys, nothing after the object) and checks that the kind's fields, and
+// only those, are present.
+func Parse(data []byte) (*Receipt, error) {
+	if len(data) > MaxBytes {
+		return nil, fmt.Errorf("receipt is %d bytes, the limit is %d", len(data), MaxBytes)
+	}
+	var r Receipt
+	if err := reading.DecodeStrict(data, &r); err != nil {
+		return nil, fmt.Errorf("receipt is not valid receipt JSON: %w", err)
+	}
+	if r.Format != Format {
+		return nil, fmt.Errorf("format is %q, this verifier reads %q", r.Format, Format)
+	}
+	for _, f := range []struct{ name, v string }{{"channel", r.Channel}, {"chaincode", r.Chaincode}, {"device", r.Device}} {
+		if f.v == "" {
+			return nil, fmt.Errorf("%s is missing", f.name)
+		}
+	}
+	if len(r.TxID) != 64 || strings.ToLower(r.TxID) != r.TxID {
+		return nil, fmt.Errorf("txId must be 64 lowercase hex characters, got %q", r.TxID)
+	}
+	if _, err := hex.DecodeString(r.TxID); err != nil {
+		return nil, fmt.Errorf("txId: %w", err)
+	}
+	if len(r.Config) == 0 {
+		return nil, errors.New("config holds no block: the genesis block comes first")
+	}
+	if len(r.Blocks) == 0 {
+		return nil, errors.New("blocks holds no block")
+	}
+	switch r.Kind {
+	case KindReading:
+		if r.Reading == nil {
+			return nil, errors.New("a reading receipt needs the reading field")
+		}
+	case KindCommandAck:
+		if r.Command == nil || *r.Command == "" {
+			return nil, errors.New("a command-ack receipt needs the command field")
+		}
+	case KindDeviceStatus:
+	default:
+		return nil, fmt.Errorf("kind %q is not one of reading, command-ack, device-status", r.Kind)
+	}
+	if r.Reading != nil && r.Kind != KindReading {
+		return nil, fmt.Errorf("a %s receipt has no reading field", r.Kind)
+	}
+	if r.Command != nil && r.Kind != KindCommandAck {
+		return nil, fmt.Errorf("a %s receipt has no command field", r.Kind)
+	}
+	return &r, nil
+}
+
+// Marshal encodes the receipt as indented JSON.
+func (r *Receipt) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// decodeB64 decodes standard, padded base64 and nothing else.
+func decodeB64(field, s string) ([]byte, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not standard base64: %w", field, err)
+	}
+	return b, nil
+}
+
+// decodeBlock decodes one base64 common.Block of the receipt.
+func decodeBlock(field, s string) (*common.Block, error) {
+	raw, err := decodeB64(field, s)
+	if err != nil {
+		return nil, err
+	}
+	var b common.Block
+	if err := proto.Unmarshal(raw, &b); err != nil {
+		return nil, fmt.Errorf("%s is not a block: %w", field, err)
+	}
+	if b.GetHeader() == nil || b.GetData() == nil || b.GetMetadata() == nil {
+		return nil, fmt.Errorf("%s: a block has a header, data and metadata", field)
+	}
+	return &b, nil
+}
+
+// encodeBlock is decodeBlock's inverse.
+func encodeBlock(b *common.Block) (string, error) {
+	raw, err := proto.Marshal(b)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(raw), nil
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// DecodeBlocks returns the receipt's blocks (not its config blocks),
+// unverified.
+func (r *Receipt) DecodeBlocks() ([]*common.Block, error) {
+	out := make([]*common.Block, 0, len(r.Blocks))
+	for i, s := range r.Blocks {
+		b, err := decodeBlock(fmt.Sprintf("blocks[%d]", i), s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Envelope returns the envelope of transaction txID from the receipt's
+// blocks, unverified.
+func (r *Receipt) Envelope(txID string) (*common.Envelope, error) {
+	blocks, err := r.DecodeBlocks()
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range blocks {
+		for i, raw := range b.GetData().GetData() {
+			if txIDAt(b, i) == txID {
+				var env common.Envelope
+				if err := proto.Unmarshal(raw, &env); err != nil {
+					return nil, err
+				}
+				return &env, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("the receipt holds no transaction %s", txID)
+}

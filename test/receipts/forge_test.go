@@ -189,21 +189,3 @@ func setBlocks(t *testing.T, r *receipt.Receipt, bs []*common.Block) *receipt.Re
 	}
 	return &c
 }
-
-// txIndex finds a transaction in a block.
-func txIndex(t *testing.T, b *common.Block, txID string) int {
-	t.Helper()
-	for i, raw := range b.GetData().GetData() {
-		var env common.Envelope
-		require.NoError(t, proto.Unmarshal(raw, &env))
-		var p common.Payload
-		require.NoError(t, proto.Unmarshal(env.GetPayload(), &p))
-		var ch common.ChannelHeader
-		require.NoError(t, proto.Unmarshal(p.GetHeader().GetChannelHeader(), &ch))
-		if ch.GetTxId() == txID {
-			return i
-		}
-	}
-	t.Fatalf("transaction %s is not in block %d", txID, b.GetHeader().GetNumber())
-	return -1
-}

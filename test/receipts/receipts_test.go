@@ -233,7 +233,7 @@ func TestACommandAckReceiptProvesWhatTheDeviceAnswered(t *testing.T) {
 	res, err := receipt.Verify(marshal(t, r), f.anchor)
 	require.NoError(t, err)
 	require.Equal(t, receipt.KindCommandAck, res.Kind)
-	require.Equal(t, api.CommandAcked, api.CommandStatus(res.Ack.Status))
+	require.Equal(t, api.CommandAcked, res.Ack.Status)
 	require.Equal(t, "rebooted in 4 s", res.Ack.Result)
 	require.Equal(t, "command:Ack", res.Function)
 	cc, err := f.aud2.CheckReceipt(ctx, r, res)

@@ -189,6 +189,10 @@ func (n *Network) StateDir() string {
 	return n.state.StateDir
 }
 
+// GenesisBlockPath is the channel's genesis block file, the one the
+// orderers and peers joined the channel with.
+func (n *Network) GenesisBlockPath() string { return n.state.GenesisBlock }
+
 // Channel is the application channel's name.
 func (n *Network) Channel() string {
 	n.mu.Lock()

@@ -4,14 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/network"
+	"github.com/iotledger/iotledger/receipt"
 )
 
 // newNetworkCmd is `iotledger network`: a local Fabric v2.5 network of
@@ -28,6 +32,7 @@ func newNetworkCmd(g *globalOptions) *cobra.Command {
 		newNetworkDownCmd(g, &stateDir),
 		newNetworkStatusCmd(g, &stateDir),
 		newNetworkDeployCmd(g, &stateDir),
+		newNetworkTrustAnchorCmd(g, &stateDir),
 	)
 	return cmd
 }
@@ -231,4 +236,34 @@ server of the source tree is deployed the same way.`,
 	f.StringVar(&spec.Package, "package", "", "Go main package of the chaincode server (default: the one it was deployed from)")
 	f.StringVar(&spec.EndorsementPolicy, "policy", "", "endorsement policy (default: keep the current one)")
 	return cmd
+}
+
+func newNetworkTrustAnchorCmd(g *globalOptions, stateDir *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "trust-anchor",
+		Short: "Print the channel's trust anchor (name and genesis block hash) from the genesis block this network was made with",
+		Long: `Receipts are verified against this anchor (iotledger receipt verify --anchor). It is computed
+from the genesis block file in the state directory; ` + "`iotledger receipt anchor`" + ` reads the same from any
+member's peer, and every member gets the same value.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := network.Load(*stateDir)
+			if err != nil {
+				return err
+			}
+			raw, err := os.ReadFile(n.GenesisBlockPath())
+			if err != nil {
+				return err
+			}
+			var b common.Block
+			if err := proto.Unmarshal(raw, &b); err != nil {
+				return fmt.Errorf("%s is not a block: %w", n.GenesisBlockPath(), err)
+			}
+			a, err := receipt.AnchorOf(&b)
+			if err != nil {
+				return err
+			}
+			return writeIndentedJSON(cmd.OutOrStdout(), a)
+		},
+	}
 }

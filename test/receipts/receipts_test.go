@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
@@ -119,6 +121,13 @@ func TestEveryMemberGivesTheSameTrustAnchor(t *testing.T) {
 	fromBlock, err := receipt.AnchorOf(genesis)
 	require.NoError(t, err)
 	require.Equal(t, a2, fromBlock)
+	raw, err := os.ReadFile(fabric.GenesisBlockPath())
+	require.NoError(t, err)
+	var file common.Block
+	require.NoError(t, proto.Unmarshal(raw, &file))
+	fromFile, err := receipt.AnchorOf(&file)
+	require.NoError(t, err)
+	require.Equal(t, a2, fromFile, "the genesis block the channel was made from (network trust-anchor) gives the same anchor")
 	one, err := f.aud2.BlockByNumber(t.Context(), 1)
 	require.NoError(t, err)
 	require.Equal(t, a2.Genesis, hex.EncodeToString(one.GetHeader().GetPreviousHash()), "the anchor is the hash block 1 chains to")

@@ -1,0 +1,291 @@
+// A synthetic channel for the unit tests: config blocks, endorser
+// transactions and signed blocks built with protobufjs and node's crypto from
+// the test PKI in testdata/pki (testdata/make-certs.sh), so that
+// verifyReceipt can be run end to end, on valid and tampered receipts,
+// without a Fabric network. Every hook in `t` (tamper) lets a test change one
+// thing and keep everything else well signed.
+'use strict';
+
+const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
+const { pbRoot, CURVE_ORDER, parseDERSignature, headerDER } = require('./verify.js');
+
+const PKI = path.join(__dirname, 'testdata', 'pki');
+const enc = (type, obj) => Buffer.from(pbRoot.lookupType('receipt.' + type).encode(obj).finish());
+const sha256 = (...p) => { const h = crypto.createHash('sha256'); p.forEach((x) => h.update(x)); return h.digest(); };
+const pem = (name) => fs.readFileSync(path.join(PKI, name + '.pem'));
+
+function derSig(r, s) {
+  const int = (x) => {
+    let h = x.toString(16);
+    if (h.length % 2) h = '0' + h;
+    let b = Buffer.from(h, 'hex');
+    if (b[0] & 0x80) b = Buffer.concat([Buffer.from([0]), b]);
+    return Buffer.concat([Buffer.from([0x02, b.length]), b]);
+  };
+  const body = Buffer.concat([int(r), int(s)]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}
+
+// A Fabric signer: DER ECDSA over SHA-256, low S (or high S when asked).
+function signer(name, mspid) {
+  const key = crypto.createPrivateKey(fs.readFileSync(path.join(PKI, name + '.key')));
+  const curve = key.asymmetricKeyDetails.namedCurve;
+  const sid = enc('SerializedIdentity', { mspid, id_bytes: pem(name) });
+  return {
+    name, mspid, sid,
+    sign(data, { highS = false } = {}) {
+      const sig = crypto.sign('sha256', data, { key, dsaEncoding: 'der' });
+      const { r, s } = parseDERSignature(sig);
+      const n = CURVE_ORDER[curve];
+      const low = s > n >> 1n ? n - s : s;
+      return derSig(r, highS ? n - low : low);
+    },
+  };
+}
+
+const ROLE = { member: 0, admin: 1, client: 2, peer: 3, orderer: 4 };
+
+// orOf: OR('<msp>.<role>', ...) as a SignaturePolicyEnvelope.
+function orOf(...principals) {
+  return {
+    type: 1,
+    value: enc('SignaturePolicyEnvelope', {
+      version: 0,
+      rule: { n_out_of: { n: 1, rules: principals.map((_, k) => ({ signed_by: k })) } },
+      identities: principals.map((p) => {
+        const [msp, role] = p.split('.');
+        return { principal_classification: 0, principal: enc('MSPRole', { msp_identifier: msp, role: ROLE[role] }) };
+      }),
+    }),
+  };
+}
+
+const implicit = (rule, sub) => ({ type: 3, value: enc('ImplicitMetaPolicy', { sub_policy: sub, rule: { ANY: 0, ALL: 1, MAJORITY: 2 }[rule] }) });
+const pols = (o) => Object.fromEntries(Object.entries(o).map(([k, p]) => [k, { policy: p, mod_policy: 'Admins' }]));
+
+function mspValue(name, { roots, intermediates = [], crl = [] }) {
+  const ou = (id) => ({ organizational_unit_identifier: id });
+  return enc('MSPConfig', {
+    type: 0,
+    config: enc('FabricMSPConfig', {
+      name,
+      root_certs: roots.map(pem),
+      intermediate_certs: intermediates.map(pem),
+      revocation_list: crl,
+      fabric_node_ous: { enable: true, client_ou_identifier: ou('client'), peer_ou_identifier: ou('peer'), admin_ou_identifier: ou('admin'), orderer_ou_identifier: ou('orderer') },
+    }),
+  });
+}
+
+function channelGroup(t = {}) {
+  const org = (msp, opts) => ({
+    values: { MSP: { value: mspValue(msp, opts) } },
+    policies: pols({
+      Readers: orOf(`${msp}.admin`, `${msp}.peer`, `${msp}.client`),
+      Writers: orOf(`${msp}.admin`, `${msp}.client`),
+      Admins: orOf(`${msp}.admin`),
+      Endorsement: orOf(`${msp}.peer`),
+    }),
+  });
+  const group = {
+    groups: {
+      Orderer: {
+        groups: {
+          OrdererOrg: {
+            values: { MSP: { value: mspValue('OrdererMSP', { roots: ['orderer-ca'] }) } },
+            policies: pols({ Readers: orOf('OrdererMSP.member'), Writers: orOf('OrdererMSP.member'), Admins: orOf('OrdererMSP.admin') }),
+          },
+        },
+        policies: pols({ BlockValidation: implicit('ANY', 'Writers'), Writers: implicit('ANY', 'Writers'), Admins: implicit('MAJORITY', 'Admins') }),
+      },
+      Application: {
+        groups: {
+          Org1: org('Org1MSP', { roots: ['org1-ca'], crl: t.org1CRL || [] }),
+          Org2: org('Org2MSP', { roots: ['org2-ca'], intermediates: ['org2-ica'] }),
+          ...(t.threeOrgs ? { Org3: org('Org3MSP', { roots: ['org3-ca'] }) } : {}),
+        },
+        policies: pols({ Writers: implicit('ANY', 'Writers'), Endorsement: implicit('MAJORITY', 'Endorsement'), Admins: implicit('MAJORITY', 'Admins') }),
+      },
+    },
+    policies: pols({ Writers: implicit('ANY', 'Writers'), Admins: implicit('MAJORITY', 'Admins') }),
+  };
+  if (t.group) t.group(group);
+  return group;
+}
+
+const CHANNEL = 'iotledger';
+const CHAINCODE = 'iotledger';
+const T0 = Date.UTC(2027, 0, 1, 0, 0, 0); // within every test certificate's validity
+const ts = (ms) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
+
+const ORDERER = signer('orderer0', 'OrdererMSP');
+const ORG1_PEER = signer('org1-peer0', 'Org1MSP');
+const ORG2_PEER = signer('org2-peer0', 'Org2MSP');
+const ORG1_CLIENT = signer('org1-client', 'Org1MSP');
+const ORG1_ADMIN = signer('org1-admin', 'Org1MSP');
+const ORG2_CLIENT = signer('org2-client', 'Org2MSP');
+const ORG3_PEER = signer('org3-peer0', 'Org3MSP');
+
+function configEnvelope(sequence, timeMs, t = {}) {
+  const chdr = enc('ChannelHeader', { type: 1, channel_id: CHANNEL, timestamp: ts(timeMs) });
+  const shdr = enc('SignatureHeader', { creator: ORDERER.sid, nonce: crypto.randomBytes(24) });
+  const data = enc('ConfigEnvelope', { config: { sequence: t.sequence !== undefined ? t.sequence : sequence, channel_group: channelGroup(t) } });
+  const payload = enc('Payload', { header: { channel_header: chdr, signature_header: shdr }, data });
+  return enc('Envelope', { payload, signature: ORDERER.sign(payload) });
+}
+
+// endorserTx builds an endorsed chaincode transaction.
+function endorserTx({ nonce = crypto.randomBytes(24), creator = ORG1_CLIENT, args, reads = [], writes = [], endorsers = [ORG1_PEER, ORG2_PEER], timeMs = T0, t = {} }) {
+  const txId = sha256(nonce, creator.sid).toString('hex');
+  const chdr = enc('ChannelHeader', { type: t.type || 3, channel_id: t.channel || CHANNEL, timestamp: ts(timeMs), tx_id: t.txId || txId });
+  const shdr = enc('SignatureHeader', { creator: creator.sid, nonce });
+  const cis = enc('ChaincodeInvocationSpec', {
+    chaincode_spec: { type: 1, chaincode_id: { name: t.invoked || CHAINCODE }, input: { args: args.map((a) => Buffer.from(a)) } },
+  });
+  const ccpp = enc('ChaincodeProposalPayload', { input: cis });
+  const kv = enc('KVRWSet', { reads, writes: writes.map((w) => ({ key: w.key, is_delete: !!w.is_delete, value: Buffer.from(w.value || '') })) });
+  const results = enc('TxReadWriteSet', { data_model: 0, ns_rwset: [{ namespace: CHAINCODE, rwset: kv }] });
+  const cca = enc('ChaincodeAction', { results, response: { status: t.status || 200 }, chaincode_id: { name: CHAINCODE, version: '1' } });
+  const prp = enc('ProposalResponsePayload', { proposal_hash: t.proposalHash || sha256(chdr, shdr, ccpp), extension: cca });
+  const endorsements = endorsers.map((e) => ({ endorser: e.sid, signature: e.sign(Buffer.concat([prp, e.sid])) }));
+  const cap = enc('ChaincodeActionPayload', { chaincode_proposal_payload: ccpp, action: { proposal_response_payload: prp, endorsements } });
+  const tx = enc('Transaction', { actions: [{ header: shdr, payload: cap }] });
+  const payload = enc('Payload', { header: { channel_header: chdr, signature_header: shdr }, data: tx });
+  const signature = t.badCreatorSig ? creator.sign(Buffer.from('something else')) : creator.sign(payload);
+  return { txId, env: enc('Envelope', { payload, signature }) };
+}
+
+// block builds a signed block; `lastConfig` is the config block in force.
+function block(number, envs, lastConfig, t = {}) {
+  const dataHash = t.dataHash || sha256(...envs);
+  const header = { number, previous_hash: sha256(Buffer.from(`block ${number - 1}`)), data_hash: dataHash };
+  const der = headerDER(BigInt(number), header.previous_hash, header.data_hash);
+  const value = enc('OrdererBlockMetadata', { last_config: { index: t.lastConfig !== undefined ? t.lastConfig : lastConfig } });
+  const signers = t.signers || [ORDERER];
+  const signatures = signers.map((s) => {
+    const sh = enc('SignatureHeader', { creator: s.sid, nonce: crypto.randomBytes(24) });
+    return { signature_header: sh, signature: s.sign(Buffer.concat([value, sh, der]), { highS: !!t.highS }) };
+  });
+  const metadata = [enc('Metadata', { value, signatures }), Buffer.alloc(0), t.txFilter || Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0)];
+  return enc('Block', { header, data: { data: envs }, metadata: { metadata } });
+}
+
+// The device of protocol.md §9.
+const DEVICE = 'cold-0001';
+const DEVICE_KEY = crypto.createPrivateKey(`-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgtIdFazqcdQlaFF0k
+g6IIzt5ZEzn++g+OruWHq+fOa1ShRANCAATEn+iuIFXTdb93JXOfSVrvqNnFMgL5
+Bg48Ehpu+vjxKmRgD1tKV2T+TYr3Yrq3DrsFmX1nV2s6glX7y5mOsnuN
+-----END PRIVATE KEY-----
+`);
+const DEVICE_PUB = crypto.createPublicKey(DEVICE_KEY);
+const devKey = (d) => `\u0000dev\u0000${d}\u0000`;
+
+function deviceRecord(over = {}) {
+  const der = DEVICE_PUB.export({ type: 'spki', format: 'der' });
+  return JSON.stringify({
+    id: DEVICE, owner: 'Org1MSP', type: 'fridge', publicKey: DEVICE_PUB.export({ type: 'spki', format: 'pem' }), keyAlg: 'ecdsa-p256',
+    keyId: sha256(der).toString('hex'), keyVersion: 1, status: 'active', enrolledBy: 'x', enrolledAt: '2027-01-01T00:00:00Z',
+    updatedAt: '2027-01-01T00:00:00Z', updatedByTx: 'tx', ...over,
+  });
+}
+
+const deviceSign = (domain, payload) => crypto.sign('sha256', Buffer.concat([Buffer.from(domain), payload]), { key: DEVICE_KEY, dsaEncoding: 'der' });
+
+function leafHash(p, s) { const n = Buffer.alloc(4); n.writeUInt32BE(p.length); return sha256(Buffer.from([0]), n, p, s); }
+const node = (l, r) => sha256(Buffer.from([1]), l, r);
+function lp2(n) { let k = 1; while (k * 2 < n) k *= 2; return k; }
+function mth(ls) { if (ls.length === 1) return ls[0]; const k = lp2(ls.length); return node(mth(ls.slice(0, k)), mth(ls.slice(k))); }
+function auditPath(m, ls) {
+  if (ls.length <= 1) return [];
+  const k = lp2(ls.length);
+  return m < k ? [...auditPath(m, ls.slice(0, k)), mth(ls.slice(k))] : [...auditPath(m - k, ls.slice(k)), mth(ls.slice(0, k))];
+}
+
+// build makes a channel (config blocks 0 and 1; block 2 enrols the device;
+// block 3 holds a reading batch and an ack; block 4 revokes the device) and
+// returns the anchor and the three receipts. `t` tampers with one part;
+// t.threeOrgs adds Org3 to the channel, so that MAJORITY is two of three.
+function build(t = {}) {
+  const threeOrgs = { threeOrgs: !!t.threeOrgs };
+  const genesis = block(0, [configEnvelope(0, T0 - 3600e3, { ...threeOrgs, ...(t.genesis || {}) })], 0, t.genesisBlock || {});
+  const config1 = block(1, [configEnvelope(1, T0 - 1800e3, { ...threeOrgs, ...(t.config1 || {}) })], 1, t.config1Block || {});
+
+  const enrol = endorserTx({
+    args: ['device:Enroll', '{}'], writes: [{ key: devKey(DEVICE), value: t.record || deviceRecord() }], timeMs: T0,
+    endorsers: t.enrolEndorsers, ...(t.enrol || {}),
+  });
+  const b2 = block(2, [enrol.env], 1, t.block2 || {});
+
+  const readings = [0, 1, 2].map((k) => {
+    const payload = Buffer.from(JSON.stringify({ device: DEVICE, seq: 1767225600000 + k, ts: 1767225600000 + k, values: [{ n: 'temperature', u: 'Cel', v: 4.2 + k }] }));
+    return { payload, signature: deviceSign('iotledger-reading-v1\n', payload) };
+  });
+  const leaves = readings.map((r) => leafHash(r.payload, r.signature));
+  const readVersion = t.readVersion || { block_num: 2, tx_num: 0 };
+  // The batch record names its own transaction ID, which the nonce and creator decide.
+  const batchCreator = t.batchCreator || ORG1_CLIENT;
+  const batchNonce = crypto.randomBytes(24);
+  const batchTxId = sha256(batchNonce, batchCreator.sid).toString('hex');
+  const batchRecord = JSON.stringify({
+    id: batchTxId, root: mth(leaves).toString('hex'), size: t.batchSize || 3, leaves: leaves.map((l) => l.toString('hex')),
+    submitter: 'hub1', mspId: 'Org1MSP', timestamp: '2027-01-01T00:01:00Z',
+  });
+  const batch = endorserTx({
+    nonce: batchNonce,
+    creator: batchCreator,
+    args: [t.batchFn || 'telemetry:SubmitBatch', '{"readings":[]}'],
+    reads: [{ key: devKey(DEVICE), version: readVersion }],
+    writes: [{ key: `\u0000batch\u0000${batchTxId}\u0000`, value: batchRecord }],
+    timeMs: T0 + 60e3,
+    endorsers: t.batchEndorsers,
+    ...(t.batch || {}),
+  });
+
+  const ackPayload = Buffer.from(JSON.stringify({ device: DEVICE, command: 'cmd-7f3a', status: 'acked', result: 'setpoint 4.0', ts: 1767225660000 }));
+  const ackEnv = JSON.stringify({ p: ackPayload.toString('base64'), s: deviceSign('iotledger-ack-v1\n', ackPayload).toString('base64') });
+  const cmdRecord = JSON.stringify({
+    id: 'cmd-7f3a', device: DEVICE, owner: 'Org1MSP', name: 'set-setpoint', status: 'acked', issuedBy: 'rule:x',
+    issuedAt: '2027-01-01T00:00:30Z', expiresAt: '2027-01-01T01:00:30Z', result: t.cmdResult !== undefined ? t.cmdResult : 'setpoint 4.0',
+  });
+  const ack = endorserTx({
+    args: ['command:Ack', ackEnv], reads: [{ key: devKey(DEVICE), version: readVersion }],
+    writes: [{ key: `\u0000cmd\u0000${DEVICE}\u0000cmd-7f3a\u0000`, value: cmdRecord }], timeMs: T0 + 61e3,
+    ...(t.ack || {}),
+  });
+  const b3 = block(3, [batch.env, ack.env], 1, t.block3 || {});
+
+  const revoke = endorserTx({
+    creator: ORG1_ADMIN, args: ['device:Revoke', DEVICE, 'stolen'],
+    writes: [{ key: devKey(DEVICE), value: deviceRecord({ status: 'revoked', statusNote: 'stolen', keyVersion: 1 }) }], timeMs: T0 + 120e3,
+    ...(t.revoke || {}),
+  });
+  const b4 = block(4, [revoke.env], 1, t.block4 || {});
+
+  const b64 = (b) => b.toString('base64');
+  const config = [genesis, config1].map(b64);
+  const gen = pbRoot.lookupType('receipt.Block').decode(genesis).header;
+  const anchor = { channel: CHANNEL, genesis: sha256(headerDER(0n, gen.previous_hash, gen.data_hash)).toString('hex') };
+  const common = { format: 'iotledger-receipt/1', channel: CHANNEL, chaincode: CHAINCODE, device: DEVICE };
+  const idx = t.readingIndex !== undefined ? t.readingIndex : 1;
+  return {
+    anchor,
+    reading: {
+      ...common, kind: 'reading', txId: batch.txId, config, blocks: [b2, b3].map(b64),
+      reading: {
+        payload: b64(readings[idx].payload), signature: b64(t.readingSig || readings[idx].signature), index: idx, size: 3,
+        path: auditPath(idx, leaves).map((h) => h.toString('hex')),
+      },
+    },
+    ack: { ...common, kind: 'command-ack', txId: ack.txId, config, blocks: [b2, b3].map(b64), command: 'cmd-7f3a' },
+    status: { ...common, kind: 'device-status', txId: revoke.txId, config, blocks: [b4].map(b64) },
+    parts: { genesis, config1, b2, b3, b4, enrol, batch, ack, revoke },
+  };
+}
+
+module.exports = {
+  build, block, endorserTx, configEnvelope, signer, deviceRecord, enc, sha256, T0,
+  ORDERER, ORG1_PEER, ORG2_PEER, ORG3_PEER, ORG1_CLIENT, ORG1_ADMIN, ORG2_CLIENT, DEVICE, devKey,
+};

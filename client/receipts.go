@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	gw "github.com/hyperledger/fabric-gateway/pkg/client"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
@@ -165,4 +166,16 @@ func (c *Client) CheckReceipt(ctx context.Context, r *receipt.Receipt, res *rece
 		}
 	}
 	return out, nil
+}
+
+// Blocks streams the channel's blocks from number from on, in order, as
+// this client's peer delivers them, until ctx ends. The stream carries the
+// peer's validation flags (unsigned metadata): a consumer verifies what it
+// can (receipt.Chain).
+func (c *Client) Blocks(ctx context.Context, from uint64) (<-chan *common.Block, error) {
+	ch, err := c.network.BlockEvents(ctx, gw.WithStartBlock(from))
+	if err != nil {
+		return nil, newCallError("deliver", "", StageEvaluate, err)
+	}
+	return ch, nil
 }

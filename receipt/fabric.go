@@ -197,6 +197,7 @@ type endorserTx struct {
 	sbe      map[string][]byte
 	written  []string // keys written (value or metadata), in rwset order
 	endorsed []trust.SignedData
+	event    *peer.ChaincodeEvent // the endorsed chaincode event, if any
 }
 
 // findTx returns envelope index i of block b; want, when not empty, is the
@@ -279,6 +280,13 @@ func parseEndorserTx(b *common.Block, i int, channel, chaincode string) (*endors
 	}
 	if st := action.GetResponse().GetStatus(); st != 200 {
 		return nil, fmt.Errorf("its endorsed response has status %d, not 200", st)
+	}
+	if len(action.GetEvents()) > 0 {
+		var ev peer.ChaincodeEvent
+		if err := proto.Unmarshal(action.GetEvents(), &ev); err != nil {
+			return nil, fmt.Errorf("chaincode event: %w", err)
+		}
+		tx.event = &ev
 	}
 	var rws rwset.TxReadWriteSet
 	if err := proto.Unmarshal(action.GetResults(), &rws); err != nil {

@@ -1,0 +1,203 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/receipt"
+)
+
+// BlockSource delivers the channel's blocks from a number on, in order,
+// until ctx ends (a peer's deliver service; client.Client.Blocks).
+type BlockSource interface {
+	Blocks(ctx context.Context, from uint64) (<-chan *common.Block, error)
+}
+
+// Follower keeps a Store up to date with the channel: it verifies every
+// block (receipt.Chain) before applying it, from the genesis block the
+// trust anchor names.
+type Follower struct {
+	store     Store
+	src       BlockSource
+	anchor    receipt.Anchor
+	chaincode string
+	log       *slog.Logger
+	applied   func(b *Block) // test and metrics hook, may be nil
+}
+
+// NewFollower makes a follower of the channel the anchor names.
+func NewFollower(store Store, src BlockSource, anchor receipt.Anchor, chaincode string, log *slog.Logger) *Follower {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Follower{store: store, src: src, anchor: anchor, chaincode: chaincode, log: log}
+}
+
+// OnApplied sets a function called after each block is applied.
+func (f *Follower) OnApplied(fn func(b *Block)) { f.applied = fn }
+
+// Run follows the channel until ctx ends or a block fails verification (a
+// peer serving forged or inconsistent blocks): then it stops with an error
+// and the index stays at the last good block.
+func (f *Follower) Run(ctx context.Context) error {
+	next, _, err := f.store.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	chain, err := f.resume(ctx, next)
+	if err != nil {
+		return err
+	}
+	blocks, err := f.src.Blocks(ctx, chain.Next())
+	if err != nil {
+		return err
+	}
+	for {
+		var b *common.Block
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case b, ok = <-blocks:
+		}
+		if !ok {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return errors.New("index: the peer's block stream ended")
+		}
+		vb, err := chain.Verify(b)
+		if err != nil {
+			return fmt.Errorf("index: refusing block %d: %w", b.GetHeader().GetNumber(), err)
+		}
+		ib := f.decode(vb)
+		if err := f.store.Apply(ctx, ib); err != nil {
+			return fmt.Errorf("index: applying block %d: %w", vb.Number, err)
+		}
+		if f.applied != nil {
+			f.applied(ib)
+		}
+	}
+}
+
+// resume rebuilds the verifier's state up to block next: the store's saved
+// chain state when it keeps one, or by verifying blocks 0..next-1 again.
+func (f *Follower) resume(ctx context.Context, next uint64) (*receipt.Chain, error) {
+	if cs, ok := f.store.(ChainStateStore); ok && next > 0 {
+		st, err := cs.ChainState(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return receipt.ResumeChain(f.anchor, f.chaincode, *st)
+	}
+	chain, err := receipt.NewChain(f.anchor, f.chaincode)
+	if err != nil {
+		return nil, err
+	}
+	if next == 0 {
+		return chain, nil
+	}
+	f.log.Info("verifying the blocks already indexed again", "blocks", next)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	blocks, err := f.src.Blocks(rctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	for chain.Next() < next {
+		b, ok := <-blocks
+		if !ok {
+			return nil, fmt.Errorf("index: the peer's block stream ended at block %d while resuming to %d", chain.Next(), next)
+		}
+		if _, err := chain.Verify(b); err != nil {
+			return nil, fmt.Errorf("index: refusing block %d: %w", b.GetHeader().GetNumber(), err)
+		}
+	}
+	return chain, nil
+}
+
+// ChainStateStore is a Store that also keeps the verifier's state, so a
+// follower resumes without verifying the chain again.
+type ChainStateStore interface {
+	ChainState(ctx context.Context) (*receipt.ChainState, error)
+}
+
+// decode turns a verified block into index records.
+func (f *Follower) decode(vb *receipt.VerifiedBlock) *Block {
+	b := &Block{Number: vb.Number, Hash: vb.Hash, Time: vb.Time, Config: vb.Config, Policies: vb.Policies}
+	for _, vt := range vb.Txs {
+		if vt.Foreign {
+			continue
+		}
+		t := Transaction{
+			Block: vb.Number, Index: vt.Index, TxID: vt.TxID, Time: vt.Time, ValidationCode: vt.ValidationCode,
+			Function: vt.Function, CreatorMSP: vt.CreatorMSP, Creator: vt.Creator, Endorsers: vt.Endorsers,
+		}
+		if vt.Event != nil && vt.Event.GetEventName() == api.EventName {
+			var ev api.Event
+			if err := json.Unmarshal(vt.Event.GetPayload(), &ev); err == nil {
+				t.Event = &ev
+				t.Devices = append(t.Devices, ev.Devices...)
+			} else {
+				f.log.Warn("undecodable chaincode event", "tx", vt.TxID, "err", err)
+			}
+		}
+		if vt.Valid() && vt.Function == api.ContractTelemetry+":SubmitBatch" {
+			f.batch(&t, &vt)
+		}
+		slices.Sort(t.Devices)
+		t.Devices = slices.Compact(t.Devices)
+		b.Transactions = append(b.Transactions, t)
+	}
+	return b
+}
+
+// batch decodes a committed public batch: the readings from the
+// transaction's arguments (the bytes the endorsers checked), the
+// commitment from its write set.
+func (f *Follower) batch(t *Transaction, vt *receipt.VerifiedTx) {
+	for k, v := range vt.Writes {
+		if !strings.HasPrefix(k, "\x00batch\x00") {
+			continue
+		}
+		var rec api.BatchRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			f.log.Warn("undecodable batch record", "tx", vt.TxID, "err", err)
+			continue
+		}
+		t.Batch = &Batch{TxID: vt.TxID, Root: rec.Root[:], Size: rec.Size, Submitter: rec.Submitter, MSPID: rec.MSPID, Block: t.Block}
+	}
+	if len(vt.Args) != 2 {
+		return
+	}
+	var req api.BatchRequest
+	if err := reading.DecodeStrict(vt.Args[1], &req); err != nil {
+		f.log.Warn("undecodable batch", "tx", vt.TxID, "err", err)
+		return
+	}
+	for i, env := range req.Readings {
+		r, err := env.Decode()
+		if err != nil {
+			f.log.Warn("undecodable reading in a committed batch", "tx", vt.TxID, "index", i, "err", err)
+			continue
+		}
+		values, err := json.Marshal(r.Values)
+		if err != nil {
+			continue
+		}
+		t.Readings = append(t.Readings, Reading{
+			Device: r.Device, Seq: r.Seq, Timestamp: r.Timestamp, Values: values,
+			Payload: env.Payload, Signature: env.Signature, BatchTx: vt.TxID, Index: i, Block: t.Block,
+		})
+		t.Devices = append(t.Devices, r.Device)
+	}
+}

@@ -62,6 +62,14 @@ function orOf(...principals) {
   };
 }
 
+// peersOf: the key-level policy the chaincode sets, "a peer of each of these orgs".
+const peersOf = (...msps) => {
+  const p = orOf(...msps.map((m) => `${m}.peer`));
+  const env = pbRoot.lookupType('receipt.SignaturePolicyEnvelope').decode(p.value);
+  env.rule.n_out_of.n = msps.length;
+  return enc('SignaturePolicyEnvelope', env);
+};
+
 const implicit = (rule, sub) => ({ type: 3, value: enc('ImplicitMetaPolicy', { sub_policy: sub, rule: { ANY: 0, ALL: 1, MAJORITY: 2 }[rule] }) });
 const pols = (o) => Object.fromEntries(Object.entries(o).map(([k, p]) => [k, { policy: p, mod_policy: 'Admins' }]));
 
@@ -137,7 +145,10 @@ function configEnvelope(sequence, timeMs, t = {}) {
 }
 
 // endorserTx builds an endorsed chaincode transaction.
-function endorserTx({ nonce = crypto.randomBytes(24), creator = ORG1_CLIENT, args, reads = [], writes = [], endorsers = [ORG1_PEER, ORG2_PEER], timeMs = T0, t = {} }) {
+function endorserTx({
+  nonce = crypto.randomBytes(24), creator = ORG1_CLIENT, args, reads = [], writes = [], metadataWrites = [],
+  endorsers = [ORG1_PEER, ORG2_PEER], timeMs = T0, t = {},
+}) {
   const txId = sha256(nonce, creator.sid).toString('hex');
   const chdr = enc('ChannelHeader', { type: t.type || 3, channel_id: t.channel || CHANNEL, timestamp: ts(timeMs), tx_id: t.txId || txId });
   const shdr = enc('SignatureHeader', { creator: creator.sid, nonce });
@@ -145,13 +156,17 @@ function endorserTx({ nonce = crypto.randomBytes(24), creator = ORG1_CLIENT, arg
     chaincode_spec: { type: 1, chaincode_id: { name: t.invoked || CHAINCODE }, input: { args: args.map((a) => Buffer.from(a)) } },
   });
   const ccpp = enc('ChaincodeProposalPayload', { input: cis });
-  const kv = enc('KVRWSet', { reads, writes: writes.map((w) => ({ key: w.key, is_delete: !!w.is_delete, value: Buffer.from(w.value || '') })) });
+  const kv = enc('KVRWSet', {
+    reads,
+    writes: writes.map((w) => ({ key: w.key, is_delete: !!w.is_delete, value: Buffer.from(w.value || '') })),
+    metadata_writes: metadataWrites,
+  });
   const results = enc('TxReadWriteSet', { data_model: 0, ns_rwset: [{ namespace: CHAINCODE, rwset: kv }] });
   const cca = enc('ChaincodeAction', { results, response: { status: t.status || 200 }, chaincode_id: { name: CHAINCODE, version: '1' } });
   const prp = enc('ProposalResponsePayload', { proposal_hash: t.proposalHash || sha256(chdr, shdr, ccpp), extension: cca });
   const endorsements = endorsers.map((e) => ({ endorser: e.sid, signature: e.sign(Buffer.concat([prp, e.sid])) }));
   const cap = enc('ChaincodeActionPayload', { chaincode_proposal_payload: ccpp, action: { proposal_response_payload: prp, endorsements } });
-  const tx = enc('Transaction', { actions: [{ header: shdr, payload: cap }] });
+  const tx = enc('Transaction', { actions: [{ header: t.actionHeader || shdr, payload: cap }] });
   const payload = enc('Payload', { header: { channel_header: chdr, signature_header: shdr }, data: tx });
   const signature = t.badCreatorSig ? creator.sign(Buffer.from('something else')) : creator.sign(payload);
   return { txId, env: enc('Envelope', { payload, signature }) };
@@ -183,16 +198,27 @@ Bg48Ehpu+vjxKmRgD1tKV2T+TYr3Yrq3DrsFmX1nV2s6glX7y5mOsnuN
 const DEVICE_PUB = crypto.createPublicKey(DEVICE_KEY);
 const devKey = (d) => `\u0000dev\u0000${d}\u0000`;
 
-function deviceRecord(over = {}) {
-  const der = DEVICE_PUB.export({ type: 'spki', format: 'der' });
+function deviceRecord(over = {}, pub = DEVICE_PUB) {
+  const der = pub.export({ type: 'spki', format: 'der' });
   return JSON.stringify({
-    id: DEVICE, owner: 'Org1MSP', type: 'fridge', publicKey: DEVICE_PUB.export({ type: 'spki', format: 'pem' }), keyAlg: 'ecdsa-p256',
+    id: DEVICE, owner: 'Org1MSP', type: 'fridge', publicKey: pub.export({ type: 'spki', format: 'pem' }),
+    keyAlg: pub.asymmetricKeyType === 'ed25519' ? 'ed25519' : 'ecdsa-p256',
     keyId: sha256(der).toString('hex'), keyVersion: 1, status: 'active', enrolledBy: 'x', enrolledAt: '2027-01-01T00:00:00Z',
     updatedAt: '2027-01-01T00:00:00Z', updatedByTx: 'tx', ...over,
   });
 }
 
-const deviceSign = (domain, payload) => crypto.sign('sha256', Buffer.concat([Buffer.from(domain), payload]), { key: DEVICE_KEY, dsaEncoding: 'der' });
+// deviceSign signs as protocol.md §1 says: ECDSA P-256 (DER, over SHA-256;
+// highS gives the other valid S, which devices need not avoid) or Ed25519.
+function deviceSign(domain, payload, key = DEVICE_KEY, highS = false) {
+  const msg = Buffer.concat([Buffer.from(domain), payload]);
+  if (key.asymmetricKeyType === 'ed25519') return crypto.sign(null, msg, key);
+  const sig = crypto.sign('sha256', msg, { key, dsaEncoding: 'der' });
+  if (!highS) return sig;
+  const { r, s } = parseDERSignature(sig);
+  const n = CURVE_ORDER.prime256v1;
+  return derSig(r, s > n >> 1n ? s : n - s);
+}
 
 function leafHash(p, s) { const n = Buffer.alloc(4); n.writeUInt32BE(p.length); return sha256(Buffer.from([0]), n, p, s); }
 const node = (l, r) => sha256(Buffer.from([1]), l, r);
@@ -213,18 +239,30 @@ function build(t = {}) {
   const genesis = block(0, [configEnvelope(0, T0 - 3600e3, { ...threeOrgs, ...(t.genesis || {}) })], 0, t.genesisBlock || {});
   const config1 = block(1, [configEnvelope(1, T0 - 1800e3, { ...threeOrgs, ...(t.config1 || {}) })], 1, t.config1Block || {});
 
+  // Block 2: the enrolment, with the key-level policy t.enrolVP on the record
+  // (the chaincode's is "a peer of the owner org"); t.rewrite adds envelope 1,
+  // a second write of the record that reads the first.
+  const devPub = t.deviceKey ? crypto.createPublicKey(t.deviceKey) : DEVICE_PUB;
   const enrol = endorserTx({
-    args: ['device:Enroll', '{}'], writes: [{ key: devKey(DEVICE), value: t.record || deviceRecord() }], timeMs: T0,
+    args: ['device:Enroll', '{}'], writes: [{ key: devKey(DEVICE), value: t.record || deviceRecord({}, devPub) }], timeMs: T0,
+    metadataWrites: t.enrolVP !== undefined ? [{ key: devKey(DEVICE), entries: [{ name: 'VALIDATION_PARAMETER', value: t.enrolVP }] }] : [],
     endorsers: t.enrolEndorsers, ...(t.enrol || {}),
   });
-  const b2 = block(2, [enrol.env], 1, t.block2 || {});
+  const b2txs = [enrol.env];
+  if (t.rewrite) {
+    b2txs.push(endorserTx({
+      args: ['device:Transfer', DEVICE], reads: [{ key: devKey(DEVICE), version: { block_num: 2, tx_num: 0 } }],
+      writes: [{ key: devKey(DEVICE), value: t.rewrite.record }], timeMs: T0 + 1e3, ...t.rewrite.tx,
+    }).env);
+  }
+  const b2 = block(2, b2txs, 1, t.block2 || {});
 
   const readings = [0, 1, 2].map((k) => {
     const payload = Buffer.from(JSON.stringify({ device: DEVICE, seq: 1767225600000 + k, ts: 1767225600000 + k, values: [{ n: 'temperature', u: 'Cel', v: 4.2 + k }] }));
-    return { payload, signature: deviceSign('iotledger-reading-v1\n', payload) };
+    return { payload, signature: deviceSign('iotledger-reading-v1\n', payload, t.deviceKey, t.deviceHighS) };
   });
   const leaves = readings.map((r) => leafHash(r.payload, r.signature));
-  const readVersion = t.readVersion || { block_num: 2, tx_num: 0 };
+  const readVersion = t.readVersion || { block_num: 2, tx_num: t.rewrite ? 1 : 0 };
   // The batch record names its own transaction ID, which the nonce and creator decide.
   const batchCreator = t.batchCreator || ORG1_CLIENT;
   const batchNonce = crypto.randomBytes(24);
@@ -245,7 +283,7 @@ function build(t = {}) {
   });
 
   const ackPayload = Buffer.from(JSON.stringify({ device: DEVICE, command: 'cmd-7f3a', status: 'acked', result: 'setpoint 4.0', ts: 1767225660000 }));
-  const ackEnv = JSON.stringify({ p: ackPayload.toString('base64'), s: deviceSign('iotledger-ack-v1\n', ackPayload).toString('base64') });
+  const ackEnv = JSON.stringify({ p: ackPayload.toString('base64'), s: deviceSign('iotledger-ack-v1\n', ackPayload, t.deviceKey, t.deviceHighS).toString('base64') });
   const cmdRecord = JSON.stringify({
     id: 'cmd-7f3a', device: DEVICE, owner: 'Org1MSP', name: 'set-setpoint', status: 'acked', issuedBy: 'rule:x',
     issuedAt: '2027-01-01T00:00:30Z', expiresAt: '2027-01-01T01:00:30Z', result: t.cmdResult !== undefined ? t.cmdResult : 'setpoint 4.0',
@@ -265,7 +303,7 @@ function build(t = {}) {
   const b4 = block(4, [revoke.env], 1, t.block4 || {});
 
   const b64 = (b) => b.toString('base64');
-  const config = [genesis, config1].map(b64);
+  const config = [genesis, config1, ...(t.laterConfig ? [block(5, [configEnvelope(2, T0 + 300e3, threeOrgs)], 5)] : [])].map(b64);
   const gen = pbRoot.lookupType('receipt.Block').decode(genesis).header;
   const anchor = { channel: CHANNEL, genesis: sha256(headerDER(0n, gen.previous_hash, gen.data_hash)).toString('hex') };
   const common = { format: 'iotledger-receipt/1', channel: CHANNEL, chaincode: CHAINCODE, device: DEVICE };
@@ -280,12 +318,12 @@ function build(t = {}) {
       },
     },
     ack: { ...common, kind: 'command-ack', txId: ack.txId, config, blocks: [b2, b3].map(b64), command: 'cmd-7f3a' },
-    status: { ...common, kind: 'device-status', txId: revoke.txId, config, blocks: [b4].map(b64) },
+    status: { ...common, kind: 'device-status', txId: revoke.txId, config, blocks: (t.statusWithAnchor ? [b2, b4] : [b4]).map(b64) },
     parts: { genesis, config1, b2, b3, b4, enrol, batch, ack, revoke },
   };
 }
 
 module.exports = {
-  build, block, endorserTx, configEnvelope, signer, deviceRecord, enc, sha256, T0,
+  build, block, endorserTx, peersOf, configEnvelope, signer, deviceRecord, enc, sha256, T0,
   ORDERER, ORG1_PEER, ORG2_PEER, ORG3_PEER, ORG1_CLIENT, ORG1_ADMIN, ORG2_CLIENT, DEVICE, devKey,
 };

@@ -52,6 +52,9 @@ test('step 1, format', () => {
   refused(JSON.stringify(base.ack).replace('"kind":"command-ack"', '"kind":"command-ack","kind":"command-ack"'), base.anchor, 'format', /duplicate key "kind"/);
   refused({ ...base.ack, reading: base.reading.reading }, base.anchor, 'format', /not one of kind command-ack/);
   refused({ ...base.ack, Command: 'x' }, base.anchor, 'format', /case-sensitive/);
+  refused({ ...base.ack, blocks: [] }, base.anchor, 'format', /blocks is empty/);
+  refused({ ...base.ack, device: '' }, base.anchor, 'format', /device is empty/);
+  refused({ ...base.ack, config: ['AAAA', ...base.ack.config.slice(1)] }, base.anchor, 'config', /config\[0\] is not a common.Block/);
 });
 
 test('step 2, anchor', () => {
@@ -134,7 +137,10 @@ test('step 6, the device record in force', () => {
   t({ record: f.deviceRecord({ id: 'cold-0002' }) }, /not "cold-0001"/);
   t({ record: f.deviceRecord({ Owner: 'Org2MSP' }) }, /case variant/);
   t({ record: f.deviceRecord().replace('"status":"active"', '"status":"active","status":"revoked"') }, /duplicate key "status"/);
-  t({ record: f.deviceRecord({ owner: 'Org3MSP' }) }, /not endorsed by a peer of the device's owner org Org3MSP/);
+  // One org rewrites, under its own key-level policy, the record of its device to name another owner.
+  const mine = { enrolVP: f.peersOf('Org1MSP') };
+  const byOrg1 = { endorsers: [f.ORG1_PEER] };
+  t({ ...mine, rewrite: { record: f.deviceRecord({ owner: 'Org2MSP' }), tx: byOrg1 } }, /naming Org2MSP as owner, but is neither endorsed by a peer of Org2MSP nor/);
   t({ enrolEndorsers: [f.ORG1_PEER] }, /wrote the device record.*Endorsement/);
   t({ ack: { reads: [] } }, /does not read the device record/);
   t({ ack: { reads: [{ key: f.devKey(f.DEVICE) }] } }, /did not exist/);
@@ -187,25 +193,58 @@ test('command line: exit codes and one line of JSON', () => {
   fs.rmSync(dir, { recursive: true });
 });
 
-test('§4.6: in a three-org channel, the owner org\'s peer must endorse what relies on the record', () => {
+test('§5: a record is its owner\'s word, or the consortium\'s', () => {
   const E12 = [f.ORG1_PEER, f.ORG2_PEER];
   const E123 = [f.ORG1_PEER, f.ORG2_PEER, f.ORG3_PEER];
   const org3 = (o = {}) => f.deviceRecord({ owner: 'Org3MSP', ...o });
-  const revokeBy = (endorsers) => ({ endorsers, writes: [{ key: f.devKey(f.DEVICE), value: org3({ status: 'revoked' }) }] });
+  // The consortium (MAJORITY: two of three) may write a record naming Org3 as owner ...
+  const consortium = f.build({ threeOrgs: true, record: org3(), enrolEndorsers: E12 });
+  for (const k of ['reading', 'ack']) assert.equal(run(consortium[k], consortium.anchor).owner, 'Org3MSP');
+  const all = f.build({ threeOrgs: true, record: org3(), enrolEndorsers: E123 });
+  assert.equal(run(all.reading, all.anchor).owner, 'Org3MSP');
+  // ... the owner may rewrite its own record under its key-level policy ...
+  const own = f.build({ enrolVP: f.peersOf('Org1MSP'), rewrite: { record: f.deviceRecord({ keyVersion: 2 }), tx: { endorsers: [f.ORG1_PEER] } } });
+  assert.equal(run(own.reading, own.anchor).ok, true);
+  // ... but no single org may name another as owner.
+  const other = f.build({ threeOrgs: true, enrolVP: f.peersOf('Org1MSP'), rewrite: { record: org3(), tx: { endorsers: [f.ORG1_PEER] } } });
+  refused(other.reading, other.anchor, 'device', /naming Org3MSP as owner, but is neither endorsed by a peer of Org3MSP nor by the channel's endorsement policy/);
+  const org3alone = f.build({ threeOrgs: true, record: org3(), enrolEndorsers: [f.ORG3_PEER] });
+  refused(org3alone.ack, org3alone.anchor, 'device', /Endorsement/); // the enrolment itself needs MAJORITY
+});
 
-  const ok = f.build({ threeOrgs: true, record: org3(), enrolEndorsers: E123, batchEndorsers: E123, ack: { endorsers: E123 }, revoke: revokeBy(E123) });
-  for (const k of ['reading', 'ack', 'status']) assert.equal(run(ok[k], ok.anchor).owner, 'Org3MSP');
-  // MAJORITY is two of three: Org1 and Org2 alone satisfy the Endorsement policy ...
-  const two = f.build({ threeOrgs: true });
-  assert.equal(run(two.reading, two.anchor).ok, true);
+test('§4.6: key-level policies proven by the anchors in the receipt', () => {
+  const dev = f.devKey(f.DEVICE);
+  const readsEnrol = [{ key: dev, version: { block_num: 2, tx_num: 0 } }];
+  const revokedRecord = f.deviceRecord({ status: 'revoked' });
+  const revoke = (endorsers, reads = readsEnrol) => ({ endorsers, reads, writes: [{ key: dev, value: revokedRecord }] });
+  const vp = f.peersOf('Org1MSP');
 
-  // ... but a record of Org3's device that Org3 did not endorse is not believed,
-  const forged = f.build({ threeOrgs: true, record: org3(), enrolEndorsers: E12, batchEndorsers: E123, ack: { endorsers: E123 } });
-  refused(forged.reading, forged.anchor, 'device', /wrote the device record .* not endorsed by a peer of the device's owner org Org3MSP/);
-  refused(forged.ack, forged.anchor, 'device', /wrote the device record .* not endorsed by a peer of the device's owner org Org3MSP/);
-  // nor a reading, an ack or a status change Org3 did not endorse.
-  const unowned = f.build({ threeOrgs: true, record: org3(), enrolEndorsers: E123, batchEndorsers: E12, ack: { endorsers: E12 }, revoke: revokeBy(E12) });
-  for (const k of ['reading', 'ack', 'status']) {
-    refused(unowned[k], unowned.anchor, 'device', /the subject transaction .* not endorsed by a peer of the device's owner org Org3MSP/);
-  }
+  // The owner revokes its device alone: its key-level policy, proven by the enrolment.
+  const ok = f.build({ enrolVP: vp, revoke: revoke([f.ORG1_PEER]), statusWithAnchor: true });
+  assert.equal(run(ok.status, ok.anchor).recordStatus, 'revoked');
+  assert.deepEqual(run(ok.status, ok.anchor).endorsers, ['Org1MSP']);
+  // Without the anchor the policy is not proven, and the channel's MAJORITY is not met.
+  refused({ ...ok.status, blocks: [ok.status.blocks[1]] }, ok.anchor, 'transaction', /\/Channel\/Application\/Endorsement/);
+  // Another org cannot revoke it alone, anchor or not.
+  const other = f.build({ enrolVP: vp, revoke: revoke([f.ORG2_PEER]), statusWithAnchor: true });
+  refused(other.status, other.anchor, 'transaction', /key-level policy of .*dev.*is not satisfied/);
+  // An empty VALIDATION_PARAMETER is no policy: MAJORITY again.
+  const none = f.build({ enrolVP: Buffer.alloc(0), revoke: revoke([f.ORG1_PEER]), statusWithAnchor: true });
+  refused(none.status, none.anchor, 'transaction', /Endorsement/);
+  // A key written without being read has no proven policy.
+  const unread = f.build({ enrolVP: vp, revoke: revoke([f.ORG1_PEER], []), statusWithAnchor: true });
+  refused(unread.status, unread.anchor, 'transaction', /Endorsement/);
+  // Recursively: a value-only write keeps the policy in force before it.
+  const chain = f.build({
+    enrolVP: vp, rewrite: { record: f.deviceRecord({ keyVersion: 2 }), tx: { endorsers: [f.ORG1_PEER] } },
+    revoke: revoke([f.ORG1_PEER], [{ key: dev, version: { block_num: 2, tx_num: 1 } }]), statusWithAnchor: true,
+  });
+  assert.equal(run(chain.status, chain.anchor).recordStatus, 'revoked');
+  assert.equal(run(chain.reading, chain.anchor).ok, true);
+  // A transaction that claims to have read its own write proves nothing.
+  const cycle = f.build({ enrolVP: vp, revoke: revoke([f.ORG1_PEER], [{ key: dev, version: { block_num: 4, tx_num: 0 } }]) });
+  refused(cycle.status, cycle.anchor, 'transaction', /Endorsement/);
+  // The key-level policy is checked for the record's writer too (step device).
+  const rot = f.build({ enrolVP: vp, rewrite: { record: f.deviceRecord({ keyVersion: 2 }), tx: { endorsers: [f.ORG2_PEER] } } });
+  refused(rot.reading, rot.anchor, 'device', /key-level policy of .* is not satisfied/);
 });

@@ -161,6 +161,9 @@ test('fabric.proto decodes what fabric-protos-go-apiv2 encodes', () => {
   assert.equal(kv.writes[0].key, 'w');
   assert.equal(kv.writes[0].is_delete, true);
   assert.equal(str(kv.writes[0].value), 'val');
+  assert.equal(kv.metadata_writes[0].key, 'm');
+  assert.equal(kv.metadata_writes[0].entries[0].name, 'VALIDATION_PARAMETER');
+  assert.equal(str(kv.metadata_writes[0].entries[0].value), 'vp');
 });
 
 // ---------------------------------------------------------------- §4.1 header DER

@@ -806,6 +806,28 @@ function implicitThreshold(rule, count) {
   }
 }
 
+// evalSignaturePolicy evaluates a SignaturePolicyEnvelope (a SIGNATURE
+// policy of the configuration, or a key-level endorsement policy, §4.6) over
+// signed data. Returns null or a reason.
+function evalSignaturePolicy(cfg, bytes, sds, tNs, where) {
+  let rule;
+  let principals;
+  try {
+    const env = decode('SignaturePolicyEnvelope', bytes, where);
+    if (env.version !== 0) throw new Error(`${where} has version ${env.version}, not 0`);
+    principals = env.identities.map(compilePrincipal);
+    rule = compileRule(env.rule, principals.length);
+  } catch (e) {
+    return e.message.startsWith(where) ? e.message : `${where}: ${e.message}`;
+  }
+  const idents = validSigners(cfg, sds);
+  const used = new Array(idents.length).fill(false);
+  const ok = evalRule(rule, idents, used, (id, k) => satisfiesPrincipal(id, principals[k], tNs));
+  if (ok) return null;
+  return `${where} is not satisfied by the valid signatures of ` +
+    (idents.length ? idents.map((i) => i.name).join(', ') : 'nobody') + describeInvalid(cfg, sds, tNs);
+}
+
 // evalPolicy evaluates the policy `name` of the group at `groupPath` (a list
 // of group names below Channel) over signed data. Returns null or a reason.
 function evalPolicy(cfg, groupPath, name, sds, tNs) {
@@ -817,25 +839,7 @@ function evalPolicy(cfg, groupPath, name, sds, tNs) {
   const where = '/Channel/' + [...groupPath, name].join('/');
   if (!hasKey(group.policies, name) || !group.policies[name].policy) return `policy ${where} is not in the configuration`;
   const policy = group.policies[name].policy;
-  if (policy.type === 1) { // SIGNATURE
-    let env;
-    let rule;
-    let principals;
-    try {
-      env = decode('SignaturePolicyEnvelope', B(policy.value), `policy ${where}`);
-      if (env.version !== 0) throw new Error(`policy ${where} has version ${env.version}, not 0`);
-      principals = env.identities.map(compilePrincipal);
-      rule = compileRule(env.rule, principals.length);
-    } catch (e) {
-      return e.message;
-    }
-    const idents = validSigners(cfg, sds);
-    const used = new Array(idents.length).fill(false);
-    const ok = evalRule(rule, idents, used, (id, k) => satisfiesPrincipal(id, principals[k], tNs));
-    if (ok) return null;
-    return `policy ${where} is not satisfied by the valid signatures of ` +
-      (idents.length ? idents.map((i) => i.name).join(', ') : 'nobody') + describeInvalid(cfg, sds, tNs);
-  }
+  if (policy.type === 1) return evalSignaturePolicy(cfg, B(policy.value), sds, tNs, `policy ${where}`); // SIGNATURE
   if (policy.type === 3) { // IMPLICIT_META
     let imp;
     try {
@@ -1017,25 +1021,106 @@ function checkEndorserTx(envBytes, cfg, ctx, step, what) {
   }
   const args = spec && spec.input ? spec.input.args.map(B) : [];
 
-  // §4.6: each endorsement signs proposal_response_payload ‖ endorser.
+  // §4.6: each endorsement signs proposal_response_payload ‖ endorser. The
+  // endorsements are checked against the policies by checkEndorsements.
   const prpBytes = B(cap.action.proposal_response_payload);
   const sds = cap.action.endorsements.map((e) => ({
     data: Buffer.concat([prpBytes, B(e.endorser)]), identity: B(e.endorser), signature: B(e.signature),
   }));
-  const ep = evalPolicy(cfg, ['Application'], 'Endorsement', sds, tNs);
-  if (ep !== null) refuse(step, `${what} endorsements: ${ep}`);
   const endorsers = validSigners(cfg, sds).filter((id) => validateIdentity(id, tNs) === null);
 
   return {
-    txId: ch.tx_id, tNs, creator, args, reads: kv.reads, writes: kv.writes, sds, endorsers, cfg, what,
+    txId: ch.tx_id, tNs, creator, args, reads: kv.reads, writes: kv.writes, metadataWrites: kv.metadata_writes || [],
+    sds, endorsers, cfg, what,
   };
 }
 
-// requireOwnerPeer: §4.6, a valid endorsement by a peer of the owner org.
-function requireOwnerPeer(tx, owner, step) {
+// §4.6, key by key. The keys a transaction writes are those of its writes and
+// metadata_writes in the chaincode's namespace; each key whose key-level
+// policy the receipt proves needs that policy, every other key (and a
+// transaction that writes nothing) the channel's Endorsement policy.
+//
+// `proofs` is the receipt-wide state of the recursion: the blocks, the
+// context, a memo of the anchor transactions already checked and the budget
+// of 32 transactions.
+const MAX_ANCHOR_TXS = 32;
+
+function checkEndorsements(tx, proofs) {
+  const keys = [...new Set([...tx.writes.map((w) => w.key), ...tx.metadataWrites.map((m) => m.key)])];
+  let needChannelPolicy = keys.length === 0;
+  for (const key of keys) {
+    const vp = keyPolicy(key, tx, proofs);
+    if (vp === null) {
+      needChannelPolicy = true;
+      continue;
+    }
+    const r = evalSignaturePolicy(tx.cfg, vp.policy, tx.sds, tx.tNs, `the key-level policy of ${printableKey(key)} (set by ${vp.by})`);
+    if (r !== null) return `${tx.what} endorsements: ${r}`;
+  }
+  if (needChannelPolicy) {
+    const r = evalPolicy(tx.cfg, ['Application'], 'Endorsement', tx.sds, tx.tNs);
+    if (r !== null) return `${tx.what} endorsements: ${r}`;
+  }
+  return null;
+}
+
+// keyPolicy: the key-level policy of `key` in force before `tx`, when the
+// receipt proves one (§4.6): `tx` read the key at {b, n}, envelope n of block
+// b is in the receipt, is a valid endorser transaction endorsed as §4.6
+// requires, and set the policy (VALIDATION_PARAMETER; empty: none), or wrote
+// the value only (then the policy in force before it, recursively), or
+// deleted the key (none). Returns {policy, by} or null (none, or not proven).
+function keyPolicy(key, tx, proofs) {
+  const read = tx.reads.find((r) => r.key === key);
+  if (!read || !read.version) return null;
+  const anchor = anchorTx(U64(read.version.block_num), U64(read.version.tx_num), proofs);
+  if (anchor === null) return null;
+  const mw = anchor.metadataWrites.find((m) => m.key === key);
+  const w = anchor.writes.find((x) => x.key === key);
+  if (w && w.is_delete) return null;
+  if (mw) {
+    // A metadata write replaces the key's metadata: without a
+    // VALIDATION_PARAMETER entry the key has no key-level policy.
+    const e = mw.entries.find((x) => x.name === 'VALIDATION_PARAMETER');
+    if (!e || B(e.value).length === 0) return null;
+    return { policy: B(e.value), by: anchor.what };
+  }
+  if (w) return keyPolicy(key, anchor, proofs);
+  return null;
+}
+
+// anchorTx returns envelope n of block b as a transaction checked by §4.5
+// and §4.6, or null when it is not in the receipt, not valid, or beyond the
+// budget.
+function anchorTx(b, n, proofs) {
+  const id = `${b}:${n}`;
+  if (proofs.memo.has(id)) return proofs.memo.get(id); // null while it is being checked: a cycle proves nothing
+  proofs.memo.set(id, null);
+  const rb = proofs.blocks.find((x) => x.number === b);
+  if (!rb || n >= BigInt(rb.data.length) || proofs.checked >= MAX_ANCHOR_TXS) return null;
+  proofs.checked++;
+  let tx;
+  try {
+    tx = checkEndorserTx(rb.data[Number(n)], rb.cfg, proofs.ctx, STEP.transaction, `the transaction of block ${b}, envelope ${n}`);
+  } catch (e) {
+    if (e instanceof Refusal) return null;
+    throw e;
+  }
+  if (checkEndorsements(tx, proofs) !== null) return null;
+  proofs.memo.set(id, tx);
+  return tx;
+}
+
+// ownerOrConsortium: §5, a record relied on is its owner's word (a valid
+// endorsement by a peer of the owner it names) or the consortium's (the
+// channel's Endorsement policy).
+function ownerOrConsortium(tx, owner) {
   const peerOfOwner = { kind: 'role', mspid: owner, role: ROLE.PEER };
-  const ok = validSigners(tx.cfg, tx.sds).some((id) => satisfiesPrincipal(id, peerOfOwner, tx.tNs));
-  if (!ok) refuse(step, `${tx.what} is not endorsed by a peer of the device's owner org ${owner}`);
+  if (validSigners(tx.cfg, tx.sds).some((id) => satisfiesPrincipal(id, peerOfOwner, tx.tNs))) return null;
+  const r = evalPolicy(tx.cfg, ['Application'], 'Endorsement', tx.sds, tx.tNs);
+  if (r === null) return null;
+  return `${tx.what} wrote a device record naming ${owner} as owner, but is neither endorsed by a peer of ${owner} ` +
+    `nor by the channel's endorsement policy: ${r}`;
 }
 
 // writeOf finds the one write of a key in a transaction's write set.
@@ -1253,13 +1338,20 @@ function checkFormat(bytes) {
     }
     checkKeys(r, wanted, wanted, 'the receipt');
     const out = { kind };
-    for (const k of ['channel', 'chaincode', 'device', 'txId']) out[k] = strOf(r[k], k);
+    for (const k of ['channel', 'chaincode', 'device', 'txId']) {
+      out[k] = strOf(r[k], k);
+      if (out[k] === '') throw new Error(`${k} is empty`);
+    }
     for (const k of ['config', 'blocks']) {
       if (!Array.isArray(r[k])) throw new Error(`${k} must be an array of base64 strings`);
       out[k] = r[k].map((s, n) => base64Strict(s, `${k}[${n}]`));
     }
     if (out.config.length === 0) throw new Error('config is empty: it starts with the genesis block');
-    if (kind === 'command-ack') out.command = strOf(r.command, 'command');
+    if (out.blocks.length === 0) throw new Error('blocks is empty: it holds the subject transaction');
+    if (kind === 'command-ack') {
+      out.command = strOf(r.command, 'command');
+      if (out.command === '') throw new Error('command is empty');
+    }
     if (kind === 'reading') {
       const rd = r.reading;
       if (!isObject(rd)) throw new Error('reading must be an object');
@@ -1293,7 +1385,8 @@ function verifyReceipt(receiptBytes, anchor) {
   const r = checkFormat(receiptBytes);
   const ctx = { channel: r.channel, chaincode: r.chaincode };
 
-  // 2. anchor (§1)
+  // 2. anchor (§1). A config[0] that is not a block at all is not "well
+  // formed", which is step 3's: it is refused there, not here.
   if (r.channel !== anchor.channel) refuse(STEP.anchor, `channel ${JSON.stringify(r.channel)} is not the anchor's ${JSON.stringify(anchor.channel)}`);
   let genesis;
   try {
@@ -1301,7 +1394,7 @@ function verifyReceipt(receiptBytes, anchor) {
     if (!b.header) throw new Error('config[0] has no header');
     genesis = b;
   } catch (e) {
-    refuse(STEP.anchor, e.message);
+    refuse(STEP.config, e.message);
   }
   if (U64(genesis.header.number) !== 0n) refuse(STEP.anchor, `config[0] is block ${U64(genesis.header.number)}, not the genesis block 0`);
   const gh = sha256(headerDER(0n, genesis.header.previous_hash, genesis.header.data_hash));
@@ -1378,19 +1471,18 @@ function verifyReceipt(receiptBytes, anchor) {
   }
   if (found.length !== 1) refuse(STEP.transaction, `${found.length} envelopes in blocks have tx_id ${JSON.stringify(r.txId)}, not exactly one`);
   const subjectAt = found[0];
+  const proofs = { blocks, ctx, memo: new Map(), checked: 0 };
   const subject = checkEndorserTx(subjectAt.env, subjectAt.rb.cfg, ctx, STEP.transaction,
     `the subject transaction (block ${subjectAt.rb.number}, envelope ${subjectAt.n})`);
+  const se = checkEndorsements(subject, proofs);
+  if (se !== null) refuse(STEP.transaction, se);
 
   // 6. device record in force (§5)
   const devKey = `\u0000dev\u0000${r.device}\u0000`;
   let record;
+  let writer;
   if (r.kind === 'device-status') {
-    let w;
-    try { w = writeOf(subject, devKey); } catch (e) { refuse(STEP.device, e.message); }
-    if (!w) refuse(STEP.device, `the subject transaction does not write the device record ${printableKey(devKey)}`);
-    if (w.is_delete) refuse(STEP.device, 'the subject transaction deletes the device record');
-    try { record = parseDeviceRecord(B(w.value), r.device); } catch (e) { refuse(STEP.device, e.message); }
-    requireOwnerPeer(subject, record.owner, STEP.device);
+    writer = subject;
   } else {
     const reads = subject.reads.filter((x) => x.key === devKey);
     if (reads.length === 0) refuse(STEP.device, `the subject transaction does not read the device record ${printableKey(devKey)}`);
@@ -1401,16 +1493,18 @@ function verifyReceipt(receiptBytes, anchor) {
     const rb = blocks.find((x) => x.number === b);
     if (!rb) refuse(STEP.device, `block ${b}, which wrote the device record in force, is not in blocks`);
     if (n >= BigInt(rb.data.length)) refuse(STEP.device, `block ${b} has no envelope ${n}`);
-    const writer = checkEndorserTx(rb.data[Number(n)], rb.cfg, ctx, STEP.device,
+    writer = checkEndorserTx(rb.data[Number(n)], rb.cfg, ctx, STEP.device,
       `the transaction that wrote the device record (block ${b}, envelope ${n})`);
-    let w;
-    try { w = writeOf(writer, devKey); } catch (e) { refuse(STEP.device, e.message); }
-    if (!w) refuse(STEP.device, `${writer.what} does not write the device record`);
-    if (w.is_delete) refuse(STEP.device, `${writer.what} deletes the device record`);
-    try { record = parseDeviceRecord(B(w.value), r.device); } catch (e) { refuse(STEP.device, e.message); }
-    requireOwnerPeer(writer, record.owner, STEP.device);
-    requireOwnerPeer(subject, record.owner, STEP.device);
+    const we = checkEndorsements(writer, proofs);
+    if (we !== null) refuse(STEP.device, we);
   }
+  let w;
+  try { w = writeOf(writer, devKey); } catch (e) { refuse(STEP.device, e.message); }
+  if (!w) refuse(STEP.device, `${writer.what} does not write the device record ${printableKey(devKey)}`);
+  if (w.is_delete) refuse(STEP.device, `${writer.what} deletes the device record`);
+  try { record = parseDeviceRecord(B(w.value), r.device); } catch (e) { refuse(STEP.device, e.message); }
+  const oc = ownerOrConsortium(writer, record.owner);
+  if (oc !== null) refuse(STEP.device, oc);
 
   // 7. subject (§6)
   const fn = subject.args.length ? subject.args[0].toString('utf8') : '';

@@ -76,7 +76,7 @@ func main() {
 	out["KVRWSet"] = m(&kvrwset.KVRWSet{Reads: []*kvrwset.KVRead{{Key: "\x00dev\x00d\x00", Version: &kvrwset.Version{BlockNum: 12, TxNum: 3}}, {Key: "new"}},
 		RangeQueriesInfo: []*kvrwset.RangeQueryInfo{{StartKey: "a"}},
 		Writes:           []*kvrwset.KVWrite{{Key: "w", IsDelete: true, Value: []byte("val")}},
-		MetadataWrites:   []*kvrwset.KVMetadataWrite{{Key: "m"}}})
+		MetadataWrites:   []*kvrwset.KVMetadataWrite{{Key: "m", Entries: []*kvrwset.KVMetadataEntry{{Name: "VALIDATION_PARAMETER", Value: []byte("vp")}}}}})
 	for _, n := range []uint64{0, 1, 127, 128, 255, 256, 300, 65535, 1 << 31, 1<<63 + 5} {
 		b, err := asn1.Marshal(asn1Header{Number: new(big.Int).SetUint64(n), PreviousHash: []byte("prev"), DataHash: make([]byte, 32)})
 		if err != nil {

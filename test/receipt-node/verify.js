@@ -71,15 +71,6 @@ function decode(type, bytes, what) {
   }
 }
 
-// decodeOr decodes or refuses at a step.
-function decodeOr(step, type, bytes, what) {
-  try {
-    return decode(type, bytes, what);
-  } catch (e) {
-    refuse(step, e.message);
-  }
-}
-
 // B returns a bytes field as a Buffer (protobufjs leaves absent bytes as []).
 function B(x) {
   if (Buffer.isBuffer(x)) return x;

@@ -54,7 +54,9 @@ func stripUnsigned(b *common.Block) *common.Block {
 	c := proto.Clone(b).(*common.Block)
 	md := c.GetMetadata().GetMetadata()
 	for i := range md {
-		if i != int(common.BlockMetadataIndex_SIGNATURES) {
+		// The genesis block is trusted through the anchor: none of its
+		// metadata is signed.
+		if i != int(common.BlockMetadataIndex_SIGNATURES) || c.GetHeader().GetNumber() == 0 {
 			md[i] = nil
 		}
 	}
@@ -264,9 +266,14 @@ func parseEndorserTx(b *common.Block, i int, channel, chaincode string) (*endors
 	if err := proto.Unmarshal(prp, &resp); err != nil {
 		return nil, fmt.Errorf("proposal response payload: %w", err)
 	}
+	// Fabric hashes the proposal with the action's signature header; it
+	// must be the transaction's own.
+	if !bytes.Equal(t.GetActions()[0].GetHeader(), p.GetHeader().GetSignatureHeader()) {
+		return nil, errors.New("its action's signature header is not the transaction's")
+	}
 	h := sha256.New()
 	h.Write(p.GetHeader().GetChannelHeader())
-	h.Write(p.GetHeader().GetSignatureHeader())
+	h.Write(t.GetActions()[0].GetHeader())
 	h.Write(cap.GetChaincodeProposalPayload())
 	if !bytes.Equal(h.Sum(nil), resp.GetProposalHash()) {
 		return nil, errors.New("the endorsed proposal hash is not the hash of this transaction's headers and arguments: the endorsers signed another proposal")
@@ -309,6 +316,9 @@ func parseEndorserTx(b *common.Block, i int, channel, chaincode string) (*endors
 			if _, ok := tx.writes[m.GetKey()]; !ok {
 				tx.written = append(tx.written, m.GetKey())
 			}
+			// A metadata write replaces all of a key's metadata: without a
+			// validation parameter, the key has no policy after it.
+			tx.sbe[m.GetKey()] = nil
 			for _, e := range m.GetEntries() {
 				if e.GetName() == validationParameter {
 					tx.sbe[m.GetKey()] = e.GetValue()

@@ -8,6 +8,7 @@
 package receipt
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
@@ -50,6 +52,11 @@ type Receipt struct {
 	Blocks    []string `json:"blocks"` // base64 common.Block holding the subject and its anchors, ascending
 	Reading   *Reading `json:"reading,omitempty"`
 	Command   *string  `json:"command,omitempty"`
+
+	// What Parse decoded: every base64 and hex value.
+	configRaw, blocksRaw [][]byte
+	payload, signature   []byte
+	path                 [][32]byte
 }
 
 // Reading is the reading of a kind-reading receipt and its Merkle path.
@@ -111,7 +118,62 @@ func Parse(data []byte) (*Receipt, error) {
 	if r.Command != nil && r.Kind != KindCommandAck {
 		return nil, fmt.Errorf("a %s receipt has no command field", r.Kind)
 	}
+	if err := refuseNulls(data); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.configRaw, err = decodeAll("config", r.Config); err != nil {
+		return nil, err
+	}
+	if r.blocksRaw, err = decodeAll("blocks", r.Blocks); err != nil {
+		return nil, err
+	}
+	if rr := r.Reading; rr != nil {
+		if r.payload, err = decodeB64("reading.payload", rr.Payload); err != nil {
+			return nil, err
+		}
+		if r.signature, err = decodeB64("reading.signature", rr.Signature); err != nil {
+			return nil, err
+		}
+		if rr.Path == nil {
+			return nil, errors.New("reading.path is missing (an empty array for a batch of one)")
+		}
+		for i, h := range rr.Path {
+			p, err := reading.ParseHash(h)
+			if err != nil || strings.ToLower(h) != h {
+				return nil, fmt.Errorf("reading.path[%d] is not 64 lowercase hex characters", i)
+			}
+			r.path = append(r.path, p)
+		}
+	}
 	return &r, nil
+}
+
+func decodeAll(field string, in []string) ([][]byte, error) {
+	out := make([][]byte, len(in))
+	for i, s := range in {
+		b, err := decodeB64(fmt.Sprintf("%s[%d]", field, i), s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// refuseNulls refuses a null anywhere in the receipt: a field is present
+// with a value, or absent.
+func refuseNulls(data []byte) error {
+	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil // the strict decoder has already accepted the syntax
+		}
+		if tok.Kind() == 'n' {
+			return fmt.Errorf("null at %s: a field is given a value, or left out", dec.StackPointer())
+		}
+	}
 }
 
 // Marshal encodes the receipt as indented JSON.
@@ -123,8 +185,12 @@ func (r *Receipt) Marshal() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// decodeB64 decodes standard, padded base64 and nothing else.
+// decodeB64 decodes standard, padded base64 and nothing else (Go's
+// decoder would skip line breaks).
 func decodeB64(field, s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, fmt.Errorf("%s is not standard base64: it holds a line break", field)
+	}
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not standard base64: %w", field, err)
@@ -132,12 +198,14 @@ func decodeB64(field, s string) ([]byte, error) {
 	return b, nil
 }
 
-// decodeBlock decodes one base64 common.Block of the receipt.
-func decodeBlock(field, s string) (*common.Block, error) {
-	raw, err := decodeB64(field, s)
-	if err != nil {
-		return nil, err
-	}
+// metadataEntries is how many metadata entries a Fabric v2 block has.
+const metadataEntries = 5
+
+// decodeBlock decodes one common.Block of the receipt. Its encoding must
+// be canonical — no unknown fields, the five metadata entries, and the
+// bytes exactly those that encoding the decoded block gives — so that a
+// receipt has one encoding: framing nobody signs cannot vary.
+func decodeBlock(field string, raw []byte) (*common.Block, error) {
 	var b common.Block
 	if err := proto.Unmarshal(raw, &b); err != nil {
 		return nil, fmt.Errorf("%s is not a block: %w", field, err)
@@ -145,12 +213,24 @@ func decodeBlock(field, s string) (*common.Block, error) {
 	if b.GetHeader() == nil || b.GetData() == nil || b.GetMetadata() == nil {
 		return nil, fmt.Errorf("%s: a block has a header, data and metadata", field)
 	}
+	for _, m := range []proto.Message{&b, b.GetHeader(), b.GetData(), b.GetMetadata()} {
+		if len(m.ProtoReflect().GetUnknown()) != 0 {
+			return nil, fmt.Errorf("%s: a block with fields Fabric does not define is not canonical", field)
+		}
+	}
+	if n := len(b.GetMetadata().GetMetadata()); n != metadataEntries {
+		return nil, fmt.Errorf("%s: a block has %d metadata entries, not %d", field, metadataEntries, n)
+	}
+	again, err := proto.MarshalOptions{Deterministic: true}.Marshal(&b)
+	if err != nil || !bytes.Equal(again, raw) {
+		return nil, fmt.Errorf("%s is not canonically encoded (encoding it again gives other bytes)", field)
+	}
 	return &b, nil
 }
 
 // encodeBlock is decodeBlock's inverse.
 func encodeBlock(b *common.Block) (string, error) {
-	raw, err := proto.Marshal(b)
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(b)
 	if err != nil {
 		return "", err
 	}
@@ -163,8 +243,12 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 // unverified.
 func (r *Receipt) DecodeBlocks() ([]*common.Block, error) {
 	out := make([]*common.Block, 0, len(r.Blocks))
-	for i, s := range r.Blocks {
-		b, err := decodeBlock(fmt.Sprintf("blocks[%d]", i), s)
+	raws, err := decodeAll("blocks", r.Blocks)
+	if err != nil {
+		return nil, err
+	}
+	for i, raw := range raws {
+		b, err := decodeBlock(fmt.Sprintf("blocks[%d]", i), raw)
 		if err != nil {
 			return nil, err
 		}

@@ -139,8 +139,8 @@ func (v *verifier) config(anchor Anchor) error {
 	if v.r.Channel != anchor.Channel {
 		return fail(StepAnchor, "the receipt is of channel %q, the trust anchor of channel %q", v.r.Channel, anchor.Channel)
 	}
-	for i, s := range v.r.Config {
-		b, err := decodeBlock(fmt.Sprintf("config[%d]", i), s)
+	for i, raw := range v.r.configRaw {
+		b, err := decodeBlock(fmt.Sprintf("config[%d]", i), raw)
 		if err != nil {
 			return &Error{Step: StepConfig, Err: err}
 		}
@@ -151,6 +151,11 @@ func (v *verifier) config(anchor Anchor) error {
 			}
 			if got := hex.EncodeToString(headerHash(b.GetHeader())); got != anchor.Genesis {
 				return fail(StepAnchor, "the genesis block's hash is %s, the trust anchor's %s: this receipt is of another network", got, anchor.Genesis)
+			}
+			for j, m := range b.GetMetadata().GetMetadata() {
+				if len(m) != 0 {
+					return fail(StepConfig, "the genesis block's metadata %s holds %d bytes: it is trusted through the anchor alone, and nothing signs its metadata", common.BlockMetadataIndex(j), len(m))
+				}
 			}
 		}
 		if err := checkDataHash(b); err != nil {
@@ -213,8 +218,8 @@ func (v *verifier) signedBy(b *common.Block, ch *trust.Channel, lastConfig uint6
 
 // checkBlocks checks every block of the receipt (§3 step 4).
 func (v *verifier) checkBlocks() error {
-	for i, s := range v.r.Blocks {
-		b, err := decodeBlock(fmt.Sprintf("blocks[%d]", i), s)
+	for i, raw := range v.r.blocksRaw {
+		b, err := decodeBlock(fmt.Sprintf("blocks[%d]", i), raw)
 		if err != nil {
 			return &Error{Step: StepBlocks, Err: err}
 		}
@@ -442,23 +447,15 @@ func fillRecord(res *Result, d *api.Device) {
 
 // reading checks a reading receipt (§6).
 func (v *verifier) reading(tx *endorserTx, res *Result) error {
-	if tx.function != "telemetry:SubmitBatch" {
-		return fail(StepSubject, "transaction %s calls %s, not telemetry:SubmitBatch", tx.txID, tx.function)
-	}
 	d, err := v.recordInForce(tx, res)
 	if err != nil {
 		return err
 	}
 	fillRecord(res, d)
-	rr := v.r.Reading
-	payload, err := decodeB64("reading.payload", rr.Payload)
-	if err != nil {
-		return &Error{Step: StepSubject, Err: err}
+	if tx.function != "telemetry:SubmitBatch" {
+		return fail(StepSubject, "transaction %s calls %s, not telemetry:SubmitBatch", tx.txID, tx.function)
 	}
-	sig, err := decodeB64("reading.signature", rr.Signature)
-	if err != nil {
-		return &Error{Step: StepSubject, Err: err}
-	}
+	rr, payload, sig, path := v.r.Reading, v.r.payload, v.r.signature, v.r.path
 	w, ok := tx.writes[compositeKey("batch", tx.txID)]
 	if !ok || w.GetIsDelete() {
 		return fail(StepSubject, "transaction %s writes no batch record: it committed no public batch", tx.txID)
@@ -472,14 +469,6 @@ func (v *verifier) reading(tx *endorserTx, res *Result) error {
 	}
 	if rr.Size != batch.Size {
 		return fail(StepSubject, "the receipt says the batch holds %d readings, its committed record %d", rr.Size, batch.Size)
-	}
-	path := make([][32]byte, len(rr.Path))
-	for i, h := range rr.Path {
-		p, err := reading.ParseHash(h)
-		if err != nil {
-			return fail(StepSubject, "reading.path[%d]: %v", i, err)
-		}
-		path[i] = p
 	}
 	if err := reading.VerifyInclusion(reading.LeafHash(payload, sig), rr.Index, rr.Size, path, batch.Root); err != nil {
 		return fail(StepSubject, "the reading is not in batch %s (root %s): %v", tx.txID, batch.Root, err)
@@ -504,14 +493,14 @@ func (v *verifier) reading(tx *endorserTx, res *Result) error {
 
 // ack checks a command-ack receipt (§6).
 func (v *verifier) ack(tx *endorserTx, res *Result) error {
-	if tx.function != "command:Ack" || len(tx.args) != 2 {
-		return fail(StepSubject, "transaction %s calls %s with %d arguments, not command:Ack with the ack", tx.txID, tx.function, len(tx.args)-1)
-	}
 	d, err := v.recordInForce(tx, res)
 	if err != nil {
 		return err
 	}
 	fillRecord(res, d)
+	if tx.function != "command:Ack" || len(tx.args) != 2 {
+		return fail(StepSubject, "transaction %s calls %s with %d arguments, not command:Ack with the ack", tx.txID, tx.function, len(tx.args)-1)
+	}
 	var env reading.Envelope
 	if err := reading.DecodeStrict(tx.args[1], &env); err != nil {
 		return fail(StepSubject, "the ack envelope: %v", err)

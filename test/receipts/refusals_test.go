@@ -202,7 +202,55 @@ func (f *fixture) refusals(t *testing.T) []refusal {
 		return marshal(t, &c)
 	}(), receipt.StepDevice, "which the receipt does not hold")
 
+	// Framing nobody signs must not vary either.
+	add("a block with an unknown field", func() []byte {
+		c := *f.r
+		raw, err := base64.StdEncoding.DecodeString(c.Blocks[0])
+		require.NoError(t, err)
+		raw = append(raw, 0xa2, 0x06, 0x01, 0x00) // field 100, 1 byte long
+		c.Blocks = append([]string{base64.StdEncoding.EncodeToString(raw)}, c.Blocks[1:]...)
+		return marshal(t, &c)
+	}(), receipt.StepBlocks, "not canonical")
+	add("genesis metadata filled in", func() []byte {
+		c := *f.r
+		raw, err := base64.StdEncoding.DecodeString(c.Config[0])
+		require.NoError(t, err)
+		var g common.Block
+		require.NoError(t, proto.Unmarshal(raw, &g))
+		g.Metadata.Metadata[common.BlockMetadataIndex_SIGNATURES] = []byte("anything")
+		raw, err = proto.MarshalOptions{Deterministic: true}.Marshal(&g)
+		require.NoError(t, err)
+		c.Config = append([]string{base64.StdEncoding.EncodeToString(raw)}, c.Config[1:]...)
+		return marshal(t, &c)
+	}(), receipt.StepConfig, "nothing signs its metadata")
+	add("action header not the transaction's", subjectEdit(func(e *txEdit) {
+		var sh common.SignatureHeader
+		require.NoError(t, proto.Unmarshal(e.tx.Actions[0].GetHeader(), &sh))
+		sh.Nonce = append(sh.Nonce, 1)
+		raw, err := proto.Marshal(&sh)
+		require.NoError(t, err)
+		e.tx.Actions[0].Header = raw
+	}), receipt.StepTransaction, "action's signature header")
+	// A receipt of one kind about a transaction of another.
+	add("reading receipt of the enrolment", func() []byte {
+		d, err := f.op1.Device(t.Context(), f.d.id)
+		require.NoError(t, err)
+		c := *f.r
+		c.TxID = d.UpdatedByTx
+		return marshal(t, &c)
+	}(), receipt.StepDevice, "when it did not exist")
+	add("device-status receipt of a batch", func() []byte {
+		c := *f.r
+		c.Kind, c.Reading = receipt.KindDeviceStatus, nil
+		return marshal(t, &c)
+	}(), receipt.StepSubject, "does not write device")
+
 	// Strict JSON.
+	add("a null field", bytes.Replace(good, []byte(`"kind": "reading",`), []byte(`"kind": "reading", "command": null,`), 1), receipt.StepFormat, "null at")
+	add("base64 with a line break", func() []byte {
+		i := bytes.Index(good, []byte(`"payload": "`)) + len(`"payload": "`) + 8
+		return append(append(append([]byte(nil), good[:i]...), []byte(`\n`)...), good[i:]...)
+	}(), receipt.StepFormat, "line break")
 	add("duplicate key", bytes.Replace(good, []byte(`"kind": "reading",`), []byte(`"kind": "reading", "kind": "device-status",`), 1), receipt.StepFormat, "duplicate key")
 	add("case-variant key", bytes.Replace(good, []byte(`"txId"`), []byte(`"TxId"`), 1), receipt.StepFormat, "case-sensitive")
 	add("trailing data", append(append([]byte(nil), good...), []byte(`{}`)...), receipt.StepFormat, "trailing data")

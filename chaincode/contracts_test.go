@@ -30,12 +30,12 @@ func TestChaincodeServesEveryTransactionByContractName(t *testing.T) {
 		"device":    {"Enroll", "Get", "List", "Update", "RotateKey", "Activate", "Suspend", "Revoke", "Decommission", "OfferTransfer", "AcceptTransfer", "CancelTransfer", "History"},
 		"policy":    {"Put", "Get", "Delete", "List", "CheckAccess", "Explain"},
 		"rule":      {"Put", "Get", "Delete", "List"},
-		"telemetry": {"Submit", "SubmitBatch", "SubmitPrivateBatch", "Get", "List", "Proof", "GetBatch"},
+		"telemetry": {"Submit", "SubmitBatch", "SubmitPrivateBatch", "Seen", "GetBatch", "PrivateBatch"},
 		"command":   {"Send", "Get", "List", "MarkDelivered", "Ack", "Expire"},
 	}
 	evaluates := map[string][]string{
 		"device": {"Get", "List", "History"}, "policy": {"Get", "List", "CheckAccess", "Explain"},
-		"rule": {"Get", "List"}, "telemetry": {"Get", "List", "Proof", "GetBatch"}, "command": {"Get", "List"},
+		"rule": {"Get", "List"}, "telemetry": {"Seen", "GetBatch", "PrivateBatch"}, "command": {"Get", "List"},
 	}
 	for name, txs := range want {
 		c, ok := meta.Contracts[name]

@@ -51,7 +51,7 @@ func TestTransactionArgumentsDecodeAsEncodingJSONDecodedThem(t *testing.T) {
 			`{"action":"device:read","resource":"d1","context":{"n":1.5e300,"s":"\u00e9\ud83d\ude00","l":[true,null],"o":{"k":{}}}}`},
 		{"rule", func() any { return &api.Rule{} }, marshalArg(t, api.Rule{ID: "r", Selector: api.DeviceSelector{Types: []string{"valve"}}, Condition: "true",
 			Actions: []api.RuleAction{{Type: api.ActionTypeCommand, Command: "close", Params: json.RawMessage(`{"now":true}`), TTL: 5}}, UpdatedAt: at})},
-		{"reading query", func() any { return &api.ReadingQuery{} }, `{"device":"d1","fromSeq":18446744073709551615}`},
+		{"sequence numbers", func() any { return &[]uint64{} }, `[1,18446744073709551615]`},
 		{"batch request, base64", func() any { return &api.BatchRequest{} },
 			marshalArg(t, api.BatchRequest{Readings: []reading.Envelope{{Payload: []byte(`{"x":1}`), Signature: []byte{0, 1, 254, 255}}}})},
 		{"batch request, byte spellings encoding/json accepted", func() any { return &api.BatchRequest{} },

@@ -152,13 +152,21 @@ func faultScenarios(t *testing.T) []faultScenario {
 			require.NoError(t, err)
 			batchID := w.lastTx.id
 			return org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
-				if _, err := w.c.Telemetry.List(ctx, `{"device":"d1"}`); err != nil {
+				if _, err := w.c.Telemetry.Seen(ctx, "d1", `[1,2,3]`); err != nil {
 					return "", err
 				}
-				if _, err := w.c.Telemetry.GetBatch(ctx, batchID); err != nil {
-					return "", err
-				}
-				return w.c.Telemetry.Proof(ctx, "d1", "2")
+				return w.c.Telemetry.GetBatch(ctx, batchID)
+			}
+		}},
+		{"first batch after the upgrade", func(w *world) (caller, txFunc) {
+			d := dev(w)
+			for _, seq := range []uint64{1, 2, 5, 1500, 1502} {
+				w.state[readingKey("d1", seq)] = []byte("first layout")
+			}
+			d.seq = 1502
+			envs := []reading.Envelope{d.reading(t, 1), d.reading(t, 2)}
+			return org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+				return w.c.Telemetry.SubmitBatch(ctx, jsonArg(t, api.BatchRequest{Readings: envs}))
 			}
 		}},
 		{"send to group", func(w *world) (caller, txFunc) {

@@ -50,13 +50,18 @@ const (
 	kindPolicy      = "pol"       // pol~<owner msp>~<id> → api.Policy
 	kindRule        = "rule"      // rule~<owner msp>~<id> → api.Rule
 	kindBatch       = "batch"     // batch~<txid> → api.BatchRecord
+	kindReplay      = "rs"        // rs~<device> → replay state (replay.go)
+	kindPrivBatch   = "pbatch"    // pbatch~<txid> → a private batch's api.BatchRequest (owner's collection only)
 	kindCooldown    = "cool"      // cool~<owner>~<rule>~<device> → last firing (Unix ns)
 	kindCommand     = "cmd"       // cmd~<device>~<id> → api.Command
 	kindCommandID   = "cmdid"     // cmdid~<id> → device id
 
-	// Readings use plain keys "rd~<device>~<seq, 20 digits>" so that a
-	// listing can start at a sequence number with a key range (range queries
-	// over composite keys cannot start in the middle of a partial key).
+	// Readings of the first layout used plain keys
+	// "rd~<device>~<seq, 20 digits>", so that a listing could start at a
+	// sequence number with a key range (range queries over composite keys
+	// cannot start in the middle of a partial key). None is written any
+	// more; they are read only to make a device's first replay state
+	// (legacy.go).
 	readingPrefix = "rd~"
 )
 
@@ -71,7 +76,7 @@ func compositeKey(kind string, attrs ...string) (string, error) {
 	return k, nil
 }
 
-// readingKey is the replay guard and storage key of one reading. Device ids
+// readingKey is the key of one reading of the first layout. Device ids
 // never contain "~" (reading.ValidateID), so keys of different devices never
 // interleave.
 func readingKey(device string, seq uint64) string {

@@ -87,17 +87,18 @@ func TestPrivateReadingsKeepPayloadInTheOwnersCollectionAndOnlyHashesOnTheChanne
 		require.NotContains(t, string(public), secret)
 	}
 
-	// Only Org1's implicit collection holds the readings and the batch.
+	// Only Org1's implicit collection holds the readings (one key for the
+	// batch, its envelopes in order), the batch record and the device's
+	// replay state.
 	require.Equal(t, []string{"_implicit_org_Org1MSP"}, sortedKeys(w.private))
 	coll := w.private["_implicit_org_Org1MSP"]
-	rec, err := decodeRecord(coll[readingKey("monitor", 2)])
+	require.ElementsMatch(t, []string{ckey(t, kindPrivBatch, receipt.BatchID), ckey(t, kindBatch, receipt.BatchID), ckey(t, kindReplay, "monitor")}, sortedKeys(coll))
+	var kept api.BatchRequest
+	require.NoError(t, reading.DecodeStrict(coll[ckey(t, kindPrivBatch, receipt.BatchID)], &kept))
+	require.Equal(t, envs, kept.Readings)
+	st, err := decodeReplay(coll[ckey(t, kindReplay, "monitor")])
 	require.NoError(t, err)
-	require.Equal(t, envs[1].Payload, rec.Payload)
-	require.Equal(t, envs[1].Signature, rec.Signature)
-	require.Equal(t, receipt.BatchID, rec.BatchID)
-	require.Equal(t, 1, rec.Index)
-	require.Contains(t, coll, ckey(t, kindBatch, receipt.BatchID))
-	require.Len(t, coll, 3)
+	require.Equal(t, replayState{hwm: 2}, st)
 }
 
 func TestPrivateBatchHoldsOnlyPrivateDevicesOfOneOrg(t *testing.T) {
@@ -119,7 +120,9 @@ func TestPrivateBatchHoldsOnlyPrivateDevicesOfOneOrg(t *testing.T) {
 	_, err = w.submitPrivate(org1Hub, other.vitals(t, 72, "c"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"Org2MSP"}, w.requiredEndorsers(w.lastTx))
-	require.Contains(t, w.private["_implicit_org_Org2MSP"], readingKey("monitor-2", 2))
+	require.Contains(t, w.private["_implicit_org_Org2MSP"], ckey(t, kindPrivBatch, w.lastTx.id))
+	require.Contains(t, w.private["_implicit_org_Org2MSP"], ckey(t, kindReplay, "monitor-2"))
+	require.Len(t, w.private, 1, "the refused batches wrote nothing in Org1's collection")
 }
 
 func TestPublicSubmitRefusesPrivateDeviceReadings(t *testing.T) {
@@ -132,7 +135,7 @@ func TestPublicSubmitRefusesPrivateDeviceReadings(t *testing.T) {
 	refused(t, w, org1Hub, api.CodeInvalidArgument, "telemetry:SubmitPrivateBatch", func(ctx contractapi.TransactionContextInterface) (string, error) {
 		return w.c.Telemetry.Submit(ctx, string(mon.vitals(t, 70, "x").Encode()))
 	})
-	require.NotContains(t, w.state, readingKey("fridge", 1), "the whole batch is refused")
+	require.NotContains(t, w.state, ckey(t, kindReplay, "fridge"), "the whole batch is refused")
 }
 
 func TestSubmitPrivateBatchRefusesLikeSubmitBatch(t *testing.T) {
@@ -209,75 +212,70 @@ func TestRulesSeePrivateValuesButTheEventCarriesOnlyRuleMessages(t *testing.T) {
 	}
 }
 
-func TestOnlyTheOwnerOrgReadsPrivateValues(t *testing.T) {
+func (w *world) privateBatch(c caller, id string) (string, error) {
+	return w.invoke(c, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Telemetry.PrivateBatch(ctx, id)
+	})
+}
+
+func TestOnlyTheOwnerOrgGetsAPrivateBatch(t *testing.T) {
 	w := newWorld(t)
 	mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
 	envs := []reading.Envelope{mon.vitals(t, 61, "a"), mon.vitals(t, 62, "b"), mon.vitals(t, 63, "c")}
 	_, err := w.submitPrivate(org1Hub, envs...)
 	require.NoError(t, err)
-	// Org1 lets Org2 read the monitor's telemetry: Org2 still gets no values.
+	id := w.lastTx.id
+	// Org1 lets Org2 read the monitor's telemetry: Org2 still gets nothing.
 	_, err = w.putPolicy(org1Operator, grant("org2-reads", []string{"msp:Org2MSP"}, []string{api.ActionTelemetryRead}, []string{"monitor"}))
 	require.NoError(t, err)
 
-	get := func(c caller) api.StoredReading {
-		return must[api.StoredReading](w, c, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Get(ctx, "monitor", "2")
-		})
-	}
-	own := get(org1Auditor)
-	require.True(t, own.Private)
-	require.Equal(t, envs[1].Payload, own.Payload)
-	require.Equal(t, envs[1].Signature, own.Signature)
-	require.Len(t, own.Values, 2)
-	require.Equal(t, 62.0, *own.Values[0].Number)
-
-	// Org2 may read the monitor's telemetry, but its peers hold none of it.
-	refused(t, w, org2Operator, api.CodeNotFound, "no reading with seq 2 in the private data of Org2MSP", func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.Get(ctx, "monitor", "2")
-	})
-
-	list := func(c caller) api.ReadingPage {
-		return must[api.ReadingPage](w, c, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.List(ctx, jsonArg(t, api.ReadingQuery{Device: "monitor"}))
-		})
-	}
-	for i, r := range list(org1Operator).Readings {
-		require.Equal(t, envs[i].Payload, r.Payload)
-		require.Len(t, r.Values, 2)
-	}
-	require.Empty(t, list(org2Operator).Readings)
-	page := must[api.ReadingPage](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.List(ctx, jsonArg(t, api.ReadingQuery{Device: "monitor", PageSize: 2}))
-	})
-	require.Len(t, page.Readings, 2)
-	require.Equal(t, "3", page.Bookmark)
-	page = must[api.ReadingPage](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.List(ctx, jsonArg(t, api.ReadingQuery{Device: "monitor", PageSize: 2, Bookmark: page.Bookmark}))
-	})
-	require.Len(t, page.Readings, 1)
-	require.Equal(t, uint64(3), page.Readings[0].Seq)
-	require.Empty(t, page.Bookmark)
-
-	proof := func(c caller) reading.Proof {
-		return must[reading.Proof](w, c, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Proof(ctx, "monitor", "2")
-		})
-	}
-	p := proof(org1Auditor)
-	payload, err := p.Verify()
+	// The owner's reader gets the bytes its collection holds, whose hash
+	// the block carries.
+	out, err := w.privateBatch(org1Auditor, id)
 	require.NoError(t, err)
-	require.Equal(t, uint64(2), payload.Seq)
+	stored := w.private["_implicit_org_Org1MSP"][ckey(t, kindPrivBatch, id)]
+	require.Equal(t, string(stored), out)
+	var got api.BatchRequest
+	require.NoError(t, reading.DecodeStrict([]byte(out), &got))
+	require.Equal(t, envs, got.Readings)
+	require.Empty(t, w.lastTx.writes)
 
-	refused(t, w, org2Operator, api.CodeNotFound, "in the private data of Org2MSP", func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.Proof(ctx, "monitor", "2")
-	})
+	for _, tc := range []struct {
+		name     string
+		who      caller
+		peer     string
+		id       string
+		code     api.Code
+		contains string
+	}{
+		{"another org, allowed to read", org2Operator, "", id, api.CodeNotFound, "the private data of Org2MSP holds no private batch"},
+		{"another org's auditor", caller{"Org2MSP", "x509::CN=auditor,OU=client::CN=ca.org2", api.RoleAuditor}, "", id, api.CodeNotFound, "stays with the org whose devices it carried"},
+		{"the owner, on another org's peer", org1Auditor, "Org2MSP", id, api.CodeFailedPrecondition, "evaluate on a peer of Org1MSP"},
+		{"the owner's hub, which may not read", org1Hub, "", id, api.CodeAccessDenied, `may not telemetry:read "monitor" of Org1MSP`},
+		{"a public batch", org1Auditor, "", "nope", api.CodeNotFound, "a public batch's readings are in its transaction's arguments"},
+		{"no id", org1Auditor, "", "", api.CodeInvalidArgument, "batch id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.peerOrg = tc.peer
+			defer func() { w.peerOrg = "" }()
+			refused(t, w, tc.who, tc.code, tc.contains, func(ctx contractapi.TransactionContextInterface) (string, error) {
+				return w.c.Telemetry.PrivateBatch(ctx, tc.id)
+			})
+		})
+	}
+}
 
-	// An Org1 caller whose read lands on Org2's peer is told where to ask.
+func TestSeenOfAPrivateDeviceIsAnsweredByItsOwnersPeers(t *testing.T) {
+	w := newWorld(t)
+	mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
+	_, err := w.submitPrivate(org1Hub, mon.vitals(t, 61, "a"), mon.vitals(t, 62, "b"))
+	require.NoError(t, err)
+	require.Equal(t, map[uint64]api.SeqState{1: api.SeqAccepted, 2: api.SeqAccepted, 3: api.SeqNotSeen}, states(w.seen(org1Hub, "monitor", 1, 2, 3)))
 	w.peerOrg = "Org2MSP"
-	refused(t, w, org1Auditor, api.CodeFailedPrecondition, "evaluate on a peer of Org1MSP", func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.Get(ctx, "monitor", "2")
+	defer func() { w.peerOrg = "" }()
+	refused(t, w, org1Hub, api.CodeFailedPrecondition, "the replay state of private device monitor is in the private data of Org1MSP, which this peer cannot read", func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Telemetry.Seen(ctx, "monitor", `[1]`)
 	})
-	w.peerOrg = ""
 }
 
 func TestPrivateReadingsStayWithTheOrgThatOwnedTheDeviceWhenTheyWereSubmitted(t *testing.T) {
@@ -285,6 +283,7 @@ func TestPrivateReadingsStayWithTheOrgThatOwnedTheDeviceWhenTheyWereSubmitted(t 
 	mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
 	_, err := w.submitPrivate(org1Hub, mon.vitals(t, 61, "before"))
 	require.NoError(t, err)
+	first := w.lastTx.id
 	must[api.Device](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
 		return w.c.Device.OfferTransfer(ctx, "monitor", "Org2MSP")
 	})
@@ -300,17 +299,19 @@ func TestPrivateReadingsStayWithTheOrgThatOwnedTheDeviceWhenTheyWereSubmitted(t 
 	}
 	_, err = w.submitPrivate(org2Hub, mon.vitals(t, 62, "after"))
 	require.NoError(t, err)
-	require.Contains(t, w.private["_implicit_org_Org1MSP"], readingKey("monitor", 1))
-	require.Contains(t, w.private["_implicit_org_Org2MSP"], readingKey("monitor", 2))
+	second := w.lastTx.id
+	require.Contains(t, w.private["_implicit_org_Org1MSP"], ckey(t, kindPrivBatch, first))
+	require.Contains(t, w.private["_implicit_org_Org2MSP"], ckey(t, kindPrivBatch, second))
 
-	r2 := must[api.StoredReading](w, org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.Get(ctx, "monitor", "2")
+	_, err = w.privateBatch(org2Operator, second)
+	require.NoError(t, err)
+	// The earlier batch stays with Org1, whose peers hold it; Org1 still
+	// gets it, by its own policies, though the device is Org2's now.
+	refused(t, w, org2Operator, api.CodeNotFound, "stays with the org whose devices it carried", func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Telemetry.PrivateBatch(ctx, first)
 	})
-	require.Len(t, r2.Values, 2)
-	// The earlier reading stays with Org1, whose peers hold it.
-	refused(t, w, org2Operator, api.CodeNotFound, "stay with the org that owned it when they were submitted", func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.Get(ctx, "monitor", "1")
-	})
+	_, err = w.privateBatch(org1Auditor, first)
+	require.NoError(t, err)
 }
 
 func TestPrivateBatchLedgerFailuresAreInternalAndLeaveNothing(t *testing.T) {
@@ -329,25 +330,35 @@ func TestPrivateBatchLedgerFailuresAreInternalAndLeaveNothing(t *testing.T) {
 		mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
 		_, err := w.submitPrivate(org1Hub, mon.vitals(t, 61, "a"))
 		require.NoError(t, err)
+		id := w.lastTx.id
 		w.fault = fault{method: "GetPrivateData", n: 1}
 		refused(t, w, org1Operator, api.CodeFailedPrecondition, "injected ledger failure", func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Get(ctx, "monitor", "1")
+			return w.c.Telemetry.PrivateBatch(ctx, id)
 		})
+		w.fault = fault{method: "GetPrivateData", n: 1} // the replay state
+		w.transient = batchTransient(t, mon.vitals(t, 62, "b"))
+		refused(t, w, org1Hub, api.CodeInternal, "injected ledger failure", w.c.Telemetry.SubmitPrivateBatch)
+		w.transient = nil
 	})
 	t.Run("tampered private value", func(t *testing.T) {
 		w := newWorld(t)
 		mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
 		_, err := w.submitPrivate(org1Hub, mon.vitals(t, 61, "a"), mon.vitals(t, 62, "b"))
 		require.NoError(t, err)
+		id := w.lastTx.id
 		coll := w.private["_implicit_org_Org1MSP"]
-		coll[readingKey("monitor", 1)] = coll[readingKey("monitor", 2)]
-		refused(t, w, org1Operator, api.CodeInternal, "is reading 2 of device", func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Get(ctx, "monitor", "1")
+		coll[ckey(t, kindPrivBatch, id)] = []byte("not json")
+		refused(t, w, org1Operator, api.CodeInconsistentRecord, "private batch pbatch~"+id+" cannot be decoded", func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.PrivateBatch(ctx, id)
 		})
-		coll[readingKey("monitor", 1)] = []byte("not json")
-		refused(t, w, org1Operator, api.CodeInternal, "decoding stored reading", func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Get(ctx, "monitor", "1")
+		coll[ckey(t, kindPrivBatch, id)] = []byte(`{"readings":[{"p":"e30=","s":"AA=="}]}`)
+		refused(t, w, org1Operator, api.CodeInconsistentRecord, "reading 0 cannot be decoded", func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.PrivateBatch(ctx, id)
 		})
+		coll[ckey(t, kindReplay, "monitor")] = []byte{replayVersion, 0}
+		w.transient = batchTransient(t, mon.vitals(t, 63, "c"))
+		refused(t, w, org1Hub, api.CodeInconsistentRecord, "replay state rs~monitor", w.c.Telemetry.SubmitPrivateBatch)
+		w.transient = nil
 	})
 }
 
@@ -403,7 +414,7 @@ func TestSubmitPrivateBatchIsDeterministic(t *testing.T) {
 	require.Equal(t, first.writes, second.writes)
 	require.Equal(t, first.pvt, second.pvt)
 	require.Equal(t, first.events, second.events)
-	require.Len(t, first.pvt["_implicit_org_Org1MSP"], 21, "20 readings and the batch record")
+	require.Len(t, first.pvt["_implicit_org_Org1MSP"], 4, "the readings, the batch record and two replay states")
 }
 
 func TestACommandIssuedInAPrivateBatchLivesAndEndsWithItsOwner(t *testing.T) {

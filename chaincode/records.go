@@ -3,20 +3,23 @@ package chaincode
 import (
 	"fmt"
 
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+
 	"github.com/iotledger/iotledger/chaincode/api"
 )
 
 // Where a transaction's new records go. A public transaction writes them to
 // world state. A private telemetry batch (telemetry:SubmitPrivateBatch) is
 // endorsed by the owner org of its devices alone, so that their readings
-// never reach another org's peer: everything it creates — readings, the
-// batch record, rule cooldowns, commands its rules issue — goes to that
+// never reach another org's peer: everything it creates or updates — the
+// batch's readings (one key per batch), its record, its devices' replay
+// states, rule cooldowns, commands its rules issue — goes to that
 // org's implicit private data collection, whose writes Fabric validates
 // against the org's own endorsement policy, with only their hashes on the
 // channel. The one public key such a batch may change is the device record
 // (a rule's status change), which is under the owner's key-level policy.
 
-// putRecord writes a new record where t's records go.
+// putRecord writes a record where t's records go.
 func (t *txn) putRecord(key string, value []byte) error {
 	if t.private == "" {
 		if err := t.l.PutState(key, value); err != nil {
@@ -44,6 +47,22 @@ func (t *txn) getRecord(key string) ([]byte, error) {
 		return nil, internal("reading private data", err)
 	}
 	return b, nil
+}
+
+// recordRange opens a range of plain keys where t's records are.
+func (t *txn) recordRange(start, end string) (shim.StateQueryIteratorInterface, error) {
+	if t.private == "" {
+		it, err := t.l.GetStateByRange(start, end)
+		if err != nil {
+			return nil, internal("reading world state", err)
+		}
+		return it, nil
+	}
+	it, err := t.l.GetPrivateDataByRange(implicitCollection(t.private), start, end)
+	if err != nil {
+		return nil, internal("reading private data", err)
+	}
+	return it, nil
 }
 
 // ownPrivate reads a record from the caller's org's implicit collection,

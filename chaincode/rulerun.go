@@ -35,25 +35,25 @@ type ruleOutcome struct {
 // (RESOURCE_EXHAUSTED, naming the reading and the rules' org) rather than
 // the remaining rules skipped: a skipped alert is worse than a refused
 // batch, which the hub splits and resubmits.
-func (t *txn) runRules(batch []accepted) (ruleOutcome, error) {
+func (t *txn) runRules(batch []*reading.Reading) (ruleOutcome, error) {
 	var out ruleOutcome
 	cache := map[string][]api.Rule{}
 	fired := map[string]time.Time{}
-	for i, a := range batch {
-		d := t.devices[a.r.Device]
+	for i, r := range batch {
+		d := t.devices[r.Device]
 		rules, err := t.rulesOf(d.Owner, cache)
 		if err != nil {
 			return out, err
 		}
 		for _, rule := range rules {
-			d = t.devices[a.r.Device]
+			d = t.devices[r.Device]
 			if !automation.Selects(rule, *d) {
 				continue
 			}
-			holds, err := t.eng.rules.Holds(rule, automation.Input{Reading: a.r.Payload, Device: *d}, t.budget)
+			holds, err := t.eng.rules.Holds(rule, automation.Input{Reading: r.Payload, Device: *d}, t.budget)
 			var spent *condition.BudgetError
 			if errors.As(err, &spent) {
-				return out, readingError(i, a.r, api.Errorf(api.CodeResourceExhausted, fmt.Sprintf(
+				return out, readingError(i, r, api.Errorf(api.CodeResourceExhausted, fmt.Sprintf(
 					"the rules of %s exhausted the transaction's evaluation budget at rule %s (%v); submit fewer readings per batch",
 					rule.Owner, rule.ID, spent)))
 			}
@@ -71,7 +71,7 @@ func (t *txn) runRules(batch []accepted) (ruleOutcome, error) {
 			if cool {
 				continue
 			}
-			if err := t.fire(rule, a.r, &out); err != nil {
+			if err := t.fire(rule, r, &out); err != nil {
 				return out, err
 			}
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
-func TestSubmitBatchStoresReadingsWithMerkleRoot(t *testing.T) {
+func TestSubmitBatchKeepsItsCommitmentAndReplayStatesButNoReading(t *testing.T) {
 	w := newWorld(t)
 	a := w.enroll(org1Operator, "a", "fridge")
 	b := w.enroll(org1Operator, "b", "fridge")
@@ -43,29 +43,26 @@ func TestSubmitBatchStoresReadingsWithMerkleRoot(t *testing.T) {
 	require.Equal(t, []string{"a", "b"}, w.lastEvent.Devices)
 	require.Equal(t, org1Hub.id, w.lastEvent.Client)
 
-	// One key per reading, plus the batch record; nothing else.
-	require.Len(t, w.lastTx.writes, 4)
-	require.Contains(t, w.state, readingKey("a", 1))
-	require.Contains(t, w.state, readingKey("a", 2))
-	require.Contains(t, w.state, readingKey("b", 1))
-
-	got := must[api.StoredReading](w, org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.Get(ctx, "a", "2")
-	})
-	require.Equal(t, uint64(2), got.Seq)
-	require.Equal(t, 2, got.Index)
-	require.Equal(t, receipt.BatchID, got.BatchID)
-	require.Equal(t, w.getDevice("a").KeyID, got.KeyID)
-	require.Len(t, got.Values, 1)
-	require.Equal(t, 5.0, *got.Values[0].Number)
-	require.Equal(t, envs[2].Payload, got.Payload)
+	// The batch's commitment and one replay state per device; no key per
+	// reading (the readings are in the transaction's arguments).
+	require.ElementsMatch(t, []string{ckey(t, kindBatch, receipt.BatchID), ckey(t, kindReplay, "a"), ckey(t, kindReplay, "b")}, w.lastTx.order)
+	for k := range w.state {
+		require.False(t, strings.HasPrefix(k, readingPrefix), "reading key %q", k)
+	}
+	require.Empty(t, w.lastTx.pvt)
 
 	rec := must[api.BatchRecord](w, org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
 		return w.c.Telemetry.GetBatch(ctx, receipt.BatchID)
 	})
-	require.Equal(t, receipt.Root, rec.Root)
-	require.Len(t, rec.Leaves, 3)
-	require.Equal(t, "Org1MSP", rec.MSPID)
+	require.Equal(t, api.BatchRecord{ID: receipt.BatchID, Root: receipt.Root, Size: 3, Submitter: org1Hub.id, MSPID: "Org1MSP", Timestamp: w.now}, rec)
+	require.NotContains(t, string(w.state[ckey(t, kindBatch, receipt.BatchID)]), "leaves")
+
+	seen := must[api.SeenAnswer](w, org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return w.c.Telemetry.Seen(ctx, "a", `[1,2,3]`)
+	})
+	require.Equal(t, api.SeenAnswer{Device: "a", HighWater: 2, Window: ReplayWindow, Seqs: []api.SeqSeen{
+		{Seq: 1, State: api.SeqAccepted}, {Seq: 2, State: api.SeqAccepted}, {Seq: 3, State: api.SeqNotSeen},
+	}}, seen)
 }
 
 func TestSubmitSingleReading(t *testing.T) {
@@ -276,44 +273,12 @@ func TestRuleRevocationAndCommandTargets(t *testing.T) {
 	require.Equal(t, "rule burn on reading 1", w.lastEvent.StatusChanges[0].Reason)
 }
 
-func TestReadingsListAndProofsVerifyOffline(t *testing.T) {
+func TestTelemetryQueryRefusals(t *testing.T) {
 	w := newWorld(t)
 	a := w.enroll(org1Operator, "a", "fridge")
-	b := w.enroll(org1Operator, "b", "fridge")
-	var envs []reading.Envelope
-	for i := 0; i < 5; i++ {
-		envs = append(envs, a.reading(t, float64(i)), b.reading(t, float64(i)))
-	}
-	_, err := w.submitBatch(org1Hub, envs...)
+	_, err := w.submitBatch(org1Hub, a.reading(t, 1))
 	require.NoError(t, err)
-	oldKey := w.getDevice("a").PublicKey
-	// Rotating the key later does not break the proof of an earlier reading.
-	must[api.Device](w, org1Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Device.RotateKey(ctx, "a", newKey(t, reading.Ed25519).Public().PEM())
-	})
-	for seq := 1; seq <= 5; seq++ {
-		p := must[reading.Proof](w, org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Proof(ctx, "a", fmt.Sprint(seq))
-		})
-		require.Equal(t, oldKey, p.PublicKey)
-		payload, err := p.Verify()
-		require.NoError(t, err)
-		require.Equal(t, uint64(seq), payload.Seq)
-		require.Equal(t, 10, p.Size)
-	}
-
-	page := must[api.ReadingPage](w, org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.List(ctx, `{"device":"a","fromSeq":2,"pageSize":2}`)
-	})
-	require.Len(t, page.Readings, 2)
-	require.Equal(t, []uint64{2, 3}, []uint64{page.Readings[0].Seq, page.Readings[1].Seq})
-	require.NotEmpty(t, page.Bookmark)
-	page = must[api.ReadingPage](w, org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-		return w.c.Telemetry.List(ctx, jsonArg(t, api.ReadingQuery{Device: "a", FromSeq: 2, PageSize: 2, Bookmark: page.Bookmark}))
-	})
-	require.Equal(t, []uint64{4, 5}, []uint64{page.Readings[0].Seq, page.Readings[1].Seq})
-	require.Len(t, page.Readings[0].Values, 1)
-
+	many := "[" + strings.Repeat("1,", MaxBatchReadings) + "1]"
 	for _, tc := range []struct {
 		who      caller
 		tx       txFunc
@@ -321,35 +286,32 @@ func TestReadingsListAndProofsVerifyOffline(t *testing.T) {
 		contains string
 	}{
 		{org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Get(ctx, "a", "1")
-		}, api.CodeAccessDenied, "telemetry:read"},
+			return w.c.Telemetry.Seen(ctx, "a", `[1]`)
+		}, api.CodeAccessDenied, "may neither telemetry:write nor telemetry:read device a of Org1MSP"},
+		{org1NoRole, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Seen(ctx, "a", `[1]`)
+		}, api.CodeAccessDenied, "may neither"},
 		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Get(ctx, "a", "1")
-		}, api.CodeAccessDenied, "telemetry:read"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Get(ctx, "a", "x")
-		}, api.CodeInvalidArgument, "decimal"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Get(ctx, "a", "99")
-		}, api.CodeNotFound, "no reading with seq 99"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Proof(ctx, "a", "99")
-		}, api.CodeNotFound, "seq 99"},
-		{org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.Proof(ctx, "a", "1")
-		}, api.CodeAccessDenied, "telemetry:read"},
-		{org2Operator, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.List(ctx, `{"device":"a"}`)
-		}, api.CodeAccessDenied, "telemetry:read"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.List(ctx, `{"device":"a","pageSize":600}`)
-		}, api.CodeInvalidArgument, "pageSize"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.List(ctx, `{"device":""}`)
-		}, api.CodeInvalidArgument, "device"},
-		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
-			return w.c.Telemetry.List(ctx, `[]`)
-		}, api.CodeInvalidArgument, "reading query"},
+			return w.c.Telemetry.Seen(ctx, "ghost", `[1]`)
+		}, api.CodeNotFound, `device "ghost" is not enrolled`},
+		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Seen(ctx, "a", `[]`)
+		}, api.CodeInvalidArgument, "ask about 1..500 sequence numbers, got 0"},
+		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Seen(ctx, "a", many)
+		}, api.CodeInvalidArgument, "got 501"},
+		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Seen(ctx, "a", `[0]`)
+		}, api.CodeInvalidArgument, "sequence numbers start at 1"},
+		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Seen(ctx, "a", `[-1]`)
+		}, api.CodeInvalidArgument, "sequence numbers is not valid JSON"},
+		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Seen(ctx, "a", `{"seq":1}`)
+		}, api.CodeInvalidArgument, "sequence numbers is not valid JSON"},
+		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
+			return w.c.Telemetry.Seen(ctx, "a", ``)
+		}, api.CodeInvalidArgument, "sequence numbers is empty"},
 		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return w.c.Telemetry.GetBatch(ctx, "nope")
 		}, api.CodeNotFound, "batch"},
@@ -422,7 +384,7 @@ func FuzzSubmitBatchArgs(f *testing.F) {
 	})
 }
 
-func TestReplayGuardNamesTheFirstReplayedReadingForDenseAndSparseSequences(t *testing.T) {
+func TestReplayRefusalNamesTheFirstReplayedReadingInBatchOrder(t *testing.T) {
 	w := newWorld(t)
 	a := w.enroll(org1Operator, "a", "fridge")
 	b := w.enroll(org1Operator, "b", "fridge")
@@ -439,8 +401,8 @@ func TestReplayGuardNamesTheFirstReplayedReadingForDenseAndSparseSequences(t *te
 		envs     []reading.Envelope
 		contains string
 	}{
-		{"dense: one range query", []reading.Envelope{b.reading(t, 1), a.reading(t, 1), committed[2], committed[1]}, "reading 2 (device a seq 3)"},
-		{"sparse: point reads", []reading.Envelope{far.reading(t, 1), committed[1], b.reading(t, 1)}, "reading 1 (device a seq 2)"},
+		{"two replays", []reading.Envelope{b.reading(t, 1), a.reading(t, 1), committed[2], committed[1]}, "reading 2 (device a seq 3)"},
+		{"a replay between new readings", []reading.Envelope{far.reading(t, 1), committed[1], b.reading(t, 1)}, "reading 1 (device a seq 2)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			refused(t, w, org1Hub, api.CodeReplay, tc.contains, func(ctx contractapi.TransactionContextInterface) (string, error) {

@@ -403,3 +403,18 @@ func evaluate[T any](e *engines, ctx contractapi.TransactionContextInterface, re
 	}
 	return encodeResult(res)
 }
+
+// evaluateBytes runs a read-only transaction whose result is stored bytes,
+// returned as they are stored (not re-encoded), so that a caller can hash
+// them.
+func evaluateBytes(e *engines, ctx contractapi.TransactionContextInterface, read func(t *txn) ([]byte, error)) (string, error) {
+	t, err := e.begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	b, err := read(t)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}

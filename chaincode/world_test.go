@@ -41,6 +41,8 @@ type world struct {
 	lastEvent       *api.Event
 	lastRaw         []byte
 	fault           fault
+	// calls counts the stub methods called, by name (see injected).
+	calls map[string]int
 
 	// private is what the peers of each collection's member org hold:
 	// collection → key → value. The channel (state) only ever sees hashes.
@@ -63,6 +65,10 @@ type fault struct {
 var errInjected = fmt.Errorf("injected ledger failure")
 
 func (w *world) injected(method string) error {
+	if w.calls == nil {
+		w.calls = map[string]int{}
+	}
+	w.calls[method]++
 	if w.fault.method != method {
 		return nil
 	}

@@ -348,49 +348,50 @@ type BatchReceipt struct {
 	Commands int `json:"commands"`
 }
 
-// BatchRecord is what the ledger keeps of a batch.
+// BatchRecord is what the ledger keeps of a batch: its commitment. The
+// readings are in the block that carried the batch (the arguments of a
+// public batch) or, for a private batch, in its owner's collection
+// (telemetry:PrivateBatch); the Merkle root over their leaves, in batch
+// order, commits to them. Records written before the ledger stopped
+// keeping readings also carry "leaves", which readers ignore.
 type BatchRecord struct {
-	ID        string         `json:"id"`
-	Root      reading.Hash   `json:"root"`
-	Size      int            `json:"size"`
-	Leaves    []reading.Hash `json:"leaves"`
-	Submitter string         `json:"submitter"` // client identity ID of the hub
-	MSPID     string         `json:"mspId"`
-	Timestamp time.Time      `json:"timestamp"`
+	ID        string       `json:"id"`
+	Root      reading.Hash `json:"root"`
+	Size      int          `json:"size"`
+	Submitter string       `json:"submitter"` // client identity ID of the hub
+	MSPID     string       `json:"mspId"`
+	Timestamp time.Time    `json:"timestamp"`
 }
 
-// StoredReading is one reading as kept on the ledger.
-type StoredReading struct {
-	Device    string          `json:"device"`
-	Seq       uint64          `json:"seq"`
-	Timestamp int64           `json:"ts"` // device clock, Unix ms
-	Values    []reading.Value `json:"values"`
-	Payload   []byte          `json:"payload"`   // signed bytes
-	Signature []byte          `json:"signature"` // device signature
-	KeyID     string          `json:"keyId"`     // fingerprint of the key that verified it
-	BatchID   string          `json:"batchId"`
-	Index     int             `json:"index"`
-	Committed time.Time       `json:"committed"` // transaction timestamp
-	// Private is set for a reading of a private device: the whole record
-	// lives in the implicit private data collection of the org PrivateTo
-	// (the device's owner when it was submitted), which only that org's
-	// peers hold and only its callers read.
-	Private   bool   `json:"private,omitempty"`
-	PrivateTo string `json:"privateTo,omitempty"`
+// SeqState is what a device's replay state says of one sequence number.
+type SeqState string
+
+// Sequence number states (telemetry:Seen).
+const (
+	// SeqAccepted: a reading with this sequence number is on the ledger; a
+	// batch carrying it again is refused as REPLAY.
+	SeqAccepted SeqState = "accepted"
+	// SeqNotSeen: no reading with it is on the ledger; a batch may carry it.
+	SeqNotSeen SeqState = "not-seen"
+	// SeqBelowWindow: the sequence number is at or below the device's
+	// highest accepted one minus the replay window. The ledger no longer
+	// tells whether it accepted it, and refuses it as REPLAY either way.
+	SeqBelowWindow SeqState = "below-window"
+)
+
+// SeenAnswer is the result of telemetry:Seen: the state of each sequence
+// number asked about, in the order asked.
+type SeenAnswer struct {
+	Device    string    `json:"device"`
+	HighWater uint64    `json:"highWater"` // highest sequence number accepted, 0 if none
+	Window    uint64    `json:"window"`    // how far below HighWater the ledger tells sequence numbers apart
+	Seqs      []SeqSeen `json:"seqs"`
 }
 
-// ReadingQuery is the argument of telemetry:List.
-type ReadingQuery struct {
-	Device   string `json:"device"`
-	FromSeq  uint64 `json:"fromSeq,omitempty"`
-	PageSize int32  `json:"pageSize,omitempty"`
-	Bookmark string `json:"bookmark,omitempty"`
-}
-
-// ReadingPage is one page of readings.
-type ReadingPage struct {
-	Readings []StoredReading `json:"readings"`
-	Bookmark string          `json:"bookmark,omitempty"`
+// SeqSeen is one sequence number of a SeenAnswer.
+type SeqSeen struct {
+	Seq   uint64   `json:"seq"`
+	State SeqState `json:"state"`
 }
 
 // CommandStatus is a command's lifecycle state:

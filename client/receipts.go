@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/receipt"
 )
 
@@ -49,20 +51,27 @@ func (c *Client) receiptRequest(kind receipt.Kind, device, txID string) receipt.
 	return receipt.Request{Kind: kind, Channel: c.channel, Chaincode: c.chain, Device: device, TxID: txID}
 }
 
-// ReadingReceipt builds the receipt of a committed reading. Readings of
-// private devices get none: their batches are endorsed by the owner alone
-// (docs/receipts.md §8).
-func (c *Client) ReadingReceipt(ctx context.Context, device string, seq uint64) (*receipt.Receipt, error) {
+// ReadingReceipt builds the receipt of a committed reading from the
+// reading and its Merkle path in its batch (a reading.Proof: batch
+// transaction, index, size, path, payload and signature), as an org's index
+// gives them: the chaincode keeps no readings. Nothing in p is trusted;
+// the receipt proves it or fails to verify. Readings of private devices get
+// none: their batches are endorsed by the owner alone (docs/receipts.md §8).
+func (c *Client) ReadingReceipt(ctx context.Context, p *reading.Proof) (*receipt.Receipt, error) {
+	if p == nil {
+		return nil, errors.New("a reading receipt needs the reading and its Merkle path")
+	}
+	payload, err := reading.ParsePayload(p.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("the reading to make a receipt of: %w", err)
+	}
+	device := payload.Device
 	d, err := c.Device(ctx, device)
 	if err != nil {
 		return nil, err
 	}
 	if d.Private {
 		return nil, fmt.Errorf("device %s is private: its readings are endorsed by %s alone and kept in its collection, and one org's endorsement proves nothing to an outsider, so they get no receipt", device, d.Owner)
-	}
-	p, err := c.ReadingProof(ctx, device, seq)
-	if err != nil {
-		return nil, err
 	}
 	req := c.receiptRequest(receipt.KindReading, device, p.BatchID)
 	req.Reading = p

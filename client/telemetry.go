@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	mspproto "github.com/hyperledger/fabric-protos-go-apiv2/msp"
@@ -39,33 +38,19 @@ func (c *Client) SubmitBatch(ctx context.Context, b api.BatchRequest) (*api.Batc
 	return &out, nil
 }
 
-// Reading reads one stored reading.
-func (c *Client) Reading(ctx context.Context, device string, seq uint64) (*api.StoredReading, error) {
-	var out api.StoredReading
-	if err := c.evaluate(ctx, api.ContractTelemetry, "Get", &out, device, strconv.FormatUint(seq, 10)); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-// ListReadings reads one page of a device's readings.
-func (c *Client) ListReadings(ctx context.Context, q api.ReadingQuery) (*api.ReadingPage, error) {
-	arg, err := mustJSON(q)
+// Seen asks the ledger which of a device's sequence numbers (1..500 of
+// them) its replay state has: accepted, not seen, or below the replay
+// window (refused whatever it was). The answer lists them in the order
+// asked. A private device's replay state is in its owner's collection:
+// ask as a member of the owner org. The readings themselves are served by
+// an org's index; the chaincode keeps none.
+func (c *Client) Seen(ctx context.Context, device string, seqs []uint64) (*api.SeenAnswer, error) {
+	arg, err := mustJSON(seqs)
 	if err != nil {
 		return nil, err
 	}
-	var out api.ReadingPage
-	if err := c.evaluate(ctx, api.ContractTelemetry, "List", &out, arg); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-// ReadingProof fetches the proof that a reading is part of a committed
-// batch; reading.Proof.Verify checks it offline.
-func (c *Client) ReadingProof(ctx context.Context, device string, seq uint64) (*reading.Proof, error) {
-	var out reading.Proof
-	if err := c.evaluate(ctx, api.ContractTelemetry, "Proof", &out, device, strconv.FormatUint(seq, 10)); err != nil {
+	var out api.SeenAnswer
+	if err := c.evaluate(ctx, api.ContractTelemetry, "Seen", &out, device, arg); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -78,6 +63,32 @@ func (c *Client) Batch(ctx context.Context, id string) (*api.BatchRecord, error)
 		return nil, err
 	}
 	return &out, nil
+}
+
+// PrivateBatch is a private batch's readings as its owner's collection
+// holds them.
+type PrivateBatch struct {
+	// Raw is the stored value, byte for byte: its SHA-256 is the value hash
+	// of key pbatch~<txid> in the private write set of the transaction's
+	// block, which is how an index checks it.
+	Raw      []byte
+	Readings []reading.Envelope // in batch order: the Merkle leaves
+}
+
+// PrivateBatch fetches the readings of a private batch of this client's
+// org (telemetry:PrivateBatch). Only the org whose devices the batch
+// carried has them; the caller needs telemetry:read on each of them.
+func (c *Client) PrivateBatch(ctx context.Context, txID string) (*PrivateBatch, error) {
+	const name = api.ContractTelemetry + ":PrivateBatch"
+	raw, err := c.tr.evaluate(ctx, api.ContractTelemetry, "PrivateBatch", []string{txID})
+	if err != nil {
+		return nil, newCallError(name, "", StageEvaluate, err)
+	}
+	var req api.BatchRequest
+	if err := reading.DecodeStrict(raw, &req); err != nil {
+		return nil, fmt.Errorf("%s: decoding private batch %s: %w", name, txID, err)
+	}
+	return &PrivateBatch{Raw: raw, Readings: req.Readings}, nil
 }
 
 // SubmitPrivateBatch submits a batch of readings of this client's own

@@ -27,8 +27,8 @@ type Request struct {
 	Chaincode string
 	Device    string
 	TxID      string // the subject transaction
-	// Reading is the reading of a KindReading receipt and its Merkle path,
-	// as the chaincode's telemetry:Proof returns them.
+	// Reading is the reading of a KindReading receipt and its Merkle path
+	// in its batch, as an org's index gives them.
 	Reading *reading.Proof
 	Command string // of a KindCommandAck receipt
 }

@@ -460,7 +460,7 @@ func (v *verifier) reading(tx *endorserTx, res *Result) error {
 	if !ok || w.GetIsDelete() {
 		return fail(StepSubject, "transaction %s writes no batch record: it committed no public batch", tx.txID)
 	}
-	var batch api.BatchRecord
+	var batch batchRecord
 	if err := reading.DecodeStrict(w.GetValue(), &batch); err != nil {
 		return fail(StepSubject, "the batch record of transaction %s: %v", tx.txID, err)
 	}
@@ -489,6 +489,14 @@ func (v *verifier) reading(tx *endorserTx, res *Result) error {
 	}
 	res.Reading = &p
 	return nil
+}
+
+// batchRecord is a committed batch record (api.BatchRecord). Records
+// written before the ledger stopped keeping readings also list the leaves;
+// the root commits to them, so they are accepted and not used.
+type batchRecord struct {
+	api.BatchRecord
+	Leaves []reading.Hash `json:"leaves,omitempty"`
 }
 
 // ack checks a command-ack receipt (§6).

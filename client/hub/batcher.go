@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"time"
@@ -236,37 +235,20 @@ func transient(code api.Code) bool {
 	return code == "" || code == api.CodeInternal || code == api.CodeClockSkew
 }
 
-// dropCommitted looks each reading up on the ledger and resolves those
-// already there. If the hub may not read telemetry (the hub role's default
-// does not include telemetry:read) it stops looking and leaves the check
-// to the ledger's replay refusal.
-func (h *Hub) dropCommitted(ctx context.Context, batchID uint64, recs []Record) []Record {
-	var keep, found []Record
-	for i, r := range recs {
-		sr, err := h.cfg.Ledger.Reading(ctx, r.Device, r.Seq)
-		if err != nil {
-			keep = append(keep, r)
-			if c := api.CodeOf(err); c != api.CodeNotFound {
-				if c == api.CodeAccessDenied || ctx.Err() != nil {
-					keep = append(keep, recs[i+1:]...)
-					break
-				}
-				h.log.Debug("reading lookup failed", "device", r.Device, "seq", r.Seq, "err", err)
-			}
-			continue
-		}
-		found = append(found, r)
-		if bytes.Equal(sr.Payload, r.Envelope.Payload) && bytes.Equal(sr.Signature, r.Envelope.Signature) {
-			h.metrics.alreadyOnLedger.Inc()
-		} else {
-			h.metrics.ledgerRejected.WithLabelValues(strings.ToLower(string(api.CodeReplay))).Inc()
-			h.log.Warn("ledger holds other content for this reading", "device", r.Device, "seq", r.Seq)
-		}
-	}
-	if len(found) > 0 {
-		h.resolve(batchID, found)
-	}
-	return keep
+// dropCommitted resolves the readings already on the ledger and returns
+// the others. It looked each reading up with telemetry:Get, which the
+// ledger no longer has: it keeps no readings, only each device's replay
+// state. So nothing is looked up, and the ledger's REPLAY refusal decides
+// (as it did when the hub may not read telemetry): a set that committed
+// before is refused, bisected, and each reading dropped as already there.
+//
+// TODO(index): ask the replay state instead — client.Seen
+// (telemetry:Seen) for the devices of recs, resolving "accepted" readings
+// (and "below-window" ones, which can never commit, counted apart) — or
+// the org's index, to also tell the hub's bytes from other content under
+// the same sequence number.
+func (h *Hub) dropCommitted(_ context.Context, _ uint64, recs []Record) []Record {
+	return recs
 }
 
 // refuseReading drops a reading the ledger refused on its own. A REPLAY

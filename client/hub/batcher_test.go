@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -80,32 +79,30 @@ func seedOutbox(t *testing.T, dir string, d *device, seqs []uint64, batched int)
 }
 
 func TestRestartedHubRechecksInFlightBatchAndSubmitsNothingTwice(t *testing.T) {
-	for _, denyReads := range []bool{false, true} {
-		t.Run(fmt.Sprintf("hub may read telemetry=%v", !denyReads), func(t *testing.T) {
-			fx := &fixture{ledger: hubtest.NewLedger(), dir: t.TempDir()}
-			fx.ledger.DenyReads = denyReads
-			d := fx.enroll(t, "cold-1", api.StatusActive)
-			seqs := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
-			recs := seedOutbox(t, fx.dir, d, seqs, 8)
-			// The crashed hub's in-flight batch had partly committed: seqs 1-5
-			// are on the ledger already (as one earlier transaction).
-			req := api.BatchRequest{}
-			for _, r := range recs[:5] {
-				req.Readings = append(req.Readings, r.Envelope)
-			}
-			_, err := fx.ledger.SubmitBatch(t.Context(), req)
-			require.NoError(t, err)
-
-			fx.start(t)
-			eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "outbox not drained")
-			var want []string
-			for _, s := range seqs {
-				want = append(want, hubtest.Key(d.id, s))
-			}
-			requireExactlyOnce(t, fx.ledger, want)
-			require.Equal(t, 5.0, testutil.ToFloat64(fx.hub.metrics.alreadyOnLedger))
-		})
+	// TODO(index): this ran twice, with and without telemetry:read, while
+	// the hub looked readings up with telemetry:Get; it now covers the
+	// ledger's REPLAY refusal alone (see dropCommitted).
+	fx := &fixture{ledger: hubtest.NewLedger(), dir: t.TempDir()}
+	d := fx.enroll(t, "cold-1", api.StatusActive)
+	seqs := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	recs := seedOutbox(t, fx.dir, d, seqs, 8)
+	// The crashed hub's in-flight batch had partly committed: seqs 1-5
+	// are on the ledger already (as one earlier transaction).
+	req := api.BatchRequest{}
+	for _, r := range recs[:5] {
+		req.Readings = append(req.Readings, r.Envelope)
 	}
+	_, err := fx.ledger.SubmitBatch(t.Context(), req)
+	require.NoError(t, err)
+
+	fx.start(t)
+	eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "outbox not drained")
+	var want []string
+	for _, s := range seqs {
+		want = append(want, hubtest.Key(d.id, s))
+	}
+	requireExactlyOnce(t, fx.ledger, want)
+	require.Equal(t, 5.0, testutil.ToFloat64(fx.hub.metrics.alreadyOnLedger))
 }
 
 func TestLedgerRefusedReadingIsIsolatedAndTheRestCommitted(t *testing.T) {

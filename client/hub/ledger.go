@@ -13,7 +13,6 @@ type Ledger interface {
 	Device(ctx context.Context, id string) (*api.Device, error)
 	CheckAccess(ctx context.Context, req api.AccessRequest) (*api.Decision, error)
 	SubmitBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error)
-	Reading(ctx context.Context, device string, seq uint64) (*api.StoredReading, error)
 	ListCommands(ctx context.Context, q api.CommandQuery) (*api.CommandPage, error)
 	MarkCommandDelivered(ctx context.Context, id string) (*api.Command, error)
 	AckCommand(ctx context.Context, env reading.Envelope) (*api.Command, error)

@@ -25,7 +25,6 @@ type fakeLedger struct {
 	t      *testing.T
 	calls  []string
 	err    error // returned by every call when set
-	proof  *reading.Proof
 	events []client.ChaincodeEvent
 
 	enrolled   *api.EnrollRequest
@@ -95,15 +94,6 @@ func fixtureCommand(id, device string) api.Command {
 }
 
 func num(v float64) *float64 { return &v }
-
-func fixtureReading(seq uint64) api.StoredReading {
-	return api.StoredReading{
-		Device: "fridge-01", Seq: seq, Timestamp: t0.UnixMilli() + int64(seq)*1000,
-		Values:  []reading.Value{{Name: "temperature", Unit: "Cel", Number: num(4.5)}},
-		Payload: []byte(`{"device":"fridge-01"}`), Signature: []byte{1, 2, 3}, KeyID: "6f1c0e7d",
-		BatchID: "9a8b7c", Index: int(seq), Committed: t1,
-	}
-}
 
 func (f *fakeLedger) call(name string) error {
 	f.calls = append(f.calls, name)
@@ -315,28 +305,6 @@ func (f *fakeLedger) ListCommands(_ context.Context, q api.CommandQuery) (*api.C
 	return &api.CommandPage{Commands: []api.Command{fixtureCommand("cmd-1", q.Device)}}, nil
 }
 
-func (f *fakeLedger) Reading(_ context.Context, _ string, seq uint64) (*api.StoredReading, error) {
-	if err := f.call("Reading"); err != nil {
-		return nil, err
-	}
-	r := fixtureReading(seq)
-	return &r, nil
-}
-
-func (f *fakeLedger) ListReadings(_ context.Context, _ api.ReadingQuery) (*api.ReadingPage, error) {
-	if err := f.call("ListReadings"); err != nil {
-		return nil, err
-	}
-	return &api.ReadingPage{Readings: []api.StoredReading{fixtureReading(1), fixtureReading(2)}}, nil
-}
-
-func (f *fakeLedger) ReadingProof(_ context.Context, _ string, _ uint64) (*reading.Proof, error) {
-	if err := f.call("ReadingProof"); err != nil {
-		return nil, err
-	}
-	return f.proof, nil
-}
-
 // The receipt verbs need real blocks; test/receipts runs them on a network.
 var errNoReceipts = errors.New("the fake ledger makes no receipts")
 
@@ -344,7 +312,7 @@ func (f *fakeLedger) TrustAnchor(context.Context) (receipt.Anchor, *common.Block
 	return receipt.Anchor{}, nil, errors.Join(f.call("TrustAnchor"), errNoReceipts)
 }
 
-func (f *fakeLedger) ReadingReceipt(context.Context, string, uint64) (*receipt.Receipt, error) {
+func (f *fakeLedger) ReadingReceipt(context.Context, *reading.Proof) (*receipt.Receipt, error) {
 	return nil, errors.Join(f.call("ReadingReceipt"), errNoReceipts)
 }
 

@@ -54,12 +54,8 @@ type ledger interface {
 	Command(ctx context.Context, id string) (*api.Command, error)
 	ListCommands(ctx context.Context, q api.CommandQuery) (*api.CommandPage, error)
 
-	Reading(ctx context.Context, device string, seq uint64) (*api.StoredReading, error)
-	ListReadings(ctx context.Context, q api.ReadingQuery) (*api.ReadingPage, error)
-	ReadingProof(ctx context.Context, device string, seq uint64) (*reading.Proof, error)
-
 	TrustAnchor(ctx context.Context) (receipt.Anchor, *common.Block, error)
-	ReadingReceipt(ctx context.Context, device string, seq uint64) (*receipt.Receipt, error)
+	ReadingReceipt(ctx context.Context, p *reading.Proof) (*receipt.Receipt, error)
 	CommandAckReceipt(ctx context.Context, id string) (*receipt.Receipt, error)
 	DeviceReceipt(ctx context.Context, device, txID string) (*receipt.Receipt, error)
 	CheckReceipt(ctx context.Context, r *receipt.Receipt, res *receipt.Result) (*client.CrossCheck, error)

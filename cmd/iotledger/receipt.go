@@ -170,17 +170,12 @@ func (l *ledgerCmd) receiptReadingCmd() *cobra.Command {
 		Short: "Make the receipt of a committed reading",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			device, seq, err := parseDeviceSeq(args)
-			if err != nil {
+			// TODO(index): take the reading and its Merkle path from the
+			// org's index and build the receipt with ReadingReceipt.
+			if _, _, err := parseDeviceSeq(args); err != nil {
 				return err
 			}
-			return l.run(cmd, func(ctx context.Context, lg ledger) error {
-				r, err := lg.ReadingReceipt(ctx, device, seq)
-				if err != nil {
-					return readingNotFound(err, device, seq)
-				}
-				return l.receiptOut(cmd, out, r)
-			})
+			return errServedByIndex("receipt reading")
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "write the receipt to this file (default: standard output)")

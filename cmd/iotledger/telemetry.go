@@ -1,17 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
@@ -38,116 +33,51 @@ func parseDeviceSeq(args []string) (string, uint64, error) {
 	return args[0], seq, nil
 }
 
-func readingNotFound(err error, device string, seq uint64) error {
-	if api.CodeOf(err) == api.CodeNotFound {
-		return &hintError{
-			msg: fmt.Sprintf("no reading %d of device %q on the ledger (%s); list its readings with `iotledger telemetry list %s`",
-				seq, device, strings.TrimSpace(errMessage(err)), device),
-			err: err,
-		}
-	}
-	return err
-}
-
-// errMessage is the chaincode's message of a classified error.
-func errMessage(err error) string {
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		return ae.Message
-	}
-	return err.Error()
+// errServedByIndex is what a verb that reads readings says: the ledger
+// keeps none (world state holds each batch's Merkle root and each device's
+// replay state; the readings are in the blocks, or for private devices in
+// the owner's collection), and an org's index serves them.
+//
+// TODO(index): serve telemetry get, telemetry list and receipt reading
+// (telemetry proof) from the org's index.
+func errServedByIndex(verb string) error {
+	return &hintError{msg: verb + ": the ledger keeps no readings any more, only each batch's Merkle root and each device's replay state; " +
+		"an org's index serves readings and their proofs, and this command does not reach one yet"}
 }
 
 func (l *ledgerCmd) telemetryGetCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "get DEVICE SEQ",
-		Short: "Show one stored reading",
+		Short: "Show one committed reading (served by an org's index)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			device, seq, err := parseDeviceSeq(args)
-			if err != nil {
+			if _, _, err := parseDeviceSeq(args); err != nil {
 				return err
 			}
-			return l.run(cmd, func(ctx context.Context, lg ledger) error {
-				r, err := lg.Reading(ctx, device, seq)
-				if err != nil {
-					return readingNotFound(err, device, seq)
-				}
-				return l.render(cmd.OutOrStdout(), r, func(tw *tabwriter.Writer) {
-					row(tw, "Device", r.Device)
-					row(tw, "Seq", r.Seq)
-					row(tw, "Device time", deviceTime(r.Timestamp))
-					row(tw, "Values", readingValues(r))
-					row(tw, "Key", r.KeyID)
-					row(tw, "Batch", fmt.Sprintf("%s #%d", r.BatchID, r.Index))
-					row(tw, "Committed", when(r.Committed))
-				})
-			})
+			return errServedByIndex("telemetry get")
 		},
 	}
 }
 
-// readingValues shows a stored reading's values, or whose private data
-// holds them when the caller's org may not see them.
-func readingValues(r *api.StoredReading) string {
-	if r.Private && len(r.Values) == 0 {
-		return "(private to " + r.PrivateTo + ")"
+func (l *ledgerCmd) telemetryListCmd() *cobra.Command {
+	var fromSeq uint64
+	cmd := &cobra.Command{
+		Use:   "list DEVICE [--from-seq N]",
+		Short: "List a device's readings in sequence order (served by an org's index)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := reading.ValidateID("device", args[0]); err != nil {
+				return fmt.Errorf("invalid device %q: %w", args[0], err)
+			}
+			return errServedByIndex("telemetry list")
+		},
 	}
-	return values(r.Values)
+	cmd.Flags().Uint64Var(&fromSeq, "from-seq", 0, "first sequence number")
+	return cmd
 }
 
 func deviceTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
-}
-
-func (l *ledgerCmd) telemetryListCmd() *cobra.Command {
-	var (
-		q   api.ReadingQuery
-		all bool
-	)
-	cmd := &cobra.Command{
-		Use:   "list DEVICE [--from-seq N]",
-		Short: "List a device's readings in sequence order",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			q.Device = args[0]
-			if err := reading.ValidateID("device", q.Device); err != nil {
-				return fmt.Errorf("invalid device %q: %w", q.Device, err)
-			}
-			if err := checkPage(q.PageSize, all, q.Bookmark); err != nil {
-				return err
-			}
-			return l.run(cmd, func(ctx context.Context, lg ledger) error {
-				page, err := collectPages(cmd, all, func(bm string) (*api.ReadingPage, string, error) {
-					q.Bookmark = bm
-					p, err := lg.ListReadings(ctx, q)
-					if err != nil {
-						return nil, "", err
-					}
-					return p, p.Bookmark, nil
-				}, func(acc, next *api.ReadingPage) {
-					acc.Readings = append(acc.Readings, next.Readings...)
-					acc.Bookmark = next.Bookmark
-				})
-				if err != nil {
-					return notFound(err, "device", q.Device, deviceListCmd)
-				}
-				if page.Readings == nil {
-					page.Readings = []api.StoredReading{}
-				}
-				return l.render(cmd.OutOrStdout(), page, func(tw *tabwriter.Writer) {
-					row(tw, "SEQ", "DEVICE TIME", "VALUES", "BATCH", "COMMITTED")
-					for _, r := range page.Readings {
-						row(tw, r.Seq, deviceTime(r.Timestamp), readingValues(&r), shortID(r.BatchID), when(r.Committed))
-					}
-					moreHint(cmd, page.Bookmark)
-				})
-			})
-		},
-	}
-	cmd.Flags().Uint64Var(&q.FromSeq, "from-seq", 0, "first sequence number")
-	pageFlags(cmd, &q.PageSize, &q.Bookmark, &all)
-	return cmd
 }
 
 // telemetryProofCmd and telemetryVerifyCmd are `receipt reading` and

@@ -23,12 +23,11 @@ import (
 type Ledger struct {
 	mu        sync.Mutex
 	devices   map[string]*api.Device
-	readings  map[string]api.StoredReading
+	readings  map[string]bool // device/seq on the ledger
 	commits   map[string]int // device/seq → times Committed
 	commands  map[string]*api.Command
 	Messaging map[[2]string]bool // (from, to) allowed device:message
 	DenyWrite map[string]bool    // devices this hub may not write
-	DenyReads bool               // Reading answers ACCESS_DENIED (the hub role's default)
 	// Unreachable makes Device fail as if the peer were down.
 	Unreachable bool
 
@@ -50,7 +49,7 @@ type Ledger struct {
 func NewLedger() *Ledger {
 	return &Ledger{
 		devices:   map[string]*api.Device{},
-		readings:  map[string]api.StoredReading{},
+		readings:  map[string]bool{},
 		commits:   map[string]int{},
 		commands:  map[string]*api.Command{},
 		Messaging: map[[2]string]bool{},
@@ -190,36 +189,22 @@ func (f *Ledger) submit(ctx context.Context, req api.BatchRequest, private bool)
 			return nil, api.Errorf(api.CodeBadSignature, fmt.Sprintf("reading %d", i))
 		}
 		key := Key(r.Device, r.Seq)
-		if _, dup := f.readings[key]; dup || inBatch[key] {
+		if f.readings[key] || inBatch[key] {
 			return nil, api.Errorf(api.CodeReplay, fmt.Sprintf("reading %d (device %s seq %d): already on the ledger", i, r.Device, r.Seq))
 		}
 		inBatch[key] = true
 		rs = append(rs, r)
 	}
 	id := fmt.Sprintf("tx%d", call)
-	for i, r := range rs {
+	for _, r := range rs {
 		key := Key(r.Device, r.Seq)
-		f.readings[key] = api.StoredReading{Device: r.Device, Seq: r.Seq, Payload: r.Raw, Signature: r.Signature, BatchID: id, Index: i}
+		f.readings[key] = true
 		f.commits[key]++
 	}
 	if mode == "after" {
 		return nil, ErrUnavailable
 	}
 	return &api.BatchReceipt{BatchID: id, Size: len(rs)}, nil
-}
-
-// Reading implements the hub's Ledger.
-func (f *Ledger) Reading(_ context.Context, device string, seq uint64) (*api.StoredReading, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.DenyReads {
-		return nil, api.Errorf(api.CodeAccessDenied, "no statement allows telemetry:read")
-	}
-	r, ok := f.readings[Key(device, seq)]
-	if !ok {
-		return nil, api.Errorf(api.CodeNotFound, "no reading")
-	}
-	return &r, nil
 }
 
 // ListCommands implements the hub's Ledger.

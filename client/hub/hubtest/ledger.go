@@ -24,7 +24,7 @@ type Ledger struct {
 	mu        sync.Mutex
 	devices   map[string]*api.Device
 	readings  map[string]bool // device/seq on the ledger
-	commits   map[string]int // device/seq → times Committed
+	commits   map[string]int  // device/seq → times Committed
 	commands  map[string]*api.Command
 	Messaging map[[2]string]bool // (from, to) allowed device:message
 	DenyWrite map[string]bool    // devices this hub may not write

@@ -117,8 +117,9 @@ func TestFutureDatedReadingCannotMoveARuleCooldown(t *testing.T) {
 	early := d.reading(t, num("temperature", -18))
 	_, _, _, err = e.raw(t, "Org1", "hub").Invoke(ctx, rawgw.Proposal{Function: "telemetry:Submit", Args: []string{string(early.Encode())}, Timestamp: forged})
 	requireClockSkew(t, err, forged)
-	_, err = e.org1Operator.Reading(ctx, d.id, d.seq)
-	requireRefused(t, err, api.CodeNotFound)
+	seen, err := e.org1Operator.Seen(ctx, d.id, []uint64{d.seq})
+	require.NoError(t, err)
+	require.Equal(t, api.SeqNotSeen, seen.Seqs[0].State)
 
 	receipt, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, num("temperature", -17))}})
 	require.NoError(t, err)

@@ -231,7 +231,9 @@ func deviceKey(t *testing.T, id string) string { return compositeKey(t, "dev", i
 
 func ruleKey(t *testing.T, owner, id string) string { return compositeKey(t, "rule", owner, id) }
 
-func readingKey(device string, seq uint64) string { return fmt.Sprintf("rd~%s~%020d", device, seq) }
+// replayKey is a device's replay state, written with its first accepted
+// batch (the ledger keeps no key per reading).
+func replayKey(t *testing.T, device string) string { return compositeKey(t, "rs", device) }
 
 // withField returns a stored JSON record with one field replaced.
 func withField(t *testing.T, record []byte, field string, value any) []byte {

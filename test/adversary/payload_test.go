@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
@@ -30,9 +32,10 @@ func TestSignedReadingHasOneMeaning(t *testing.T) {
 			env := d.signed(t, fmt.Appendf(nil, c.payload, d.id, time.Now().UnixMilli()))
 			_, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{env}})
 			requireRefused(t, err, api.CodeInvalidArgument, c.refusal)
-			for _, seq := range []uint64{1, 2} {
-				_, err = e.org1Operator.Reading(ctx, d.id, seq)
-				requireRefused(t, err, api.CodeNotFound)
+			seen, err := e.org1Operator.Seen(ctx, d.id, []uint64{1, 2})
+			require.NoError(t, err)
+			for _, s := range seen.Seqs {
+				require.Equal(t, api.SeqNotSeen, s.State, "seq %d", s.Seq)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,33 +18,33 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/iotledger/iotledger/client/sim"
 )
+
+// committed reports whether the ledger accepted reading seq of device: its
+// replay state has it. The ledger keeps no readings; an org's index serves
+// them.
+func committed(t *testing.T, c *client.Client, device string, seq uint64) bool {
+	t.Helper()
+	seen, err := c.Seen(t.Context(), device, []uint64{seq})
+	return err == nil && seen.Seqs[0].State == api.SeqAccepted
+}
 
 func TestSignedReadingReachesLedgerAndItsProofVerifies(t *testing.T) {
 	op := connect(t, "operator")
 	h := startHub(t, "hub-proof")
 	d := enroll(t, op, uniqueID(t, "proof"))
 	require.NoError(t, d.dial(t, h.MQTTAddr(), "hub-proof"))
-	env := d.publishReading(t, 1, 4.2)
+	d.publishReading(t, 1, 4.2)
 
-	var stored *api.StoredReading
-	require.Eventually(t, func() bool {
-		var err error
-		stored, err = op.Reading(t.Context(), d.id, 1)
-		return err == nil
-	}, waitFor, 200*time.Millisecond, "reading never reached the ledger")
-	require.Equal(t, env.Payload, stored.Payload)
-	require.Equal(t, env.Signature, stored.Signature)
-
-	proof, err := op.ReadingProof(t.Context(), d.id, 1)
-	require.NoError(t, err)
-	p, err := proof.Verify()
-	require.NoError(t, err)
-	require.Equal(t, d.id, p.Device)
-	require.Equal(t, uint64(1), p.Seq)
+	require.Eventually(t, func() bool { return committed(t, op, d.id, 1) }, waitFor, 200*time.Millisecond, "reading never reached the ledger")
+	// TODO(index): check through Org1's index that the ledger holds exactly
+	// the bytes the device signed (payload and signature) and that the
+	// reading's proof verifies, as this test did with telemetry:Get and
+	// telemetry:Proof.
 	require.Eventually(t, func() bool { return h.Outbox().Depth() == 0 }, waitFor, 100*time.Millisecond)
 }
 
@@ -218,27 +219,22 @@ func TestHubKilledMidStreamLosesNothingAndSubmitsNothingTwice(t *testing.T) {
 		return h != nil && h.OutboxDepth == 0
 	}, waitFor, 200*time.Millisecond, "outbox never drained")
 
-	// Every reading the hub acknowledged is on the ledger exactly once, and
-	// nothing else is.
+	// Every reading the hub acknowledged is on the ledger (once: the replay
+	// state accepts a sequence number once), and none above the highest
+	// acknowledged.
+	// TODO(index): count each device's readings in Org1's index, as this
+	// test did with telemetry:List, to show that nothing the hub never
+	// acknowledged is on the ledger below that either.
 	total := 0
 	for dev, seqs := range rep.AcceptedSeqs {
-		onLedger := map[uint64]int{}
-		q := api.ReadingQuery{Device: dev, PageSize: 500}
-		for {
-			page, err := op.ListReadings(t.Context(), q)
+		for chunk := range slices.Chunk(seqs, 500) {
+			seen, err := op.Seen(t.Context(), dev, chunk)
 			require.NoError(t, err)
-			for _, r := range page.Readings {
-				onLedger[r.Seq]++
+			for _, s := range seen.Seqs {
+				require.Equal(t, api.SeqAccepted, s.State, "device %s seq %d", dev, s.Seq)
 			}
-			if page.Bookmark == "" {
-				break
-			}
-			q.Bookmark = page.Bookmark
+			require.Equal(t, slices.Max(seqs), seen.HighWater, "device %s: the ledger holds a reading the hub never acknowledged", dev)
 		}
-		for _, s := range seqs {
-			require.Equal(t, 1, onLedger[s], "device %s seq %d", dev, s)
-		}
-		require.Len(t, onLedger, len(seqs), "device %s: ledger holds readings the hub never acknowledged", dev)
 		total += len(seqs)
 	}
 	require.Equal(t, int64(total), rep.Accepted)
@@ -271,8 +267,8 @@ func TestTwoHubsSideBySideEachServeTheirDevices(t *testing.T) {
 	}
 	for _, d := range []*device{da, db} {
 		require.Eventually(t, func() bool {
-			page, err := op.ListReadings(t.Context(), api.ReadingQuery{Device: d.id})
-			return err == nil && len(page.Readings) == 3
+			seen, err := op.Seen(t.Context(), d.id, []uint64{1, 2, 3})
+			return err == nil && !slices.ContainsFunc(seen.Seqs, func(s api.SeqSeen) bool { return s.State != api.SeqAccepted })
 		}, waitFor, 200*time.Millisecond, "readings of %s missing", d.id)
 	}
 }

@@ -49,10 +49,7 @@ func TestRandomDeviceIDsCostTheLedgerABoundedNumberOfLookups(t *testing.T) {
 
 	// The enrolled device is served all along, end to end.
 	d.publishReading(t, 1, 4.5)
-	require.Eventually(t, func() bool {
-		_, err := op.Reading(t.Context(), d.id, 1)
-		return err == nil
-	}, waitFor, 200*time.Millisecond, "reading never reached the ledger")
+	require.Eventually(t, func() bool { return committed(t, op, d.id, 1) }, waitFor, 200*time.Millisecond, "reading never reached the ledger")
 }
 
 func TestSocketsThatNeverSendConnectAreClosedByTheHub(t *testing.T) {
@@ -82,10 +79,7 @@ func TestSocketsThatNeverSendConnectAreClosedByTheHub(t *testing.T) {
 	early.publishReading(t, 1, 3.5)
 	late.publishReading(t, 1, 3.5)
 	for _, d := range []*device{early, late} {
-		require.Eventually(t, func() bool {
-			_, err := op.Reading(t.Context(), d.id, 1)
-			return err == nil
-		}, waitFor, 200*time.Millisecond, "reading of %s never reached the ledger", d.id)
+		require.Eventually(t, func() bool { return committed(t, op, d.id, 1) }, waitFor, 200*time.Millisecond, "reading of %s never reached the ledger", d.id)
 	}
 }
 
@@ -119,14 +113,10 @@ func TestDeviceOverItsPublishRateIsRefusedWhileAnotherIsServed(t *testing.T) {
 		d   *device
 		seq uint64
 	}{{fast, 1}, {fast, 2}, {calm, 1}, {calm, 2}} {
-		require.Eventually(t, func() bool {
-			_, err := op.Reading(t.Context(), r.d.id, r.seq)
-			return err == nil
-		}, waitFor, 200*time.Millisecond, "reading %s/%d never reached the ledger", r.d.id, r.seq)
+		require.Eventually(t, func() bool { return committed(t, op, r.d.id, r.seq) }, waitFor, 200*time.Millisecond, "reading %s/%d never reached the ledger", r.d.id, r.seq)
 	}
 	require.Eventually(t, func() bool { return h.Outbox().Depth() == 0 }, waitFor, 100*time.Millisecond)
-	_, err = op.Reading(t.Context(), fast.id, 3)
-	require.Equal(t, api.CodeNotFound, api.CodeOf(err), "the refused reading is on the ledger")
+	require.False(t, committed(t, op, fast.id, 3), "the refused reading is on the ledger")
 }
 
 // lookupCounter counts the device lookups a hub makes on the ledger.

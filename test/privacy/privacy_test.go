@@ -116,37 +116,34 @@ func TestPrivateVitalsStayWithTheOwnerAndOffTheChannel(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, receipt.Size)
 
-	// The owner org reads the values, and the proof verifies offline.
-	own, err := org1Operator.Reading(ctx, mon.id, 1)
+	// The owner org reads the values (the batch's readings, kept under one
+	// key in its collection), and they are what the batch's root commits to.
+	own, err := org1Operator.PrivateBatch(ctx, receipt.BatchID)
 	require.NoError(t, err)
-	require.True(t, own.Private)
-	require.Equal(t, envs[0].Payload, own.Payload)
-	require.Len(t, own.Values, 2)
-	require.Equal(t, 131.0625, *own.Values[0].Number)
-	require.Equal(t, secrets[0], *own.Values[1].String)
-	proof, err := org1Operator.ReadingProof(ctx, mon.id, 2)
+	require.Equal(t, envs, own.Readings)
+	leaves := make([][32]byte, len(own.Readings))
+	for i, env := range own.Readings {
+		r, err := env.Decode()
+		require.NoError(t, err)
+		leaves[i] = r.LeafHash()
+		require.Equal(t, []float64{131.0625, 77.4375}[i], *r.Values[0].Number)
+		require.Equal(t, secrets[i], *r.Values[1].String)
+	}
+	root, err := reading.MerkleRoot(leaves)
 	require.NoError(t, err)
-	payload, err := proof.Verify()
-	require.NoError(t, err)
-	require.Equal(t, 77.4375, *payload.Values[0].Number)
-	require.Equal(t, receipt.Root, proof.Root)
+	require.Equal(t, receipt.Root, reading.Hash(root))
 
 	// Org2, allowed to read by Org1's policy, finds nothing: no Org2 peer
 	// ever held the readings, not even their records.
-	_, err = org2Operator.Reading(ctx, mon.id, 2)
+	_, err = org2Operator.PrivateBatch(ctx, receipt.BatchID)
 	require.Equal(t, api.CodeNotFound, api.CodeOf(err), "error: %v", err)
-	require.Contains(t, err.Error(), "in the private data of Org2MSP")
-	page, err := org2Operator.ListReadings(ctx, api.ReadingQuery{Device: mon.id})
-	require.NoError(t, err)
-	require.Empty(t, page.Readings)
-	_, err = org2Operator.ReadingProof(ctx, mon.id, 2)
-	require.Equal(t, api.CodeNotFound, api.CodeOf(err), "error: %v", err)
+	require.Contains(t, err.Error(), "the private data of Org2MSP holds no private batch")
 
 	// Org2's peer does not hold the values: Org1's own operator, reading
 	// through Org2's gateway (which evaluates on Org2's peer), is refused
 	// by Fabric's private data store and told where to ask.
 	viaOrg2 := connectVia(ctx, t, "Org2", "Org1", "operator")
-	_, err = viaOrg2.Reading(ctx, mon.id, 2)
+	_, err = viaOrg2.PrivateBatch(ctx, receipt.BatchID)
 	require.Error(t, err)
 	require.Equal(t, api.CodeFailedPrecondition, api.CodeOf(err), "error: %v", err)
 	require.Contains(t, err.Error(), "evaluate on a peer of Org1MSP")
@@ -180,7 +177,7 @@ func TestPrivateVitalsStayWithTheOwnerAndOffTheChannel(t *testing.T) {
 
 // The absence check above means something only if the same check finds a
 // public device's payload and signature in its block (payloads travel
-// base64-encoded in JSON, in the arguments and in the rd~ record).
+// base64-encoded in JSON, in the arguments).
 func TestPublicReadingValuesAreInTheBlock(t *testing.T) {
 	ctx := testContext(t)
 	org1Operator := connect(ctx, t, "Org1", "operator")
@@ -211,8 +208,9 @@ func TestPublicSubmitBatchRefusesAPrivateDevicesReading(t *testing.T) {
 	require.Contains(t, err.Error(), "telemetry:SubmitPrivateBatch")
 	_, err = org1Hub.SubmitReading(ctx, mon.vitals(t, 91, "must-not-leak"))
 	require.Equal(t, api.CodeInvalidArgument, api.CodeOf(err), "error: %v", err)
-	_, err = org1Operator.Reading(ctx, mon.id, 1)
-	require.Equal(t, api.CodeNotFound, api.CodeOf(err), "a refused reading is not stored: %v", err)
+	seen, err := org1Operator.Seen(ctx, mon.id, []uint64{1})
+	require.NoError(t, err)
+	require.Equal(t, api.SeqNotSeen, seen.Seqs[0].State, "a refused reading is not accepted")
 
 	// The same reading goes through the private batch.
 	mon.seq = 0

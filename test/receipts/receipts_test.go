@@ -75,6 +75,28 @@ func (d device) reading(t *testing.T, seq uint64, v float64) reading.Envelope {
 	return env
 }
 
+// proofOf is the reading batch[i] with its Merkle path in the batch that
+// transaction txID committed, made from what the test submitted.
+//
+// TODO(index): take it from Org1's index, which serves readings and their
+// proofs now that the ledger keeps none (telemetry:Proof gave it before).
+func proofOf(t *testing.T, txID string, batch []reading.Envelope, i int) *reading.Proof {
+	t.Helper()
+	leaves := make([][32]byte, len(batch))
+	for j, env := range batch {
+		leaves[j] = reading.LeafHash(env.Payload, env.Signature)
+	}
+	root, err := reading.MerkleRoot(leaves)
+	require.NoError(t, err)
+	path, err := reading.InclusionPath(leaves, i)
+	require.NoError(t, err)
+	p := &reading.Proof{BatchID: txID, Root: root, Size: len(batch), Index: i, Payload: batch[i].Payload, Signature: batch[i].Signature}
+	for _, h := range path {
+		p.Path = append(p.Path, h)
+	}
+	return p
+}
+
 // fixture is one real receipt and everything the tests forge it with.
 type fixture struct {
 	op1, hub1, aud2 *client.Client
@@ -97,9 +119,9 @@ func setup(t *testing.T) *fixture {
 	require.NoError(t, err)
 	f.d, f.d2 = enroll(t, f.op1, reading.ECDSAP256), enroll(t, f.op1, reading.Ed25519)
 	f.batch = []reading.Envelope{f.d.reading(t, 1, 10), f.d2.reading(t, 1, 20), f.d.reading(t, 2, 30)}
-	_, err = f.hub1.SubmitBatch(t.Context(), api.BatchRequest{Readings: f.batch})
+	br, err := f.hub1.SubmitBatch(t.Context(), api.BatchRequest{Readings: f.batch})
 	require.NoError(t, err)
-	f.r, err = f.op1.ReadingReceipt(t.Context(), f.d.id, 2)
+	f.r, err = f.op1.ReadingReceipt(t.Context(), proofOf(t, br.BatchID, f.batch, 2))
 	require.NoError(t, err)
 	shared = f
 	return f
@@ -166,7 +188,7 @@ func TestAPrivateDeviceGetsNoReceipt(t *testing.T) {
 	id := uniqueID(t, "priv")
 	_, err = f.op1.EnrollDevice(t.Context(), api.EnrollRequest{ID: id, Type: "meter", PublicKey: s.Public().PEM(), Activate: true, Private: true})
 	require.NoError(t, err)
-	_, err = f.op1.ReadingReceipt(t.Context(), id, 1)
+	_, err = f.op1.ReadingReceipt(t.Context(), proofOf(t, "never-committed", []reading.Envelope{device{id: id, signer: s}.reading(t, 1, 1)}, 0))
 	require.ErrorContains(t, err, "get no receipt")
 }
 
@@ -174,9 +196,10 @@ func TestReceiptsOutliveRotationAndRevocationAndProveTheRevocation(t *testing.T)
 	f := setup(t)
 	ctx := t.Context()
 	d := enroll(t, f.op1, reading.ECDSAP256)
-	_, err := f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, 1, 1)}})
+	first := []reading.Envelope{d.reading(t, 1, 1)}
+	br, err := f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: first})
 	require.NoError(t, err)
-	before, err := f.op1.ReadingReceipt(ctx, d.id, 1)
+	before, err := f.op1.ReadingReceipt(ctx, proofOf(t, br.BatchID, first, 0))
 	require.NoError(t, err)
 
 	rotated, err := reading.GenerateKey(reading.ECDSAP256)
@@ -186,9 +209,10 @@ func TestReceiptsOutliveRotationAndRevocationAndProveTheRevocation(t *testing.T)
 	testnet.Settle(ctx, t, fabric)
 	old := d
 	d.signer = rotated
-	_, err = f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, 2, 2)}})
+	second := []reading.Envelope{d.reading(t, 2, 2)}
+	br, err = f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: second})
 	require.NoError(t, err)
-	after, err := f.op1.ReadingReceipt(ctx, d.id, 2)
+	after, err := f.op1.ReadingReceipt(ctx, proofOf(t, br.BatchID, second, 0))
 	require.NoError(t, err)
 
 	_, err = f.op1.SetDeviceStatus(ctx, d.id, api.StatusRevoked, "key leaked")
@@ -214,9 +238,14 @@ func TestReceiptsOutliveRotationAndRevocationAndProveTheRevocation(t *testing.T)
 	t.Logf("device %s was revoked at block %d (transaction %s)", d.id, res.Block, res.TxID)
 
 	// A reading signed after the revocation never commits, so it has no receipt.
-	_, err = f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, 3, 3)}})
+	late := []reading.Envelope{d.reading(t, 3, 3)}
+	_, err = f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: late})
 	requireCode(t, err, api.CodeDeviceInactive)
-	_, err = f.op1.ReadingReceipt(ctx, d.id, 3)
+	// Claimed to be in the batch of reading 2, it does not verify.
+	forged, err := f.op1.ReadingReceipt(ctx, proofOf(t, br.BatchID, late, 0))
+	if err == nil {
+		_, err = receipt.Verify(marshal(t, forged), f.anchor)
+	}
 	require.Error(t, err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -92,6 +93,9 @@ func (c *TelemetryContract) SubmitPrivateBatch(ctx contractapi.TransactionContex
 // crash, to learn which readings of a batch whose outcome it does not know
 // are on the ledger.
 func (c *TelemetryContract) Seen(ctx contractapi.TransactionContextInterface, device, seqs string) (string, error) {
+	if strings.TrimSpace(seqs) == "" {
+		return "", api.Errorf(api.CodeInvalidArgument, "sequence numbers is empty: pass a JSON array such as [41,42]")
+	}
 	var list []uint64
 	if err := decodeArg("sequence numbers", seqs, &list); err != nil {
 		return "", err

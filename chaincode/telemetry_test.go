@@ -311,7 +311,7 @@ func TestTelemetryQueryRefusals(t *testing.T) {
 		}, api.CodeInvalidArgument, "sequence numbers is not valid JSON"},
 		{org1Hub, func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return w.c.Telemetry.Seen(ctx, "a", ``)
-		}, api.CodeInvalidArgument, "sequence numbers is empty"},
+		}, api.CodeInvalidArgument, "sequence numbers is empty: pass a JSON array"},
 		{org1Auditor, func(ctx contractapi.TransactionContextInterface) (string, error) {
 			return w.c.Telemetry.GetBatch(ctx, "nope")
 		}, api.CodeNotFound, "batch"},

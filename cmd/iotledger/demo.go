@@ -581,7 +581,8 @@ func (d *demo) crossOrgReads(ctx context.Context) error {
 	if vitals.Allowed {
 		return errors.New("the logistics org may read patient vitals: the policy engine is broken")
 	}
-	d.say("%s may not read st-marys-icu-monitor-7, whose values live only in %s's private data (blocks carry their hashes)", logisticsOrg, hospitalOrg)
+	d.say("%s asks to read st-marys-icu-monitor-7: refused (%s) — its values live only in %s's private data; blocks carry their hashes",
+		logisticsOrg, api.CodeAccessDenied, hospitalOrg)
 	ex, err := carrier.Explain(ctx, api.AccessRequest{Action: api.ActionTelemetryRead, Resource: "st-marys-icu-monitor-7"})
 	if err != nil {
 		return fmt.Errorf("explain: %w", err)

@@ -15,7 +15,8 @@ import (
 // later one committed, two hubs relaying one device) is still accepted if
 // its sequence number was not; below it every reading is refused. 1,024
 // is two full batches (MaxBatchReadings) and then some, or 17 minutes of a
-// device reporting every second, for 128 bytes of state per device.
+// device reporting every second, for at most 128 bytes of state per
+// device (docs/decisions.md, "Telemetry at scale").
 const ReplayWindow = 1024
 
 const replayWords = ReplayWindow / 64
@@ -32,7 +33,8 @@ type replayState struct {
 	missing [replayWords]uint64
 }
 
-// Whether the ledger has a reading (seen answers telemetry:Seen with it).
+// What a replay state says of one sequence number (telemetry:Seen reports
+// it as api.SeqState).
 type seenState int
 
 const (

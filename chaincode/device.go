@@ -342,6 +342,17 @@ func (t *txn) enroll(req api.EnrollRequest) (*api.Device, *api.Event, error) {
 	if err := t.saveKey(d); err != nil {
 		return nil, nil, err
 	}
+	if d.Private {
+		// Its replay state will start empty: it has no readings of the
+		// first layout to look up (legacy.go).
+		k, err := compositeKey(kindReplayNew, d.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := putIndex(t.l, k); err != nil {
+			return nil, nil, err
+		}
+	}
 	return d, &api.Event{Type: api.EventDeviceEnrolled, Devices: []string{d.ID}}, nil
 }
 

@@ -51,6 +51,7 @@ const (
 	kindRule        = "rule"      // rule~<owner msp>~<id> → api.Rule
 	kindBatch       = "batch"     // batch~<txid> → api.BatchRecord
 	kindReplay      = "rs"        // rs~<device> → replay state (replay.go)
+	kindReplayNew   = "rs-new"    // rs-new~<device> → 0x00: a private device enrolled with replay states (no first-layout readings)
 	kindPrivBatch   = "pbatch"    // pbatch~<txid> → a private batch's api.BatchRequest (owner's collection only)
 	kindCooldown    = "cool"      // cool~<owner>~<rule>~<device> → last firing (Unix ns)
 	kindCommand     = "cmd"       // cmd~<device>~<id> → api.Command

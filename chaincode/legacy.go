@@ -9,10 +9,19 @@ import (
 // key), in world state or, for a private device, in its owner's implicit
 // collection. Those keys stay where they are, and nothing reads their
 // values any more: the readings are in the blocks that carried them. What
-// they still decide is the replay state of a device that has some: it is
-// made from them on the device's first batch after the upgrade, and
-// written with that batch, so this happens once per device (see
-// docs/decisions.md, "Telemetry at scale: migration").
+// they still decide is whether a reading is a replay (see
+// docs/decisions.md, "Telemetry at scale: migration"):
+//
+//   - A public device's replay state is made from them on its first batch
+//     after the upgrade, and written with that batch, so this happens once
+//     per device.
+//   - A private device's cannot be: Fabric runs a range query over private
+//     data only in a transaction that writes nothing, and a private batch
+//     writes its collection. So a private device enrolled before the
+//     upgrade gets a state with firstLayout, and each reading its window
+//     takes for new is also looked up under its first-layout key (one
+//     point read, as before the upgrade). A private device enrolled after
+//     has no such keys, which Enroll records in rs-new~<device>.
 
 // legacyReplay makes the replay state a device's first-layout readings
 // imply: the highest of them is the high-water mark, and those within the
@@ -59,6 +68,15 @@ func (t *txn) legacyReplay(device string) (replayState, error) {
 		s.accept(seq)
 	}
 	return s, nil
+}
+
+// privateLegacyReplay is the replay state a private device starts with.
+func (t *txn) privateLegacyReplay(device string) (replayState, error) {
+	born, err := exists(t.l, kindReplayNew, device)
+	if err != nil {
+		return replayState{}, err
+	}
+	return replayState{firstLayout: !born}, nil
 }
 
 // firstLegacySeq is the lowest sequence number from on of a device's

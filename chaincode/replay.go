@@ -31,6 +31,10 @@ const replayWords = ReplayWindow / 64
 type replayState struct {
 	hwm     uint64
 	missing [replayWords]uint64
+	// firstLayout: a reading the window takes for new is also looked up
+	// under its first-layout key (a private device enrolled before the
+	// replay state; see legacy.go).
+	firstLayout bool
 }
 
 // What a replay state says of one sequence number (telemetry:Seen reports
@@ -98,7 +102,7 @@ func (s *replayState) advance(d uint64) {
 
 // The encoding of a replay state (the value of rs~<device>):
 //
-//	byte     0x01, the version
+//	byte     0x01, the version; 0x02 for the same layout with firstLayout
 //	uvarint  hwm, in its shortest form, at least 1
 //	bytes    missing: bit i in byte i/8 at weight 1<<(i%8); trailing zero
 //	         bytes are left out, so the last byte present is not zero; at
@@ -106,13 +110,20 @@ func (s *replayState) advance(d uint64) {
 //
 // A device whose readings all arrived takes 2 to 11 bytes. Exactly one
 // encoding decodes to each state: decodeReplay refuses anything else.
-const replayVersion byte = 0x01
+const (
+	replayVersion            byte = 0x01
+	replayVersionFirstLayout byte = 0x02
+)
 
 var errReplayState = errors.New("malformed replay state")
 
 func encodeReplay(s *replayState) []byte {
 	b := make([]byte, 0, 1+binary.MaxVarintLen64+ReplayWindow/8)
-	b = append(b, replayVersion)
+	v := replayVersion
+	if s.firstLayout {
+		v = replayVersionFirstLayout
+	}
+	b = append(b, v)
 	b = binary.AppendUvarint(b, s.hwm)
 	var bm [ReplayWindow / 8]byte
 	for j, w := range s.missing {
@@ -127,9 +138,10 @@ func encodeReplay(s *replayState) []byte {
 
 func decodeReplay(b []byte) (replayState, error) {
 	var s replayState
-	if len(b) == 0 || b[0] != replayVersion {
+	if len(b) == 0 || (b[0] != replayVersion && b[0] != replayVersionFirstLayout) {
 		return s, fmt.Errorf("%w: unknown version", errReplayState)
 	}
+	s.firstLayout = b[0] == replayVersionFirstLayout
 	hwm, n := binary.Uvarint(b[1:])
 	switch {
 	case n <= 0:
@@ -188,6 +200,9 @@ func (t *txn) loadReplay(device string) (replayState, error) {
 	if err != nil {
 		return replayState{}, err
 	}
+	if b == nil && t.private != "" {
+		return t.privateLegacyReplay(device)
+	}
 	if b == nil {
 		return t.legacyReplay(device)
 	}
@@ -206,9 +221,31 @@ func (t *txn) putReplay(device string, s *replayState) error {
 	return t.putRecord(k, encodeReplay(s))
 }
 
-// replayRefusal is the REPLAY error of a reading the state refuses, or nil.
-func replayRefusal(s *replayState, seq uint64) error {
-	switch s.seen(seq) {
+// seenByLedger is what the ledger says of a device's sequence number: the
+// replay state, and for a state with firstLayout the reading's key of the
+// first layout (a point read where t's records are).
+func (t *txn) seenByLedger(s *replayState, device string, seq uint64) (seenState, error) {
+	st := s.seen(seq)
+	if st != seqNotSeen || !s.firstLayout {
+		return st, nil
+	}
+	old, err := t.getRecord(readingKey(device, seq))
+	if err != nil {
+		return st, err
+	}
+	if old != nil {
+		return seqAccepted, nil
+	}
+	return seqNotSeen, nil
+}
+
+// replayRefusal is the REPLAY error of a reading the ledger has, or nil.
+func (t *txn) replayRefusal(s *replayState, device string, seq uint64) error {
+	st, err := t.seenByLedger(s, device, seq)
+	if err != nil {
+		return err
+	}
+	switch st {
 	case seqAccepted:
 		return api.Errorf(api.CodeReplay, "this device and sequence number are already on the ledger")
 	case seqBelowWindow:

@@ -257,21 +257,69 @@ func TestTheHighestOldReadingIsFoundWithinTheBound(t *testing.T) {
 	}
 }
 
-func TestAPrivateDevicesFirstBatchAfterTheUpgradeReadsItsOwnersCollection(t *testing.T) {
+func TestAPrivateDeviceEnrolledBeforeTheUpgradeHasItsReadingsLookedUpByTheirOldKeys(t *testing.T) {
 	w := newWorld(t)
 	mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
-	w.private[implicitCollection("Org1MSP")] = map[string][]byte{}
-	oldReadings(w.private[implicitCollection("Org1MSP")], "monitor", 1, 2, 3)
-	w.transient = batchTransient(t, mon.vitals(t, 70, "again")) // seq 1
-	refused(t, w, org1Hub, api.CodeReplay, "already on the ledger", w.c.Telemetry.SubmitPrivateBatch)
-	w.transient = nil
-	mon.seq = 3
-	_, err := w.submitPrivate(org1Hub, mon.vitals(t, 71, "new"))
+	// Enrolled before the upgrade: no rs-new~ marker, old readings 1, 2, 3
+	// and 1500 in Org1's collection.
+	delete(w.state, ckey(t, kindReplayNew, "monitor"))
+	coll := implicitCollection("Org1MSP")
+	w.private[coll] = map[string][]byte{}
+	oldReadings(w.private[coll], "monitor", 1, 2, 3, 1500)
+
+	submit := func(seqs ...uint64) (string, error) {
+		envs := make([]reading.Envelope, len(seqs))
+		for i, seq := range seqs {
+			envs[i] = mon.readingAt(t, seq)
+		}
+		return w.submitPrivate(org1Hub, envs...)
+	}
+	_, err := submit(4, 2)
+	require.ErrorContains(t, err, "reading 1 (device monitor seq 2): this device and sequence number are already on the ledger")
+	_, err = submit(4, 5)
 	require.NoError(t, err)
+	st, err := decodeReplay(w.private[coll][ckey(t, kindReplay, "monitor")])
+	require.NoError(t, err)
+	require.Equal(t, replayState{hwm: 5, firstLayout: true, missing: [replayWords]uint64{0b1_1100}}, st)
+	require.Equal(t, replayVersionFirstLayout, w.private[coll][ckey(t, kindReplay, "monitor")][0])
+
+	// With its replay state written, old readings are still refused: in the
+	// window, above it, and below it.
+	for _, seq := range []uint64{3, 1500} {
+		_, err = submit(seq)
+		require.ErrorContains(t, err, "already on the ledger", "seq %d", seq)
+	}
+	_, err = submit(3000)
+	require.NoError(t, err)
+	_, err = submit(1500)
+	require.ErrorContains(t, err, "older than the device's replay window")
+	require.Equal(t, map[uint64]api.SeqState{1: api.SeqBelowWindow, 3000: api.SeqAccepted, 2999: api.SeqNotSeen},
+		states(w.seen(org1Hub, "monitor", 1, 3000, 2999)))
+	require.NotContains(t, w.state, ckey(t, kindReplay, "monitor"), "a private device's replay state is private too")
+
+	// The window takes 2998 for new; its old key is looked up (a point read).
+	oldReadings(w.private[coll], "monitor", 2998)
+	require.Equal(t, api.SeqAccepted, states(w.seen(org1Hub, "monitor", 2998))[2998])
+	_, err = submit(2998)
+	require.ErrorContains(t, err, "already on the ledger")
+}
+
+func TestAPrivateDeviceEnrolledAfterTheUpgradeReadsOneKeyPerBatch(t *testing.T) {
+	w := newWorld(t)
+	mon := w.enrollPrivate(org1Operator, "monitor", "vitals")
+	require.Contains(t, w.lastTx.order, ckey(t, kindReplayNew, "monitor"), "enrolment records that it has no old readings")
+	w.calls = nil
+	_, err := w.submitPrivate(org1Hub, mon.readingAt(t, 1), mon.readingAt(t, 2), mon.readingAt(t, 3))
+	require.NoError(t, err)
+	require.Equal(t, 1, w.calls["GetPrivateData"], "its replay state, nothing per reading")
 	st, err := decodeReplay(w.private[implicitCollection("Org1MSP")][ckey(t, kindReplay, "monitor")])
 	require.NoError(t, err)
-	require.Equal(t, uint64(4), st.hwm)
-	require.NotContains(t, w.state, ckey(t, kindReplay, "monitor"), "a private device's replay state is private too")
+	require.Equal(t, replayState{hwm: 3}, st)
+
+	public := w.enroll(org1Operator, "fridge", "fridge")
+	require.NotContains(t, w.lastTx.order, ckey(t, kindReplayNew, "fridge"), "a public device's first batch looks for itself")
+	_, err = w.submitBatch(org1Hub, public.reading(t, 4))
+	require.NoError(t, err)
 }
 
 // model is the replay window by its definition, for comparison.
@@ -351,7 +399,8 @@ func TestReplayStateDecodingIsStrict(t *testing.T) {
 	}
 	full := bytes.Repeat([]byte{0xff}, ReplayWindow/8)
 	full[0] = 0xfe // bit 0 is the high-water mark, accepted
-	for _, b := range [][]byte{good(1), good(2, 0x02), good(9, 0xfe), good(ReplayWindow, full[:ReplayWindow/8-1]...), good(1<<40, full...), good(math.MaxUint64)} {
+	firstLayout := []byte{replayVersionFirstLayout, 9, 0xfe}
+	for _, b := range [][]byte{good(1), good(2, 0x02), good(9, 0xfe), good(ReplayWindow, full[:ReplayWindow/8-1]...), good(1<<40, full...), good(math.MaxUint64), firstLayout} {
 		s, err := decodeReplay(b)
 		require.NoError(t, err, "%x", b)
 		require.Equal(t, b, encodeReplay(&s))
@@ -362,7 +411,8 @@ func TestReplayStateDecodingIsStrict(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "unknown version"},
-		{"version 2", []byte{2, 1}, "unknown version"},
+		{"version 3", []byte{3, 1}, "unknown version"},
+		{"version 0", []byte{0, 1}, "unknown version"},
 		{"JSON", []byte(`{"hwm":1}`), "unknown version"},
 		{"no high-water mark", []byte{replayVersion}, "high-water mark"},
 		{"cut varint", []byte{replayVersion, 0x80}, "high-water mark"},

@@ -230,7 +230,7 @@ func (t *txn) checkReading(r *reading.Reading, c *batchCheck) error {
 		c.states[d.ID] = st
 		c.devices = append(c.devices, d.ID)
 	}
-	return replayRefusal(st, r.Seq)
+	return t.replayRefusal(st, d.ID, r.Seq)
 }
 
 // joinPrivateBatch admits a device's reading into a private batch: the
@@ -378,8 +378,12 @@ func (t *txn) seen(id string, seqs []uint64) (*api.SeenAnswer, error) {
 	}
 	ans := &api.SeenAnswer{Device: d.ID, HighWater: st.hwm, Window: ReplayWindow, Seqs: make([]api.SeqSeen, len(seqs))}
 	for i, seq := range seqs {
+		seen, err := t.seenByLedger(&st, d.ID, seq)
+		if err != nil {
+			return nil, err
+		}
 		state := api.SeqNotSeen
-		switch st.seen(seq) {
+		switch seen {
 		case seqAccepted:
 			state = api.SeqAccepted
 		case seqBelowWindow:

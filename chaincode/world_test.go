@@ -91,6 +91,28 @@ type txRecord struct {
 	// required is which orgs' peers must have endorsed the transaction for
 	// Fabric's validator to accept it (see endorsementNeeded).
 	required []string
+	// wrote and queriedPrivate enforce Fabric's rule that a query over
+	// private data (a range or partial key) runs only in a transaction
+	// that writes nothing, before or after it.
+	wrote, queriedPrivate bool
+}
+
+// write checks that a transaction may write, as Fabric's simulator does.
+func (rec *txRecord) write() error {
+	if rec.queriedPrivate {
+		return fmt.Errorf("txid [%s]: unsuppored transaction. Transaction has already performed queries on pvt data. Writes are not allowed", rec.id)
+	}
+	rec.wrote = true
+	return nil
+}
+
+// queryPrivate checks that a transaction may query private data.
+func (rec *txRecord) queryPrivate() error {
+	if rec.wrote {
+		return fmt.Errorf("txid [%s]: Queries on pvt data is supported only in a read-only transaction", rec.id)
+	}
+	rec.queriedPrivate = true
+	return nil
 }
 
 // chaincodePolicy stands for the chaincode's own endorsement policy
@@ -196,6 +218,9 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 		if coll == "" || k == "" || len(v) == 0 {
 			return fmt.Errorf("empty collection, key or value for %q", k)
 		}
+		if err := rec.write(); err != nil {
+			return err
+		}
 		if rec.pvt[coll] == nil {
 			rec.pvt[coll] = map[string][]byte{}
 		}
@@ -215,6 +240,9 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 		return v, nil
 	}
 	privateRange := func(coll, start, end string) (shim.StateQueryIteratorInterface, error) {
+		if err := rec.queryPrivate(); err != nil {
+			return nil, err
+		}
 		if coll != implicitCollection(peerMSP) && len(w.private[coll]) > 0 {
 			return nil, fmt.Errorf("private data matching public hash version is not available")
 		}
@@ -271,6 +299,9 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 		if k == "" || len(v) == 0 {
 			return fmt.Errorf("empty key or value for %q", k)
 		}
+		if err := rec.write(); err != nil {
+			return err
+		}
 		if _, ok := rec.writes[k]; !ok {
 			rec.order = append(rec.order, k)
 		}
@@ -279,6 +310,9 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 	}
 	s.DelStateStub = func(k string) error {
 		if err := w.injected("DelState"); err != nil {
+			return err
+		}
+		if err := rec.write(); err != nil {
 			return err
 		}
 		if _, ok := rec.writes[k]; !ok {
@@ -295,6 +329,9 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 	}
 	s.SetStateValidationParameterStub = func(k string, ep []byte) error {
 		if err := w.injected("SetStateValidationParameter"); err != nil {
+			return err
+		}
+		if err := rec.write(); err != nil {
 			return err
 		}
 		rec.sbe[k] = ep

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/receipt"
 )
 
@@ -64,6 +65,13 @@ func (c *Client) ReadingReceipt(ctx context.Context, device string, seq uint64) 
 	if err != nil {
 		return nil, err
 	}
+	return c.ReceiptOfReading(ctx, device, p)
+}
+
+// ReceiptOfReading builds the receipt of a reading from its proof
+// material (the chaincode's, or an index's: index.ReadingProof); the
+// blocks come from this client's peer.
+func (c *Client) ReceiptOfReading(ctx context.Context, device string, p *reading.Proof) (*receipt.Receipt, error) {
 	req := c.receiptRequest(receipt.KindReading, device, p.BatchID)
 	req.Reading = p
 	return receipt.Build(ctx, c.blocks(), req)

@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/index"
 	"github.com/iotledger/iotledger/index/store"
@@ -132,4 +134,45 @@ func openIndex(ctx context.Context, url string) (index.Store, error) {
 		return nil, fmt.Errorf("index database %s: %w", url, err)
 	}
 	return st, nil
+}
+
+// indexedLedger serves telemetry reads from the org's index and everything
+// else from the ledger.
+type indexedLedger struct {
+	ledger
+	st index.Store
+}
+
+func (l *indexedLedger) Close() error { return errors.Join(l.st.Close(), l.ledger.Close()) }
+
+func (l *indexedLedger) Reading(ctx context.Context, device string, seq uint64) (*api.StoredReading, error) {
+	r, err := l.st.Reading(ctx, device, seq)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("the index has no reading %d of device %s", seq, device))
+	}
+	if err != nil {
+		return nil, err
+	}
+	sr, err := index.StoredReading(*r)
+	return &sr, err
+}
+
+func (l *indexedLedger) ListReadings(ctx context.Context, q api.ReadingQuery) (*api.ReadingPage, error) {
+	return index.ListReadings(ctx, l.st, q)
+}
+
+func (l *indexedLedger) ReadingProof(ctx context.Context, device string, seq uint64) (*reading.Proof, error) {
+	p, err := index.ReadingProof(ctx, l.st, device, seq)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("the index has no reading %d of device %s", seq, device))
+	}
+	return p, err
+}
+
+func (l *indexedLedger) ReadingReceipt(ctx context.Context, device string, seq uint64) (*receipt.Receipt, error) {
+	p, err := l.ReadingProof(ctx, device, seq)
+	if err != nil {
+		return nil, err
+	}
+	return l.ReceiptOfReading(ctx, device, p)
 }

@@ -60,6 +60,7 @@ type ledger interface {
 
 	TrustAnchor(ctx context.Context) (receipt.Anchor, *common.Block, error)
 	ReadingReceipt(ctx context.Context, device string, seq uint64) (*receipt.Receipt, error)
+	ReceiptOfReading(ctx context.Context, device string, p *reading.Proof) (*receipt.Receipt, error)
 	CommandAckReceipt(ctx context.Context, id string) (*receipt.Receipt, error)
 	DeviceReceipt(ctx context.Context, device, txID string) (*receipt.Receipt, error)
 	CheckReceipt(ctx context.Context, r *receipt.Receipt, res *receipt.Result) (*client.CrossCheck, error)
@@ -149,9 +150,15 @@ func connectLedger(ctx context.Context, f ledgerFlags, log *slog.Logger) (ledger
 
 // ledgerCmd is shared by the verbs of one group: its flags and how to connect.
 type ledgerCmd struct {
-	g    *globalOptions
-	lf   ledgerFlags
-	open ledgerOpener
+	g     *globalOptions
+	lf    ledgerFlags
+	open  ledgerOpener
+	index string // --index: read telemetry from this index database
+}
+
+// registerIndex adds --index to a group whose reads an index can serve.
+func (l *ledgerCmd) registerIndex(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&l.index, "index", "", `read telemetry from the org's index instead of the chaincode: "sqlite:PATH", a PostgreSQL URL, or "default" for <state-dir>/<org>/index.db (kept by `+"`iotledger index`"+`)`)
 }
 
 func newLedgerCmd(g *globalOptions, open ledgerOpener) *ledgerCmd {
@@ -182,6 +189,18 @@ func (l *ledgerCmd) run(cmd *cobra.Command, fn func(ctx context.Context, lg ledg
 	lg, err := l.open(ctx, l.lf, l.logger(cmd))
 	if err != nil {
 		return err
+	}
+	if l.index != "" {
+		url := l.index
+		if url == "default" {
+			url = defaultIndexURL(l.lf)
+		}
+		st, err := openIndex(ctx, url)
+		if err != nil {
+			_ = lg.Close()
+			return err
+		}
+		lg = &indexedLedger{ledger: lg, st: st}
 	}
 	defer func() { _ = lg.Close() }()
 	return l.explain(fn(ctx, lg))

@@ -29,6 +29,7 @@ so that anyone can check it offline with only the channel's trust anchor (iotled
 The format is docs/receipts.md.`,
 	}
 	l.lf.register(cmd)
+	l.registerIndex(cmd)
 	cmd.AddCommand(l.receiptAnchorCmd(), l.receiptReadingCmd(), l.receiptCommandCmd(), l.receiptDeviceCmd(),
 		l.receiptVerifyCmd(), l.receiptCheckCmd())
 	return cmd

@@ -22,6 +22,7 @@ func newTelemetryCmd(g *globalOptions, open ledgerOpener) *cobra.Command {
 		Short: "Read device telemetry from the ledger and prove (offline) that a reading is on it",
 	}
 	l.lf.register(cmd)
+	l.registerIndex(cmd)
 	cmd.AddCommand(l.telemetryGetCmd(), l.telemetryListCmd(), l.telemetryProofCmd(), l.telemetryVerifyCmd())
 	return cmd
 }

@@ -186,6 +186,19 @@ func TestAnIndexFollowsTheChannelAndResumesWithoutGapsOrDuplicates(t *testing.T)
 			require.Equal(t, 2, b.Size)
 			require.Equal(t, "Org1MSP", b.MSPID)
 
+			// The org's own index and its own peer give an auditor a
+			// receipt (Org2's index holds Org1's public readings too).
+			p, err := index.ReadingProof(t.Context(), st, w.device, 2)
+			require.NoError(t, err)
+			rc, err := reader.ReceiptOfReading(t.Context(), w.device, p)
+			require.NoError(t, err)
+			data, err := rc.Marshal()
+			require.NoError(t, err)
+			res, err := receipt.Verify(data, a)
+			require.NoError(t, err)
+			require.Equal(t, uint64(2), res.Reading.Seq)
+			require.Equal(t, api.StatusActive, res.Status, "the record in force when the batch committed, before the revocation")
+
 			audit, err := st.Audit(t.Context(), w.device, 100)
 			require.NoError(t, err)
 			var fns []string

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -175,8 +176,11 @@ func refuseNulls(data []byte) error {
 	dec := jsontext.NewDecoder(bytes.NewReader(data))
 	for {
 		tok, err := dec.ReadToken()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		if err != nil {
-			return nil // the strict decoder has already accepted the syntax
+			return fmt.Errorf("receipt is not valid JSON: %w", err)
 		}
 		if tok.Kind() == 'n' {
 			return fmt.Errorf("null at %s: a field is given a value, or left out", dec.StackPointer())

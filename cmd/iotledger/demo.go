@@ -649,16 +649,17 @@ func (d *demo) proof(ctx context.Context, device string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(d.net.StateDir(), "demo-receipt.json")
-	anchorPath := filepath.Join(d.net.StateDir(), "demo-anchor.json")
+	// Beside the state directory: the receipt outlives the network.
+	path := filepath.Join(filepath.Dir(d.net.StateDir()), "demo-receipt.json")
+	anchorPath := filepath.Join(filepath.Dir(d.net.StateDir()), "demo-anchor.json")
 	anchorJSON, err := json.Marshal(anchor)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(anchorPath, anchorJSON, 0o600); err != nil {
+	if err := os.WriteFile(anchorPath, anchorJSON, 0o644); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -669,7 +670,7 @@ func (d *demo) proof(ctx context.Context, device string) error {
 	d.say("trust anchor from %s's peer: channel %s, genesis block %s…", logisticsOrg, anchor.Channel, anchor.Genesis[:16])
 	d.say("reading %s #%d: block %d, endorsed by %s, device key %s… (version %d) — %d bytes, verified offline in %s",
 		res.Device, res.Reading.Seq, res.Block, strings.Join(res.Endorsers, " + "), res.KeyID[:12], res.KeyVersion, len(data), time.Since(start).Round(time.Millisecond))
-	d.say("saved to %s; anyone can check it again: iotledger receipt verify %s --anchor %s", path, path, anchorPath)
+	d.say("saved to %s (it outlives the network); anyone can check it again: iotledger receipt verify %s --anchor %s", path, path, anchorPath)
 	return nil
 }
 

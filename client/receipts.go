@@ -188,3 +188,12 @@ func (c *Client) Blocks(ctx context.Context, from uint64) (<-chan *common.Block,
 	}
 	return ch, nil
 }
+
+// Height is the number of blocks this client's peer has committed.
+func (c *Client) Height(ctx context.Context) (uint64, error) {
+	h, err := c.chainHeight(ctx)
+	if err != nil {
+		return 0, newCallError("qscc:GetChainInfo", "", StageEvaluate, err)
+	}
+	return h, nil
+}

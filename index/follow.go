@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 
@@ -199,5 +200,24 @@ func (f *Follower) batch(t *Transaction, vt *receipt.VerifiedTx) {
 			Payload: env.Payload, Signature: env.Signature, BatchTx: vt.TxID, Index: i, Block: t.Block,
 		})
 		t.Devices = append(t.Devices, r.Device)
+	}
+}
+
+// CaughtUp waits until the store has applied every block below height (a
+// peer's chain height), polling its checkpoint, or ctx ends.
+func CaughtUp(ctx context.Context, st Store, height uint64) error {
+	for {
+		next, _, err := st.Checkpoint(ctx)
+		if err != nil {
+			return err
+		}
+		if next >= height {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("index: at block %d of %d: %w", next, height, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

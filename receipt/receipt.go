@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -129,14 +130,22 @@ func Parse(data []byte) (*Receipt, error) {
 		return nil, err
 	}
 	if rr := r.Reading; rr != nil {
+		var present struct {
+			Reading map[string]json.RawMessage `json:"reading"`
+		}
+		if err := json.Unmarshal(data, &present); err != nil {
+			return nil, fmt.Errorf("receipt is not valid receipt JSON: %w", err)
+		}
+		for _, k := range []string{"payload", "signature", "index", "size", "path"} {
+			if _, ok := present.Reading[k]; !ok {
+				return nil, fmt.Errorf("reading.%s is missing", k)
+			}
+		}
 		if r.payload, err = decodeB64("reading.payload", rr.Payload); err != nil {
 			return nil, err
 		}
 		if r.signature, err = decodeB64("reading.signature", rr.Signature); err != nil {
 			return nil, err
-		}
-		if rr.Path == nil {
-			return nil, errors.New("reading.path is missing (an empty array for a batch of one)")
 		}
 		for i, h := range rr.Path {
 			p, err := reading.ParseHash(h)
@@ -167,8 +176,11 @@ func refuseNulls(data []byte) error {
 	dec := jsontext.NewDecoder(bytes.NewReader(data))
 	for {
 		tok, err := dec.ReadToken()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		if err != nil {
-			return nil // the strict decoder has already accepted the syntax
+			return fmt.Errorf("receipt is not valid JSON: %w", err)
 		}
 		if tok.Kind() == 'n' {
 			return fmt.Errorf("null at %s: a field is given a value, or left out", dec.StackPointer())

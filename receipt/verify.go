@@ -416,6 +416,11 @@ func (v *verifier) writtenRecord(tx *endorserTx, step Step) (*api.Device, error)
 	if err := reading.DecodeStrict(w.GetValue(), &d); err != nil {
 		return nil, fail(step, "device %s's record written by transaction %s is not a device record: %v", v.r.Device, tx.txID, err)
 	}
+	switch d.Status {
+	case api.StatusProvisioned, api.StatusActive, api.StatusSuspended, api.StatusRevoked, api.StatusDecommissioned:
+	default:
+		return nil, fail(step, "device %s's record has status %q, which is not a device status", v.r.Device, d.Status)
+	}
 	if d.ID != v.r.Device {
 		return nil, fail(step, "the record under device %s's key is of device %q", v.r.Device, d.ID)
 	}

@@ -2,7 +2,9 @@ package hub
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
@@ -11,7 +13,32 @@ import (
 
 // startBatcher recovers batches left by an earlier run, then forms new
 // batches from the outbox and hands them to the submitters.
+//
+// Device lanes: a device's readings are in one batch in flight at a time.
+// On the ledger every batch reads (and writes) the state of each of its
+// devices (the replay guard's key ranges, the device's records), so two
+// batches in flight with one device conflict at commit (MVCC_READ_CONFLICT,
+// PHANTOM_READ_CONFLICT), are retried and hold up everybody; with lanes they
+// never conflict with each other, and a device that sends fast is limited
+// by its own batch cadence (at most BatchSize readings per commit round
+// trip), not by others'. The outbox keeps the lanes (Outbox.TakeLaneBatches):
+// a recorded batch holds its devices, their newer readings stay pending, in
+// order, until a submitter has resolved the batch and released it
+// (batchDone), which wakes the batcher like a new reading does. The lanes
+// are kept where the pending readings are, rather than as a set of busy
+// devices here that batch formation would skip past, so that forming a
+// batch does not read a fast device's whole backlog every time, and the
+// batcher knows how many readings can go now (Outbox.Available) to decide
+// whether to wait for a full batch.
 func (h *Hub) startBatcher() {
+	recovered, err := h.outbox.Batches()
+	if err != nil {
+		h.log.Error("reading in-flight batches", "err", err)
+	}
+	if len(recovered) > 0 {
+		h.log.Info("recovering batches that were in flight", "batches", len(recovered))
+	}
+	recovery := &recoveryQueue{waiting: recovered, running: map[string]int{}}
 	work := make(chan batchJob, h.cfg.Submitters)
 	for range h.cfg.Submitters {
 		h.wg.Add(1)
@@ -19,6 +46,7 @@ func (h *Hub) startBatcher() {
 			defer h.wg.Done()
 			for job := range work {
 				h.submitBatch(h.ctx, job)
+				h.batchDone(job, recovery)
 			}
 		}()
 	}
@@ -26,21 +54,7 @@ func (h *Hub) startBatcher() {
 	go func() {
 		defer h.wg.Done()
 		defer close(work)
-		recovered, err := h.outbox.Batches()
-		if err != nil {
-			h.log.Error("reading in-flight batches", "err", err)
-		}
-		if len(recovered) > 0 {
-			h.log.Info("recovering batches that were in flight", "batches", len(recovered))
-		}
-		for _, b := range recovered {
-			select {
-			case work <- batchJob{batch: b, recheck: true}:
-			case <-h.ctx.Done():
-				return
-			}
-		}
-		h.formBatches(work)
+		h.formBatches(work, recovery)
 	}()
 }
 
@@ -49,18 +63,124 @@ type batchJob struct {
 	recheck bool // may already be (partly) on the ledger: look before submitting
 }
 
-// formBatches waits until BatchSize readings are pending or the oldest has
-// waited BatchWait (no waiting once the hub is flushing), then records
-// batches and queues them. When several batches' worth is pending it
-// records as many as the queue has room for in one outbox transaction, so
-// idle submitters get work without one fsync per batch. Queuing blocks
-// while all submitters are busy and the queue is full, which lets readings
-// accumulate into full batches under load.
-func (h *Hub) formBatches(work chan<- batchJob) {
+// batchDone releases a submitted batch's devices for their next batches and
+// wakes the batcher. A batch cut short by shutdown keeps them: its readings
+// stay recorded, for the next start to re-check.
+func (h *Hub) batchDone(job batchJob, recovery *recoveryQueue) {
+	if h.ctx.Err() != nil {
+		return
+	}
+	if job.recheck {
+		recovery.done(job.batch)
+	}
+	h.outbox.Release(job.batch.ID)
+	poke(h.readingsReady)
+}
+
+// recoveryQueue holds the batches an earlier run left recorded, to be
+// submitted (with recheck) in the order they were formed, two of them never
+// in flight with a device in common: a hub before device lanes left batches
+// that share devices. Until all the recovered batches holding a device are
+// released, the outbox keeps the device's pending readings back.
+type recoveryQueue struct {
+	mu      sync.Mutex
+	waiting []Batch        // not yet queued, in batch id (formation) order
+	running map[string]int // device → recovered batches queued or submitting that hold it
+}
+
+// ready removes and returns the waiting batches that may be queued now: no
+// device of theirs is in a recovered batch in flight, nor in an earlier
+// waiting one (whose readings of the device are older).
+func (q *recoveryQueue) ready() []Batch {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiting) == 0 {
+		return nil
+	}
+	var out []Batch
+	blocked := map[string]bool{}
+	keep := q.waiting[:0]
+	for _, b := range q.waiting {
+		devs := batchDevices(b)
+		free := true
+		for _, d := range devs {
+			if q.running[d] > 0 || blocked[d] {
+				free = false
+			}
+		}
+		if !free {
+			keep = append(keep, b)
+			for _, d := range devs {
+				blocked[d] = true
+			}
+			continue
+		}
+		for _, d := range devs {
+			q.running[d]++
+		}
+		out = append(out, b)
+	}
+	clear(q.waiting[len(keep):])
+	q.waiting = keep
+	return out
+}
+
+// done marks a recovered batch resolved.
+func (q *recoveryQueue) done(b Batch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, d := range batchDevices(b) {
+		if q.running[d]--; q.running[d] <= 0 {
+			delete(q.running, d)
+		}
+	}
+}
+
+// batchDevices lists the devices of a batch, in order of first appearance.
+func batchDevices(b Batch) []string {
+	var devs []string
+	for _, r := range b.Readings {
+		if !slices.Contains(devs, r.Device) {
+			devs = append(devs, r.Device)
+		}
+	}
+	return devs
+}
+
+// queueRecovered queues the recovered batches that may go now; false once
+// the hub stops.
+func (h *Hub) queueRecovered(work chan<- batchJob, recovery *recoveryQueue) bool {
+	for _, b := range recovery.ready() {
+		select {
+		case work <- batchJob{batch: b, recheck: true}:
+		case <-h.ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// formBatches waits until BatchSize readings can go (readings of devices
+// without a batch in flight, Outbox.Available) or BatchWait has passed since
+// readings first waited (no waiting once the hub is flushing), then records
+// batches and queues them. When several batches' worth can go it records
+// as many as the queue has room for in one outbox transaction, so idle
+// submitters get work without one fsync per batch. A batch that is not
+// full is recorded only once BatchWait has passed. Queuing blocks while all
+// submitters are busy and the queue is full, which lets readings accumulate
+// into full batches under load. A resolved batch wakes it (its devices'
+// readings can go again), and recovered batches are queued first, as their
+// devices become free.
+func (h *Hub) formBatches(work chan<- batchJob, recovery *recoveryQueue) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var shortAt time.Time // when a short batch may go: BatchWait after readings could first go
 	for {
-		if h.outbox.Pending() == 0 {
+		if !h.queueRecovered(work, recovery) {
+			return
+		}
+		if h.outbox.Available() == 0 {
+			shortAt = time.Time{}
 			select {
 			case <-h.readingsReady:
 				continue
@@ -68,23 +188,35 @@ func (h *Hub) formBatches(work chan<- batchJob) {
 				return
 			}
 		}
-		timer.Reset(h.cfg.BatchWait)
+		if shortAt.IsZero() {
+			shortAt = time.Now().Add(h.cfg.BatchWait)
+		}
+		flushing := isClosed(h.flushing)
 	fill:
-		for h.outbox.Pending() < int64(h.cfg.BatchSize) {
+		for !flushing && h.outbox.Available() < int64(h.cfg.BatchSize) {
+			wait := time.Until(shortAt)
+			if wait <= 0 {
+				break
+			}
+			timer.Reset(wait)
 			select {
 			case <-h.readingsReady:
+				timer.Stop()
+				if !h.queueRecovered(work, recovery) {
+					return
+				}
 			case <-timer.C:
-				break fill
 			case <-h.flushing:
+				timer.Stop()
 				break fill
 			case <-h.ctx.Done():
 				timer.Stop()
 				return
 			}
 		}
-		timer.Stop()
-		n := batchesToForm(h.outbox.Pending(), h.cfg.BatchSize, cap(work)-len(work))
-		bs, err := h.outbox.TakeBatches(h.cfg.BatchSize, n, h.cfg.Now())
+		short := isClosed(h.flushing) || !time.Now().Before(shortAt)
+		n := batchesToForm(h.outbox.Available(), h.cfg.BatchSize, cap(work)-len(work))
+		bs, err := h.outbox.TakeLaneBatches(h.cfg.BatchSize, n, short, h.cfg.Now())
 		if err != nil {
 			h.log.Error("forming batch", "err", err)
 			if !sleepCtx(h.ctx, time.Second) {
@@ -102,11 +234,20 @@ func (h *Hub) formBatches(work chan<- batchJob) {
 	}
 }
 
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 // batchesToForm is how many batches to record at once: every full batch
-// pending, as far as the submitters' queue has room, and at least one (a
-// short one once BatchWait has passed).
-func batchesToForm(pending int64, batchSize, room int) int {
-	full := int(min(pending/int64(batchSize), int64(room)))
+// that can go, as far as the submitters' queue has room, and at least one
+// (a short one once BatchWait has passed).
+func batchesToForm(available int64, batchSize, room int) int {
+	full := int(min(available/int64(batchSize), int64(room)))
 	return max(full, 1)
 }
 

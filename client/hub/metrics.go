@@ -118,6 +118,10 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 			Help: "Readings accepted but not yet resolved against the ledger.",
 		}, func() float64 { return float64(o.Depth()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "iotledger_hub_readings_held_back",
+			Help: "Readings not yet in a batch because their device already has one in flight (a device's readings are in one batch in flight at a time); rising steadily: a device sends more than a batch per commit round trip.",
+		}, func() float64 { return float64(o.HeldBack()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "iotledger_hub_acks_pending",
 			Help: "Command acks accepted but not yet recorded on the ledger.",
 		}, func() float64 { return float64(o.PendingAcks()) }),

@@ -316,6 +316,10 @@ func (f *fakeLedger) ReadingReceipt(context.Context, *reading.Proof) (*receipt.R
 	return nil, errors.Join(f.call("ReadingReceipt"), errNoReceipts)
 }
 
+func (f *fakeLedger) ReceiptOfReading(context.Context, string, *reading.Proof) (*receipt.Receipt, error) {
+	return nil, errors.Join(f.call("ReceiptOfReading"), errNoReceipts)
+}
+
 func (f *fakeLedger) CommandAckReceipt(context.Context, string) (*receipt.Receipt, error) {
 	return nil, errors.Join(f.call("CommandAckReceipt"), errNoReceipts)
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/index"
+	"github.com/iotledger/iotledger/index/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -447,16 +449,44 @@ func TestClientNamesAreReadableInTables(t *testing.T) {
 	}
 }
 
-func TestVerbsThatReadReadingsSayAnIndexServesThem(t *testing.T) {
+func TestVerbsThatReadReadingsAskTheOrgsIndex(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.db")
 	for _, args := range [][]string{
 		{"telemetry", "get", "fridge-01", "7"},
 		{"telemetry", "list", "fridge-01", "--from-seq", "3"},
-		{"telemetry", "proof", "fridge-01", "7"},
-		{"receipt", "reading", "fridge-01", "7"},
 	} {
-		run := runLedgerCLI(t, &fakeLedger{t: t}, "table", "", args...)
-		require.ErrorContains(t, run.err, "the ledger keeps no readings any more", "%v", args)
-		require.ErrorContains(t, run.err, "an org's index serves readings")
+		run := runLedgerCLI(t, &fakeLedger{t: t}, "table", "", append(args, "--index", "sqlite:"+missing)...)
+		require.ErrorContains(t, run.err, "no index at "+missing, "%v", args)
+		require.ErrorContains(t, run.err, "iotledger index --org Org1")
 		require.Zero(t, run.opened, "%v: nothing to ask the ledger", args)
+		_, err := os.Stat(missing)
+		require.ErrorIs(t, err, os.ErrNotExist, "a reader creates no empty index")
 	}
+
+	// An index with three readings of fridge-01 (one block, one batch).
+	path := filepath.Join(t.TempDir(), "index.db")
+	st, err := store.OpenSQLite(t.Context(), path)
+	require.NoError(t, err)
+	tx := index.Transaction{Block: 0, TxID: "9a8b7c6d", ValidationCode: "VALID", Function: "telemetry:SubmitBatch", Devices: []string{"fridge-01"},
+		Batch: &index.Batch{TxID: "9a8b7c6d", Root: make([]byte, 32), Size: 3, MSPID: "Org1MSP"}}
+	for i, seq := range []uint64{6, 7, 8} {
+		tx.Readings = append(tx.Readings, index.Reading{Device: "fridge-01", Seq: seq, Timestamp: 1_767_225_600_000 + int64(seq),
+			Values: []byte(`[{"n":"temperature","u":"Cel","v":5.5}]`), Payload: []byte("p"), Signature: []byte("s"), BatchTx: "9a8b7c6d", Index: i})
+	}
+	require.NoError(t, st.Apply(t.Context(), &index.Block{Number: 0, Hash: make([]byte, 32), Transactions: []index.Transaction{tx}}))
+	require.NoError(t, st.Close())
+
+	run := runLedgerCLI(t, &fakeLedger{t: t}, "table", "", "telemetry", "get", "fridge-01", "7", "--index", "sqlite:"+path)
+	require.NoError(t, run.err)
+	require.Contains(t, run.stdout, "temperature=5.5Cel")
+	require.Contains(t, run.stdout, "9a8b7c6d #1")
+	run = runLedgerCLI(t, &fakeLedger{t: t}, "json", "", "telemetry", "list", "fridge-01", "--from-seq", "7", "--index", "sqlite:"+path)
+	require.NoError(t, run.err)
+	var page index.ReadingPage
+	require.NoError(t, json.Unmarshal([]byte(run.stdout), &page))
+	require.Len(t, page.Readings, 2)
+	require.Equal(t, uint64(7), page.Readings[0].Seq)
+	run = runLedgerCLI(t, &fakeLedger{t: t}, "table", "", "telemetry", "get", "fridge-01", "9", "--index", "sqlite:"+path)
+	require.ErrorContains(t, run.err, "the index has no reading 9")
+	require.Zero(t, run.opened)
 }

@@ -145,9 +145,15 @@ func connectLedger(ctx context.Context, f ledgerFlags, log *slog.Logger) (ledger
 
 // ledgerCmd is shared by the verbs of one group: its flags and how to connect.
 type ledgerCmd struct {
-	g    *globalOptions
-	lf   ledgerFlags
-	open ledgerOpener
+	g     *globalOptions
+	lf    ledgerFlags
+	open  ledgerOpener
+	index string // --index: the index database that serves readings
+}
+
+// registerIndex adds --index to a group whose reads an index can serve.
+func (l *ledgerCmd) registerIndex(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&l.index, "index", "default", `the org's index that serves readings: "sqlite:PATH", a PostgreSQL URL, or "default" for <state-dir>/<org>/index.db (kept by `+"`iotledger index`"+`)`)
 }
 
 func newLedgerCmd(g *globalOptions, open ledgerOpener) *ledgerCmd {

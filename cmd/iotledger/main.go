@@ -57,6 +57,7 @@ func newRootCmd() *cobra.Command {
 		newCommandCmd(g, connectLedger),
 		newTelemetryCmd(g, connectLedger),
 		newReceiptCmd(g, connectLedger),
+		newIndexCmd(g),
 		newEventsCmd(g, connectLedger),
 		newBenchCmd(g),
 		newHubCmd(g),

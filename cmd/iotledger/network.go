@@ -5,17 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/network"
-	"github.com/iotledger/iotledger/receipt"
 )
 
 // newNetworkCmd is `iotledger network`: a local Fabric v2.5 network of
@@ -247,19 +243,7 @@ from the genesis block file in the state directory; ` + "`iotledger receipt anch
 member's peer, and every member gets the same value.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := network.Load(*stateDir)
-			if err != nil {
-				return err
-			}
-			raw, err := os.ReadFile(n.GenesisBlockPath())
-			if err != nil {
-				return err
-			}
-			var b common.Block
-			if err := proto.Unmarshal(raw, &b); err != nil {
-				return fmt.Errorf("%s is not a block: %w", n.GenesisBlockPath(), err)
-			}
-			a, err := receipt.AnchorOf(&b)
+			a, err := localAnchor(*stateDir)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/iotledger/iotledger/index"
 	"github.com/iotledger/iotledger/receipt"
 )
 
@@ -29,6 +30,7 @@ so that anyone can check it offline with only the channel's trust anchor (iotled
 The format is docs/receipts.md.`,
 	}
 	l.lf.register(cmd)
+	l.registerIndex(cmd)
 	cmd.AddCommand(l.receiptAnchorCmd(), l.receiptReadingCmd(), l.receiptCommandCmd(), l.receiptDeviceCmd(),
 		l.receiptVerifyCmd(), l.receiptCheckCmd())
 	return cmd
@@ -167,15 +169,29 @@ func (l *ledgerCmd) receiptReadingCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "reading DEVICE SEQ [--out FILE]",
-		Short: "Make the receipt of a committed reading",
+		Short: "Make the receipt of a committed reading (the reading and its path from the org's index, the blocks from its peer)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// TODO(index): take the reading and its Merkle path from the
-			// org's index and build the receipt with ReadingReceipt.
-			if _, _, err := parseDeviceSeq(args); err != nil {
+			device, seq, err := parseDeviceSeq(args)
+			if err != nil {
 				return err
 			}
-			return errServedByIndex("receipt reading")
+			return l.run(cmd, func(ctx context.Context, lg ledger) error {
+				st, err := l.openReadIndex(ctx)
+				if err != nil {
+					return err
+				}
+				defer func() { _ = st.Close() }()
+				p, err := index.ReadingProof(ctx, st, device, seq)
+				if err != nil {
+					return indexMiss(err, device, seq)
+				}
+				r, err := lg.ReadingReceipt(ctx, p)
+				if err != nil {
+					return err
+				}
+				return l.receiptOut(cmd, out, r)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "write the receipt to this file (default: standard output)")

@@ -62,7 +62,7 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 	require.Greater(t, n, 10, "simulated devices' readings reached the ledger")
 
 	// The network is gone; the receipt still verifies, offline, from the CLI.
-	verify := exec.CommandContext(ctx, bin, "receipt", "verify", filepath.Join(state, "demo-receipt.json"), "--anchor", filepath.Join(state, "demo-anchor.json"))
+	verify := exec.CommandContext(ctx, bin, "receipt", "verify", filepath.Join(filepath.Dir(state), "demo-receipt.json"), "--anchor", filepath.Join(filepath.Dir(state), "demo-anchor.json"))
 	out, err = verify.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "VERIFIED")

@@ -73,8 +73,10 @@ const peersOf = (...msps) => {
 const implicit = (rule, sub) => ({ type: 3, value: enc('ImplicitMetaPolicy', { sub_policy: sub, rule: { ANY: 0, ALL: 1, MAJORITY: 2 }[rule] }) });
 const pols = (o) => Object.fromEntries(Object.entries(o).map(([k, p]) => [k, { policy: p, mod_policy: 'Admins' }]));
 
-function mspValue(name, { roots, intermediates = [], crl = [] }) {
-  const ou = (id) => ({ organizational_unit_identifier: id });
+// mspValue: an MSP with NodeOUs; `pin` names the CA certificate the OU
+// identifiers name (Fabric's cryptogen names the root), none when absent.
+function mspValue(name, { roots, intermediates = [], crl = [], pin }) {
+  const ou = (id) => ({ organizational_unit_identifier: id, ...(pin ? { certificate: pem(pin) } : {}) });
   return enc('MSPConfig', {
     type: 0,
     config: enc('FabricMSPConfig', {
@@ -110,8 +112,8 @@ function channelGroup(t = {}) {
       },
       Application: {
         groups: {
-          Org1: org('Org1MSP', { roots: ['org1-ca'], crl: t.org1CRL || [] }),
-          Org2: org('Org2MSP', { roots: ['org2-ca'], intermediates: ['org2-ica'] }),
+          Org1: org('Org1MSP', { roots: ['org1-ca'], crl: t.org1CRL || [], ...((t.msp || {}).Org1MSP || {}) }),
+          Org2: org('Org2MSP', { roots: ['org2-ca'], intermediates: ['org2-ica'], ...((t.msp || {}).Org2MSP || {}) }),
           ...(t.threeOrgs ? { Org3: org('Org3MSP', { roots: ['org3-ca'] }) } : {}),
         },
         policies: pols({ Writers: implicit('ANY', 'Writers'), Endorsement: implicit('MAJORITY', 'Endorsement'), Admins: implicit('MAJORITY', 'Admins') }),
@@ -162,7 +164,7 @@ function endorserTx({
     metadata_writes: metadataWrites,
   });
   const results = enc('TxReadWriteSet', { data_model: 0, ns_rwset: [{ namespace: CHAINCODE, rwset: kv }] });
-  const cca = enc('ChaincodeAction', { results, response: { status: t.status || 200 }, chaincode_id: { name: CHAINCODE, version: '1' } });
+  const cca = enc('ChaincodeAction', { results, events: t.events, response: { status: t.status || 200 }, chaincode_id: { name: CHAINCODE, version: '1' } });
   const prp = enc('ProposalResponsePayload', { proposal_hash: t.proposalHash || sha256(chdr, shdr, ccpp), extension: cca });
   const endorsements = endorsers.map((e) => ({ endorser: e.sid, signature: e.sign(Buffer.concat([prp, e.sid])) }));
   const cap = enc('ChaincodeActionPayload', { chaincode_proposal_payload: ccpp, action: { proposal_response_payload: prp, endorsements } });
@@ -172,19 +174,49 @@ function endorserTx({
   return { txId, env: enc('Envelope', { payload, signature }) };
 }
 
+// blockBytes encodes a common.Block by hand, as Fabric's deterministic
+// marshalling does (receipts.md §4.3): fields in number order, a header number
+// of 0 and empty hashes left out, every data and metadata element written.
+function varint(n) {
+  const out = [];
+  let v = BigInt(n);
+  do { let b = Number(v & 0x7fn); v >>= 7n; if (v > 0n) b |= 0x80; out.push(b); } while (v > 0n);
+  return Buffer.from(out);
+}
+const field = (tag, bytes) => Buffer.concat([Buffer.from([tag]), varint(bytes.length), bytes]);
+function blockBytes({ number, previousHash, dataHash, data, metadata }) {
+  const header = Buffer.concat([
+    number ? Buffer.concat([Buffer.from([0x08]), varint(number)]) : Buffer.alloc(0),
+    previousHash.length ? field(0x12, previousHash) : Buffer.alloc(0),
+    dataHash.length ? field(0x1a, dataHash) : Buffer.alloc(0),
+  ]);
+  return Buffer.concat([
+    field(0x0a, header),
+    field(0x12, Buffer.concat(data.map((d) => field(0x0a, d)))),
+    field(0x1a, Buffer.concat(metadata.map((m) => field(0x0a, m)))),
+  ]);
+}
+
 // block builds a signed block; `lastConfig` is the config block in force.
+// Block 0 is a genesis block as Fabric makes one: no previous hash, and
+// nothing in its metadata (it is trusted through the anchor, nobody signs it).
+// t.metadata edits the five metadata entries after signing.
 function block(number, envs, lastConfig, t = {}) {
   const dataHash = t.dataHash || sha256(...envs);
-  const header = { number, previous_hash: sha256(Buffer.from(`block ${number - 1}`)), data_hash: dataHash };
-  const der = headerDER(BigInt(number), header.previous_hash, header.data_hash);
-  const value = enc('OrdererBlockMetadata', { last_config: { index: t.lastConfig !== undefined ? t.lastConfig : lastConfig } });
-  const signers = t.signers || [ORDERER];
-  const signatures = signers.map((s) => {
-    const sh = enc('SignatureHeader', { creator: s.sid, nonce: crypto.randomBytes(24) });
-    return { signature_header: sh, signature: s.sign(Buffer.concat([value, sh, der]), { highS: !!t.highS }) };
-  });
-  const metadata = [enc('Metadata', { value, signatures }), Buffer.alloc(0), t.txFilter || Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0)];
-  return enc('Block', { header, data: { data: envs }, metadata: { metadata } });
+  const previousHash = number === 0 ? Buffer.alloc(0) : sha256(Buffer.from(`block ${number - 1}`));
+  const der = headerDER(BigInt(number), previousHash, dataHash);
+  let metadata = [Buffer.alloc(0), Buffer.alloc(0), t.txFilter || Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0)];
+  if (number !== 0 || t.signers) {
+    const value = enc('OrdererBlockMetadata', { last_config: { index: t.lastConfig !== undefined ? t.lastConfig : lastConfig } });
+    const signers = t.signers || [ORDERER];
+    const signatures = signers.map((s) => {
+      const sh = enc('SignatureHeader', { creator: s.sid, nonce: crypto.randomBytes(24) });
+      return { signature_header: sh, signature: s.sign(Buffer.concat([value, sh, der]), { highS: !!t.highS }) };
+    });
+    metadata[0] = enc('Metadata', { value, signatures });
+  }
+  if (t.metadata) metadata = t.metadata(metadata);
+  return blockBytes({ number, previousHash, dataHash, data: envs, metadata });
 }
 
 // The device of protocol.md §9.
@@ -236,7 +268,8 @@ function auditPath(m, ls) {
 // t.threeOrgs adds Org3 to the channel, so that MAJORITY is two of three.
 function build(t = {}) {
   const threeOrgs = { threeOrgs: !!t.threeOrgs };
-  const genesis = block(0, [configEnvelope(0, T0 - 3600e3, { ...threeOrgs, ...(t.genesis || {}) })], 0, t.genesisBlock || {});
+  const genesisEnvs = [configEnvelope(0, T0 - 3600e3, { ...threeOrgs, ...(t.genesis || {}) })];
+  const genesis = block(0, genesisEnvs, 0, t.genesisBlock || {});
   const config1 = block(1, [configEnvelope(1, T0 - 1800e3, { ...threeOrgs, ...(t.config1 || {}) })], 1, t.config1Block || {});
 
   // Block 2: the enrolment, with the key-level policy t.enrolVP on the record
@@ -304,8 +337,8 @@ function build(t = {}) {
 
   const b64 = (b) => b.toString('base64');
   const config = [genesis, config1, ...(t.laterConfig ? [block(5, [configEnvelope(2, T0 + 300e3, threeOrgs)], 5)] : [])].map(b64);
-  const gen = pbRoot.lookupType('receipt.Block').decode(genesis).header;
-  const anchor = { channel: CHANNEL, genesis: sha256(headerDER(0n, gen.previous_hash, gen.data_hash)).toString('hex') };
+  const genesisHash = (t.genesisBlock && t.genesisBlock.dataHash) || sha256(...genesisEnvs);
+  const anchor = { channel: CHANNEL, genesis: sha256(headerDER(0n, Buffer.alloc(0), genesisHash)).toString('hex') };
   const common = { format: 'iotledger-receipt/1', channel: CHANNEL, chaincode: CHAINCODE, device: DEVICE };
   const idx = t.readingIndex !== undefined ? t.readingIndex : 1;
   return {
@@ -324,6 +357,6 @@ function build(t = {}) {
 }
 
 module.exports = {
-  build, block, endorserTx, peersOf, configEnvelope, signer, deviceRecord, enc, sha256, T0,
+  build, block, blockBytes, varint, endorserTx, peersOf, configEnvelope, signer, deviceRecord, enc, sha256, T0,
   ORDERER, ORG1_PEER, ORG2_PEER, ORG3_PEER, ORG1_CLIENT, ORG1_ADMIN, ORG2_CLIENT, DEVICE, devKey,
 };

@@ -55,6 +55,12 @@ test('step 1, format', () => {
   refused({ ...base.ack, blocks: [] }, base.anchor, 'format', /blocks is empty/);
   refused({ ...base.ack, device: '' }, base.anchor, 'format', /device is empty/);
   refused({ ...base.ack, config: ['AAAA', ...base.ack.config.slice(1)] }, base.anchor, 'config', /config\[0\] is not a common.Block/);
+  // §2: no null, canonical base64 without whitespace, hashes in lowercase hex.
+  refused({ ...base.ack, reading: null }, base.anchor, 'format', /null at \/reading/);
+  refused({ ...base.ack, txId: base.ack.txId.toUpperCase() }, base.anchor, 'format', /txId must be 64 lowercase hex/);
+  const wrapped = base.ack.blocks[0].replace(/(.{76})/g, '$1\n');
+  refused({ ...base.ack, blocks: [wrapped, base.ack.blocks[1]] }, base.anchor, 'format', /padded base64/);
+  refused({ ...base.reading, reading: { ...base.reading.reading, path: base.reading.reading.path.map((h) => h.toUpperCase()) } }, base.anchor, 'format', /lowercase/);
 });
 
 test('step 2, anchor', () => {
@@ -76,6 +82,22 @@ test('step 3, config chain', () => {
   refused({ ...base.ack, config: [base.ack.config[0], base.ack.config[0]] }, base.anchor, 'config', /not after config block 0/);
   const u = f.build({ config1Block: { txFilter: Buffer.from([0]) } });
   refused(u.ack, u.anchor, 'config', /TRANSACTIONS_FILTER is not empty/);
+  // §4.3: all five metadata entries of the genesis block are empty.
+  const signed = f.build({ genesisBlock: { signers: [f.ORDERER] } });
+  refused(signed.ack, signed.anchor, 'config', /genesis block\): metadata SIGNATURES holds/);
+  const g5 = f.build({ genesisBlock: { metadata: (m) => [m[0], m[1], m[2], m[3], Buffer.from('commit')] } });
+  refused(g5.ack, g5.anchor, 'config', /metadata COMMIT_HASH holds 6 bytes/);
+  // §4.3: config blocks are canonically encoded; config[0] is checked for it before the anchor.
+  const raw0 = Buffer.from(base.ack.config[0], 'base64');
+  const extra = (raw) => Buffer.concat([raw, Buffer.from([0xa2, 0x06, 0x01, 0x00])]).toString('base64');
+  refused({ ...base.ack, config: [extra(raw0), base.ack.config[1]] }, base.anchor, 'config', /field 100/);
+  refused({ ...base.ack, config: [extra(raw0), base.ack.config[1]] }, { ...base.anchor, genesis: '00'.repeat(32) }, 'config', /field 100/);
+  refused({ ...base.ack, config: [base.ack.config[0], extra(Buffer.from(base.ack.config[1], 'base64'))] }, base.anchor, 'config', /field 100/);
+  const fourMd = f.build({ config1Block: { metadata: (m) => m.slice(0, 4) } });
+  refused(fourMd.ack, fourMd.anchor, 'config', /4 metadata entries, not 5/);
+  // The genesis sequence is 0.
+  const seq = f.build({ genesis: { sequence: 3 }, config1: { sequence: 4 } });
+  refused(seq.ack, seq.anchor, 'config', /genesis block has configuration sequence 3/);
 });
 
 test('step 4, blocks', () => {
@@ -91,11 +113,27 @@ test('step 4, blocks', () => {
   refused({ ...base.ack, blocks: [base.ack.blocks[1], base.ack.blocks[0]] }, base.anchor, 'blocks', /ascend/);
   refused({ ...base.ack, blocks: [base.ack.blocks[0], base.ack.blocks[0]] }, base.anchor, 'blocks', /ascend/);
   refused({ ...base.ack, config: [base.ack.config[0]] }, base.anchor, 'blocks', /not in config/);
+  // §4.3: one encoding per block. An unknown field, a metadata entry too many
+  // or too few, and framing encoded otherwise than deterministically are refused.
+  const raw = Buffer.from(base.ack.blocks[1], 'base64');
+  const withBlock = (b) => ({ ...base.ack, blocks: [base.ack.blocks[0], b.toString('base64')] });
+  refused(withBlock(Buffer.concat([raw, Buffer.from([0xa2, 0x06, 0x01, 0x00])])), base.anchor, 'blocks', /field 100/);
+  t({ block3: { metadata: (m) => [...m, Buffer.alloc(0)] } }, /6 metadata entries, not 5/);
+  t({ block3: { metadata: (m) => m.slice(0, 1) } }, /1 metadata entries, not 5/);
+  // The same block with its header's tag and length written as a padded varint.
+  const hl = raw[1];
+  assert.ok(hl < 0x80);
+  refused(withBlock(Buffer.concat([Buffer.from([0x0a, hl | 0x80, 0x00]), raw.subarray(2)])), base.anchor, 'blocks', /not canonically encoded/);
 });
 
 test('step 5, the subject transaction', () => {
   const t = (tamper, re, which = 'ack') => { const x = f.build(tamper); refused(x[which], x.anchor, 'transaction', re); };
-  refused({ ...base.ack, txId: 'nope' }, base.anchor, 'transaction', /0 envelopes/);
+  refused({ ...base.ack, txId: '00'.repeat(32) }, base.anchor, 'transaction', /0 envelopes/);
+  // §4.5: the action's header is the transaction's, and the proposal hash is taken over it.
+  const otherHeader = f.enc('SignatureHeader', { creator: f.ORG1_CLIENT.sid, nonce: Buffer.from('another nonce') });
+  t({ ack: { t: { actionHeader: otherHeader } } }, /action's signature header is not the payload's/);
+  t({ ack: { args: [] } }, /names no function/);
+  t({ ack: { t: { events: Buffer.from([0xff]) } } }, /chaincode event/);
   t({ ack: { t: { badCreatorSig: true } } }, /envelope: signature of Org1MSP:hub1 does not verify/);
   t({ ack: { endorsers: [f.ORG1_PEER] } }, /Endorsement/);
   t({ ack: { endorsers: [f.ORG1_PEER, f.ORG1_PEER] } }, /Endorsement/);
@@ -128,6 +166,25 @@ test('identities through an intermediate CA, and admins, are writers; any ordere
   assert.equal(run(d.ack, d.anchor).ok, true);
 });
 
+test('§4.4: CA certificates are CAs, and an OU identifier that names a CA admits only what it issued', () => {
+  // Both configurations name the CAs as Fabric's cryptogen does: every OU identifier names the issuing CA.
+  const pinned = { msp: { Org1MSP: { pin: 'org1-ca' }, Org2MSP: { pin: 'org2-ica' } } };
+  const ok = f.build({ genesis: pinned, config1: pinned, ack: { creator: f.ORG2_CLIENT } });
+  for (const k of ['reading', 'ack', 'status']) assert.equal(run(ok[k], ok.anchor).ok, true, k);
+  // Org2's identities are issued by its intermediate, not by the root its OU identifiers name.
+  const root = { msp: { Org2MSP: { pin: 'org2-ca' } } };
+  const off = f.build({ genesis: root, config1: root });
+  refused(off.ack, off.anchor, 'transaction', /carries the peer OU, which MSP Org2MSP accepts only from/);
+  // An OU identifier naming a certificate that is not one of the MSP's CAs is a configuration fault.
+  const foreign = { msp: { Org1MSP: { pin: 'org3-ca' } } };
+  const fx = f.build({ config1: foreign });
+  refused(fx.ack, fx.anchor, 'config', /OU identifier names certificate .*not one of its CAs/);
+  // An intermediate without the CA basic constraint is refused with the configuration.
+  const notca = { msp: { Org1MSP: { intermediates: ['org1-notca'] } } };
+  const nx = f.build({ config1: notca });
+  refused(nx.ack, nx.anchor, 'config', /lacks the CA basic constraint/);
+});
+
 test('step 6, the device record in force', () => {
   const t = (tamper, re, which = 'ack') => { const x = f.build(tamper); refused(x[which], x.anchor, 'device', re); };
   t({ readVersion: { block_num: 1, tx_num: 0 } }, /block 1, which wrote the device record in force, is not in blocks/);
@@ -135,7 +192,9 @@ test('step 6, the device record in force', () => {
   t({ readVersion: { block_num: 3, tx_num: 1 } }, /does not write the device record/);
   t({ record: f.deviceRecord({ keyId: '00'.repeat(32) }) }, /not the fingerprint/);
   t({ record: f.deviceRecord({ id: 'cold-0002' }) }, /not "cold-0001"/);
-  t({ record: f.deviceRecord({ Owner: 'Org2MSP' }) }, /case variant/);
+  t({ record: f.deviceRecord({ Owner: 'Org2MSP' }) }, /case-sensitive: the field is "owner"/);
+  t({ record: f.deviceRecord({ nickname: 'fridge 7' }) }, /unknown key "nickname"/);
+  t({ record: f.deviceRecord({ keyVersion: '2' }) }, /keyVersion is not a JSON integer/);
   t({ record: f.deviceRecord().replace('"status":"active"', '"status":"active","status":"revoked"') }, /duplicate key "status"/);
   // One org rewrites, under its own key-level policy, the record of its device to name another owner.
   const mine = { enrolVP: f.peersOf('Org1MSP') };
@@ -144,8 +203,6 @@ test('step 6, the device record in force', () => {
   t({ enrolEndorsers: [f.ORG1_PEER] }, /wrote the device record.*Endorsement/);
   t({ ack: { reads: [] } }, /does not read the device record/);
   t({ ack: { reads: [{ key: f.devKey(f.DEVICE) }] } }, /did not exist/);
-  t({ revoke: { writes: [] } }, /does not write the device record/, 'status');
-  t({ revoke: { writes: [{ key: f.devKey(f.DEVICE), is_delete: true }] } }, /deletes/, 'status');
 });
 
 test('step 7, the subject', () => {
@@ -161,6 +218,22 @@ test('step 7, the subject', () => {
   t({ record: f.deviceRecord({ status: 'revoked' }) }, /status revoked/, 'ack');
   t({ cmdResult: 'other' }, /result is "other"/, 'ack');
   t({ ack: { args: ['command:Ack', '{"p":"e30=","s":"AA=="}'] } }, /not an ack envelope/, 'ack');
+  t({ ack: { args: ['command:Ack', '{}', 'more'] } }, /with 2 arguments/, 'ack');
+  // §3: the kind's function is checked after the record in force, at step 7.
+  const wrongKind = f.build();
+  refused({ ...wrongKind.ack, kind: 'reading', command: undefined, reading: wrongKind.reading.reading }, wrongKind.anchor, 'subject', /not telemetry:SubmitBatch/);
+  refused({ ...wrongKind.reading, kind: 'command-ack', reading: undefined, command: 'cmd-7f3a' }, wrongKind.anchor, 'subject', /not command:Ack/);
+  refused({ ...wrongKind.reading, txId: wrongKind.status.txId, blocks: [wrongKind.reading.blocks[0], wrongKind.status.blocks[0]] }, wrongKind.anchor, 'device', /does not read the device record/);
+  // §6: a device-status receipt of a transaction that does not write the record
+  // is refused at step subject, and so is every fault of the record it wrote.
+  refused({ ...wrongKind.reading, kind: 'device-status', reading: undefined }, wrongKind.anchor, 'subject', /does not write the device record/);
+  t({ revoke: { writes: [] } }, /does not write the device record/, 'status');
+  t({ revoke: { writes: [{ key: f.devKey(f.DEVICE), is_delete: true }] } }, /deletes/, 'status');
+  t({ revoke: { writes: [{ key: f.devKey(f.DEVICE), value: f.deviceRecord({ status: 'revoked', keyId: '00'.repeat(32) }) }] } }, /not the fingerprint/, 'status');
+  t({ revoke: { writes: [{ key: f.devKey(f.DEVICE), value: f.deviceRecord({ status: 'revoked', extra: 1 }) }] } }, /unknown key "extra"/, 'status');
+  // Org2 alone, under a key-level policy naming Org2, rewrites a record that names Org1 as owner.
+  const readsEnrol = [{ key: f.devKey(f.DEVICE), version: { block_num: 2, tx_num: 0 } }];
+  t({ enrolVP: f.peersOf('Org2MSP'), statusWithAnchor: true, revoke: { endorsers: [f.ORG2_PEER], reads: readsEnrol } }, /naming Org1MSP as owner, but is neither/, 'status');
   // A suspended device's ack still verifies.
   const s = f.build({ record: f.deviceRecord({ status: 'suspended' }) });
   assert.equal(run(s.ack, s.anchor).status, 'suspended');
@@ -181,7 +254,7 @@ test('command line: exit codes and one line of JSON', () => {
   assert.equal(r.code, 0);
   assert.equal(r.out.split('\n').length, 2);
   assert.equal(JSON.parse(r.out).ok, true);
-  r = cli('--anchor', anchor, w('bad.json', { ...base.ack, txId: 'nope' }));
+  r = cli('--anchor', anchor, w('bad.json', { ...base.ack, txId: '00'.repeat(32) }));
   assert.equal(r.code, 1);
   assert.deepEqual(Object.keys(JSON.parse(r.out)), ['ok', 'step', 'error']);
   assert.equal(JSON.parse(r.out).step, 'transaction');
@@ -241,10 +314,94 @@ test('§4.6: key-level policies proven by the anchors in the receipt', () => {
   });
   assert.equal(run(chain.status, chain.anchor).recordStatus, 'revoked');
   assert.equal(run(chain.reading, chain.anchor).ok, true);
-  // A transaction that claims to have read its own write proves nothing.
+  // A transaction that claims to have read its own write is refused.
   const cycle = f.build({ enrolVP: vp, revoke: revoke([f.ORG1_PEER], [{ key: dev, version: { block_num: 4, tx_num: 0 } }]) });
-  refused(cycle.status, cycle.anchor, 'transaction', /Endorsement/);
+  refused(cycle.status, cycle.anchor, 'transaction', /depends on itself/);
   // The key-level policy is checked for the record's writer too (step device).
   const rot = f.build({ enrolVP: vp, rewrite: { record: f.deviceRecord({ keyVersion: 2 }), tx: { endorsers: [f.ORG2_PEER] } } });
   refused(rot.reading, rot.anchor, 'device', /key-level policy of .* is not satisfied/);
+});
+
+test('§4.6: an anchor in the receipt that is not valid, or not endorsed, refuses the receipt', () => {
+  const dev = f.devKey(f.DEVICE);
+  const readsEnrol = [{ key: dev, version: { block_num: 2, tx_num: 0 } }];
+  const revoke = (endorsers, reads = readsEnrol) => ({ endorsers, reads, writes: [{ key: dev, value: f.deviceRecord({ status: 'revoked' }) }] });
+  const E12 = [f.ORG1_PEER, f.ORG2_PEER];
+  // The subject itself satisfies the channel's policy; its anchor, in the receipt, is no endorser
+  // transaction that verifies: that refuses the receipt (step transaction), it does not fall back.
+  const bad500 = f.build({ enrol: { t: { status: 500 } }, revoke: revoke(E12), statusWithAnchor: true });
+  refused(bad500.status, bad500.anchor, 'transaction', /block 2, envelope 0.*status 500/);
+  const lone = f.build({ enrolEndorsers: [f.ORG1_PEER], revoke: revoke(E12), statusWithAnchor: true });
+  refused(lone.status, lone.anchor, 'transaction', /block 2, envelope 0.*Endorsement/);
+  // Left out of the receipt, the same anchor proves nothing and refuses nothing.
+  assert.equal(run({ ...lone.status, blocks: [lone.status.blocks[1]] }, lone.anchor).recordStatus, 'revoked');
+  // An anchor whose block is in the receipt but that has no such envelope is refused too.
+  const none = f.build({ revoke: revoke(E12, [{ key: dev, version: { block_num: 2, tx_num: 7 } }]), statusWithAnchor: true });
+  refused(none.status, none.anchor, 'transaction', /block 2 has no envelope 7/);
+  // The record writer's anchors refuse at step device.
+  const rewrite = { record: f.deviceRecord({ keyVersion: 2 }), tx: { endorsers: E12 } };
+  const badRec = f.build({ enrolEndorsers: [f.ORG1_PEER], rewrite });
+  refused(badRec.reading, badRec.anchor, 'device', /block 2, envelope 0.*Endorsement/);
+});
+
+test('§4.6: a metadata write without VALIDATION_PARAMETER leaves the key without a policy', () => {
+  const dev = f.devKey(f.DEVICE);
+  const vp = f.peersOf('Org1MSP');
+  const revokeOf = (reads) => ({ endorsers: [f.ORG1_PEER], reads, writes: [{ key: dev, value: f.deviceRecord({ status: 'revoked' }) }] });
+  // The enrolment writes other metadata only: no policy, so the owner alone cannot revoke.
+  const other = f.build({
+    enrol: { metadataWrites: [{ key: dev, entries: [{ name: 'OTHER', value: vp }] }] },
+    revoke: revokeOf([{ key: dev, version: { block_num: 2, tx_num: 0 } }]), statusWithAnchor: true,
+  });
+  refused(other.status, other.anchor, 'transaction', /Endorsement/);
+  // The enrolment sets the owner's policy; a later metadata write without one removes it.
+  const removed = f.build({
+    enrolVP: vp,
+    rewrite: {
+      record: f.deviceRecord({ keyVersion: 2 }),
+      tx: { endorsers: [f.ORG1_PEER], metadataWrites: [{ key: dev, entries: [{ name: 'OTHER', value: Buffer.from('x') }] }] },
+    },
+    revoke: revokeOf([{ key: dev, version: { block_num: 2, tx_num: 1 } }]), statusWithAnchor: true,
+  });
+  refused(removed.status, removed.anchor, 'transaction', /Endorsement/);
+  // With the parameter kept, the same revocation verifies.
+  const kept = f.build({
+    enrolVP: vp,
+    rewrite: {
+      record: f.deviceRecord({ keyVersion: 2 }),
+      tx: { endorsers: [f.ORG1_PEER], metadataWrites: [{ key: dev, entries: [{ name: 'OTHER', value: Buffer.from('x') }, { name: 'VALIDATION_PARAMETER', value: vp }] }] },
+    },
+    revoke: revokeOf([{ key: dev, version: { block_num: 2, tx_num: 1 } }]), statusWithAnchor: true,
+  });
+  assert.equal(run(kept.status, kept.anchor).recordStatus, 'revoked');
+});
+
+// chainReceipt: a device-status receipt whose subject (block 4) reads the
+// record at the last of n transactions of block 2, each of which rewrote the
+// record after reading the one before; the first enrolled it with the owner's
+// key-level policy. Verifying it follows n + 1 transactions.
+function chainReceipt(n) {
+  const dev = f.devKey(f.DEVICE);
+  const envs = [];
+  for (let k = 0; k < n; k++) {
+    envs.push(f.endorserTx({
+      args: [k === 0 ? 'device:Enroll' : 'device:Update', '{}'],
+      reads: k === 0 ? [] : [{ key: dev, version: { block_num: 2, tx_num: k - 1 } }],
+      writes: [{ key: dev, value: f.deviceRecord({ keyVersion: k + 1 }) }],
+      metadataWrites: k === 0 ? [{ key: dev, entries: [{ name: 'VALIDATION_PARAMETER', value: f.peersOf('Org1MSP') }] }] : [],
+      endorsers: k === 0 ? [f.ORG1_PEER, f.ORG2_PEER] : [f.ORG1_PEER],
+      timeMs: f.T0 + k,
+    }).env);
+  }
+  const revoke = f.endorserTx({
+    args: ['device:Revoke', f.DEVICE], reads: [{ key: dev, version: { block_num: 2, tx_num: n - 1 } }],
+    writes: [{ key: dev, value: f.deviceRecord({ status: 'revoked' }) }], endorsers: [f.ORG1_PEER], timeMs: f.T0 + 120e3,
+  });
+  const b64 = (b) => b.toString('base64');
+  return { ...base.status, txId: revoke.txId, blocks: [f.block(2, envs, 1), f.block(4, [revoke.env], 1)].map(b64) };
+}
+
+test('§4.6: a receipt that makes the verifier follow more than 32 transactions is refused', () => {
+  assert.equal(run(chainReceipt(31), base.anchor).recordStatus, 'revoked'); // 32 transactions in all
+  refused(chainReceipt(32), base.anchor, 'transaction', /more than 32 transactions/);
 });

@@ -168,6 +168,42 @@ test('fabric.proto decodes what fabric-protos-go-apiv2 encodes', () => {
 
 // ---------------------------------------------------------------- §4.1 header DER
 
+test('§4.3: blocks as Go encodes them deterministically are canonical, and nothing else is', () => {
+  for (const name of ['Block-canonical', 'Block-genesis', 'Block-empty']) {
+    const raw = hex(vectors[name]);
+    const b = v.parseBlock(raw, name);
+    assert.ok(v.encodeBlock(b).equals(raw), name);
+    assert.equal(b.metadata.length, 5);
+  }
+  const b = v.parseBlock(hex(vectors['Block-canonical']), 'b');
+  assert.equal(b.number, 300n);
+  assert.deepEqual(b.data.map(str), ['e0', '', 'e2']);
+  assert.deepEqual(b.metadata.map(str), ['sig', '', '', '', '']);
+  assert.equal(v.parseBlock(hex(vectors['Block-genesis']), 'g').number, 0n);
+  assert.equal(v.parseBlock(hex(vectors['Block-genesis']), 'g').previousHash.length, 0);
+
+  const bad = (h, re) => assert.throws(() => v.parseBlock(Buffer.from(h, 'hex'), 'x'), re, h);
+  const g = vectors['Block-genesis'];
+  const five = '1a0a0a000a000a000a000a00';
+  bad(g + 'a2060100', /field 100/); // an unknown field of Block, as the Go test appends one
+  bad(g.replace('0a061a0464617461', '0a0a1a0464617461a2060100'), /field 100/); // of BlockHeader
+  bad('0a001204' + '0a026530' + '1a0e0a000a000a000a000a00a2060100', /field 100/); // of BlockMetadata
+  bad('0a0012062a0401020304' + five, /field 5/); // of BlockData
+  bad('0a00' + '1200' + '1a080a000a000a000a00', /4 metadata entries, not 5/);
+  bad('0a00' + '1200' + '1a0c0a000a000a000a000a000a00', /6 metadata entries/);
+  bad('0a001200', /a header, data and metadata/);
+  bad('0a00' + five, /a header, data and metadata/);
+  bad('0a020800' + '1200' + five, /not canonically encoded/); // number 0 written out
+  bad('0a021200' + '1200' + five, /not canonically encoded/); // an empty previous_hash written out
+  bad('0a03088100' + '1200' + five, /not canonically encoded/); // number 1 as a two-byte varint
+  bad('1200' + '0a00' + five, /not canonically encoded/); // fields out of order
+  bad('0a000a00' + '1200' + five, /2 times/); // the header twice
+  bad('0a00' + '1200' + five + '1a00', /2 times/);
+  bad('0a0012' + 'ff01' + five, /not a common.Block/); // truncated
+  bad('0a021002' + '1200' + five, /field 2 \(wire type 0\)/); // previous_hash as a varint
+  bad('', /a header, data and metadata/);
+});
+
 test('block header DER matches encoding/asn1 of Fabric\'s header struct', () => {
   const zero = Buffer.alloc(32);
   for (const n of ['0', '1', '127', '128', '255', '256', '300', '65535', '2147483648', '9223372036854775813']) {
@@ -210,7 +246,7 @@ const b64 = (s) => Buffer.from(s).toString('base64');
 function receipt(extra = {}, drop = []) {
   const r = {
     format: 'iotledger-receipt/1', kind: 'command-ack', channel: 'iot', chaincode: 'iotledger', device: 'd1',
-    txId: 'tx', config: [b64('genesis')], blocks: [b64('block')], command: 'cmd-1', ...extra,
+    txId: 'ab'.repeat(32), config: [b64('genesis')], blocks: [b64('block')], command: 'cmd-1', ...extra,
   };
   for (const k of drop) delete r[k];
   return r;
@@ -235,6 +271,16 @@ test('format step: unknown, case-variant, missing and other-kind fields are refu
   refused(receipt({ channel: 5 }), /channel must be a string/);
   refused(JSON.stringify(receipt()).replace('"device":"d1"', '"device":"d1","device":"d2"'), /duplicate key "device"/);
   refused(JSON.stringify(receipt()) + '{}', /trailing data/);
+  // §2: base64 without line breaks or whitespace, hashes in lowercase hex, no null anywhere.
+  refused(receipt({ config: ['Z2Vu\nZXNpcw=='] }), /padded base64/);
+  refused(receipt({ config: ['Z2Vu ZXNpcw=='] }), /padded base64/);
+  refused(receipt({ config: ['Z2VuZXNpcw==\r\n'] }), /padded base64/);
+  refused(receipt({ txId: 'tx' }), /txId must be 64 lowercase hex/);
+  refused(receipt({ txId: 'AB'.repeat(32) }), /txId must be 64 lowercase hex/);
+  refused(receipt({ command: null }), /null at \/command/);
+  refused(receipt({ kind: 'reading', command: null }), /null at \/command/);
+  refused(receipt({ config: [b64('genesis'), null] }), /null at \/config\/1/);
+  refused(receipt({ extra: null }), /unknown key "extra"/);
 
   const reading = { payload: b64('p'), signature: b64('s'), index: 0, size: 1, path: [] };
   const r = receipt({ kind: 'reading', reading }, ['command']);
@@ -242,8 +288,15 @@ test('format step: unknown, case-variant, missing and other-kind fields are refu
   refused({ ...r, reading: { ...reading, extra: true } }, /unknown key "extra" in reading/);
   refused({ ...r, reading: { ...reading, Index: 0 } }, /case-sensitive/);
   refused({ ...r, reading: { ...reading, index: 1.5 } }, /integer/);
-  refused({ ...r, reading: { ...reading, index: -1 } }, /at least 0/);
-  refused({ ...r, reading: { ...reading, path: ['00'] } }, /64 hex/);
+  // A position outside the batch is the subject step's to refuse; the format asks for an integer.
+  assert.equal(check({ ...r, reading: { ...reading, index: -1 } }).reading.index, -1n);
+  refused({ ...r, reading: { ...reading, index: 2 ** 64 } }, /out of range/);
+  refused({ ...r, reading: { ...reading, path: ['00'] } }, /64 lowercase hex/);
+  refused({ ...r, reading: { ...reading, path: ['AB'.repeat(32)] } }, /64 lowercase hex/);
+  assert.equal(check({ ...r, reading: { ...reading, path: ['ab'.repeat(32)] } }).reading.path[0].toString('hex'), 'ab'.repeat(32));
+  refused({ ...r, reading: { ...reading, path: [null] } }, /null at \/reading\/path\/0/);
+  refused({ ...r, reading: { ...reading, signature: null } }, /null at \/reading\/signature/);
+  refused({ ...r, reading: { payload: b64('p'), signature: b64('s'), index: 0, size: 1 } }, /missing key "path"/);
   refused(JSON.stringify(r).replace('"index":0', '"index":0,"index":1'), /duplicate key "index"/);
 });
 
@@ -413,10 +466,26 @@ test('device records and the signatures of protocol.md §9', () => {
 
   assert.throws(() => v.parseDeviceRecord(record({ id: 'other' }), 'cold-0001'), /not "cold-0001"/);
   assert.throws(() => v.parseDeviceRecord(record({ keyId: '00'.repeat(32) }), 'cold-0001'), /fingerprint/);
-  assert.throws(() => v.parseDeviceRecord(record({ Status: 'active' }), 'cold-0001'), /case variant/);
+  assert.throws(() => v.parseDeviceRecord(record({ Status: 'active' }), 'cold-0001'), /case-sensitive: the field is "status"/);
   assert.throws(() => v.parseDeviceRecord(record({ status: 'lost' }), 'cold-0001'), /status/);
   assert.throws(() => v.parseDeviceRecord(Buffer.from(record().toString().replace('"status":"active"', '"status":"active","status":"revoked"')), 'cold-0001'), /duplicate key/);
-  assert.equal(v.parseDeviceRecord(record({ firmware: '1.2', future: true }), 'cold-0001').status, 'active');
+  // §5: only the listed keys, each of its type (null: absent).
+  assert.throws(() => v.parseDeviceRecord(record({ firmware: '1.2', future: true }), 'cold-0001'), /unknown key "future"/);
+  assert.throws(() => v.parseDeviceRecord(record({ keyVersion: '1' }), 'cold-0001'), /keyVersion is not a JSON integer/);
+  assert.throws(() => v.parseDeviceRecord(record({ keyVersion: 1.5 }), 'cold-0001'), /keyVersion/);
+  assert.throws(() => v.parseDeviceRecord(record({ groups: 'g' }), 'cold-0001'), /groups/);
+  assert.throws(() => v.parseDeviceRecord(record({ attributes: { a: 1 } }), 'cold-0001'), /attributes/);
+  assert.throws(() => v.parseDeviceRecord(record({ private: 'no' }), 'cold-0001'), /private/);
+  assert.throws(() => v.parseDeviceRecord(record({ enrolledAt: 'yesterday' }), 'cold-0001'), /enrolledAt/);
+  assert.throws(() => v.parseDeviceRecord(record({ owner: '' }), 'cold-0001'), /no owner/);
+  const full = {
+    type: 'fridge', groups: ['cold'], attributes: { site: 'A' }, keyAlg: 'ecdsa-p256', firmware: '1.2', statusNote: '',
+    pendingTransferTo: 'Org2MSP', enrolledBy: 'x', enrolledAt: '2027-01-01T00:00:00Z', updatedAt: '2027-01-01T00:00:00.5+01:00',
+    updatedByTx: 'tx', private: false, encryptionKey: b64('k'.repeat(32)),
+  };
+  assert.equal(v.parseDeviceRecord(record(full), 'cold-0001').status, 'active');
+  assert.equal(v.parseDeviceRecord(record({ status: 'provisioned' }), 'cold-0001').status, 'provisioned');
+  assert.equal(v.parseDeviceRecord(record({ firmware: null, keyVersion: null }), 'cold-0001').status, 'active');
 });
 
 test('Ed25519 device signatures are 64 raw bytes over the message itself', () => {

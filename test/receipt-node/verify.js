@@ -59,6 +59,7 @@ const FABRIC_NAME = {
   ChaincodeProposalPayload: 'peer.ChaincodeProposalPayload',
   ChaincodeInvocationSpec: 'peer.ChaincodeInvocationSpec',
   ProposalResponsePayload: 'peer.ProposalResponsePayload', ChaincodeAction: 'peer.ChaincodeAction',
+  ChaincodeEvent: 'peer.ChaincodeEvent',
   TxReadWriteSet: 'rwset.TxReadWriteSet', KVRWSet: 'kvrwset.KVRWSet',
 };
 
@@ -254,18 +255,6 @@ function checkKeys(obj, allowed, required, where) {
   }
 }
 
-// checkCaseVariants refuses keys that differ from a known field only by
-// letter case (for documents that may hold fields this verifier does not know).
-function checkCaseVariants(obj, known, where) {
-  for (const k of Object.keys(obj)) {
-    if (known.includes(k)) continue;
-    const variant = known.find((a) => a.toLowerCase() === k.toLowerCase());
-    if (variant) {
-      throw new Error(`key ${JSON.stringify(k)} in ${where} is a case variant of ${JSON.stringify(variant)}`);
-    }
-  }
-}
-
 // intOf returns a JSON integer (digits only, as Go decodes into an integer
 // type) as a BigInt, or throws.
 function intOf(v, where, { min = null, max = null } = {}) {
@@ -296,9 +285,28 @@ function base64Strict(s, where) {
   return b;
 }
 
+// hexHash: a hash of the receipt (§2), 64 lowercase hex characters.
 function hexHash(s, where) {
-  if (typeof s !== 'string' || !/^[0-9a-fA-F]{64}$/.test(s)) throw new Error(`${where} must be 64 hex digits`);
+  if (typeof s !== 'string' || !/^[0-9a-f]{64}$/.test(s)) throw new Error(`${where} must be 64 lowercase hex characters`);
   return Buffer.from(s, 'hex');
+}
+
+// findNull returns the JSON pointer of the first null in a parsed value, or
+// null when there is none (§2: null is not a value).
+function findNull(v, at = '') {
+  if (v === null) return at || '/';
+  if (Array.isArray(v)) {
+    for (let k = 0; k < v.length; k++) {
+      const p = findNull(v[k], `${at}/${k}`);
+      if (p !== null) return p;
+    }
+  } else if (isObject(v)) {
+    for (const k of Object.keys(v)) {
+      const p = findNull(v[k], `${at}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+      if (p !== null) return p;
+    }
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------- DER
@@ -523,20 +531,36 @@ function parseMSP(value, where) {
     throw new Error(`MSP ${fc.name} has a revocation list (CRL): this verifier does not read CRLs`);
   }
   const certs = (list, kind) => list.map((pem, k) => loadCert(pem, `MSP ${fc.name} ${kind}[${k}]`));
+  const roots = certs(fc.root_certs, 'root_certs');
+  const intermediates = certs(fc.intermediate_certs, 'intermediate_certs');
+  if (roots.length === 0) throw new Error(`MSP ${fc.name} has no root certificates`);
+  // §4.4: CA certificates carry the CA basic constraint.
+  for (const c of [...roots, ...intermediates]) {
+    if (!c.x509.ca) throw new Error(`MSP ${fc.name}: CA certificate ${JSON.stringify(c.cn)} lacks the CA basic constraint`);
+  }
+  // NodeOUs: each role's OU and, when the identifier names a certificate (one
+  // of the MSP's CAs), the CA that must have issued the role's identities.
   const ous = fc.fabric_node_ous;
-  const ou = (id) => (id && id.organizational_unit_identifier ? id.organizational_unit_identifier : null);
+  const nodeOU = {};
+  for (const role of ['client', 'peer', 'admin', 'orderer']) {
+    const id = ous ? ous[`${role}_ou_identifier`] : null;
+    if (!id) continue;
+    let pinned = null;
+    if (B(id.certificate).length > 0) {
+      const c = loadCert(id.certificate, `MSP ${fc.name} ${role} OU identifier certificate`);
+      const ca = [...roots, ...intermediates].find((x) => x.der.equals(c.der));
+      if (!ca) throw new Error(`MSP ${fc.name}: the ${role} OU identifier names certificate ${JSON.stringify(c.cn)}, which is not one of its CAs`);
+      pinned = ca.der;
+    }
+    nodeOU[role] = { ou: id.organizational_unit_identifier, pinned };
+  }
   return {
     name: fc.name,
     raw: B(mc.config),
-    roots: certs(fc.root_certs, 'root_certs'),
-    intermediates: certs(fc.intermediate_certs, 'intermediate_certs'),
+    roots,
+    intermediates,
     admins: certs(fc.admins, 'admins').map((c) => c.der),
-    nodeOUs: ous && ous.enable ? {
-      client: ou(ous.client_ou_identifier),
-      peer: ou(ous.peer_ou_identifier),
-      admin: ou(ous.admin_ou_identifier),
-      orderer: ou(ous.orderer_ou_identifier),
-    } : null,
+    nodeOUs: ous && ous.enable && Object.keys(nodeOU).length > 0 ? nodeOU : null,
   };
 }
 
@@ -595,39 +619,41 @@ function validAt(cert, tNs) {
 }
 
 // chainOf looks for a chain from cert to one of the MSP's roots through its
-// intermediates, every certificate valid at t. Returns null or a reason.
+// intermediates, every certificate valid at t and every issuer a CA (§4.4).
+// Returns {chain} (cert first, the root last) or {reason}.
 function chainOf(msp, cert, tNs, depth, used) {
   if (!validAt(cert, tNs)) {
-    return `certificate ${JSON.stringify(cert.cn)} is not valid at ${isoOfNs(tNs)} ` +
-      `(valid ${new Date(cert.notBefore).toISOString()} to ${new Date(cert.notAfter).toISOString()})`;
+    return { reason: `certificate ${JSON.stringify(cert.cn)} is not valid at ${isoOfNs(tNs)} ` +
+      `(valid ${new Date(cert.notBefore).toISOString()} to ${new Date(cert.notAfter).toISOString()})` };
   }
-  if (msp.roots.some((r) => r.der.equals(cert.der))) return null;
-  if (depth > 8) return 'certificate chain too long';
+  if (msp.roots.some((r) => r.der.equals(cert.der))) return { chain: [cert] };
+  if (depth > 8) return { reason: 'certificate chain too long' };
   let reason = `certificate ${JSON.stringify(cert.cn)} does not chain to a root certificate of MSP ${msp.name}`;
   for (const cand of [...msp.roots, ...msp.intermediates]) {
-    if (used.has(cand.der.toString('base64'))) continue;
+    if (used.has(cand.der.toString('base64')) || !cand.x509.ca) continue;
     let ok = false;
     try { ok = cert.x509.checkIssued(cand.x509) && cert.x509.verify(cand.publicKey); } catch (e) { ok = false; }
     if (!ok) continue;
     const next = new Set(used);
     next.add(cand.der.toString('base64'));
     const r = chainOf(msp, cand, tNs, depth + 1, next);
-    if (r === null) return null;
-    reason = r;
+    if (r.chain) return { chain: [cert, ...r.chain] };
+    reason = r.reason;
   }
-  return reason;
+  return { reason };
 }
 
-// nodeOURoles lists the NodeOU roles (client, peer, admin, orderer) the
-// certificate's OUs match, one entry per match.
+// nodeOURoles lists the NodeOU roles (client, peer, admin, orderer) of the
+// certificate's OUs, one per OU that is a role's (as Fabric's MSP reads them:
+// where two roles share an OU name, the later of client, peer, admin, orderer).
 function nodeOURoles(id) {
   const n = id.msp.nodeOUs;
   const roles = [];
   if (!n) return roles;
   for (const ou of id.cert.ous) {
-    for (const role of ['client', 'peer', 'admin', 'orderer']) {
-      if (n[role] !== null && n[role] === ou) roles.push(role);
-    }
+    let role = null;
+    for (const r of ['client', 'peer', 'admin', 'orderer']) if (n[r] && n[r].ou === ou) role = r;
+    if (role !== null) roles.push(role);
   }
   return roles;
 }
@@ -647,11 +673,17 @@ function validateIdentity(id, tNs) {
     reason = `identity ${id.name} is a CA certificate`;
   } else {
     const r = chainOf(id.msp, id.cert, tNs, 0, new Set());
-    if (r !== null) {
-      reason = `identity ${id.name}: ${r}`;
+    if (r.reason !== undefined) {
+      reason = `identity ${id.name}: ${r.reason}`;
+    } else if (r.chain.length < 2) {
+      reason = `identity ${id.name} is itself a root certificate of MSP ${id.msp.name}`;
     } else if (id.msp.nodeOUs) {
       const roles = nodeOURoles(id);
-      if (roles.length !== 1) {
+      // §4.4: where the role's OU identifier names a certificate, the identity is issued by that CA.
+      const off = roles.find((role) => id.msp.nodeOUs[role].pinned && !id.msp.nodeOUs[role].pinned.equals(r.chain[1].der));
+      if (off) {
+        reason = `identity ${id.name} carries the ${off} OU, which MSP ${id.msp.name} accepts only from certificates its ${off} OU identifier's CA issued`;
+      } else if (roles.length !== 1) {
         reason = `identity ${id.name} carries ${roles.length} of the client, peer, admin and orderer OUs (NodeOUs need exactly one)`;
       }
     }
@@ -871,26 +903,135 @@ function describeInvalid(cfg, sds, tNs) {
 
 // ---------------------------------------------------------------- blocks (§4.1–4.3)
 
-// readBlock decodes a block and checks what every block of a receipt must
-// satisfy on its own: header, data hash (§4.1), unsigned metadata empty (§4.3).
-function readBlock(bytes, what) {
-  const block = decode('Block', bytes, what);
-  if (!block.header) throw new Error(`${what} has no header`);
-  const number = U64(block.header.number);
-  const data = block.data ? block.data.data.map(B) : [];
-  const dataHash = sha256(...data);
-  if (!dataHash.equals(B(block.header.data_hash))) {
-    throw new Error(`${what} (block ${number}): header data_hash does not match its data`);
+// §4.3, one encoding per block. The four framing messages (fields by
+// number: Block {1 header, 2 data, 3 metadata}, BlockHeader {1 number varint,
+// 2 previous_hash, 3 data_hash}, BlockData {1 repeated data}, BlockMetadata
+// {1 repeated metadata}) are read and written again here by hand, without
+// protobufjs, so that "canonical" means exactly what §4.3 says.
+
+// wireVarint reads a base-128 varint of at most 64 bits at off.
+function wireVarint(buf, off) {
+  let v = 0n;
+  for (let k = 0; k < 10; k++) {
+    if (off >= buf.length) throw new Error('truncated varint');
+    const b = buf[off++];
+    if (k === 9 && b > 1) throw new Error('varint overflows 64 bits');
+    v |= BigInt(b & 0x7f) << BigInt(7 * k);
+    if (!(b & 0x80)) return { v, off };
   }
-  const metadata = block.metadata ? block.metadata.metadata.map(B) : [];
-  for (let k = 1; k < metadata.length; k++) {
-    if (metadata[k].length !== 0) {
-      const name = ['SIGNATURES', 'LAST_CONFIG', 'TRANSACTIONS_FILTER', 'ORDERER', 'COMMIT_HASH'][k] || `#${k}`;
-      throw new Error(`${what} (block ${number}): unsigned metadata ${name} is not empty`);
+  throw new Error('varint longer than 10 bytes');
+}
+
+function encVarint(n) {
+  const out = [];
+  let v = BigInt(n);
+  while (v >= 0x80n) { out.push(Number(v & 0x7fn) | 0x80); v >>= 7n; }
+  out.push(Number(v));
+  return Buffer.from(out);
+}
+
+const encLen = (tag, bytes) => Buffer.concat([Buffer.from([tag]), encVarint(bytes.length), bytes]);
+
+// wireFields reads a message as a list of fields, allowing only the given
+// field numbers, each with its wire type (0 varint, 2 length-delimited).
+// A field of another number or wire type is not one §4.3 names.
+function wireFields(buf, allowed, where) {
+  const out = [];
+  let off = 0;
+  while (off < buf.length) {
+    const t = wireVarint(buf, off);
+    off = t.off;
+    const num = t.v >> 3n;
+    const wt = Number(t.v & 7n);
+    if (num === 0n) throw new Error(`${where} has a field numbered 0`);
+    const want = allowed[Number(num)];
+    if (num > 536870911n || want === undefined || want !== wt) {
+      throw new Error(`${where} holds field ${num} (wire type ${wt}), which Fabric does not define there: the block is not canonical`);
+    }
+    if (wt === 0) {
+      const x = wireVarint(buf, off);
+      off = x.off;
+      out.push({ num: Number(num), v: x.v });
+    } else {
+      const l = wireVarint(buf, off);
+      if (l.v > BigInt(buf.length - l.off)) throw new Error(`${where}: truncated field ${num}`);
+      const end = l.off + Number(l.v);
+      out.push({ num: Number(num), bytes: buf.subarray(l.off, end) });
+      off = end;
     }
   }
-  const der = headerDER(number, block.header.previous_hash, block.header.data_hash);
-  return { block, number, data, metadata, der, hash: sha256(der), what };
+  return out;
+}
+
+// encodeBlock is the deterministic encoding of §4.3: fields in field-number
+// order, each once; a header number of 0 and empty hashes omitted; every
+// data and metadata element present, even when empty.
+function encodeBlock(b) {
+  const header = Buffer.concat([
+    b.number !== 0n ? Buffer.concat([Buffer.from([0x08]), encVarint(b.number)]) : Buffer.alloc(0),
+    b.previousHash.length ? encLen(0x12, b.previousHash) : Buffer.alloc(0),
+    b.dataHash.length ? encLen(0x1a, b.dataHash) : Buffer.alloc(0),
+  ]);
+  const data = Buffer.concat(b.data.map((d) => encLen(0x0a, d)));
+  const metadata = Buffer.concat(b.metadata.map((m) => encLen(0x0a, m)));
+  return Buffer.concat([encLen(0x0a, header), encLen(0x12, data), encLen(0x1a, metadata)]);
+}
+
+// parseBlock decodes a common.Block and refuses it unless it is canonically
+// encoded (§4.3). Throws a plain Error; the caller names the step.
+function parseBlock(raw, what) {
+  let top;
+  try {
+    top = wireFields(raw, { 1: 2, 2: 2, 3: 2 }, what);
+  } catch (e) {
+    throw new Error(e.message.includes('not canonical') ? e.message : `${what} is not a common.Block: ${e.message}`);
+  }
+  const once = (fields, num, where) => {
+    const f = fields.filter((x) => x.num === num);
+    if (f.length > 1) throw new Error(`${where} holds field ${num} ${f.length} times: the block is not canonical`);
+    return f.length ? f[0] : null;
+  };
+  const h = once(top, 1, what);
+  const d = once(top, 2, what);
+  const m = once(top, 3, what);
+  if (!h || !d || !m) throw new Error(`${what}: a block has a header, data and metadata`);
+  const hf = wireFields(h.bytes, { 1: 0, 2: 2, 3: 2 }, `${what} header`);
+  const num = once(hf, 1, `${what} header`);
+  const prev = once(hf, 2, `${what} header`);
+  const dh = once(hf, 3, `${what} header`);
+  const b = {
+    number: num ? num.v : 0n,
+    previousHash: prev ? Buffer.from(prev.bytes) : Buffer.alloc(0),
+    dataHash: dh ? Buffer.from(dh.bytes) : Buffer.alloc(0),
+    data: wireFields(d.bytes, { 1: 2 }, `${what} data`).map((x) => Buffer.from(x.bytes)),
+    metadata: wireFields(m.bytes, { 1: 2 }, `${what} metadata`).map((x) => Buffer.from(x.bytes)),
+  };
+  if (b.metadata.length !== 5) throw new Error(`${what} (block ${b.number}) has ${b.metadata.length} metadata entries, not 5`);
+  if (!encodeBlock(b).equals(raw)) {
+    throw new Error(`${what} (block ${b.number}) is not canonically encoded (§4.3: encoding it again gives other bytes)`);
+  }
+  return b;
+}
+
+const METADATA_NAMES = ['SIGNATURES', 'LAST_CONFIG', 'TRANSACTIONS_FILTER', 'ORDERER', 'COMMIT_HASH'];
+
+// readBlock decodes a block and checks what every block of a receipt must
+// satisfy on its own: canonical encoding and unsigned metadata empty (§4.3),
+// data hash (§4.1).
+function readBlock(bytes, what) {
+  const b = parseBlock(bytes, what);
+  const { number, data, metadata } = b;
+  const dataHash = sha256(...data);
+  if (!dataHash.equals(b.dataHash)) {
+    throw new Error(`${what} (block ${number}): header data_hash does not match its data`);
+  }
+  for (let k = 1; k < metadata.length; k++) {
+    if (metadata[k].length !== 0) {
+      throw new Error(`${what} (block ${number}): unsigned metadata ${METADATA_NAMES[k]} is not empty`);
+    }
+  }
+  const der = headerDER(number, b.previousHash, b.dataHash);
+  return { number, data, metadata, der, hash: sha256(der), what };
 }
 
 // envelopeHeader decodes an envelope's payload and headers.
@@ -935,13 +1076,16 @@ function ordererSignatures(rb) {
 
 const te = (s) => Buffer.from(s, 'utf8');
 
-// checkEndorserTx checks an envelope as §4.5 requires, and the Endorsement
-// policy of §4.6, in the configuration in force at its block. Refuses at
-// `step`. Returns what the receipt needs of it.
-function checkEndorserTx(envBytes, cfg, ctx, step, what) {
+// checkEndorserTx checks an envelope as §4.5 requires (and its creator's
+// signature and the channel's Writers policy) in the configuration in force at
+// its block. Refuses at `step`. Returns what the receipt needs of it; its
+// endorsements are checked by endorse (§4.6).
+function checkEndorserTx(rb, n, ctx, step, what) {
+  if (n < 0n || n >= BigInt(rb.data.length)) refuse(step, `block ${rb.number} has no envelope ${n} (it holds ${rb.data.length})`);
+  const cfg = rb.cfg;
   let h;
   try {
-    h = envelopeHeader(envBytes, what);
+    h = envelopeHeader(rb.data[Number(n)], what);
   } catch (e) {
     refuse(step, e.message);
   }
@@ -968,52 +1112,77 @@ function checkEndorserTx(envBytes, cfg, ctx, step, what) {
   if (w !== null) refuse(step, `${what} creator ${creator.name}: ${w}`);
 
   // One action: a chaincode invocation of `chaincode`, with the response the endorsers signed.
-  let tx; let cap; let cpp; let cis; let prp; let cca; let rws;
+  let tx; let action; let cap; let cpp; let cis; let prp; let cca; let rws;
   try {
     tx = decode('Transaction', B(payload.data), `${what} data`);
     if (tx.actions.length !== 1) throw new Error(`${what} has ${tx.actions.length} actions, not exactly one`);
-    const action = tx.actions[0];
-    if (!B(action.header).equals(shBytes)) {
-      // Fabric computes the proposal hash with the action's signature header.
-      throw new Error(`${what}: the action's signature header is not the payload's`);
-    }
+    action = tx.actions[0];
     cap = decode('ChaincodeActionPayload', B(action.payload), `${what} action payload`);
     cpp = decode('ChaincodeProposalPayload', B(cap.chaincode_proposal_payload), `${what} chaincode proposal payload`);
     cis = decode('ChaincodeInvocationSpec', B(cpp.input), `${what} proposal input`);
     if (!cap.action) throw new Error(`${what} has no endorsed action`);
     prp = decode('ProposalResponsePayload', B(cap.action.proposal_response_payload), `${what} proposal response payload`);
-    cca = decode('ChaincodeAction', B(prp.extension), `${what} proposal response extension`);
   } catch (e) {
     refuse(step, e.message);
   }
   const spec = cis.chaincode_spec;
   const invoked = spec && spec.chaincode_id ? spec.chaincode_id.name : '';
   if (invoked !== ctx.chaincode) refuse(step, `${what} invokes chaincode ${JSON.stringify(invoked)}, not ${JSON.stringify(ctx.chaincode)}`);
-  const wantHash = sha256(chBytes, shBytes, B(cap.chaincode_proposal_payload));
-  if (!wantHash.equals(B(prp.proposal_hash))) refuse(step, `${what}: proposal_hash does not match SHA-256(channel_header ‖ signature_header ‖ chaincode_proposal_payload)`);
+  const args = spec && spec.input ? spec.input.args.map(B) : [];
+  // §4.5: args[0] is the function; a transaction without one is not an invocation.
+  if (args.length === 0) refuse(step, `${what} names no function (it has no arguments)`);
+  // §4.5: Fabric hashes the proposal with the action's header, which must be
+  // the transaction's own signature header.
+  if (!B(action.header).equals(shBytes)) refuse(step, `${what}: the action's signature header is not the payload's`);
+  const wantHash = sha256(chBytes, B(action.header), B(cap.chaincode_proposal_payload));
+  if (!wantHash.equals(B(prp.proposal_hash))) refuse(step, `${what}: proposal_hash does not match SHA-256(channel_header ‖ action header ‖ chaincode_proposal_payload)`);
+  try {
+    cca = decode('ChaincodeAction', B(prp.extension), `${what} proposal response extension`);
+  } catch (e) {
+    refuse(step, e.message);
+  }
   const acted = cca.chaincode_id ? cca.chaincode_id.name : '';
   if (acted !== ctx.chaincode) refuse(step, `${what}: the endorsed action is of chaincode ${JSON.stringify(acted)}, not ${JSON.stringify(ctx.chaincode)}`);
   const status = cca.response ? cca.response.status : 0;
   if (status !== 200) refuse(step, `${what}: response status ${status}, not 200`);
   try {
+    // The endorsed chaincode event, when there is one, is a ChaincodeEvent.
+    if (B(cca.events).length > 0) decode('ChaincodeEvent', B(cca.events), `${what} chaincode event`);
     rws = decode('TxReadWriteSet', B(cca.results), `${what} results`);
   } catch (e) {
     refuse(step, e.message);
   }
-  const nss = rws.ns_rwset.filter((n) => n.namespace === ctx.chaincode);
-  if (nss.length > 1) refuse(step, `${what}: the read-write set has ${nss.length} entries for namespace ${ctx.chaincode}`);
-  let kv = { reads: [], writes: [] };
-  if (nss.length === 1) {
+  // The rwset of the chaincode's namespace, as Fabric applies it: entries in
+  // order, a later write, read or metadata write of a key replacing an
+  // earlier one. `written` lists the keys written, value or metadata (§4.6).
+  const writes = new Map();
+  const reads = new Map();
+  const metadataWrites = new Map(); // key → its VALIDATION_PARAMETER value, or null: none
+  const written = [];
+  for (const ns of rws.ns_rwset) {
+    if (ns.namespace !== ctx.chaincode) continue;
+    let kv;
     try {
-      kv = decode('KVRWSet', B(nss[0].rwset), `${what} read-write set of ${ctx.chaincode}`);
+      kv = decode('KVRWSet', B(ns.rwset), `${what} read-write set of ${ctx.chaincode}`);
     } catch (e) {
       refuse(step, e.message);
     }
+    for (const x of kv.writes) {
+      writes.set(x.key, x);
+      written.push(x.key);
+    }
+    for (const m of kv.metadata_writes) {
+      if (!writes.has(m.key)) written.push(m.key);
+      // A metadata write replaces all of the key's metadata: without a
+      // VALIDATION_PARAMETER entry the key has no key-level policy after it.
+      let vp = null;
+      for (const e of m.entries) if (e.name === 'VALIDATION_PARAMETER') vp = B(e.value);
+      metadataWrites.set(m.key, vp);
+    }
+    for (const x of kv.reads) reads.set(x.key, x);
   }
-  const args = spec && spec.input ? spec.input.args.map(B) : [];
 
-  // §4.6: each endorsement signs proposal_response_payload ‖ endorser. The
-  // endorsements are checked against the policies by checkEndorsements.
+  // §4.6: each endorsement signs proposal_response_payload ‖ endorser.
   const prpBytes = B(cap.action.proposal_response_payload);
   const sds = cap.action.endorsements.map((e) => ({
     data: Buffer.concat([prpBytes, B(e.endorser)]), identity: B(e.endorser), signature: B(e.signature),
@@ -1021,7 +1190,7 @@ function checkEndorserTx(envBytes, cfg, ctx, step, what) {
   const endorsers = validSigners(cfg, sds).filter((id) => validateIdentity(id, tNs) === null);
 
   return {
-    txId: ch.tx_id, tNs, creator, args, reads: kv.reads, writes: kv.writes, metadataWrites: kv.metadata_writes || [],
+    at: `${rb.number}:${n}`, block: rb.number, txId: ch.tx_id, tNs, creator, args, reads, writes, metadataWrites, written,
     sds, endorsers, cfg, what,
   };
 }
@@ -1031,75 +1200,68 @@ function checkEndorserTx(envBytes, cfg, ctx, step, what) {
 // policy the receipt proves needs that policy, every other key (and a
 // transaction that writes nothing) the channel's Endorsement policy.
 //
-// `proofs` is the receipt-wide state of the recursion: the blocks, the
-// context, a memo of the anchor transactions already checked and the budget
-// of 32 transactions.
-const MAX_ANCHOR_TXS = 32;
+// `proofs` is the receipt-wide state: the blocks, the context, the step that
+// refuses (transaction while the subject's anchors are followed, device for
+// the record's), and the transactions whose endorsements were checked, by
+// position: at most 32 in all, the subject and the record's writer included.
+const MAX_TXS = 32;
+const IN_PROGRESS = Symbol('in progress');
 
-function checkEndorsements(tx, proofs) {
-  const keys = [...new Set([...tx.writes.map((w) => w.key), ...tx.metadataWrites.map((m) => m.key)])];
-  let needChannelPolicy = keys.length === 0;
-  for (const key of keys) {
+// endorse checks a transaction's endorsements, and those of the anchor
+// transactions it leads to, once per transaction. Refuses at proofs.step.
+function endorse(tx, proofs) {
+  if (proofs.memo.has(tx.at)) {
+    if (proofs.memo.get(tx.at) === IN_PROGRESS) {
+      refuse(proofs.step, `${tx.what}: its endorsement policy depends on itself (it read a version it wrote)`);
+    }
+    return;
+  }
+  if (proofs.memo.size >= MAX_TXS) {
+    refuse(proofs.step, `the receipt makes the verifier follow more than ${MAX_TXS} transactions (§4.6)`);
+  }
+  proofs.memo.set(tx.at, IN_PROGRESS);
+  let needChannelPolicy = tx.written.length === 0;
+  for (const key of tx.written) {
     const vp = keyPolicy(key, tx, proofs);
     if (vp === null) {
       needChannelPolicy = true;
       continue;
     }
     const r = evalSignaturePolicy(tx.cfg, vp.policy, tx.sds, tx.tNs, `the key-level policy of ${printableKey(key)} (set by ${vp.by})`);
-    if (r !== null) return `${tx.what} endorsements: ${r}`;
+    if (r !== null) refuse(proofs.step, `${tx.what} endorsements: ${r}`);
   }
   if (needChannelPolicy) {
     const r = evalPolicy(tx.cfg, ['Application'], 'Endorsement', tx.sds, tx.tNs);
-    if (r !== null) return `${tx.what} endorsements: ${r}`;
+    if (r !== null) refuse(proofs.step, `${tx.what} endorsements: ${r}`);
   }
-  return null;
+  proofs.memo.set(tx.at, tx);
 }
 
 // keyPolicy: the key-level policy of `key` in force before `tx`, when the
-// receipt proves one (§4.6): `tx` read the key at {b, n}, envelope n of block
-// b is in the receipt, is a valid endorser transaction endorsed as §4.6
-// requires, and set the policy (VALIDATION_PARAMETER; empty: none), or wrote
-// the value only (then the policy in force before it, recursively), or
-// deleted the key (none). Returns {policy, by} or null (none, or not proven).
+// receipt proves one (§4.6): `tx` read the key at {b, n} and block b is in the
+// receipt; envelope n of block b must then be a valid endorser transaction of
+// the chaincode, endorsed as §4.6 requires, or the receipt is refused. It set
+// the policy (a metadata write: its VALIDATION_PARAMETER, none without one or
+// when empty), or deleted the key (none), or else the policy is the one in
+// force before it, recursively. Returns {policy, by} or null (none, or not
+// proven).
 function keyPolicy(key, tx, proofs) {
-  const read = tx.reads.find((r) => r.key === key);
+  const read = tx.reads.get(key);
   if (!read || !read.version) return null;
-  const anchor = anchorTx(U64(read.version.block_num), U64(read.version.tx_num), proofs);
-  if (anchor === null) return null;
-  const mw = anchor.metadataWrites.find((m) => m.key === key);
-  const w = anchor.writes.find((x) => x.key === key);
-  if (w && w.is_delete) return null;
-  if (mw) {
-    // A metadata write replaces the key's metadata: without a
-    // VALIDATION_PARAMETER entry the key has no key-level policy.
-    const e = mw.entries.find((x) => x.name === 'VALIDATION_PARAMETER');
-    if (!e || B(e.value).length === 0) return null;
-    return { policy: B(e.value), by: anchor.what };
-  }
-  if (w) return keyPolicy(key, anchor, proofs);
-  return null;
-}
-
-// anchorTx returns envelope n of block b as a transaction checked by §4.5
-// and §4.6, or null when it is not in the receipt, not valid, or beyond the
-// budget.
-function anchorTx(b, n, proofs) {
-  const id = `${b}:${n}`;
-  if (proofs.memo.has(id)) return proofs.memo.get(id); // null while it is being checked: a cycle proves nothing
-  proofs.memo.set(id, null);
+  const b = U64(read.version.block_num);
+  const n = U64(read.version.tx_num);
   const rb = proofs.blocks.find((x) => x.number === b);
-  if (!rb || n >= BigInt(rb.data.length) || proofs.checked >= MAX_ANCHOR_TXS) return null;
-  proofs.checked++;
-  let tx;
-  try {
-    tx = checkEndorserTx(rb.data[Number(n)], rb.cfg, proofs.ctx, STEP.transaction, `the transaction of block ${b}, envelope ${n}`);
-  } catch (e) {
-    if (e instanceof Refusal) return null;
-    throw e;
+  if (!rb) return null; // not in the receipt: the policy is not proven
+  const anchor = checkEndorserTx(rb, n, proofs.ctx, proofs.step,
+    `the transaction of block ${b}, envelope ${n} (which wrote ${printableKey(key)} before ${tx.what})`);
+  endorse(anchor, proofs);
+  if (anchor.metadataWrites.has(key)) {
+    const vp = anchor.metadataWrites.get(key);
+    return vp !== null && vp.length > 0 ? { policy: vp, by: anchor.what } : null;
   }
-  if (checkEndorsements(tx, proofs) !== null) return null;
-  proofs.memo.set(id, tx);
-  return tx;
+  const w = anchor.writes.get(key);
+  if (w && w.is_delete) return null; // a delete takes the key's policy with it
+  return keyPolicy(key, anchor, proofs);
 }
 
 // ownerOrConsortium: §5, a record relied on is its owner's word (a valid
@@ -1114,23 +1276,13 @@ function ownerOrConsortium(tx, owner) {
     `nor by the channel's endorsement policy: ${r}`;
 }
 
-// writeOf finds the one write of a key in a transaction's write set.
-function writeOf(tx, key) {
-  const ws = tx.writes.filter((w) => w.key === key);
-  if (ws.length > 1) throw new Error(`${tx.what} writes ${printableKey(key)} ${ws.length} times`);
-  return ws.length ? ws[0] : null;
-}
-
 function printableKey(k) {
   return JSON.stringify(k);
 }
 
 // ---------------------------------------------------------------- device records (§5)
 
-const DEVICE_STATUSES = ['active', 'suspended', 'revoked', 'decommissioned'];
-const DEVICE_FIELDS = ['id', 'owner', 'type', 'groups', 'attributes', 'publicKey', 'keyAlg', 'keyId', 'keyVersion',
-  'firmware', 'status', 'statusNote', 'pendingTransferTo', 'enrolledBy', 'enrolledAt', 'updatedAt', 'updatedByTx',
-  'private', 'encryptionKey'];
+const DEVICE_STATUSES = ['provisioned', 'active', 'suspended', 'revoked', 'decommissioned'];
 
 // parseDeviceKey reads a PEM PUBLIC KEY (PKIX), ECDSA P-256 or Ed25519
 // (protocol.md §1), and returns the key and its DER.
@@ -1153,28 +1305,76 @@ function parseDeviceKey(pemText) {
   return { key, der, alg };
 }
 
-// parseDeviceRecord: §5, decoded strictly (no duplicate or case-variant keys).
-function parseDeviceRecord(bytes, device) {
+// RFC 3339 date-times (the chaincode's JSON of Go time.Time values).
+function isDateTime(s) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|([+-])(\d{2}):(\d{2}))$/.exec(s);
+  if (!m) return false;
+  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number);
+  const days = [31, (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  if (mo < 1 || mo > 12 || d < 1 || d > days[mo - 1] || h > 23 || mi > 59 || se > 59) return false;
+  return m[8] === 'Z' || (Number(m[10]) <= 23 && Number(m[11]) <= 59);
+}
+
+// A JSON value's type, for the strict decoding of the chaincode's records:
+// each field has one, and null stands for the field's zero value.
+const FIELD_TYPES = {
+  string: (v) => typeof v === 'string',
+  int: (v) => { try { intOf(v, '', INT64); return true; } catch (e) { return false; } },
+  bool: (v) => typeof v === 'boolean',
+  time: (v) => typeof v === 'string' && isDateTime(v),
+  strings: (v) => Array.isArray(v) && v.every((x) => x === null || typeof x === 'string'),
+  stringMap: (v) => isObject(v) && Object.values(v).every((x) => x === null || typeof x === 'string'),
+  bytes: (v) => (typeof v === 'string' && /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(v.replace(/[\r\n]/g, ''))) ||
+    (Array.isArray(v) && v.every((x) => { try { intOf(x, '', { min: 0n, max: 255n }); return true; } catch (e) { return false; } })),
+  hash: (v) => typeof v === 'string' && /^[0-9a-fA-F]{64}$/.test(v),
+  hashes: (v) => Array.isArray(v) && v.every((x) => typeof x === 'string' && /^[0-9a-fA-F]{64}$/.test(x)),
+  any: () => true,
+};
+
+// decodeRecord parses a record the chaincode wrote: strict JSON, only the
+// given keys, each of its type (null: absent). Returns the object.
+function decodeRecord(bytes, fields, what) {
   const rec = parseStrictJSON(bytes);
-  if (!isObject(rec)) throw new Error('the device record is not a JSON object');
-  checkCaseVariants(rec, DEVICE_FIELDS, 'the device record');
-  for (const k of ['id', 'owner', 'publicKey', 'keyId', 'keyVersion', 'status']) {
-    if (!hasKey(rec, k)) throw new Error(`the device record has no ${k}`);
+  if (!isObject(rec)) throw new Error(`${what} is not a JSON object`);
+  checkKeys(rec, Object.keys(fields), [], what);
+  for (const [k, type] of Object.entries(fields)) {
+    if (!hasKey(rec, k) || rec[k] === null) continue;
+    if (!FIELD_TYPES[type](rec[k])) throw new Error(`${what}: ${k} is not a ${type === 'int' ? 'JSON integer' : type}`);
   }
-  const id = strOf(rec.id, 'device record id');
-  const owner = strOf(rec.owner, 'device record owner');
-  const publicKey = strOf(rec.publicKey, 'device record publicKey');
-  const keyId = strOf(rec.keyId, 'device record keyId');
-  intOf(rec.keyVersion, 'device record keyVersion');
-  const status = strOf(rec.status, 'device record status');
+  return rec;
+}
+
+const DEVICE_RECORD = {
+  id: 'string', owner: 'string', type: 'string', groups: 'strings', attributes: 'stringMap', publicKey: 'string',
+  keyAlg: 'string', keyId: 'string', keyVersion: 'int', firmware: 'string', status: 'string', statusNote: 'string',
+  pendingTransferTo: 'string', enrolledBy: 'string', enrolledAt: 'time', updatedAt: 'time', updatedByTx: 'string',
+  private: 'bool', encryptionKey: 'bytes',
+};
+// The batch and command records of §6 (chaincode/api BatchRecord, Command).
+const BATCH_RECORD = { id: 'string', root: 'hash', size: 'int', leaves: 'hashes', submitter: 'string', mspId: 'string', timestamp: 'time' };
+const COMMAND_RECORD = {
+  id: 'string', device: 'string', owner: 'string', name: 'string', params: 'any', status: 'string', issuedBy: 'string',
+  issuedAt: 'time', expiresAt: 'time', deliveredBy: 'string', deliveredAt: 'time', result: 'string', completedAt: 'time',
+  completedByTx: 'string', private: 'bool',
+};
+const str0 = (rec, k) => (hasKey(rec, k) && rec[k] !== null ? rec[k] : '');
+
+// parseDeviceRecord: §5, decoded strictly (no duplicate, case-variant or
+// unknown keys). The record must be of the device, name an owner, and carry
+// a key whose fingerprint is its keyId; a status is one of §5's.
+function parseDeviceRecord(bytes, device) {
+  const rec = decodeRecord(bytes, DEVICE_RECORD, 'the device record');
+  const id = str0(rec, 'id');
+  const owner = str0(rec, 'owner');
+  const keyId = str0(rec, 'keyId');
+  const status = str0(rec, 'status');
   if (id !== device) throw new Error(`the device record is of ${JSON.stringify(id)}, not ${JSON.stringify(device)}`);
-  if (!DEVICE_STATUSES.includes(status)) throw new Error(`the device record has status ${JSON.stringify(status)}`);
-  if (owner === '') throw new Error('the device record has no owner');
-  const key = parseDeviceKey(publicKey);
+  if (status !== '' && !DEVICE_STATUSES.includes(status)) throw new Error(`the device record has status ${JSON.stringify(status)}, which §5 does not list`);
+  const key = parseDeviceKey(str0(rec, 'publicKey'));
   const fp = sha256(key.der).toString('hex');
-  if (keyId !== fp) throw new Error(`the device record's keyId ${keyId} is not the fingerprint of its publicKey (${fp})`);
-  const note = hasKey(rec, 'statusNote') && typeof rec.statusNote === 'string' ? rec.statusNote : '';
-  return { id, owner, keyId, status, key, note };
+  if (keyId !== fp) throw new Error(`the device record's keyId ${JSON.stringify(keyId)} is not the fingerprint of its publicKey (${fp})`);
+  if (owner === '') throw new Error('the device record has no owner');
+  return { id, owner, keyId, status, key, note: str0(rec, 'statusNote') };
 }
 
 // verifyDeviceSignature: protocol.md §1. ECDSA P-256: ASN.1 DER over
@@ -1309,7 +1509,10 @@ const TOP_KEYS = ['format', 'kind', 'channel', 'chaincode', 'device', 'txId', 'c
 const KIND_KEYS = { reading: ['reading'], 'command-ack': ['command'], 'device-status': [] };
 const READING_KEYS = ['payload', 'signature', 'index', 'size', 'path'];
 
-// Step 1, format (§2).
+// Step 1, format (§2): strict JSON, the kind's fields and no others, no
+// null, and every base64 and hex value decoded.
+const INT64 = { min: -(2n ** 63n), max: 2n ** 63n - 1n };
+
 function checkFormat(bytes) {
   let r;
   try {
@@ -1320,6 +1523,8 @@ function checkFormat(bytes) {
   try {
     if (!isObject(r)) throw new Error('the receipt is not a JSON object');
     checkKeys(r, TOP_KEYS, ['format', 'kind'], 'the receipt');
+    const nullAt = findNull(r);
+    if (nullAt !== null) throw new Error(`null at ${nullAt}: a field is given a value, or left out`);
     if (r.format !== 'iotledger-receipt/1') throw new Error(`format ${JSON.stringify(r.format)} is not "iotledger-receipt/1"`);
     const kind = strOf(r.kind, 'kind');
     if (!hasKey(KIND_KEYS, kind)) throw new Error(`kind ${JSON.stringify(kind)} is not reading, command-ack or device-status`);
@@ -1329,10 +1534,13 @@ function checkFormat(bytes) {
     }
     checkKeys(r, wanted, wanted, 'the receipt');
     const out = { kind };
-    for (const k of ['channel', 'chaincode', 'device', 'txId']) {
+    for (const k of ['channel', 'chaincode', 'device']) {
       out[k] = strOf(r[k], k);
       if (out[k] === '') throw new Error(`${k} is empty`);
     }
+    // The transaction ID is a hash (hex SHA-256 of nonce and creator, §4.5).
+    hexHash(r.txId, 'txId');
+    out.txId = r.txId;
     for (const k of ['config', 'blocks']) {
       if (!Array.isArray(r[k])) throw new Error(`${k} must be an array of base64 strings`);
       out[k] = r[k].map((s, n) => base64Strict(s, `${k}[${n}]`));
@@ -1350,8 +1558,9 @@ function checkFormat(bytes) {
       out.reading = {
         payload: base64Strict(rd.payload, 'reading.payload'),
         signature: base64Strict(rd.signature, 'reading.signature'),
-        index: intOf(rd.index, 'reading.index', { min: 0n, max: 2n ** 53n }),
-        size: intOf(rd.size, 'reading.size', { min: 0n, max: 2n ** 53n }),
+        // Integers; whether the position is in the batch is step subject's.
+        index: intOf(rd.index, 'reading.index', INT64),
+        size: intOf(rd.size, 'reading.size', INT64),
       };
       if (!Array.isArray(rd.path)) throw new Error('reading.path must be an array of 64-hex hashes');
       out.reading.path = rd.path.map((h, n) => hexHash(h, `reading.path[${n}]`));
@@ -1368,7 +1577,9 @@ function parseAnchor(bytes) {
   const a = parseStrictJSON(bytes);
   if (!isObject(a)) throw new Error('the anchor is not a JSON object');
   checkKeys(a, ['channel', 'genesis'], ['channel', 'genesis'], 'the anchor');
-  return { channel: strOf(a.channel, 'anchor channel'), genesis: hexHash(a.genesis, 'anchor genesis') };
+  const channel = strOf(a.channel, 'anchor channel');
+  if (channel === '') throw new Error('the anchor names no channel');
+  return { channel, genesis: hexHash(a.genesis, 'anchor genesis') };
 }
 
 function verifyReceipt(receiptBytes, anchor) {
@@ -1376,20 +1587,23 @@ function verifyReceipt(receiptBytes, anchor) {
   const r = checkFormat(receiptBytes);
   const ctx = { channel: r.channel, chaincode: r.chaincode };
 
-  // 2. anchor (§1). A config[0] that is not a block at all is not "well
-  // formed", which is step 3's: it is refused there, not here.
+  // 2. anchor (§1). A config[0] that is not a canonically encoded block is
+  // not "well formed", which is step 3's: it is refused there, not here.
   if (r.channel !== anchor.channel) refuse(STEP.anchor, `channel ${JSON.stringify(r.channel)} is not the anchor's ${JSON.stringify(anchor.channel)}`);
   let genesis;
   try {
-    const b = decode('Block', r.config[0], 'config[0]');
-    if (!b.header) throw new Error('config[0] has no header');
-    genesis = b;
+    genesis = parseBlock(r.config[0], 'config[0]');
   } catch (e) {
     refuse(STEP.config, e.message);
   }
-  if (U64(genesis.header.number) !== 0n) refuse(STEP.anchor, `config[0] is block ${U64(genesis.header.number)}, not the genesis block 0`);
-  const gh = sha256(headerDER(0n, genesis.header.previous_hash, genesis.header.data_hash));
+  if (genesis.number !== 0n) refuse(STEP.anchor, `config[0] is block ${genesis.number}, not the genesis block 0`);
+  const gh = sha256(headerDER(0n, genesis.previousHash, genesis.dataHash));
   if (!gh.equals(anchor.genesis)) refuse(STEP.anchor, `the genesis block's header hash ${gh.toString('hex')} is not the anchor's ${anchor.genesis.toString('hex')}`);
+  // §4.3: the genesis block is trusted through the anchor alone, and nothing
+  // signs its metadata: all five entries are empty.
+  genesis.metadata.forEach((m, k) => {
+    if (m.length !== 0) refuse(STEP.config, `config[0] (the genesis block): metadata ${METADATA_NAMES[k]} holds ${m.length} bytes, and a genesis block's metadata is empty`);
+  });
 
   // 3. config chain (§4.4)
   const configs = [];
@@ -1424,6 +1638,8 @@ function verifyReceipt(receiptBytes, anchor) {
       if (os.lastConfig !== rb.number) refuse(STEP.config, `${what} (block ${rb.number}) names config block ${os.lastConfig} as its last config, not itself`);
       const p = evalPolicy(prev, ['Orderer'], 'BlockValidation', os.sds, t);
       if (p !== null) refuse(STEP.config, `${what} (block ${rb.number}) is not signed as config block ${prev.number} requires: ${p}`);
+    } else if (cfg.sequence !== 0n) {
+      refuse(STEP.config, `the genesis block has configuration sequence ${cfg.sequence}, not 0`);
     }
     configs.push(cfg);
   });
@@ -1457,48 +1673,50 @@ function verifyReceipt(receiptBytes, anchor) {
     rb.data.forEach((env, n) => {
       let h;
       try { h = envelopeHeader(env, 'envelope'); } catch (e) { return; }
-      if (h.ch.tx_id === r.txId) found.push({ rb, n, env });
+      if (h.ch.tx_id === r.txId) found.push({ rb, n });
     });
   }
   if (found.length !== 1) refuse(STEP.transaction, `${found.length} envelopes in blocks have tx_id ${JSON.stringify(r.txId)}, not exactly one`);
   const subjectAt = found[0];
-  const proofs = { blocks, ctx, memo: new Map(), checked: 0 };
-  const subject = checkEndorserTx(subjectAt.env, subjectAt.rb.cfg, ctx, STEP.transaction,
+  const proofs = { blocks, ctx, memo: new Map(), step: STEP.transaction };
+  const subject = checkEndorserTx(subjectAt.rb, BigInt(subjectAt.n), ctx, STEP.transaction,
     `the subject transaction (block ${subjectAt.rb.number}, envelope ${subjectAt.n})`);
-  const se = checkEndorsements(subject, proofs);
-  if (se !== null) refuse(STEP.transaction, se);
+  endorse(subject, proofs);
 
-  // 6. device record in force (§5)
+  // 6. device record in force (§5), for readings and acks: the subject read
+  // it, and the transaction that wrote it is in the receipt. A device-status
+  // receipt's record is the one its subject wrote, checked at step 7 (§6).
   const devKey = `\u0000dev\u0000${r.device}\u0000`;
+  // writtenRecord: the record a transaction wrote, and that it is its owner's
+  // word or the consortium's (§5). Refuses at `step`.
+  const writtenRecord = (tx, step) => {
+    const w = tx.writes.get(devKey);
+    if (!w) refuse(step, `${tx.what} does not write the device record ${printableKey(devKey)}`);
+    if (w.is_delete) refuse(step, `${tx.what} deletes the device record`);
+    let rec;
+    try { rec = parseDeviceRecord(B(w.value), r.device); } catch (e) { refuse(step, e.message); }
+    proofs.step = step;
+    endorse(tx, proofs);
+    const oc = ownerOrConsortium(tx, rec.owner);
+    if (oc !== null) refuse(step, oc);
+    return rec;
+  };
   let record;
-  let writer;
-  if (r.kind === 'device-status') {
-    writer = subject;
-  } else {
-    const reads = subject.reads.filter((x) => x.key === devKey);
-    if (reads.length === 0) refuse(STEP.device, `the subject transaction does not read the device record ${printableKey(devKey)}`);
-    if (reads.length > 1) refuse(STEP.device, `the subject transaction reads the device record ${reads.length} times`);
-    if (!reads[0].version) refuse(STEP.device, 'the subject transaction read the device record when it did not exist (no version)');
-    const b = U64(reads[0].version.block_num);
-    const n = U64(reads[0].version.tx_num);
+  if (r.kind !== 'device-status') {
+    const read = subject.reads.get(devKey);
+    if (!read) refuse(STEP.device, `the subject transaction does not read the device record ${printableKey(devKey)}`);
+    if (!read.version) refuse(STEP.device, 'the subject transaction read the device record when it did not exist (no version)');
+    const b = U64(read.version.block_num);
+    const n = U64(read.version.tx_num);
     const rb = blocks.find((x) => x.number === b);
     if (!rb) refuse(STEP.device, `block ${b}, which wrote the device record in force, is not in blocks`);
-    if (n >= BigInt(rb.data.length)) refuse(STEP.device, `block ${b} has no envelope ${n}`);
-    writer = checkEndorserTx(rb.data[Number(n)], rb.cfg, ctx, STEP.device,
-      `the transaction that wrote the device record (block ${b}, envelope ${n})`);
-    const we = checkEndorsements(writer, proofs);
-    if (we !== null) refuse(STEP.device, we);
+    const writer = checkEndorserTx(rb, n, ctx, STEP.device, `the transaction that wrote the device record (block ${b}, envelope ${n})`);
+    record = writtenRecord(writer, STEP.device);
   }
-  let w;
-  try { w = writeOf(writer, devKey); } catch (e) { refuse(STEP.device, e.message); }
-  if (!w) refuse(STEP.device, `${writer.what} does not write the device record ${printableKey(devKey)}`);
-  if (w.is_delete) refuse(STEP.device, `${writer.what} deletes the device record`);
-  try { record = parseDeviceRecord(B(w.value), r.device); } catch (e) { refuse(STEP.device, e.message); }
-  const oc = ownerOrConsortium(writer, record.owner);
-  if (oc !== null) refuse(STEP.device, oc);
 
   // 7. subject (§6)
-  const fn = subject.args.length ? subject.args[0].toString('utf8') : '';
+  if (r.kind === 'device-status') record = writtenRecord(subject, STEP.subject);
+  const fn = subject.args[0].toString('utf8');
   const out = {
     ok: true,
     kind: r.kind,
@@ -1513,35 +1731,29 @@ function verifyReceipt(receiptBytes, anchor) {
     endorsers: [...new Set(subject.endorsers.map((id) => id.mspid))].sort(),
   };
   const sub = (msg) => refuse(STEP.subject, msg);
-  const jsonWrite = (key, what) => {
-    let w;
-    try { w = writeOf(subject, key); } catch (e) { sub(e.message); }
+  const recordWrite = (key, fields, what) => {
+    const w = subject.writes.get(key);
     if (!w) sub(`the subject transaction does not write ${what} ${printableKey(key)}`);
     if (w.is_delete) sub(`the subject transaction deletes ${what}`);
     try {
-      const v = parseStrictJSON(B(w.value));
-      if (!isObject(v)) throw new Error('not a JSON object');
-      return v;
+      return decodeRecord(B(w.value), fields, what);
     } catch (e) {
-      sub(`${what} is not strict JSON: ${e.message}`);
+      sub(`${what}: ${e.message}`);
     }
   };
 
   if (r.kind === 'reading') {
     if (fn !== 'telemetry:SubmitBatch') sub(`the subject transaction calls ${JSON.stringify(fn)}, not telemetry:SubmitBatch`);
-    const batch = jsonWrite(`\u0000batch\u0000${r.txId}\u0000`, 'the batch record');
-    let root; let size;
-    try {
-      checkCaseVariants(batch, ['id', 'root', 'size', 'leaves', 'submitter', 'mspId', 'timestamp'], 'the batch record');
-      root = hexHash(batch.root, 'the batch root');
-      size = intOf(batch.size, 'the batch size', { min: 1n, max: 2n ** 53n });
-    } catch (e) {
-      sub(e.message);
-    }
+    // The batch record, decoded as strictly as the device record.
+    const batch = recordWrite(`\u0000batch\u0000${r.txId}\u0000`, BATCH_RECORD, 'the batch record');
+    if (str0(batch, 'id') !== r.txId) sub(`the batch record names batch ${JSON.stringify(str0(batch, 'id'))}, not ${r.txId}`);
+    if (!hasKey(batch, 'root') || batch.root === null) sub('the batch record has no root');
+    const root = Buffer.from(batch.root, 'hex');
+    const size = hasKey(batch, 'size') && batch.size !== null ? intOf(batch.size, 'the batch size', INT64) : 0n;
     const rd = r.reading;
     if (rd.size !== size) sub(`reading.size ${rd.size} is not the batch size ${size}`);
     const leaf = leafHash(rd.payload, rd.signature);
-    if (!verifyInclusion(leaf, Number(rd.index), Number(rd.size), rd.path, root)) {
+    if (!verifyInclusion(leaf, rd.index, rd.size, rd.path, root)) {
       sub(`the reading's leaf does not lead with reading.path to the batch root at index ${rd.index} of ${rd.size}`);
     }
     let p;
@@ -1554,7 +1766,7 @@ function verifyReceipt(receiptBytes, anchor) {
     out.seq = p.seq <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(p.seq) : p.seq;
   } else if (r.kind === 'command-ack') {
     if (fn !== 'command:Ack') sub(`the subject transaction calls ${JSON.stringify(fn)}, not command:Ack`);
-    if (subject.args.length < 2) sub('the subject transaction has no ack envelope argument');
+    if (subject.args.length !== 2) sub(`the subject transaction calls command:Ack with ${subject.args.length - 1} arguments, not the ack alone`);
     let env; let ack;
     try {
       env = parseDeviceEnvelope(subject.args[1]);
@@ -1568,18 +1780,12 @@ function verifyReceipt(receiptBytes, anchor) {
       sub('the ack signature does not verify with the key of the device record in force');
     }
     if (record.status === 'revoked' || record.status === 'decommissioned') sub(`the device record in force has status ${record.status}`);
-    const cmd = jsonWrite(`\u0000cmd\u0000${r.device}\u0000${r.command}\u0000`, 'the command record');
-    try {
-      checkCaseVariants(cmd, ['id', 'device', 'owner', 'name', 'params', 'status', 'issuedBy', 'issuedAt', 'expiresAt',
-        'deliveredBy', 'deliveredAt', 'result', 'completedAt', 'completedByTx', 'private'], 'the command record');
-      if (cmd.id !== r.command) throw new Error(`the command record's id is ${JSON.stringify(cmd.id)}, not ${JSON.stringify(r.command)}`);
-      if (cmd.device !== r.device) throw new Error(`the command record's device is ${JSON.stringify(cmd.device)}, not ${JSON.stringify(r.device)}`);
-      if (cmd.status !== ack.status) throw new Error(`the command record's status is ${JSON.stringify(cmd.status)}, not the ack's ${JSON.stringify(ack.status)}`);
-      const result = cmd.result === undefined || cmd.result === null ? '' : cmd.result;
-      if (result !== ack.result) throw new Error(`the command record's result is ${JSON.stringify(result)}, not the ack's ${JSON.stringify(ack.result)}`);
-    } catch (e) {
-      sub(e.message);
-    }
+    const cmd = recordWrite(`\u0000cmd\u0000${r.device}\u0000${r.command}\u0000`, COMMAND_RECORD, 'the command record');
+    const f = (k) => str0(cmd, k);
+    if (f('id') !== r.command) sub(`the command record's id is ${JSON.stringify(f('id'))}, not ${JSON.stringify(r.command)}`);
+    if (f('device') !== r.device) sub(`the command record's device is ${JSON.stringify(f('device'))}, not ${JSON.stringify(r.device)}`);
+    if (f('status') !== ack.status) sub(`the command record's status is ${JSON.stringify(f('status'))}, not the ack's ${JSON.stringify(ack.status)}`);
+    if (f('result') !== ack.result) sub(`the command record's result is ${JSON.stringify(f('result'))}, not the ack's ${JSON.stringify(ack.result)}`);
     out.command = r.command;
     out.ackStatus = ack.status;
   } else {
@@ -1643,6 +1849,6 @@ module.exports = {
   Refusal, STEP, parseStrictJSON, JNum, checkKeys, base64Strict, headerDER, derUint, parseDERSignature, isLowS,
   CURVE_ORDER, compileRule, evalRule, implicitThreshold, leafHash, nodeHash, verifyInclusion, checkFormat,
   parseReadingPayload, parseAck, parseDeviceEnvelope, parseDeviceRecord, verifyDeviceSignature, verifyReceipt,
-  parseAnchor, decode, pbRoot, readBlock, envelopeHeader, parseConfig, evalPolicy, ordererSignatures, deserialize,
-  validateIdentity, blockTime,
+  parseAnchor, decode, pbRoot, parseBlock, encodeBlock, readBlock, envelopeHeader, parseConfig, evalPolicy,
+  ordererSignatures, deserialize, validateIdentity, blockTime,
 };

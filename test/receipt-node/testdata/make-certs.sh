@@ -1,6 +1,7 @@
 #!/bin/sh
 # Makes the test PKI of fixture.js (test keys, never used anywhere else):
-# OrdererMSP (P-384 root), Org1MSP (P-256 root), Org2MSP (P-256 root and an
+# OrdererMSP (P-384 root), Org1MSP (P-256 root, and a certificate without the
+# CA basic constraint), Org2MSP (P-256 root and an
 # intermediate CA that issues its members), Org3MSP (for three-org channels), and a
 # rogue CA that imitates Org1's. Leaves carry the NodeOU of their role.
 #   sh test/receipt-node/testdata/make-certs.sh
@@ -13,6 +14,7 @@ ext() { # name, basicConstraints, keyUsage
 }
 ext ca 'CA:TRUE' 'keyCertSign,cRLSign,digitalSignature'
 ext leaf 'CA:FALSE' 'digitalSignature'
+ext notca 'CA:FALSE' 'keyCertSign,digitalSignature'
 
 key() { # file, curve
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:"$2" -pkeyopt ec_param_enc:named_curve -out "$1.key" 2>/dev/null
@@ -40,6 +42,8 @@ issue org1-client P-256 '/O=Org1/OU=client/CN=hub1' org1-ca leaf
 issue org1-admin P-256 '/O=Org1/OU=admin/CN=Admin@org1.test' org1-ca leaf
 issue org1-twoous P-256 '/O=Org1/OU=peer/OU=client/CN=twoous.org1.test' org1-ca leaf
 issue org1-noou P-256 '/O=Org1/CN=noou.org1.test' org1-ca leaf
+# A certificate that may sign certificates by its key usage but is no CA (CA:FALSE).
+issue org1-notca P-256 '/O=Org1/CN=notca.org1.test' org1-ca notca
 
 root org2-ca P-256 '/O=Org2/CN=ca.org2.test'
 issue org2-ica P-256 '/O=Org2/CN=ica.org2.test' org2-ca ca

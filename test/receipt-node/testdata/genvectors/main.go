@@ -39,6 +39,21 @@ func main() {
 	out := map[string]string{}
 	out["Block"] = m(&cb.Block{Header: &cb.BlockHeader{Number: 300, PreviousHash: []byte("prev"), DataHash: []byte("data")},
 		Data: &cb.BlockData{Data: [][]byte{[]byte("e0"), []byte("e1")}}, Metadata: &cb.BlockMetadata{Metadata: [][]byte{[]byte("sig"), {}, []byte("flt")}}})
+	// Canonical blocks (receipts.md §4.3): the deterministic encoding of five
+	// metadata entries, empty elements included, and of a genesis header.
+	det := func(x proto.Message) string {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(x)
+		if err != nil {
+			panic(err)
+		}
+		return hex.EncodeToString(b)
+	}
+	five := func(first []byte) *cb.BlockMetadata { return &cb.BlockMetadata{Metadata: [][]byte{first, {}, {}, {}, {}}} }
+	out["Block-canonical"] = det(&cb.Block{Header: &cb.BlockHeader{Number: 300, PreviousHash: []byte("prev"), DataHash: []byte("data")},
+		Data: &cb.BlockData{Data: [][]byte{[]byte("e0"), {}, []byte("e2")}}, Metadata: five([]byte("sig"))})
+	out["Block-genesis"] = det(&cb.Block{Header: &cb.BlockHeader{DataHash: []byte("data")},
+		Data: &cb.BlockData{Data: [][]byte{[]byte("e0")}}, Metadata: five(nil)})
+	out["Block-empty"] = det(&cb.Block{Header: &cb.BlockHeader{}, Data: &cb.BlockData{}, Metadata: five(nil)})
 	out["Metadata"] = m(&cb.Metadata{Value: []byte("v"), Signatures: []*cb.MetadataSignature{{SignatureHeader: []byte("sh"), Signature: []byte("s"), IdentifierHeader: []byte("ih")}}})
 	out["OrdererBlockMetadata"] = m(&cb.OrdererBlockMetadata{LastConfig: &cb.LastConfig{Index: 7}, ConsenterMetadata: []byte("cm")})
 	out["Envelope"] = m(&cb.Envelope{Payload: []byte("p"), Signature: []byte("s")})

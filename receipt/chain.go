@@ -262,7 +262,16 @@ func (c *Chain) endorsed(tx *endorserTx, vt *VerifiedTx) error {
 		return fmt.Errorf("its creator may not write to the channel: %w", err)
 	}
 	vt.CreatorMSP, vt.Creator = creator.MSPID, creator.Cert.Subject.String()
-	needChannel := len(tx.written) == 0
+	needChannel := len(tx.written) == 0 && len(tx.collections) == 0
+	for _, coll := range tx.collections {
+		path, err := collectionPolicy(c.ch, coll)
+		if err != nil {
+			return err
+		}
+		if err := c.ch.Evaluate(path, tx.endorsed, tx.time); err != nil {
+			return err
+		}
+	}
 	for _, k := range tx.written {
 		p, ok := c.policies[k]
 		if !ok {

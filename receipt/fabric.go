@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -196,10 +197,13 @@ type endorserTx struct {
 	reads    map[string]*kvrwset.KVRead
 	// sbe is the key-level endorsement policy (a SignaturePolicyEnvelope)
 	// each key's metadata write sets; an empty value removes it.
-	sbe      map[string][]byte
-	written  []string // keys written (value or metadata), in rwset order
-	endorsed []trust.SignedData
-	event    *peer.ChaincodeEvent // the endorsed chaincode event, if any
+	sbe     map[string][]byte
+	written []string // keys written (value or metadata), in rwset order
+	// collections the transaction wrote private data to (hashes in the
+	// block), in rwset order
+	collections []string
+	endorsed    []trust.SignedData
+	event       *peer.ChaincodeEvent // the endorsed chaincode event, if any
 }
 
 // findTx returns envelope index i of block b; want, when not empty, is the
@@ -304,6 +308,15 @@ func parseEndorserTx(b *common.Block, i int, channel, chaincode string) (*endors
 		if ns.GetNamespace() != chaincode {
 			continue
 		}
+		for _, coll := range ns.GetCollectionHashedRwset() {
+			var h kvrwset.HashedRWSet
+			if err := proto.Unmarshal(coll.GetHashedRwset(), &h); err != nil {
+				return nil, fmt.Errorf("hashed read-write set of collection %s: %w", coll.GetCollectionName(), err)
+			}
+			if len(h.GetHashedWrites()) > 0 || len(h.GetMetadataWrites()) > 0 {
+				tx.collections = append(tx.collections, coll.GetCollectionName())
+			}
+		}
 		var kv kvrwset.KVRWSet
 		if err := proto.Unmarshal(ns.GetRwset(), &kv); err != nil {
 			return nil, fmt.Errorf("read-write set of %s: %w", chaincode, err)
@@ -356,6 +369,25 @@ func txIDAt(b *common.Block, i int) string {
 // validationParameter is the metadata entry holding a key-level
 // endorsement policy.
 const validationParameter = "VALIDATION_PARAMETER"
+
+// implicitCollectionPrefix names an org's implicit private data collection.
+const implicitCollectionPrefix = "_implicit_org_"
+
+// collectionPolicy is the policy Fabric validates a transaction's writes to
+// a private data collection with: an org's implicit collection takes the
+// org's /Channel/Application/<org>/Endorsement policy. Other collections'
+// policies are in the chaincode definition, which a receipt does not carry.
+func collectionPolicy(ch *trust.Channel, collection string) (string, error) {
+	msp, ok := strings.CutPrefix(collection, implicitCollectionPrefix)
+	if !ok {
+		return "", fmt.Errorf("it writes to collection %q, whose endorsement policy is in the chaincode definition: only implicit org collections are verified", collection)
+	}
+	org, ok := ch.ApplicationOrgPath(msp)
+	if !ok {
+		return "", fmt.Errorf("it writes to the implicit collection of %s, which is not an org of the channel", msp)
+	}
+	return org + "/Endorsement", nil
+}
 
 // compositeKey builds a chaincode key as shim.CreateCompositeKey does.
 func compositeKey(kind string, attrs ...string) string {

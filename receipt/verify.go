@@ -320,7 +320,16 @@ func (v *verifier) endorsed(tx *endorserTx) (*endorsement, error) {
 		}
 	}
 	slices.Sort(e.orgs)
-	needChannel := len(tx.written) == 0
+	needChannel := len(tx.written) == 0 && len(tx.collections) == 0
+	for _, coll := range tx.collections {
+		path, err := collectionPolicy(ch, coll)
+		if err != nil {
+			return nil, err
+		}
+		if err := ch.Evaluate(path, tx.endorsed, tx.time); err != nil {
+			return nil, err
+		}
+	}
 	for _, k := range tx.written {
 		pol, proven, err := v.keyPolicy(tx, k)
 		if err != nil {

@@ -31,6 +31,7 @@ type Channel struct {
 	msps        map[string]*mspInfo
 	ordererMSPs []string
 	appMSPs     []string
+	appOrgs     map[string]string // MSP ID → its /Channel/Application/<org> group path
 	root        *group
 }
 
@@ -86,7 +87,7 @@ func FromConfig(channelID string, cfg *common.Config) (*Channel, error) {
 	if cfg.GetChannelGroup() == nil {
 		return nil, errors.New("channel config: no channel group")
 	}
-	c := &Channel{id: channelID, sequence: cfg.GetSequence(), msps: map[string]*mspInfo{}}
+	c := &Channel{id: channelID, sequence: cfg.GetSequence(), msps: map[string]*mspInfo{}, appOrgs: map[string]string{}}
 	for _, section := range []string{"Orderer", "Application"} {
 		orgs := cfg.GetChannelGroup().GetGroups()[section].GetGroups()
 		for _, name := range sortedKeys(orgs) {
@@ -112,6 +113,7 @@ func FromConfig(channelID string, cfg *common.Config) (*Channel, error) {
 				c.ordererMSPs = append(c.ordererMSPs, m.id)
 			} else {
 				c.appMSPs = append(c.appMSPs, m.id)
+				c.appOrgs[m.id] = path
 			}
 		}
 	}
@@ -131,6 +133,13 @@ func (c *Channel) Sequence() uint64 { return c.sequence }
 
 // OrdererMSPs are the MSP IDs of the /Channel/Orderer/<org> groups, sorted.
 func (c *Channel) OrdererMSPs() []string { return slices.Clone(c.ordererMSPs) }
+
+// ApplicationOrgPath is the config path of the application org group whose
+// MSP is mspID (as /Channel/Application/Org1), or false.
+func (c *Channel) ApplicationOrgPath(mspID string) (string, bool) {
+	p, ok := c.appOrgs[mspID]
+	return p, ok
+}
 
 // ApplicationMSPs are the MSP IDs of the /Channel/Application/<org> groups, sorted.
 func (c *Channel) ApplicationMSPs() []string { return slices.Clone(c.appMSPs) }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/receipt"
 )
 
@@ -14,7 +16,16 @@ func TestAFollowerVerifiesEveryBlockOfTheChannelFromTheAnchor(t *testing.T) {
 	f := setup(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	top, err := f.op1.BlockByTxID(ctx, f.r.TxID)
+	// A private batch: endorsed by its owner alone, its records in the
+	// owner's implicit collection (the org's Endorsement policy governs them).
+	s, err := reading.GenerateKey(reading.ECDSAP256)
+	require.NoError(t, err)
+	pd := device{id: uniqueID(t, "rcpt-priv"), signer: s}
+	_, err = f.op1.EnrollDevice(ctx, api.EnrollRequest{ID: pd.id, Type: "meter", PublicKey: s.Public().PEM(), Activate: true, Private: true})
+	require.NoError(t, err)
+	rc, err := f.hub1.SubmitPrivateBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{pd.reading(t, 1, 5)}})
+	require.NoError(t, err)
+	top, err := f.op1.BlockByTxID(ctx, rc.BatchID)
 	require.NoError(t, err)
 	chain, err := receipt.NewChain(f.anchor, f.r.Chaincode)
 	require.NoError(t, err)
@@ -46,6 +57,7 @@ func TestAFollowerVerifiesEveryBlockOfTheChannelFromTheAnchor(t *testing.T) {
 		}
 	}
 	require.True(t, found)
+	require.Equal(t, top.GetHeader().GetNumber()+1, chain.Next())
 	require.Equal(t, 1, config, "the genesis block")
 	require.Positive(t, foreign, "the chaincode's lifecycle transactions are another namespace's")
 	t.Logf("verified %d blocks: %d valid, %d invalid, %d foreign transactions", chain.Next(), valid, invalid, foreign)

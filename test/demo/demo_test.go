@@ -44,11 +44,8 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 		"after the revocation was submitted",    // revocation cut the device off
 		"it tries to reconnect: hub refused",    // and it cannot come back
 		"refused (ACCESS_DENIED)",               // the other org cannot read what was not shared
-		// TODO(index): the demo's receipt step is skipped until it takes the
-		// reading and its Merkle path from an org's index (cmd/iotledger
-		// demo.go, proof): this expectation and the offline verify below
-		// fail until then.
-		"verified offline in", // an outsider checked the receipt with the anchor alone
+		"index follows the channel",             // the hospital's index serves its readings
+		"verified offline in",                   // an outsider checked the receipt with the anchor alone
 		"Tearing the network down",
 	} {
 		require.Contains(t, text, want)

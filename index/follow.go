@@ -1,7 +1,10 @@
 package index
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +36,24 @@ type Follower struct {
 	chaincode string
 	log       *slog.Logger
 	applied   func(b *Block) // test and metrics hook, may be nil
+	private   PrivateSource  // the own org's private batches, may be nil
+	mspID     string         // the own org
+}
+
+// PrivateSource gives an owner org's private batches: the value stored
+// under pbatch~<txid> in its implicit collection, byte for byte
+// (client.Client.PrivateBatch). The follower checks it against the hash
+// the block carries.
+type PrivateSource interface {
+	PrivateBatchRaw(ctx context.Context, txID string) ([]byte, error)
+}
+
+// WithPrivate makes the follower resolve the private readings of org
+// mspID (its own) from src; other orgs' private batches are indexed as
+// commitments only.
+func (f *Follower) WithPrivate(src PrivateSource, mspID string) *Follower {
+	f.private, f.mspID = src, mspID
+	return f
 }
 
 // NewFollower makes a follower of the channel the anchor names.
@@ -80,7 +101,10 @@ func (f *Follower) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("index: refusing block %d: %w", b.GetHeader().GetNumber(), err)
 		}
-		ib := f.decode(vb)
+		ib, err := f.decode(ctx, vb)
+		if err != nil {
+			return err
+		}
 		if err := f.store.Apply(ctx, ib); err != nil {
 			return fmt.Errorf("index: applying block %d: %w", vb.Number, err)
 		}
@@ -133,7 +157,7 @@ type ChainStateStore interface {
 }
 
 // decode turns a verified block into index records.
-func (f *Follower) decode(vb *receipt.VerifiedBlock) *Block {
+func (f *Follower) decode(ctx context.Context, vb *receipt.VerifiedBlock) (*Block, error) {
 	b := &Block{Number: vb.Number, Hash: vb.Hash, Time: vb.Time, Config: vb.Config, Policies: vb.Policies}
 	for _, vt := range vb.Txs {
 		if vt.Foreign {
@@ -155,11 +179,16 @@ func (f *Follower) decode(vb *receipt.VerifiedBlock) *Block {
 		if vt.Valid() && vt.Function == api.ContractTelemetry+":SubmitBatch" {
 			f.batch(&t, &vt)
 		}
+		if vt.Valid() && vt.Function == api.ContractTelemetry+":SubmitPrivateBatch" {
+			if err := f.privateBatch(ctx, &t, &vt); err != nil {
+				return nil, err
+			}
+		}
 		slices.Sort(t.Devices)
 		t.Devices = slices.Compact(t.Devices)
 		b.Transactions = append(b.Transactions, t)
 	}
-	return b
+	return b, nil
 }
 
 // batch decodes a committed public batch: the readings from the
@@ -220,4 +249,79 @@ func CaughtUp(ctx context.Context, st Store, height uint64) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// privateBatch indexes a private batch: for the own org, its readings,
+// fetched from the org's collection and checked against the hash in the
+// block; for another org, the fact of the batch alone.
+func (f *Follower) privateBatch(ctx context.Context, t *Transaction, vt *receipt.VerifiedTx) error {
+	for coll, writes := range vt.PrivateWrites {
+		owner, ok := strings.CutPrefix(coll, "_implicit_org_")
+		if !ok {
+			continue
+		}
+		t.Batch = &Batch{TxID: vt.TxID, MSPID: owner, Block: t.Block, Private: true}
+		if f.private == nil || owner != f.mspID {
+			return nil
+		}
+		keyHash := sha256.Sum256([]byte("\x00pbatch\x00" + vt.TxID + "\x00"))
+		want, ok := writes[hex.EncodeToString(keyHash[:])]
+		if !ok {
+			return fmt.Errorf("index: private batch %s wrote no readings to %s", vt.TxID, coll)
+		}
+		raw, err := f.fetchPrivate(ctx, vt.TxID)
+		if err != nil {
+			return err
+		}
+		if got := sha256.Sum256(raw); !bytes.Equal(got[:], want) {
+			return fmt.Errorf("index: the peer's private batch %s does not hash to what block %d holds", vt.TxID, t.Block)
+		}
+		var req api.BatchRequest
+		if err := reading.DecodeStrict(raw, &req); err != nil {
+			return fmt.Errorf("index: private batch %s: %w", vt.TxID, err)
+		}
+		leaves := make([][32]byte, 0, len(req.Readings))
+		for i, env := range req.Readings {
+			r, err := env.Decode()
+			if err != nil {
+				return fmt.Errorf("index: private batch %s reading %d: %w", vt.TxID, i, err)
+			}
+			values, err := json.Marshal(r.Values)
+			if err != nil {
+				return err
+			}
+			t.Readings = append(t.Readings, Reading{
+				Device: r.Device, Seq: r.Seq, Timestamp: r.Timestamp, Values: values,
+				Payload: env.Payload, Signature: env.Signature, BatchTx: vt.TxID, Index: i, Block: t.Block, Private: true,
+			})
+			t.Devices = append(t.Devices, r.Device)
+			leaves = append(leaves, r.LeafHash())
+		}
+		root, err := reading.MerkleRoot(leaves)
+		if err != nil {
+			return err
+		}
+		t.Batch.Root, t.Batch.Size = root[:], len(leaves)
+		return nil
+	}
+	return nil
+}
+
+// fetchPrivate asks the org's peer for a private batch, a few times: a
+// peer may still be fetching private data from another peer of its org.
+func (f *Follower) fetchPrivate(ctx context.Context, txID string) ([]byte, error) {
+	var last error
+	for attempt := range 10 {
+		raw, err := f.private.PrivateBatchRaw(ctx, txID)
+		if err == nil {
+			return raw, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("index: private batch %s from the org's peer: %w", txID, last)
 }

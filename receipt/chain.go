@@ -107,7 +107,10 @@ type VerifiedTx struct {
 	Creator        string
 	Endorsers      []string
 	Writes         map[string][]byte // the chaincode's keys written (not deleted), valid transactions only
-	Event          *peer.ChaincodeEvent
+	// PrivateWrites are the hashes of the private data it wrote:
+	// collection → hex SHA-256 of the key → SHA-256 of the value.
+	PrivateWrites map[string]map[string][]byte
+	Event         *peer.ChaincodeEvent
 }
 
 // Valid reports whether the peer marked the transaction VALID.
@@ -245,6 +248,7 @@ func (c *Chain) transactions(b *common.Block, vb *VerifiedBlock) error {
 			}
 		}
 		vt.Event = tx.event
+		vt.PrivateWrites = tx.private
 		vb.Txs = append(vb.Txs, vt)
 	}
 	return nil

@@ -202,6 +202,9 @@ type endorserTx struct {
 	// collections the transaction wrote private data to (hashes in the
 	// block), in rwset order
 	collections []string
+	// private are the hashed private writes: collection → hex SHA-256 of
+	// the key → SHA-256 of the value (deletes left out).
+	private map[string]map[string][]byte
 	endorsed    []trust.SignedData
 	event       *peer.ChaincodeEvent // the endorsed chaincode event, if any
 }
@@ -315,6 +318,18 @@ func parseEndorserTx(b *common.Block, i int, channel, chaincode string) (*endors
 			}
 			if len(h.GetHashedWrites()) > 0 || len(h.GetMetadataWrites()) > 0 {
 				tx.collections = append(tx.collections, coll.GetCollectionName())
+			}
+			for _, w := range h.GetHashedWrites() {
+				if w.GetIsDelete() {
+					continue
+				}
+				if tx.private == nil {
+					tx.private = map[string]map[string][]byte{}
+				}
+				if tx.private[coll.GetCollectionName()] == nil {
+					tx.private[coll.GetCollectionName()] = map[string][]byte{}
+				}
+				tx.private[coll.GetCollectionName()][hex.EncodeToString(w.GetKeyHash())] = w.GetValueHash()
 			}
 		}
 		var kv kvrwset.KVRWSet

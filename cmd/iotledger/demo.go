@@ -862,7 +862,7 @@ func (d *demo) index(ctx context.Context, org string) (index.Store, error) {
 		}
 		fctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- index.NewFollower(st, c, anchor, p.Chaincode, d.log).Run(fctx) }()
+		go func() { done <- index.NewFollower(st, c, anchor, p.Chaincode, d.log).WithPrivate(c, p.MSPID).Run(fctx) }()
 		ix = &demoIndex{st: st, stop: func() {
 			cancel()
 			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {

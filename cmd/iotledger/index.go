@@ -73,7 +73,7 @@ PostgreSQL URL.`,
 				return err
 			}
 			defer func() { _ = st.Close() }()
-			f := index.NewFollower(st, c, anchor, p.Chaincode, log)
+			f := index.NewFollower(st, c, anchor, p.Chaincode, log).WithPrivate(c, p.MSPID)
 			f.OnApplied(func(b *index.Block) {
 				n := 0
 				for _, t := range b.Transactions {

@@ -190,7 +190,7 @@ func TestAnIndexFollowsTheChannelAndResumesWithoutGapsOrDuplicates(t *testing.T)
 			// receipt (Org2's index holds Org1's public readings too).
 			p, err := index.ReadingProof(t.Context(), st, w.device, 2)
 			require.NoError(t, err)
-			rc, err := reader.ReceiptOfReading(t.Context(), w.device, p)
+			rc, err := reader.ReadingReceipt(t.Context(), p)
 			require.NoError(t, err)
 			data, err := rc.Marshal()
 			require.NoError(t, err)
@@ -279,3 +279,39 @@ func TestAnIndexRefusesATamperedBlockAndStaysAtTheLastGoodOne(t *testing.T) {
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func TestTheOwnersIndexResolvesItsPrivateReadingsAndOthersSeeOnlyTheBatch(t *testing.T) {
+	op, hub := connect(t, "Org1", "operator"), connect(t, "Org1", "hub")
+	s, err := reading.GenerateKey(reading.ECDSAP256)
+	require.NoError(t, err)
+	id := uniqueID(t, "idx-priv")
+	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: id, Type: "monitor", PublicKey: s.Public().PEM(), Activate: true, Private: true})
+	require.NoError(t, err)
+	v := 72.0
+	env, err := s.SignReading(reading.Payload{Device: id, Seq: 1, Timestamp: 1_800_000_000_000, Values: []reading.Value{{Name: "heart_rate", Number: &v}}})
+	require.NoError(t, err)
+	rc, err := hub.SubmitPrivateBatch(t.Context(), api.BatchRequest{Readings: []reading.Envelope{env}})
+	require.NoError(t, err)
+	testnet.Settle(t.Context(), t, fabric)
+
+	own := testnet.StartIndex(t, fabric, "Org1")
+	other := testnet.StartIndex(t, fabric, "Org2")
+	own.Sync(t)
+	other.Sync(t)
+
+	r, err := own.Reading(t.Context(), id, 1)
+	require.NoError(t, err, "the owner's index resolves its private readings")
+	require.True(t, r.Private)
+	require.Equal(t, env.Payload, r.Payload, "the device's bytes, checked against the hash in the block")
+	b, err := own.Batch(t.Context(), rc.BatchID)
+	require.NoError(t, err)
+	require.True(t, b.Private)
+	require.Equal(t, 1, b.Size)
+
+	_, err = other.Reading(t.Context(), id, 1)
+	require.ErrorIs(t, err, index.ErrNotFound, "another org's index never holds a private reading")
+	b, err = other.Batch(t.Context(), rc.BatchID)
+	require.NoError(t, err, "but it knows the batch was committed")
+	require.True(t, b.Private)
+	require.Zero(t, b.Size)
+}

@@ -45,7 +45,7 @@ func StartIndex(t testing.TB, n *network.Network, org string) *Index {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- index.NewFollower(st, c, anchor, p.Chaincode, nil).Run(ctx) }()
+	go func() { done <- index.NewFollower(st, c, anchor, p.Chaincode, nil).WithPrivate(c, p.MSPID).Run(ctx) }()
 	ix := &Index{Store: st, c: c}
 	t.Cleanup(func() {
 		cancel()

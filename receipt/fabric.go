@@ -204,9 +204,9 @@ type endorserTx struct {
 	collections []string
 	// private are the hashed private writes: collection → hex SHA-256 of
 	// the key → SHA-256 of the value (deletes left out).
-	private map[string]map[string][]byte
-	endorsed    []trust.SignedData
-	event       *peer.ChaincodeEvent // the endorsed chaincode event, if any
+	private  map[string]map[string][]byte
+	endorsed []trust.SignedData
+	event    *peer.ChaincodeEvent // the endorsed chaincode event, if any
 }
 
 // findTx returns envelope index i of block b; want, when not empty, is the

@@ -49,7 +49,7 @@ func StartIndex(t testing.TB, n *network.Network, org string) *Index {
 	ix := &Index{Store: st, c: c}
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		_ = <-done // the follower stops with the context
 		_ = st.Close()
 		_ = c.Close()
 	})

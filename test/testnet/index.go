@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,7 +50,9 @@ func StartIndex(t testing.TB, n *network.Network, org string) *Index {
 	ix := &Index{Store: st, c: c}
 	t.Cleanup(func() {
 		cancel()
-		_ = <-done // the follower stops with the context
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("the %s index stopped: %v", org, err)
+		}
 		_ = st.Close()
 		_ = c.Close()
 	})

@@ -260,18 +260,23 @@ func (h *Hub) submitBatch(ctx context.Context, job batchJob) {
 		return
 	}
 	recs = h.dropCommitted(ctx, job.batch.ID, recs)
+	if ctx.Err() != nil {
+		return // stays in the outbox, for the next start to re-check
+	}
+	dropped := len(job.batch.Readings) - len(recs)
 	h.submitSet(ctx, job.batch.ID, recs)
 	if ctx.Err() == nil {
-		h.log.Info("recovered batch resolved (see iotledger_hub_readings_already_on_ledger_total)", "batch", job.batch.ID, "readings", len(job.batch.Readings))
+		h.log.Info("recovered batch resolved: what the replay state has or is below its window was not submitted (see iotledger_hub_readings_already_on_ledger_total)",
+			"batch", job.batch.ID, "readings", len(job.batch.Readings), "not_submitted", dropped, "submitted", len(recs))
 	}
 }
 
 // submitSet submits readings as transactions: public readings in one, the
 // private readings of each owner org in one of their own (endorsed by that
-// org alone). Transient failures are retried (after checking whether an
-// unknown outcome committed); a refusal of the whole set first drops
-// readings already on the ledger, then bisects until the refused reading is
-// alone, and drops it.
+// org alone). Transient failures are retried (after asking the replay
+// state whether an unknown outcome committed); a REPLAY refusal of the
+// whole set first drops the readings the replay state has, and a refusal
+// that leaves is bisected until the refused reading is alone, and dropped.
 func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 	if parts := h.byPrivacy(ctx, recs); len(parts) > 1 {
 		for _, p := range parts {
@@ -315,7 +320,13 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 			continue
 		}
 		h.log.Debug("ledger refused batch; isolating", "batch", batchID, "readings", len(recs), "code", code, "err", err)
-		remaining := h.dropCommitted(ctx, batchID, recs)
+		// Only a REPLAY refusal says a reading of the set is on the ledger
+		// (or below its window); others are isolated by bisecting, and a
+		// half holding a reading the ledger has is then refused as REPLAY.
+		remaining := recs
+		if code == api.CodeReplay {
+			remaining = h.dropCommitted(ctx, batchID, recs)
+		}
 		if len(remaining) < len(recs) {
 			recs = remaining
 			continue
@@ -376,25 +387,141 @@ func transient(code api.Code) bool {
 	return code == "" || code == api.CodeInternal || code == api.CodeClockSkew
 }
 
-// dropCommitted resolves the readings already on the ledger and returns
-// the others. It looked each reading up with telemetry:Get, which the
-// ledger no longer has: it keeps no readings, only each device's replay
-// state. So nothing is looked up, and the ledger's REPLAY refusal decides
-// (as it did when the hub may not read telemetry): a set that committed
-// before is refused, bisected, and each reading dropped as already there.
+// seenPerCall is the most sequence numbers one telemetry:Seen call asks
+// about (the chaincode's limit, its MaxBatchReadings).
+const seenPerCall = 500
+
+// reasonBelowWindow is the iotledger_hub_ledger_rejected_total reason of
+// readings dropped because they are below their device's replay window.
+const reasonBelowWindow = "below_window"
+
+// dropCommitted asks the ledger's replay state which readings of recs it
+// has — telemetry:Seen, per device, at most seenPerCall sequence numbers a
+// call — resolves those it will not take, and returns the others, in order:
 //
-// TODO(index): ask the replay state instead — client.Seen
-// (telemetry:Seen) for the devices of recs, resolving "accepted" readings
-// (and "below-window" ones, which can never commit, counted apart) — or
-// the org's index, to also tell the hub's bytes from other content under
-// the same sequence number.
-func (h *Hub) dropCommitted(_ context.Context, _ uint64, recs []Record) []Record {
-	return recs
+//   - accepted: the ledger holds a reading of the device under this
+//     sequence number. Resolved, counted as already on the ledger
+//     (iotledger_hub_readings_already_on_ledger_total). The replay state
+//     knows sequence numbers, not bytes: other content under the same
+//     number (a device that signed two readings with one) counts the same;
+//     the ledger would refuse ours as REPLAY either way, and the org's
+//     index tells them apart.
+//   - not seen: returned, to be submitted.
+//   - below the window: at or below the device's highest accepted
+//     sequence number minus the replay window (1,024). The ledger no
+//     longer tells whether it took the reading, and refuses it as REPLAY
+//     whatever it was: it committed before the device moved on, or it
+//     never did and never can. Submitting it is certain to be refused, and
+//     counting it as on the ledger would claim what nobody here knows; so
+//     it is resolved without a transaction, counted apart
+//     (iotledger_hub_ledger_rejected_total{reason="below_window"}) and
+//     logged, for the org's index to say which. It takes the device's
+//     readings moving on by 1,024 without this one: through another hub
+//     while this one was down (this hub sends none of a device's newer
+//     readings while an older batch of it is unresolved, device lanes), or
+//     the device sending it that late.
+//
+// The readings of a device the ledger does not answer for are returned
+// too, and the ledger's REPLAY refusal decides (submitSet): an error
+// classified by the chaincode (another org's private device, whose replay
+// state only the owner's peers hold; a device this hub may neither write
+// nor read) skips the device, an unclassified or INTERNAL one (the peer
+// unreachable) stops the asking.
+//
+// An answer may be stale by the time of the submit (another hub relaying
+// the same readings, a transaction of ours with an unknown outcome that
+// commits only now). That costs a refused or invalidated transaction, never
+// a second copy: the chaincode checks the replay state again, and Fabric's
+// MVCC check at commit invalidates a batch endorsed on the older state.
+func (h *Hub) dropCommitted(ctx context.Context, batchID uint64, recs []Record) []Record {
+	if len(recs) == 0 {
+		return recs
+	}
+	var devices []string
+	byDevice := map[string][]int{} // device → indexes into recs, in order
+	for i, r := range recs {
+		if _, ok := byDevice[r.Device]; !ok {
+			devices = append(devices, r.Device)
+		}
+		byDevice[r.Device] = append(byDevice[r.Device], i)
+	}
+	drop := make([]bool, len(recs))
+	var resolved []Record
+asking:
+	for _, dev := range devices {
+		for chunk := range slices.Chunk(byDevice[dev], seenPerCall) {
+			seqs := make([]uint64, len(chunk))
+			for j, i := range chunk {
+				seqs[j] = recs[i].Seq
+			}
+			ans, err := h.cfg.Ledger.Seen(ctx, dev, seqs)
+			if err != nil {
+				if ctx.Err() != nil {
+					break asking // what is known is resolved; the rest stays for the next start
+				}
+				h.log.Debug("replay state not asked; the ledger's REPLAY refusal decides", "batch", batchID, "device", dev, "err", err)
+				if transient(api.CodeOf(err)) {
+					break asking
+				}
+				continue asking
+			}
+			if !answers(ans, seqs) {
+				h.log.Warn("the ledger's replay state answered other sequence numbers than asked; the ledger decides", "batch", batchID, "device", dev)
+				continue asking
+			}
+			var below []uint64
+			for j, st := range ans.Seqs {
+				i := chunk[j]
+				switch st.State {
+				case api.SeqAccepted:
+					h.metrics.alreadyOnLedger.Inc()
+				case api.SeqBelowWindow:
+					h.metrics.ledgerRejected.WithLabelValues(reasonBelowWindow).Inc()
+					below = append(below, st.Seq)
+				default: // not seen, or a state this hub does not know
+					continue
+				}
+				drop[i] = true
+				resolved = append(resolved, recs[i])
+			}
+			if len(below) > 0 {
+				h.log.Warn("readings older than the device's replay window: the ledger refuses them whether it holds them or not; dropped without submitting",
+					"batch", batchID, "device", dev, "readings", len(below), "first_seq", below[0], "last_seq", below[len(below)-1],
+					"high_water", ans.HighWater, "window", ans.Window)
+			}
+		}
+	}
+	if len(resolved) == 0 {
+		return recs
+	}
+	h.resolve(batchID, resolved)
+	keep := make([]Record, 0, len(recs)-len(resolved))
+	for i, r := range recs {
+		if !drop[i] {
+			keep = append(keep, r)
+		}
+	}
+	return keep
+}
+
+// answers reports whether a Seen answer is about seqs, in the order asked.
+func answers(ans *api.SeenAnswer, seqs []uint64) bool {
+	if ans == nil || len(ans.Seqs) != len(seqs) {
+		return false
+	}
+	for i, st := range ans.Seqs {
+		if st.Seq != seqs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // refuseReading drops a reading the ledger refused on its own. A REPLAY
-// refusal means the reading (ours, from before a crash, or the same bytes
-// relayed by another hub) is already on the ledger.
+// refusal the replay state could not account for (dropCommitted: not
+// asked, or stale) is taken to mean the reading (ours, from before a
+// crash, or the same bytes relayed by another hub) is already on the
+// ledger.
 func (h *Hub) refuseReading(batchID uint64, r Record, code api.Code, err error) {
 	if code == api.CodeReplay {
 		h.metrics.alreadyOnLedger.Inc()

@@ -13,6 +13,13 @@ type Ledger interface {
 	Device(ctx context.Context, id string) (*api.Device, error)
 	CheckAccess(ctx context.Context, req api.AccessRequest) (*api.Decision, error)
 	SubmitBatch(ctx context.Context, req api.BatchRequest) (*api.BatchReceipt, error)
+	// Seen is telemetry:Seen: what a device's replay state says of 1..500
+	// of its sequence numbers (accepted, not seen, below the replay
+	// window), in the order asked. The hub asks it before submitting a
+	// batch that may already be (partly) on the ledger; the chaincode
+	// answers a caller that may telemetry:write the device, as the hub may
+	// the devices it submits, or telemetry:read it.
+	Seen(ctx context.Context, device string, seqs []uint64) (*api.SeenAnswer, error)
 	ListCommands(ctx context.Context, q api.CommandQuery) (*api.CommandPage, error)
 	MarkCommandDelivered(ctx context.Context, id string) (*api.Command, error)
 	AckCommand(ctx context.Context, env reading.Envelope) (*api.Command, error)

@@ -1,7 +1,8 @@
 // Package hubtest provides an in-memory ledger for tests of the hub and of
 // device software: it applies the chaincode's refusal rules that the hub
-// relies on (all-or-nothing batches, replay refusal, signature and status
-// checks) without a Fabric network.
+// relies on (all-or-nothing batches, replay refusal with the chaincode's
+// replay window, signature and status checks) and answers telemetry:Seen,
+// without a Fabric network.
 package hubtest
 
 import (
@@ -9,30 +10,49 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/iotledger/iotledger/chaincode"
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
 
 // Ledger is an in-memory stand-in for the chaincode with the same
 // refusal rules the hub relies on: batches are all-or-nothing, a (device,
-// seq) is accepted once (REPLAY after), signatures must verify, devices must
-// be active.
+// seq) is accepted once (REPLAY after), and so is nothing at or below a
+// device's highest accepted sequence number minus chaincode.ReplayWindow
+// (REPLAY too, as the chaincode's window no longer tells it apart),
+// signatures must verify, devices must be active.
 type Ledger struct {
 	mu        sync.Mutex
 	devices   map[string]*api.Device
-	readings  map[string]bool // device/seq on the ledger
-	commits   map[string]int  // device/seq → times Committed
+	replay    map[string]*replayState // device → what it accepted
+	commits   map[string]int          // device/seq → times Committed
+	placed    map[string]Placement    // device/seq → where it was last committed
 	commands  map[string]*api.Command
 	Messaging map[[2]string]bool // (from, to) allowed device:message
 	DenyWrite map[string]bool    // devices this hub may not write
+	// DenyReads: the caller may not telemetry:read (the hub role's
+	// default). Seen answers a caller that may telemetry:write the device
+	// or telemetry:read it, as the chaincode does.
+	DenyReads bool
+	// PeerOrg is the org whose peers answer evaluations (the caller's
+	// org): Seen of another org's private device is refused as the
+	// chaincode refuses it on a peer that cannot read the owner's
+	// collection. NewLedger sets Org1MSP, the org Enroll gives devices.
+	PeerOrg string
 	// Unreachable makes Device fail as if the peer were down.
 	Unreachable bool
+	// SeenDown makes Seen fail as if the peer were down (the other calls
+	// are unaffected).
+	SeenDown bool
 
 	submitCalls  int
 	privateCalls int
+	refused      int // submits refused with a chaincode error code
+	seenCalls    int
 	messages     map[string]api.StoredMessage // to/from/id → waiting message (messages.go)
 	sentMessages int
 	// FailSubmit, when set, is asked before each SubmitBatch: "before" fails
@@ -49,11 +69,13 @@ type Ledger struct {
 func NewLedger() *Ledger {
 	return &Ledger{
 		devices:   map[string]*api.Device{},
-		readings:  map[string]bool{},
+		replay:    map[string]*replayState{},
 		commits:   map[string]int{},
+		placed:    map[string]Placement{},
 		commands:  map[string]*api.Command{},
 		Messaging: map[[2]string]bool{},
 		DenyWrite: map[string]bool{},
+		PeerOrg:   "Org1MSP",
 		Events:    make(chan api.Event, 16),
 	}
 }
@@ -135,6 +157,7 @@ func (f *Ledger) SubmitPrivateBatchFor(ctx context.Context, owner string, req ap
 			continue // submit refuses it with the reading's index
 		}
 		if d, ok := f.devices[r.Device]; ok && (!d.Private || d.Owner != owner) {
+			f.refused++
 			f.mu.Unlock()
 			return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("reading %d: device %s is not a private device of %s", i, r.Device, owner))
 		}
@@ -149,6 +172,16 @@ func (f *Ledger) SubmitBatch(ctx context.Context, req api.BatchRequest) (*api.Ba
 }
 
 func (f *Ledger) submit(ctx context.Context, req api.BatchRequest, private bool) (*api.BatchReceipt, error) {
+	rc, err := f.submitOnce(ctx, req, private)
+	if api.CodeOf(err) != "" {
+		f.mu.Lock()
+		f.refused++
+		f.mu.Unlock()
+	}
+	return rc, err
+}
+
+func (f *Ledger) submitOnce(ctx context.Context, req api.BatchRequest, private bool) (*api.BatchReceipt, error) {
 	f.mu.Lock()
 	f.submitCalls++
 	call := f.submitCalls
@@ -189,22 +222,138 @@ func (f *Ledger) submit(ctx context.Context, req api.BatchRequest, private bool)
 			return nil, api.Errorf(api.CodeBadSignature, fmt.Sprintf("reading %d", i))
 		}
 		key := Key(r.Device, r.Seq)
-		if f.readings[key] || inBatch[key] {
+		// As the chaincode: against the state before the batch, and no
+		// (device, seq) twice within it.
+		switch st := f.replay[r.Device].seen(r.Seq); {
+		case st == api.SeqAccepted || inBatch[key]:
 			return nil, api.Errorf(api.CodeReplay, fmt.Sprintf("reading %d (device %s seq %d): already on the ledger", i, r.Device, r.Seq))
+		case st == api.SeqBelowWindow:
+			return nil, api.Errorf(api.CodeReplay, fmt.Sprintf("reading %d (device %s seq %d): older than the device's replay window (highest accepted %d)", i, r.Device, r.Seq, f.replay[r.Device].hwm))
 		}
 		inBatch[key] = true
 		rs = append(rs, r)
 	}
 	id := fmt.Sprintf("tx%d", call)
-	for _, r := range rs {
-		key := Key(r.Device, r.Seq)
-		f.readings[key] = true
-		f.commits[key]++
+	for i, r := range rs {
+		st := f.replay[r.Device]
+		if st == nil {
+			st = &replayState{accepted: map[uint64]bool{}}
+			f.replay[r.Device] = st
+		}
+		st.accept(r.Seq)
+		f.commits[Key(r.Device, r.Seq)]++
+		f.placed[Key(r.Device, r.Seq)] = Placement{BatchID: id, Index: i}
 	}
 	if mode == "after" {
 		return nil, ErrUnavailable
 	}
 	return &api.BatchReceipt{BatchID: id, Size: len(rs)}, nil
+}
+
+// Seen implements the hub's Ledger (telemetry:Seen): what the device's
+// replay state says of each of 1..chaincode.MaxBatchReadings sequence
+// numbers, in the order asked. Like the chaincode, it answers a caller
+// that may telemetry:write the device or telemetry:read it, and a private
+// device's state only on a peer of its owner (PeerOrg).
+func (f *Ledger) Seen(_ context.Context, device string, seqs []uint64) (*api.SeenAnswer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seenCalls++
+	if f.Unreachable || f.SeenDown {
+		return nil, ErrUnavailable
+	}
+	if n := len(seqs); n == 0 || n > chaincode.MaxBatchReadings {
+		return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("ask about 1..%d sequence numbers, got %d", chaincode.MaxBatchReadings, n))
+	}
+	if slices.Contains(seqs, 0) {
+		return nil, api.Errorf(api.CodeInvalidArgument, "sequence number 0: sequence numbers start at 1")
+	}
+	d, ok := f.devices[device]
+	if !ok {
+		return nil, api.Errorf(api.CodeNotFound, "device "+device+" not found")
+	}
+	if f.DenyWrite[device] && f.DenyReads {
+		return nil, api.Errorf(api.CodeAccessDenied, "may neither telemetry:write nor telemetry:read device "+device)
+	}
+	if d.Private && d.Owner != f.PeerOrg {
+		return nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("the replay state of private device %s is in the private data of %s: evaluate on a peer of %s", device, d.Owner, d.Owner))
+	}
+	st := f.replay[device]
+	ans := &api.SeenAnswer{Device: device, Window: chaincode.ReplayWindow, Seqs: make([]api.SeqSeen, len(seqs))}
+	if st != nil {
+		ans.HighWater = st.hwm
+	}
+	for i, seq := range seqs {
+		ans.Seqs[i] = api.SeqSeen{Seq: seq, State: st.seen(seq)}
+	}
+	return ans, nil
+}
+
+// replayState is what the ledger keeps of a device's sequence numbers: the
+// highest accepted (hwm) and, within chaincode.ReplayWindow of it, which
+// were accepted. Below the window it tells nothing apart, as the chaincode's
+// bitmap does not.
+type replayState struct {
+	hwm      uint64
+	accepted map[uint64]bool // only seqs within the window of hwm
+}
+
+func (s *replayState) seen(seq uint64) api.SeqState {
+	switch {
+	case s == nil || seq > s.hwm:
+		return api.SeqNotSeen
+	case s.hwm-seq >= chaincode.ReplayWindow:
+		return api.SeqBelowWindow
+	case s.accepted[seq]:
+		return api.SeqAccepted
+	}
+	return api.SeqNotSeen
+}
+
+func (s *replayState) accept(seq uint64) {
+	if seq == 0 {
+		return
+	}
+	s.accepted[seq] = true
+	if seq <= s.hwm {
+		return
+	}
+	s.hwm = seq
+	for k := range s.accepted {
+		if s.hwm-k >= chaincode.ReplayWindow {
+			delete(s.accepted, k)
+		}
+	}
+}
+
+// Refused counts SubmitBatch and SubmitPrivateBatchFor calls the ledger
+// refused (a chaincode error code: REPLAY, DEVICE_INACTIVE, ...), not the
+// failures FailSubmit injects.
+func (f *Ledger) Refused() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
+}
+
+// Submits counts SubmitBatch and SubmitPrivateBatchFor calls.
+func (f *Ledger) Submits() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.submitCalls
+}
+
+// SeenCalls counts Seen calls.
+func (f *Ledger) SeenCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seenCalls
+}
+
+// SetOwner changes a device's owner org.
+func (f *Ledger) SetOwner(id, owner string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.devices[id].Owner = owner
 }
 
 // ListCommands implements the hub's Ledger.
@@ -296,6 +445,26 @@ func (f *Ledger) LedgerEvents(ctx context.Context) (<-chan api.Event, error) {
 		}
 	}()
 	return out, nil
+}
+
+// Placement is where the fake committed a reading: its batch's
+// transaction (tx1, tx2, ... numbered as submits arrive) and its index in
+// the batch.
+type Placement struct {
+	BatchID string
+	Index   int
+}
+
+// Reading says where a reading was committed (what an org's index would
+// say; the chaincode serves no readings), NOT_FOUND if it was not.
+func (f *Ledger) Reading(_ context.Context, device string, seq uint64) (*Placement, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.placed[Key(device, seq)]
+	if !ok {
+		return nil, api.Errorf(api.CodeNotFound, "reading "+Key(device, seq)+" not committed")
+	}
+	return &p, nil
 }
 
 // Committed counts how often each reading (Key) was committed.

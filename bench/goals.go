@@ -1,6 +1,9 @@
 package bench
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Workload names used in reports and goals.
 const (
@@ -47,6 +50,31 @@ func (r *Report) EvaluateGoals() {
 		2*bt+latencyGoalMargin, fmt.Sprintf("< 2×BatchTimeout + %d ms", latencyGoalMargin), bt > 0))
 	r.Goals = append(r.Goals, r.latencyGoal(LatRevokeSubmit, "revocation → disconnect (p99, from submit)",
 		bt+revokeGoalMargin, fmt.Sprintf("< one block (BatchTimeout) + %d ms", revokeGoalMargin), bt > 0))
+	r.Goals = append(r.Goals, r.conflictGoal())
+}
+
+// conflictGoal judges the MVCC and phantom read conflicts seen in the
+// batched and hub workloads: with device-affine batches none of their
+// transactions reads what another one in flight writes.
+func (r *Report) conflictGoal() GoalResult {
+	g := GoalResult{Goal: "MVCC/phantom read conflicts, batched and hub workloads", Target: "0 (device-affine batches)", Measured: "not measured"}
+	var conflicts, txs int64
+	var parts []string
+	for _, w := range r.Workloads {
+		if w.Validation == nil || (w.Name != WorkTelemetryBatch && w.Name != WorkHubIngest) {
+			continue
+		}
+		conflicts += w.Validation.Conflicts
+		txs += w.Validation.Transactions
+		parts = append(parts, fmt.Sprintf("%s@%d %d", w.Name, w.Workers, w.Validation.Conflicts))
+	}
+	if len(parts) == 0 {
+		return g
+	}
+	met := conflicts == 0
+	g.Met = &met
+	g.Measured = fmt.Sprintf("%d of %d transactions (%s)", conflicts, txs, strings.Join(parts, ", "))
+	return g
 }
 
 // bestPerCore is the highest work per core-second of a workload.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
-	"github.com/iotledger/iotledger/client"
 )
 
 // LatReadingCommand is the whole automation round trip.
@@ -63,8 +62,8 @@ func (r *hubRun) ruleToCommand(ctx context.Context) (LatencyResult, error) {
 		return out, err
 	}
 	issued := make(chan time.Time, 16)
-	unwatch := r.obs.watch(func(ev client.ChaincodeEvent, at time.Time) {
-		for _, c := range ev.Event.Commands {
+	unwatch := r.obs.watch(func(ev *api.Event, at time.Time) {
+		for _, c := range ev.Commands {
 			if c.Device == d.ID {
 				select {
 				case issued <- at:
@@ -140,8 +139,8 @@ func (r *hubRun) revocation(ctx context.Context) ([]LatencyResult, error) {
 			return results(), err
 		}
 		committed := make(chan time.Time, 1)
-		unwatch := r.obs.watch(func(ev client.ChaincodeEvent, at time.Time) {
-			if slices.Contains(ev.Event.Revocations, d.ID) {
+		unwatch := r.obs.watch(func(ev *api.Event, at time.Time) {
+			if slices.Contains(ev.Revocations, d.ID) {
 				select {
 				case committed <- at:
 				default:

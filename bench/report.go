@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -82,6 +83,26 @@ type WorkloadResult struct {
 	CPUUnitRatio    *float64 `json:"cpuUnitRatio,omitempty"` // UnitsPerCoreSec / baseline's TxPerCoreSec
 	ErrorText       []string `json:"errorText,omitempty"`
 	Stopped         string   `json:"stopped,omitempty"`
+	// Validation is what the peers' validation flags said of the iotledger
+	// transactions committed while the workload ran (warm-up included; for
+	// hub-ingest both phases), from the blocks the bench follows; nil when
+	// they were not observed.
+	Validation *Validation `json:"validation,omitempty"`
+}
+
+// Validation counts the validation codes of the iotledger transactions in
+// a range of blocks.
+type Validation struct {
+	FromBlock    uint64           `json:"fromBlock"` // blocks [fromBlock, toBlock)
+	ToBlock      uint64           `json:"toBlock"`
+	Transactions int64            `json:"transactions"`      // valid or not
+	Invalid      map[string]int64 `json:"invalid,omitempty"` // by validation code
+	// Conflicts are the MVCC_READ_CONFLICT and PHANTOM_READ_CONFLICT
+	// transactions: batches that read a key another transaction of the same
+	// or an earlier block wrote after their endorsement. With device-affine
+	// batches (a device in one batch in flight at a time) there should be
+	// none.
+	Conflicts int64 `json:"conflicts"`
 }
 
 // LatencyResult is a one-way latency measured across components.
@@ -231,6 +252,9 @@ func (r *Report) WriteTable(out io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := r.writeValidation(&b); err != nil {
+		return err
+	}
 	if len(r.Latencies) > 0 {
 		b.WriteString("\nlatencies\n")
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -290,6 +314,41 @@ func (r *Report) WriteTable(out io.Writer) error {
 	}
 	_, err := io.WriteString(out, b.String())
 	return err
+}
+
+// writeValidation prints the validation codes seen in each workload that
+// has them.
+func (r *Report) writeValidation(b *strings.Builder) error {
+	var rows []WorkloadResult
+	for _, w := range r.Workloads {
+		if w.Validation != nil {
+			rows = append(rows, w)
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	b.WriteString("\nvalidation codes of the iotledger transactions committed during each workload (blocks followed by the bench)\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "workload\tworkers\tblocks\ttransactions\tMVCC/phantom conflicts\tinvalid, by code")
+	for _, w := range rows {
+		v := w.Validation
+		codes := make([]string, 0, len(v.Invalid))
+		for c := range v.Invalid {
+			codes = append(codes, c)
+		}
+		slices.Sort(codes)
+		invalid := "-"
+		if len(codes) > 0 {
+			parts := make([]string, len(codes))
+			for i, c := range codes {
+				parts[i] = fmt.Sprintf("%s %d", c, v.Invalid[c])
+			}
+			invalid = strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d-%d\t%d\t%d\t%s\n", w.Name, w.Workers, v.FromBlock, max(v.ToBlock, v.FromBlock+1)-1, v.Transactions, v.Conflicts, invalid)
+	}
+	return tw.Flush()
 }
 
 func processNames(ws []WorkloadResult) []string {

@@ -31,6 +31,9 @@ func sampleReport() *Report {
 		NewWorkloadResult(WorkTelemetryBatch, KindSubmit, WorkRawPut, unitReadings, lr(32, 500, 50000), cpu),
 		NewWorkloadResult(WorkHubIngest, KindEndToEnd, WorkRawPut, unitReadings, lr(32, 300, 30000), cpu),
 	}
+	r.Workloads[4].Validation = &Validation{FromBlock: 10, ToBlock: 20, Transactions: 500}
+	r.Workloads[5].Validation = &Validation{FromBlock: 30, ToBlock: 40, Transactions: 302, Conflicts: 2,
+		Invalid: map[string]int64{"MVCC_READ_CONFLICT": 2}}
 	r.Latencies = []LatencyResult{
 		{Name: LatReadingCommit, Count: 50, P50Ms: 400, P99Ms: 700},
 		{Name: LatRevokeSubmit, Count: 3, P50Ms: 300, P99Ms: 500},
@@ -75,6 +78,7 @@ func TestGoalsSayWhereEachStands(t *testing.T) {
 	require.False(t, *verdict["hub end-to-end ingest vs batched telemetry"], "0.6× is under the 0.8× goal")
 	require.True(t, *verdict["reading→commit p99 at half the saturating load"], "700 ms < 2×250+300 ms")
 	require.False(t, *verdict["revocation → disconnect (p99, from submit)"], "500 ms is over 250+200 ms")
+	require.False(t, *verdict["MVCC/phantom read conflicts, batched and hub workloads"], "2 conflicts in hub-ingest")
 }
 
 func TestGoalsWithoutMeasurementsAreNotJudged(t *testing.T) {
@@ -112,6 +116,8 @@ func TestReportJSONShape(t *testing.T) {
 
 	batch := workloads[4].(map[string]any)
 	require.Equal(t, "readings", batch["unit"])
+	require.Equal(t, map[string]any{"fromBlock": 10.0, "toBlock": 20.0, "transactions": 500.0, "conflicts": 0.0}, batch["validation"])
+	require.NotContains(t, first, "validation", "not observed")
 	require.EqualValues(t, 5000, batch["unitsPerSec"])
 	require.EqualValues(t, 12.5, batch["unitRatio"])
 
@@ -125,7 +131,8 @@ func TestReportTableNamesEveryWorkloadAndGoal(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, sampleReport().WriteTable(&buf))
 	out := buf.String()
-	for _, want := range []string{WorkRawPut, WorkTelemetryBatch, "0.75×", "12.50×", "NOT MET", "peer0.org1", LatReadingCommit} {
+	for _, want := range []string{WorkRawPut, WorkTelemetryBatch, "0.75×", "12.50×", "NOT MET", "peer0.org1", LatReadingCommit,
+		"MVCC/phantom conflicts", "MVCC_READ_CONFLICT 2", "2 of 802 transactions (telemetry-batch@32 0, hub-ingest@32 2)"} {
 		require.Contains(t, out, want)
 	}
 }

@@ -118,6 +118,12 @@ type Env struct {
 	Report   *Report
 	progress io.Writer
 	log      *slog.Logger
+
+	// The channel's blocks, followed from the first workload that needs
+	// them (observer.go).
+	obs     *observer
+	obsStop context.CancelFunc
+	obsErr  error
 }
 
 // Progressf prints one progress line.
@@ -190,6 +196,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 		Target: t, Config: cfg, Operator: operator, Hub: hub, Raw: raw,
 		Pool: NewPool(runID), RunID: runID, Report: rep, progress: cfg.Progress, log: log,
 	}
+	defer env.closeObserver()
 	// Workloads are interleaved per concurrency, so that each is measured
 	// within seconds of its baseline: on a shared machine others' load
 	// drifts over minutes.
@@ -354,7 +361,11 @@ func batchAt(ctx context.Context, e *Env, c int) error {
 	if err != nil {
 		return err
 	}
+	// The validation codes of the window's transactions: the client
+	// retries a conflict, so only the blocks show how many there were.
+	from, obs := e.observeFrom(ctx, e.observer(ctx))
 	e.measure(ctx, WorkTelemetryBatch, KindSubmit, WorkRawPut, unitReadings, c, op)
+	e.Report.Workloads[len(e.Report.Workloads)-1].Validation = e.validationSince(ctx, obs, from)
 	return nil
 }
 

@@ -49,7 +49,7 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 		}, []string{"reason"}),
 		ledgerRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iotledger_hub_ledger_rejected_total",
-			Help: "Accepted readings the ledger refused (isolated by bisecting the batch), by chaincode error code.",
+			Help: "Accepted readings the ledger refused (isolated by bisecting the batch), by chaincode error code; below_window: recovered readings older than the device's replay window, dropped unsubmitted.",
 		}, []string{"reason"}),
 		submitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "iotledger_hub_submit_duration_seconds",

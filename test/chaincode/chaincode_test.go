@@ -6,6 +6,7 @@ package chaincode_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/index"
 )
 
 // device is a simulated device of the tests: its key and its next sequence.
@@ -56,6 +58,15 @@ func requireRefused(t *testing.T, err error, code api.Code, contains string) {
 	require.Contains(t, err.Error(), contains)
 }
 
+// valuesOf decodes an indexed reading's values.
+func valuesOf(t *testing.T, r *index.Reading) []reading.Value {
+	t.Helper()
+	var vs []reading.Value
+	require.NoError(t, json.Unmarshal(r.Values, &vs))
+	require.NotEmpty(t, vs)
+	return vs
+}
+
 // requireNoReading checks that the ledger accepted no reading of d with seq.
 func requireNoReading(ctx context.Context, t *testing.T, c *client.Client, d *device, seq uint64) {
 	t.Helper()
@@ -78,9 +89,23 @@ func TestHubSubmitsSignedTelemetryThatProvesOffline(t *testing.T) {
 	seen, err := e.org1Operator.Seen(ctx, d.id, []uint64{1, 2, 3, 4})
 	require.NoError(t, err)
 	require.Equal(t, []api.SeqSeen{{Seq: 1, State: api.SeqAccepted}, {Seq: 2, State: api.SeqAccepted}, {Seq: 3, State: api.SeqAccepted}, {Seq: 4, State: api.SeqNotSeen}}, seen.Seqs)
-	// TODO(index): read reading 2 (its batch and values) and the proof of
-	// reading 3 from Org1's index, which the ledger used to serve
-	// (telemetry:Get, telemetry:Proof), and verify the proof offline.
+
+	// The ledger keeps no readings: Org1's index, following the blocks,
+	// serves them and their proofs.
+	ix := e.index(t, "Org1")
+	got, err := ix.Reading(ctx, d.id, 2)
+	require.NoError(t, err)
+	require.Equal(t, receipt.BatchID, got.BatchTx)
+	require.Equal(t, 1, got.Index)
+	require.Equal(t, 3.6, *valuesOf(t, got)[0].Number)
+
+	proof, err := index.ReadingProof(ctx, ix, d.id, 3)
+	require.NoError(t, err)
+	proof.PublicKey = dev.PublicKey // the key the ledger enrolled, not the test's
+	payload, err := proof.Verify()
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), payload.Seq)
+	require.Equal(t, receipt.Root, proof.Root)
 }
 
 func TestOtherOrgOperatorCannotManageOrg1Device(t *testing.T) {
@@ -294,8 +319,28 @@ func TestFullBatchOfManyDevicesCommitsWhole(t *testing.T) {
 	seen, err := e.org1Operator.Seen(ctx, devs[3].id, []uint64{1, 50, 51})
 	require.NoError(t, err)
 	require.Equal(t, []api.SeqSeen{{Seq: 1, State: api.SeqAccepted}, {Seq: 50, State: api.SeqAccepted}, {Seq: 51, State: api.SeqNotSeen}}, seen.Seqs)
-	// TODO(index): list seq 10..50 of device 3 from Org1's index, as this
-	// test did with telemetry:List.
+
+	// Org1's index holds the batch whole, in batch order, and serves seq
+	// 10..50 of device 3 (reading i of the batch came from device i%10).
+	ix := e.index(t, "Org1")
+	indexed, err := ix.Batch(ctx, receipt.BatchID)
+	require.NoError(t, err)
+	require.Equal(t, 500, indexed.Size)
+	require.Equal(t, receipt.Root[:], indexed.Root)
+	leaves, err := ix.BatchReadings(ctx, receipt.BatchID)
+	require.NoError(t, err)
+	require.Len(t, leaves, 500)
+	for i, r := range leaves {
+		require.Equal(t, i, r.Index)
+		require.Equal(t, envs[i].Payload, r.Payload, "reading %d of the batch", i)
+	}
+	page, err := ix.Readings(ctx, index.ReadingQuery{Device: devs[3].id, AfterSeq: 9, Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, page, 41, "seq 10..50 of device 3")
+	for i, r := range page {
+		require.Equal(t, uint64(10+i), r.Seq)
+		require.Equal(t, float64(3+10*(9+i)), *valuesOf(t, &r)[0].Number)
+	}
 
 	// Any member may read the batch record. Org2's peer commits the block on
 	// its own schedule, so wait until it has.

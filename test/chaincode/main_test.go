@@ -129,6 +129,16 @@ func (e *environment) eventOf(t *testing.T, c *client.Client, txID string) api.E
 	return api.Event{}
 }
 
+// index starts org's index (it stops with the test) and waits until it
+// holds every block any peer has now.
+func (e *environment) index(t *testing.T, org string) *testnet.Index {
+	t.Helper()
+	e.settle(t)
+	ix := testnet.StartIndex(t, e.net, org)
+	ix.Sync(t)
+	return ix
+}
+
 // settle waits until every peer has the blocks any peer has now.
 func (e *environment) settle(t *testing.T) {
 	t.Helper()

@@ -8,7 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/index"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 func TestDeviceCallsRoundTripThroughTheLedger(t *testing.T) {
@@ -68,9 +71,31 @@ func TestTelemetryAndCommandsRoundTripWithAProofThatVerifiesOffline(t *testing.T
 	seen, err := hub.Seen(ctx, d.ID, []uint64{1, 2})
 	require.NoError(t, err)
 	require.Equal(t, []api.SeqSeen{{Seq: 1, State: api.SeqAccepted}, {Seq: 2, State: api.SeqNotSeen}}, seen.Seqs)
-	// TODO(index): read the stored reading, list the device's readings and
-	// verify the reading's proof offline through Org1's index, as this test
-	// did with telemetry:Get, List and Proof.
+
+	// The ledger keeps no readings: Org1's index serves the stored reading,
+	// the device's readings and the reading's proof, which verifies offline
+	// with the key the ledger enrolled.
+	ix := testnet.StartIndex(t, fabric, "Org1")
+	ix.Sync(t)
+	stored, err := ix.Reading(ctx, d.ID, 1)
+	require.NoError(t, err)
+	require.Equal(t, receipt.BatchID, stored.BatchTx)
+	var values []reading.Value
+	require.NoError(t, json.Unmarshal(stored.Values, &values))
+	require.Len(t, values, 1)
+	require.Equal(t, 4.5, *values[0].Number)
+
+	readings, err := ix.Readings(ctx, index.ReadingQuery{Device: d.ID})
+	require.NoError(t, err)
+	require.Len(t, readings, 1)
+
+	proof, err := index.ReadingProof(ctx, ix, d.ID, 1)
+	require.NoError(t, err)
+	proof.PublicKey = d.PublicKey
+	payload, err := proof.Verify()
+	require.NoError(t, err)
+	require.Equal(t, d.ID, payload.Device)
+	require.Equal(t, receipt.Root, proof.Root)
 
 	batch, err := op.Batch(ctx, receipt.BatchID)
 	require.NoError(t, err)

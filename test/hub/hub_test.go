@@ -22,6 +22,8 @@ import (
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/iotledger/iotledger/client/sim"
+	"github.com/iotledger/iotledger/index"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // committed reports whether the ledger accepted reading seq of device: its
@@ -33,18 +35,55 @@ func committed(t *testing.T, c *client.Client, device string, seq uint64) bool {
 	return err == nil && seen.Seqs[0].State == api.SeqAccepted
 }
 
+// indexedSeqs counts the readings of device in an index by sequence number.
+func indexedSeqs(t *testing.T, ix *testnet.Index, device string) map[uint64]int {
+	t.Helper()
+	n := map[uint64]int{}
+	q := index.ReadingQuery{Device: device, Limit: 1000}
+	for {
+		page, err := ix.Readings(t.Context(), q)
+		require.NoError(t, err)
+		for _, r := range page {
+			n[r.Seq]++
+		}
+		if len(page) < q.Limit {
+			return n
+		}
+		q.AfterSeq = page[len(page)-1].Seq
+	}
+}
+
 func TestSignedReadingReachesLedgerAndItsProofVerifies(t *testing.T) {
 	op := connect(t, "operator")
 	h := startHub(t, "hub-proof")
 	d := enroll(t, op, uniqueID(t, "proof"))
 	require.NoError(t, d.dial(t, h.MQTTAddr(), "hub-proof"))
-	d.publishReading(t, 1, 4.2)
+	env := d.publishReading(t, 1, 4.2)
 
 	require.Eventually(t, func() bool { return committed(t, op, d.id, 1) }, waitFor, 200*time.Millisecond, "reading never reached the ledger")
-	// TODO(index): check through Org1's index that the ledger holds exactly
-	// the bytes the device signed (payload and signature) and that the
-	// reading's proof verifies, as this test did with telemetry:Get and
-	// telemetry:Proof.
+	// The ledger holds exactly the bytes the device signed: Org1's index
+	// reads them from the block that committed them.
+	ix := testnet.StartIndex(t, fabric, "Org1")
+	ix.Sync(t)
+	stored, err := ix.Reading(t.Context(), d.id, 1)
+	require.NoError(t, err)
+	require.Equal(t, env.Payload, stored.Payload)
+	require.Equal(t, env.Signature, stored.Signature)
+
+	// Its proof verifies offline with the key the ledger enrolled, up to
+	// the root the ledger keeps for its batch.
+	proof, err := index.ReadingProof(t.Context(), ix, d.id, 1)
+	require.NoError(t, err)
+	dev, err := op.Device(t.Context(), d.id)
+	require.NoError(t, err)
+	proof.PublicKey = dev.PublicKey
+	p, err := proof.Verify()
+	require.NoError(t, err)
+	require.Equal(t, d.id, p.Device)
+	require.Equal(t, uint64(1), p.Seq)
+	batch, err := op.Batch(t.Context(), proof.BatchID)
+	require.NoError(t, err)
+	require.Equal(t, batch.Root, proof.Root)
 	require.Eventually(t, func() bool { return h.Outbox().Depth() == 0 }, waitFor, 100*time.Millisecond)
 }
 
@@ -219,12 +258,12 @@ func TestHubKilledMidStreamLosesNothingAndSubmitsNothingTwice(t *testing.T) {
 		return h != nil && h.OutboxDepth == 0
 	}, waitFor, 200*time.Millisecond, "outbox never drained")
 
-	// Every reading the hub acknowledged is on the ledger (once: the replay
-	// state accepts a sequence number once), and none above the highest
-	// acknowledged.
-	// TODO(index): count each device's readings in Org1's index, as this
-	// test did with telemetry:List, to show that nothing the hub never
-	// acknowledged is on the ledger below that either.
+	// Every reading the hub acknowledged is on the ledger exactly once, and
+	// nothing else is: the replay state accepted each and none above the
+	// highest acknowledged, and Org1's index, which holds every reading the
+	// blocks committed, holds each once and no other.
+	ix := testnet.StartIndex(t, fabric, "Org1")
+	ix.Sync(t)
 	total := 0
 	for dev, seqs := range rep.AcceptedSeqs {
 		for chunk := range slices.Chunk(seqs, 500) {
@@ -235,6 +274,11 @@ func TestHubKilledMidStreamLosesNothingAndSubmitsNothingTwice(t *testing.T) {
 			}
 			require.Equal(t, slices.Max(seqs), seen.HighWater, "device %s: the ledger holds a reading the hub never acknowledged", dev)
 		}
+		onLedger := indexedSeqs(t, ix, dev)
+		for _, s := range seqs {
+			require.Equal(t, 1, onLedger[s], "device %s seq %d", dev, s)
+		}
+		require.Len(t, onLedger, len(seqs), "device %s: the ledger holds readings the hub never acknowledged", dev)
 		total += len(seqs)
 	}
 	require.Equal(t, int64(total), rep.Accepted)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/index"
 	"github.com/iotledger/iotledger/network"
 	"github.com/iotledger/iotledger/receipt"
 	"github.com/iotledger/iotledger/test/testnet"
@@ -75,11 +77,19 @@ func (d device) reading(t *testing.T, seq uint64, v float64) reading.Envelope {
 	return env
 }
 
-// proofOf is the reading batch[i] with its Merkle path in the batch that
-// transaction txID committed, made from what the test submitted.
-//
-// TODO(index): take it from Org1's index, which serves readings and their
-// proofs now that the ledger keeps none (telemetry:Proof gave it before).
+// indexedProof is reading seq of device with its Merkle path in its batch,
+// as Org1's index serves them from the blocks (the ledger keeps no
+// readings). Call ix.Sync after the submission first.
+func indexedProof(t *testing.T, ix *testnet.Index, device string, seq uint64) *reading.Proof {
+	t.Helper()
+	p, err := index.ReadingProof(t.Context(), ix, device, seq)
+	require.NoError(t, err)
+	return p
+}
+
+// proofOf claims that batch[i] is in the batch transaction txID committed,
+// with the Merkle path of the readings given: a proof made from what the
+// test holds, for claims no index backs (a reading that never committed).
 func proofOf(t *testing.T, txID string, batch []reading.Envelope, i int) *reading.Proof {
 	t.Helper()
 	leaves := make([][32]byte, len(batch))
@@ -121,7 +131,11 @@ func setup(t *testing.T) *fixture {
 	f.batch = []reading.Envelope{f.d.reading(t, 1, 10), f.d2.reading(t, 1, 20), f.d.reading(t, 2, 30)}
 	br, err := f.hub1.SubmitBatch(t.Context(), api.BatchRequest{Readings: f.batch})
 	require.NoError(t, err)
-	f.r, err = f.op1.ReadingReceipt(t.Context(), proofOf(t, br.BatchID, f.batch, 2))
+	ix := testnet.StartIndex(t, fabric, "Org1")
+	ix.Sync(t)
+	p := indexedProof(t, ix, f.d.id, 2)
+	require.Equal(t, proofOf(t, br.BatchID, f.batch, 2), p, "the index serves the reading as submitted, in its batch")
+	f.r, err = f.op1.ReadingReceipt(t.Context(), p)
 	require.NoError(t, err)
 	shared = f
 	return f
@@ -188,18 +202,39 @@ func TestAPrivateDeviceGetsNoReceipt(t *testing.T) {
 	id := uniqueID(t, "priv")
 	_, err = f.op1.EnrollDevice(t.Context(), api.EnrollRequest{ID: id, Type: "meter", PublicKey: s.Public().PEM(), Activate: true, Private: true})
 	require.NoError(t, err)
-	_, err = f.op1.ReadingReceipt(t.Context(), proofOf(t, "never-committed", []reading.Envelope{device{id: id, signer: s}.reading(t, 1, 1)}, 0))
-	require.ErrorContains(t, err, "get no receipt")
+	batch := []reading.Envelope{device{id: id, signer: s}.reading(t, 1, 1)}
+	br, err := f.hub1.SubmitPrivateBatch(t.Context(), api.BatchRequest{Readings: batch})
+	require.NoError(t, err)
+
+	// Org1's index holds the reading, and gives no receipt material for it.
+	ix := testnet.StartIndex(t, fabric, "Org1")
+	ix.Sync(t)
+	r, err := ix.Reading(t.Context(), id, 1)
+	require.NoError(t, err)
+	require.True(t, r.Private)
+	require.Equal(t, br.BatchID, r.BatchTx)
+	_, err = index.ReadingProof(t.Context(), ix, id, 1)
+	require.ErrorContains(t, err, "gets no receipt")
+
+	// A receipt made from the batch's readings does not verify, and says
+	// why: the batch is private.
+	rc, err := f.op1.ReadingReceipt(t.Context(), proofOf(t, br.BatchID, batch, 0))
+	if err == nil {
+		_, err = receipt.Verify(marshal(t, rc), f.anchor)
+	}
+	require.Error(t, err)
+	require.Contains(t, strings.ToLower(err.Error()), "private", "error: %v", err)
 }
 
 func TestReceiptsOutliveRotationAndRevocationAndProveTheRevocation(t *testing.T) {
 	f := setup(t)
 	ctx := t.Context()
 	d := enroll(t, f.op1, reading.ECDSAP256)
-	first := []reading.Envelope{d.reading(t, 1, 1)}
-	br, err := f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: first})
+	ix := testnet.StartIndex(t, fabric, "Org1")
+	_, err := f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, 1, 1)}})
 	require.NoError(t, err)
-	before, err := f.op1.ReadingReceipt(ctx, proofOf(t, br.BatchID, first, 0))
+	ix.Sync(t)
+	before, err := f.op1.ReadingReceipt(ctx, indexedProof(t, ix, d.id, 1))
 	require.NoError(t, err)
 
 	rotated, err := reading.GenerateKey(reading.ECDSAP256)
@@ -209,10 +244,10 @@ func TestReceiptsOutliveRotationAndRevocationAndProveTheRevocation(t *testing.T)
 	testnet.Settle(ctx, t, fabric)
 	old := d
 	d.signer = rotated
-	second := []reading.Envelope{d.reading(t, 2, 2)}
-	br, err = f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: second})
+	br, err := f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, 2, 2)}})
 	require.NoError(t, err)
-	after, err := f.op1.ReadingReceipt(ctx, proofOf(t, br.BatchID, second, 0))
+	ix.Sync(t)
+	after, err := f.op1.ReadingReceipt(ctx, indexedProof(t, ix, d.id, 2))
 	require.NoError(t, err)
 
 	_, err = f.op1.SetDeviceStatus(ctx, d.id, api.StatusRevoked, "key leaked")
@@ -241,6 +276,9 @@ func TestReceiptsOutliveRotationAndRevocationAndProveTheRevocation(t *testing.T)
 	late := []reading.Envelope{d.reading(t, 3, 3)}
 	_, err = f.hub1.SubmitBatch(ctx, api.BatchRequest{Readings: late})
 	requireCode(t, err, api.CodeDeviceInactive)
+	ix.Sync(t)
+	_, err = ix.Reading(ctx, d.id, 3)
+	require.ErrorIs(t, err, index.ErrNotFound, "the index holds no reading 3")
 	// Claimed to be in the batch of reading 2, it does not verify.
 	forged, err := f.op1.ReadingReceipt(ctx, proofOf(t, br.BatchID, late, 0))
 	if err == nil {

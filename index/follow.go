@@ -176,7 +176,7 @@ func (f *Follower) decode(ctx context.Context, vb *receipt.VerifiedBlock) (*Bloc
 				f.log.Warn("undecodable chaincode event", "tx", vt.TxID, "err", err)
 			}
 		}
-		if vt.Valid() && vt.Function == api.ContractTelemetry+":SubmitBatch" {
+		if vt.Valid() && (vt.Function == api.ContractTelemetry+":SubmitBatch" || vt.Function == api.ContractTelemetry+":Submit") {
 			f.batch(&t, &vt)
 		}
 		if vt.Valid() && vt.Function == api.ContractTelemetry+":SubmitPrivateBatch" {
@@ -210,7 +210,15 @@ func (f *Follower) batch(t *Transaction, vt *receipt.VerifiedTx) {
 		return
 	}
 	var req api.BatchRequest
-	if err := reading.DecodeStrict(vt.Args[1], &req); err != nil {
+	if vt.Function == api.ContractTelemetry+":Submit" {
+		// One reading: the argument is its envelope.
+		env, err := reading.ParseEnvelope(vt.Args[1])
+		if err != nil {
+			f.log.Warn("undecodable reading", "tx", vt.TxID, "err", err)
+			return
+		}
+		req.Readings = []reading.Envelope{env}
+	} else if err := reading.DecodeStrict(vt.Args[1], &req); err != nil {
 		f.log.Warn("undecodable batch", "tx", vt.TxID, "err", err)
 		return
 	}

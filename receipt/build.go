@@ -76,6 +76,9 @@ func Build(ctx context.Context, src Source, req Request) (*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transaction %s: %w", req.TxID, err)
 	}
+	if req.Kind == KindReading && subject.function == "telemetry:SubmitPrivateBatch" {
+		return nil, fmt.Errorf("transaction %s is a private batch, endorsed by its owner alone: its readings get no receipt (docs/receipts.md §8)", req.TxID)
+	}
 	if err := a.endorsement(ctx, subject); err != nil {
 		return nil, err
 	}

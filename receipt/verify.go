@@ -466,8 +466,8 @@ func (v *verifier) reading(tx *endorserTx, res *Result) error {
 		return err
 	}
 	fillRecord(res, d)
-	if tx.function != "telemetry:SubmitBatch" {
-		return fail(StepSubject, "transaction %s calls %s, not telemetry:SubmitBatch", tx.txID, tx.function)
+	if tx.function != "telemetry:SubmitBatch" && tx.function != "telemetry:Submit" {
+		return fail(StepSubject, "transaction %s calls %s, not telemetry:SubmitBatch or telemetry:Submit", tx.txID, tx.function)
 	}
 	rr, payload, sig, path := v.r.Reading, v.r.payload, v.r.signature, v.r.path
 	w, ok := tx.writes[compositeKey("batch", tx.txID)]

@@ -1743,7 +1743,7 @@ function verifyReceipt(receiptBytes, anchor) {
   };
 
   if (r.kind === 'reading') {
-    if (fn !== 'telemetry:SubmitBatch') sub(`the subject transaction calls ${JSON.stringify(fn)}, not telemetry:SubmitBatch`);
+    if (fn !== 'telemetry:SubmitBatch' && fn !== 'telemetry:Submit') sub(`the subject transaction calls ${JSON.stringify(fn)}, not telemetry:SubmitBatch or telemetry:Submit`);
     // The batch record, decoded as strictly as the device record.
     const batch = recordWrite(`\u0000batch\u0000${r.txId}\u0000`, BATCH_RECORD, 'the batch record');
     if (str0(batch, 'id') !== r.txId) sub(`the batch record names batch ${JSON.stringify(str0(batch, 'id'))}, not ${r.txId}`);

@@ -48,7 +48,9 @@ func main() {
 		}
 		return hex.EncodeToString(b)
 	}
-	five := func(first []byte) *cb.BlockMetadata { return &cb.BlockMetadata{Metadata: [][]byte{first, {}, {}, {}, {}}} }
+	five := func(first []byte) *cb.BlockMetadata {
+		return &cb.BlockMetadata{Metadata: [][]byte{first, {}, {}, {}, {}}}
+	}
 	out["Block-canonical"] = det(&cb.Block{Header: &cb.BlockHeader{Number: 300, PreviousHash: []byte("prev"), DataHash: []byte("data")},
 		Data: &cb.BlockData{Data: [][]byte{[]byte("e0"), {}, []byte("e2")}}, Metadata: five([]byte("sig"))})
 	out["Block-genesis"] = det(&cb.Block{Header: &cb.BlockHeader{DataHash: []byte("data")},

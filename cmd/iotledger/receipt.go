@@ -239,6 +239,28 @@ func (l *ledgerCmd) receiptDeviceCmd() *cobra.Command {
 	return cmd
 }
 
+// verifyFile checks a receipt file offline against the anchor the flags
+// name, and returns it parsed with what it proves.
+func verifyFile(cmd *cobra.Command, af *anchorFlags, path string) (*receipt.Receipt, *receipt.Result, error) {
+	anchor, err := af.load(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := readBounded(cmd, path, maxReceiptFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := receipt.Verify(data, anchor)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s does NOT verify: %w", path, err)
+	}
+	r, err := receipt.Parse(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, res, nil
+}
+
 func (l *ledgerCmd) receiptVerifyCmd() *cobra.Command {
 	var af anchorFlags
 	cmd := &cobra.Command{
@@ -246,18 +268,10 @@ func (l *ledgerCmd) receiptVerifyCmd() *cobra.Command {
 		Short: "Check a receipt offline with nothing but the trust anchor; exits non-zero when it does not verify",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			anchor, err := af.load(cmd)
-			if err != nil {
-				return err
-			}
-			data, err := readBounded(cmd, args[0], maxReceiptFile)
-			if err != nil {
-				return err
-			}
 			start := time.Now()
-			res, err := receipt.Verify(data, anchor)
+			_, res, err := verifyFile(cmd, &af, args[0])
 			if err != nil {
-				return fmt.Errorf("%s does NOT verify: %w", args[0], err)
+				return err
 			}
 			return l.renderResult(cmd.OutOrStdout(), res, time.Since(start))
 		},
@@ -273,19 +287,7 @@ func (l *ledgerCmd) receiptCheckCmd() *cobra.Command {
 		Short: "Verify a receipt offline, then ask this org's peer what a receipt cannot prove: that its transactions are VALID",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			anchor, err := af.load(cmd)
-			if err != nil {
-				return err
-			}
-			data, err := readBounded(cmd, args[0], maxReceiptFile)
-			if err != nil {
-				return err
-			}
-			res, err := receipt.Verify(data, anchor)
-			if err != nil {
-				return fmt.Errorf("%s does NOT verify: %w", args[0], err)
-			}
-			r, err := receipt.Parse(data)
+			r, res, err := verifyFile(cmd, &af, args[0])
 			if err != nil {
 				return err
 			}

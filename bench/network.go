@@ -104,6 +104,10 @@ func OpenNetwork(ctx context.Context, opts NetworkOptions) (*Network, error) {
 	return out, nil
 }
 
+// TempDir is the temporary directory of a network the bench brought up
+// (removed with it), "" for a network it was given.
+func (n *Network) TempDir() string { return n.tempDir }
+
 // Close takes down a network the bench brought up (unless kept).
 func (n *Network) Close(ctx context.Context) error {
 	if n == nil || n.Net == nil || !n.broughtUp || n.keep {
@@ -144,6 +148,11 @@ func describe(n *network.Network, up network.Options) (Target, error) {
 			t.Info.Orderers++
 		case network.KindPeer:
 			t.Info.Peers++
+			if t.PeerData == nil {
+				t.PeerData = map[string]string{}
+			}
+			// peer.fileSystemPath (network/nodeconfig.go, network/up.go).
+			t.PeerData[nd.Name] = filepath.Join(nd.Dir, "data")
 		}
 	}
 	sort.SliceStable(t.Processes, func(i, j int) bool { return t.Processes[i].Name < t.Processes[j].Name })

@@ -104,6 +104,9 @@ type Target struct {
 	RefChaincode string // name of the reference chaincode (Put/Get)
 	Processes    []Process
 	Info         NetworkInfo
+	// PeerData are the peers' data directories (peer.fileSystemPath), by
+	// node name, for the soak's disk accounting; empty when unknown.
+	PeerData map[string]string
 }
 
 // Env is what workloads share during a run.

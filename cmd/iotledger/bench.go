@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -37,6 +39,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 		batchConc   string
 		saveJSON    string
 		blockProf   string
+		soak        soakFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -48,7 +51,13 @@ Every figure is shown with its ratio to the baseline of the same run (Put for su
 evaluates), with p50/p99 latency and the CPU of every network process and of the bench itself.
 
 Without --state-dir it brings a fresh network up in a temporary directory and takes it down at
-the end (--keep leaves it running). --quick is about 2 minutes of load, the full run about 10.`,
+the end (--keep leaves it running). --quick is about 2 minutes of load, the full run about 10.
+
+--soak DURATION runs sustained batched telemetry instead (device-disjoint concurrent batches, a
+heavy device in each) while an org's index follows the channel, and reports per interval the
+readings committed, readings/s, the index's lag and device range-query latency, then the bytes per
+reading each peer's block files, state database and the index grew by. The ≥ 2 M-reading goal
+takes --soak 15m or longer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := bench.FullConfig()
@@ -88,7 +97,14 @@ the end (--keep leaves it running). --quick is about 2 minutes of load, the full
 			stderr := cmd.ErrOrStderr()
 			cfg.Progress = stderr
 			cfg.Logger = networkLogger(g, stderr)
-			if err := cfg.Validate(); err != nil {
+			var soakCfg bench.SoakConfig
+			if soak.duration != 0 {
+				var err error
+				if soakCfg, err = soak.config(cmd.Flags().Changed("batch-size"), batchSize); err != nil {
+					return err
+				}
+				soakCfg.Progress, soakCfg.Logger = stderr, cfg.Logger
+			} else if err := cfg.Validate(); err != nil {
 				return err
 			}
 
@@ -115,6 +131,9 @@ the end (--keep leaves it running). --quick is about 2 minutes of load, the full
 			if blockProf != "" {
 				stopBlock := startBlockProfile(blockProf, cfg.Logger)
 				defer stopBlock()
+			}
+			if soak.duration != 0 {
+				return runSoak(ctx, g, cmd.OutOrStdout(), soakCfg, opened, saveJSON)
 			}
 			rep, runErr := bench.Run(ctx, cfg, opened.Target)
 			if rep != nil {
@@ -151,7 +170,78 @@ the end (--keep leaves it running). --quick is about 2 minutes of load, the full
 	f.StringVar(&saveJSON, "save", "", "also write the JSON report to this file")
 	f.StringVar(&blockProf, "blockprofile", "", "write a pprof profile of where the bench process's goroutines (devices and the in-process hub) block to this file")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the bench process (load generator, devices and the in-process hub) to this file")
+	f.DurationVar(&soak.duration, "soak", 0, "instead of the workloads: sustained batched telemetry for this long (e.g. 15m) while an index follows the channel")
+	f.StringVar(&soak.index, "soak-index", "", "PostgreSQL URL of the soak's index (default: SQLite in a temporary directory)")
+	f.DurationVar(&soak.interval, "soak-interval", 0, "reporting interval of the soak (default a tenth of --soak, at least 10s)")
+	f.IntVar(&soak.workers, "soak-workers", 0, "concurrent batches of the soak, each on its own devices (default 8)")
 	return cmd
+}
+
+// soakFlags are the --soak flags of `iotledger bench`.
+type soakFlags struct {
+	duration time.Duration
+	index    string
+	interval time.Duration
+	workers  int
+}
+
+// config is the soak the flags ask for; --batch-size applies when given
+// (the soak's own default is larger than the workloads'), the heavy
+// device then filling three fifths of each batch.
+func (s soakFlags) config(batchSizeSet bool, batchSize int) (bench.SoakConfig, error) {
+	cfg := bench.DefaultSoakConfig(s.duration)
+	cfg.Interval = s.interval
+	cfg.IndexURL = s.index
+	if s.workers > 0 {
+		cfg.Workers = s.workers
+	}
+	if batchSizeSet {
+		cfg.BatchSize = batchSize
+		cfg.HeavyPerBatch = max(1, batchSize*3/5)
+	}
+	if s.index != "" && !strings.HasPrefix(s.index, "postgres://") && !strings.HasPrefix(s.index, "postgresql://") {
+		return cfg, fmt.Errorf("--soak-index: want a postgres:// or postgresql:// URL, got %q", s.index)
+	}
+	return cfg, cfg.Validate()
+}
+
+// runSoak runs the soak on the opened network and prints its report; its
+// SQLite index goes in the temporary directory of a network the bench
+// brought up.
+func runSoak(ctx context.Context, g *globalOptions, out io.Writer, cfg bench.SoakConfig, n *bench.Network, saveJSON string) error {
+	if cfg.IndexURL == "" && n.TempDir() != "" {
+		cfg.IndexDir = filepath.Join(n.TempDir(), "index")
+	}
+	rep, runErr := bench.RunSoak(ctx, cfg, n.Target)
+	if rep == nil {
+		return runErr
+	}
+	var werr error
+	if g.json() {
+		werr = rep.WriteJSON(out)
+	} else {
+		werr = rep.WriteTable(out)
+	}
+	if werr == nil && saveJSON != "" {
+		werr = saveJSONFile(saveJSON, rep.WriteJSON)
+	}
+	if runErr == nil {
+		runErr = werr
+	}
+	return runErr
+}
+
+// saveJSONFile writes a JSON report with write to path.
+func saveJSONFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--save: %w", err)
+	}
+	if err := write(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("--save: %w", err)
+	}
+	return f.Close()
 }
 
 // startBlockProfile records blocking events (every one that lasts 10µs or

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -45,6 +46,9 @@ func TestBenchRefusesBadFlagsBeforeTouchingANetwork(t *testing.T) {
 		{"bad concurrency", []string{"bench", "--concurrency", "16,x"}, "positive worker counts"},
 		{"batch too large", []string{"bench", "--batch-size", "5000"}, "batch size 5000 out of range"},
 		{"no batch", []string{"bench", "--batch-size", "0"}, "out of range"},
+		{"soak batch over the chaincode's limit", []string{"bench", "--soak", "1m", "--batch-size", "600"}, "soak batch size 600 out of range 1..500"},
+		{"soak index not PostgreSQL", []string{"bench", "--soak", "1m", "--soak-index", "mysql://x"}, "--soak-index: want a postgres://"},
+		{"negative soak", []string{"bench", "--soak", "-1m"}, "soak's duration must be positive"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,6 +60,34 @@ func TestBenchRefusesBadFlagsBeforeTouchingANetwork(t *testing.T) {
 			err := root.Execute()
 			require.ErrorContains(t, err, tc.want)
 			require.Empty(t, out.String(), "nothing is measured or printed")
+		})
+	}
+}
+
+func TestSoakFlagsMakeTheSoakConfig(t *testing.T) {
+	tests := []struct {
+		name         string
+		flags        soakFlags
+		batchSet     bool
+		batchSize    int
+		wantWorkers  int
+		wantBatch    int
+		wantHeavy    int
+		wantIndexURL string
+	}{
+		{"defaults", soakFlags{duration: 15 * time.Minute}, false, 100, 8, 500, 300, ""},
+		{"--batch-size given: the heavy device fills three fifths", soakFlags{duration: time.Minute, workers: 16}, true, 200, 16, 200, 120, ""},
+		{"PostgreSQL index", soakFlags{duration: time.Minute, index: "postgres://u@db/idx"}, false, 100, 8, 500, 300, "postgres://u@db/idx"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := tc.flags.config(tc.batchSet, tc.batchSize)
+			require.NoError(t, err)
+			require.Equal(t, tc.flags.duration, cfg.Duration)
+			require.Equal(t, tc.wantWorkers, cfg.Workers)
+			require.Equal(t, tc.wantBatch, cfg.BatchSize)
+			require.Equal(t, tc.wantHeavy, cfg.HeavyPerBatch)
+			require.Equal(t, tc.wantIndexURL, cfg.IndexURL)
 		})
 	}
 }

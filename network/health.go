@@ -117,34 +117,86 @@ func logTail(path string, lines int) string {
 // peerHeight reads a peer's block height for a channel from its Prometheus
 // metrics (ledger_blockchain_height).
 func peerHeight(ctx context.Context, n *Node, channel string) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr(n.Ports[PortOperations])+"/metrics", nil)
+	m, err := scrapeMetrics(ctx, n.Ports[PortOperations], channel)
 	if err != nil {
 		return 0, err
+	}
+	h, ok := m[metricHeight]
+	if !ok {
+		return 0, fmt.Errorf("peer has not joined channel %s", channel)
+	}
+	return uint64(h), nil
+}
+
+// scrapeMetrics reads a node's Prometheus metrics from its operations
+// endpoint and returns the samples labelled with the channel, by name.
+func scrapeMetrics(ctx context.Context, port int, channel string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr(port)+"/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	want := `ledger_blockchain_height{channel="` + channel + `"}`
-	sc := bufio.NewScanner(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics: %s", resp.Status)
+	}
+	return parseMetrics(resp.Body, channel)
+}
+
+// parseMetrics reads the Prometheus text format and returns the value of
+// each sample that carries the label channel="<channel>", by metric name
+// (the first such sample of a name wins).
+func parseMetrics(r io.Reader, channel string) (map[string]float64, error) {
+	want := `channel="` + channel + `"`
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, want); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return 0, fmt.Errorf("metrics: %q: %w", line, err)
-			}
-			return uint64(f), nil
+		if line == "" || line[0] == '#' {
+			continue
 		}
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "}")
+		if !ok || !hasLabel(labels, want) {
+			continue
+		}
+		if _, seen := out[name]; seen {
+			continue
+		}
+		fields := strings.Fields(value)
+		if len(fields) == 0 {
+			return nil, fmt.Errorf("metrics: %q: no value", line)
+		}
+		f, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: %q: %w", line, err)
+		}
+		out[name] = f
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return 0, fmt.Errorf("peer has not joined channel %s", channel)
+	return out, nil
+}
+
+// hasLabel reports whether a sample's label list (between the braces)
+// holds the label pair want exactly.
+func hasLabel(labels, want string) bool {
+	for l := range strings.SplitSeq(labels, ",") {
+		if strings.TrimSpace(l) == want {
+			return true
+		}
+	}
+	return false
 }
 
 // adminClient is an HTTPS client for an orderer's channel participation API,

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -11,7 +12,14 @@ const (
 	HealthStopped   = "stopped"   // stopped on purpose (StopNode)
 	HealthDown      = "down"      // process gone
 	HealthUnhealthy = "unhealthy" // process running, health check failing
+	HealthLagging   = "lagging"   // healthy process, channel height behind the others
+	HealthIsolated  = "isolated"  // orderer without a Raft quorum or leader
 )
+
+// MaxLag is how many blocks a peer may be behind the highest peer (an
+// orderer behind the highest orderer) and still be ok: blocks being
+// delivered while status asks.
+const MaxLag = 5
 
 // Status is a snapshot of a network: every process and the channel.
 type Status struct {
@@ -34,7 +42,19 @@ type NodeStatus struct {
 	Health  string         `json:"health"`
 	Error   string         `json:"error,omitempty"`
 	Height  *uint64        `json:"height,omitempty"` // channel height (orderers, peers)
+	Behind  uint64         `json:"behind,omitempty"` // blocks behind the highest node of its kind
+	Raft    *RaftStatus    `json:"raft,omitempty"`   // orderers: Raft state from the operations metrics
 	Log     string         `json:"log"`
+}
+
+// RaftStatus is an orderer's view of its Raft cluster for the channel, from
+// the consensus_etcdraft_* metrics of its operations endpoint. Fabric
+// updates ActiveNodes on the leader only (a follower keeps a stale value),
+// so it is judged on the leader.
+type RaftStatus struct {
+	Leader      bool `json:"leader"`
+	ActiveNodes int  `json:"activeNodes"`
+	ClusterSize int  `json:"clusterSize"`
 }
 
 // ChaincodeStatus is a chaincode definition as recorded and as committed.
@@ -60,7 +80,8 @@ func (s *Status) Unhealthy() []NodeStatus {
 }
 
 // Status checks every node (process, operations /healthz or listener), reads
-// the channel height from orderers and peers, and the committed chaincode
+// the channel height from orderers and peers and the Raft state from
+// orderers, compares them (see assess), and reads the committed chaincode
 // definitions from a peer.
 func (n *Network) Status(ctx context.Context) (*Status, error) {
 	n.mu.Lock()
@@ -97,6 +118,10 @@ func (n *Network) Status(ctx context.Context) (*Status, error) {
 						ns.Error = "height: " + err.Error()
 					}
 				case KindOrderer:
+					m, mErr := scrapeMetrics(ctx, nd.Ports[PortOperations], n.state.Channel)
+					if mErr == nil {
+						ns.Raft = raftStatus(m)
+					}
 					if hcErr == nil {
 						if info, err := ordererChannelInfo(ctx, hc, nd.Ports[PortAdmin], n.state.Channel); err == nil {
 							ns.Height = &info.Height
@@ -104,20 +129,23 @@ func (n *Network) Status(ctx context.Context) (*Status, error) {
 							ns.Error = "height: " + err.Error()
 						}
 					}
+					if ns.Height == nil && mErr == nil {
+						if h, ok := m[metricHeight]; ok {
+							v := uint64(h)
+							ns.Height = &v
+							ns.Error = ""
+						}
+					}
+					if mErr != nil && ns.Error == "" {
+						ns.Error = "metrics: " + mErr.Error()
+					}
 				}
 			}
 			st.Nodes[i] = ns
 		}()
 	}
 	wg.Wait()
-	for _, ns := range st.Nodes {
-		if ns.Health != HealthOK {
-			st.Healthy = false
-		}
-		if ns.Height != nil && *ns.Height > st.Height {
-			st.Height = *ns.Height
-		}
-	}
+	assess(st)
 	var org *OrgState
 	for i := range n.state.Orgs {
 		if p, err := n.state.node(n.state.Orgs[i].Peer); err == nil && processAlive(p.PID, p.StartTicks) {
@@ -137,4 +165,86 @@ func (n *Network) Status(ctx context.Context) (*Status, error) {
 		st.Chaincodes = append(st.Chaincodes, cs)
 	}
 	return st, nil
+}
+
+// assess compares the nodes that answered ok with each other: a peer more
+// than MaxLag blocks behind the highest peer, or an orderer more than
+// MaxLag behind the highest orderer, becomes lagging; an orderer becomes
+// isolated when no running orderer is Raft leader, or when it leads with
+// fewer active nodes than a quorum of its cluster. It sets Height (the
+// highest height any node reports) and Healthy (every node ok).
+func assess(st *Status) {
+	top := map[NodeKind]uint64{}
+	st.Height = 0
+	for _, ns := range st.Nodes {
+		if ns.Height == nil {
+			continue
+		}
+		top[ns.Kind] = max(top[ns.Kind], *ns.Height)
+		st.Height = max(st.Height, *ns.Height)
+	}
+	leaders, orderers := 0, 0
+	for _, ns := range st.Nodes {
+		if ns.Kind == KindOrderer && ns.Health == HealthOK && ns.Raft != nil {
+			orderers++
+			if ns.Raft.Leader {
+				leaders++
+			}
+		}
+	}
+	for i := range st.Nodes {
+		ns := &st.Nodes[i]
+		if ns.Health != HealthOK {
+			continue
+		}
+		if ns.Kind == KindOrderer && ns.Raft != nil {
+			r := ns.Raft
+			quorum := r.ClusterSize/2 + 1
+			switch {
+			case orderers > 0 && leaders == 0:
+				ns.Health = HealthIsolated
+				ns.Error = "no running orderer is Raft leader"
+				continue
+			case r.Leader && r.ActiveNodes < quorum:
+				ns.Health = HealthIsolated
+				ns.Error = fmt.Sprintf("Raft leader with %d of %d nodes active (quorum %d)", r.ActiveNodes, r.ClusterSize, quorum)
+				continue
+			}
+		}
+		if ns.Height != nil && (ns.Kind == KindPeer || ns.Kind == KindOrderer) {
+			ns.Behind = top[ns.Kind] - *ns.Height
+			if ns.Behind > MaxLag {
+				ns.Health = HealthLagging
+				ns.Error = fmt.Sprintf("height %d, %d behind the highest %s (%d)", *ns.Height, ns.Behind, ns.Kind, top[ns.Kind])
+			}
+		}
+	}
+	st.Healthy = true
+	for _, ns := range st.Nodes {
+		if ns.Health != HealthOK {
+			st.Healthy = false
+		}
+	}
+}
+
+// Metric names read from the operations endpoints (label channel="...").
+const (
+	metricHeight      = "ledger_blockchain_height"
+	metricActiveNodes = "consensus_etcdraft_active_nodes"
+	metricIsLeader    = "consensus_etcdraft_is_leader"
+	metricClusterSize = "consensus_etcdraft_cluster_size"
+)
+
+// raftStatus reads an orderer's Raft state from its parsed metrics; nil
+// when it exports none for the channel (not a consenter of it).
+func raftStatus(m map[string]float64) *RaftStatus {
+	size, ok := m[metricClusterSize]
+	if !ok {
+		return nil
+	}
+	return &RaftStatus{
+		Leader:      m[metricIsLeader] == 1,
+		ActiveNodes: int(m[metricActiveNodes]),
+		ClusterSize: int(size),
+	}
 }

@@ -122,7 +122,7 @@ var errNetworkUnhealthy = errors.New("network is not healthy")
 func newNetworkStatusCmd(g *globalOptions, stateDir *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show every process (PID, address, health), the channel height and the deployed chaincodes; exit 1 if a node is down",
+		Short: "Show every process (PID, address, health), the channel height and the deployed chaincodes; exit 1 if a node is down, lagging or isolated",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			n, err := network.Load(*stateDir)
@@ -144,7 +144,11 @@ func newNetworkStatusCmd(g *globalOptions, stateDir *string) *cobra.Command {
 			if !st.Healthy {
 				names := make([]string, 0)
 				for _, ns := range st.Unhealthy() {
-					names = append(names, ns.Name+" ("+ns.Health+", log "+ns.Log+")")
+					why := ns.Health
+					if ns.Error != "" && (ns.Health == network.HealthLagging || ns.Health == network.HealthIsolated) {
+						why += ": " + ns.Error
+					}
+					names = append(names, ns.Name+" ("+why+", log "+ns.Log+")")
 				}
 				return fmt.Errorf("%w: %s", errNetworkUnhealthy, strings.Join(names, "; "))
 			}
@@ -156,7 +160,7 @@ func newNetworkStatusCmd(g *globalOptions, stateDir *string) *cobra.Command {
 func printNetworkStatus(w io.Writer, st *network.Status) {
 	fmt.Fprintf(w, "network %s  channel %s  height %d\n\n", st.StateDir, st.Channel, st.Height)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	row(tw, "NODE", "KIND", "PID", "ADDRESS", "HEALTH", "HEIGHT", "LOG")
+	row(tw, "NODE", "KIND", "PID", "ADDRESS", "HEALTH", "HEIGHT", "RAFT", "LOG")
 	for _, n := range st.Nodes {
 		height := "-"
 		if n.Height != nil {
@@ -166,7 +170,14 @@ func printNetworkStatus(w io.Writer, st *network.Status) {
 		if n.Error != "" && n.Health != network.HealthOK {
 			health += ": " + n.Error
 		}
-		row(tw, n.Name, n.Kind, n.PID, n.Address, health, height, n.Log)
+		raft := "-"
+		if r := n.Raft; r != nil {
+			raft = "follower"
+			if r.Leader {
+				raft = fmt.Sprintf("leader %d/%d active", r.ActiveNodes, r.ClusterSize)
+			}
+		}
+		row(tw, n.Name, n.Kind, n.PID, n.Address, health, height, raft, n.Log)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)

@@ -300,6 +300,7 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 		}
 		h.metrics.submitSeconds.Observe(time.Since(start).Seconds())
 		if err == nil {
+			h.metrics.commit.committed(h.cfg.Now())
 			h.metrics.batchesCommitted.Inc()
 			h.metrics.readingsCommitted.Add(float64(len(recs)))
 			h.resolve(batchID, recs)
@@ -310,6 +311,7 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 		}
 		code := api.CodeOf(err)
 		if transient(code) {
+			h.metrics.commit.failed(h.cfg.Now(), err)
 			h.log.Warn("submit failed; will retry", "batch", batchID, "readings", len(recs), "err", err)
 			if !sleepCtx(ctx, backoff) {
 				return

@@ -3,11 +3,20 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Commit verdicts of Health.
+const (
+	CommitOK      = "ok"      // nothing waits, a batch committed recently, or readings have not waited long yet
+	CommitFailing = "failing" // readings wait beyond the bound with no commit within it
 )
 
 // Health is the /healthz answer.
@@ -19,13 +28,128 @@ type Health struct {
 	OutboxDepth int64  `json:"outboxDepth"`
 	PendingAcks int64  `json:"pendingAcks"`
 	Devices     int    `json:"devices"`
+
+	// Commit is CommitOK or CommitFailing; CommitReason says why it fails.
+	Commit       string `json:"commit"`
+	CommitReason string `json:"commitReason,omitempty"`
+	// CommitBoundSeconds is how long readings may wait without a commit
+	// before Commit is failing (3 × LedgerTimeout, at least 30 s).
+	CommitBoundSeconds float64 `json:"commitBoundSeconds"`
+	// LastCommit is when the ledger last committed a batch of this hub
+	// (absent: none since the hub started).
+	LastCommit *time.Time `json:"lastCommit,omitempty"`
+	// LastSubmitFailure and LastSubmitError are the last submit that
+	// failed without an answer from the ledger (or with INTERNAL or
+	// CLOCK_SKEW); a chaincode refusal of a reading is not one.
+	LastSubmitFailure *time.Time `json:"lastSubmitFailure,omitempty"`
+	LastSubmitError   string     `json:"lastSubmitError,omitempty"`
+	// OldestPendingAgeSeconds is how long the oldest reading in the outbox
+	// has waited since the hub accepted it (0 when the outbox is empty).
+	OldestPendingAgeSeconds float64 `json:"oldestPendingAgeSeconds"`
 }
 
-// Health reports whether the broker is up and the ledger answers. A
-// classified chaincode error (such as NOT_FOUND for a probe id) proves the
-// ledger is reachable.
+// commitBound is how long readings may wait with no commit before the hub
+// says committing is failing.
+func (h *Hub) commitBound() time.Duration { return max(30*time.Second, 3*h.cfg.LedgerTimeout) }
+
+// commitVerdict judges committing from what the hub knows: with readings
+// waiting (depth > 0) and no batch committed within bound, it fails when
+// the oldest reading has waited longer than bound or submits have kept
+// failing for longer than bound. oldest is zero when nothing waits.
+func commitVerdict(now time.Time, c commitSnapshot, depth int64, oldest time.Time, bound time.Duration) (verdict, reason string) {
+	if depth == 0 {
+		return CommitOK, ""
+	}
+	if !c.lastCommit.IsZero() && now.Sub(c.lastCommit) <= bound {
+		return CommitOK, ""
+	}
+	since := "no batch committed since the hub started"
+	if !c.lastCommit.IsZero() {
+		since = "no batch committed since " + c.lastCommit.UTC().Format(time.RFC3339)
+	}
+	if !oldest.IsZero() && now.Sub(oldest) > bound {
+		r := fmt.Sprintf("%d readings wait, the oldest for %s (bound %s); %s", depth, now.Sub(oldest).Round(time.Second), bound, since)
+		if c.lastError != "" && !c.failingSince.IsZero() {
+			r += "; last submit error: " + c.lastError
+		}
+		return CommitFailing, r
+	}
+	if !c.failingSince.IsZero() && now.Sub(c.failingSince) > bound {
+		return CommitFailing, fmt.Sprintf("submits have failed since %s (bound %s); %s; last error: %s",
+			c.failingSince.UTC().Format(time.RFC3339), bound, since, c.lastError)
+	}
+	return CommitOK, ""
+}
+
+// oldestWaiting returns when the oldest reading still in the outbox
+// (pending or in a batch) was accepted; zero when there is none. Pending
+// readings are keyed by their id, in order of acceptance, so the first one
+// is the oldest of them; batches in flight are few and read whole.
+func oldestWaiting(o *Outbox) (time.Time, error) {
+	var oldest int64
+	take := func(ms int64) {
+		if ms > 0 && (oldest == 0 || ms < oldest) {
+			oldest = ms
+		}
+	}
+	err := o.db.View(func(tx *bolt.Tx) error {
+		if _, v := tx.Bucket(bucketPending).Cursor().First(); v != nil {
+			var r struct {
+				ReceivedMS int64 `json:"receivedMs"`
+			}
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			take(r.ReceivedMS)
+		}
+		return tx.Bucket(bucketBatches).ForEach(func(_, v []byte) error {
+			var b struct {
+				Readings []struct {
+					ReceivedMS int64 `json:"receivedMs"`
+				} `json:"readings"`
+			}
+			if err := json.Unmarshal(v, &b); err != nil {
+				return err
+			}
+			for _, r := range b.Readings {
+				take(r.ReceivedMS)
+			}
+			return nil
+		})
+	})
+	if err != nil || oldest == 0 {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(oldest), nil
+}
+
+// Health reports whether the broker is up, the ledger answers and the hub
+// commits. A classified chaincode error (such as NOT_FOUND for a probe id)
+// proves the ledger is reachable; committing is judged by commitVerdict.
 func (h *Hub) Health(ctx context.Context) Health {
 	out := Health{Hub: h.cfg.HubID, Broker: "up", Ledger: "reachable", OutboxDepth: h.outbox.Depth(), PendingAcks: h.outbox.PendingAcks()}
+	now := h.cfg.Now()
+	bound := h.commitBound()
+	out.CommitBoundSeconds = bound.Seconds()
+	c := h.metrics.commit.snapshot()
+	if !c.lastCommit.IsZero() {
+		t := c.lastCommit.UTC()
+		out.LastCommit = &t
+	}
+	if !c.lastFailure.IsZero() {
+		t := c.lastFailure.UTC()
+		out.LastSubmitFailure = &t
+		out.LastSubmitError = c.lastError
+	}
+	oldest, err := oldestWaiting(h.outbox)
+	if err != nil {
+		out.Commit, out.CommitReason = CommitFailing, "read the outbox: "+err.Error()
+	} else {
+		if !oldest.IsZero() {
+			out.OldestPendingAgeSeconds = max(0, now.Sub(oldest).Seconds())
+		}
+		out.Commit, out.CommitReason = commitVerdict(now, c, out.OutboxDepth, oldest, bound)
+	}
 	if h.ctx == nil || h.ctx.Err() != nil {
 		out.Broker = "stopped"
 	}
@@ -37,7 +161,7 @@ func (h *Hub) Health(ctx context.Context) Health {
 	h.sessMu.Lock()
 	out.Devices = len(h.sessions)
 	h.sessMu.Unlock()
-	out.OK = out.Broker == "up" && out.Ledger == "reachable"
+	out.OK = out.Broker == "up" && out.Ledger == "reachable" && out.Commit == CommitOK
 	return out
 }
 

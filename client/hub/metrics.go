@@ -3,6 +3,8 @@ package hub
 import (
 	"runtime"
 	"runtime/debug"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -30,6 +32,57 @@ type metrics struct {
 	protocolErrors       *prometheus.CounterVec
 	deliveriesBlocked    prometheus.Counter
 	commandsRedelivered  prometheus.Counter
+
+	commit commitRecord // outcomes of submits, for /healthz
+}
+
+// commitRecord is what the hub knows about committing: when a batch last
+// committed and when and why a submit last failed (an unclassified error:
+// the ledger did not answer, or the outcome is unknown). A chaincode
+// refusal is an answer, not a failure to commit, and is not recorded here.
+type commitRecord struct {
+	mu           sync.Mutex
+	lastCommit   time.Time
+	lastFailure  time.Time
+	lastError    string
+	failingSince time.Time // first failure since the last commit; zero after a commit
+}
+
+func (c *commitRecord) committed(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastCommit = now
+	c.failingSince = time.Time{}
+}
+
+func (c *commitRecord) failed(now time.Time, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastFailure = now
+	c.lastError = err.Error()
+	if c.failingSince.IsZero() {
+		c.failingSince = now
+	}
+}
+
+// commitSnapshot is a copy of a commitRecord.
+type commitSnapshot struct {
+	lastCommit, lastFailure, failingSince time.Time
+	lastError                             string
+}
+
+func (c *commitRecord) snapshot() commitSnapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return commitSnapshot{lastCommit: c.lastCommit, lastFailure: c.lastFailure, failingSince: c.failingSince, lastError: c.lastError}
+}
+
+// unixSeconds is a time as a Prometheus timestamp gauge (0 for never).
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 func newMetrics(o *Outbox, connected func() float64) *metrics {
@@ -129,6 +182,14 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 			Name: "iotledger_hub_connected_devices",
 			Help: "Devices connected to this hub's broker.",
 		}, connected),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "iotledger_hub_last_commit_timestamp_seconds",
+			Help: "Unix time of the last batch the ledger committed (0: none since the hub started).",
+		}, func() float64 { return unixSeconds(m.commit.snapshot().lastCommit) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "iotledger_hub_last_submit_failure_timestamp_seconds",
+			Help: "Unix time of the last submit that failed without an answer from the ledger (0: none since the hub started).",
+		}, func() float64 { return unixSeconds(m.commit.snapshot().lastFailure) }),
 	)
 	return m
 }

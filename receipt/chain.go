@@ -258,45 +258,14 @@ func (c *Chain) transactions(b *common.Block, vb *VerifiedBlock) error {
 // the policies in force: each written key's key-level policy, and the
 // channel's endorsement policy for keys without one.
 func (c *Chain) endorsed(tx *endorserTx, vt *VerifiedTx) error {
-	creator, err := c.ch.Verify(tx.creator, tx.time)
-	if err != nil {
-		return fmt.Errorf("its creator's signature: %w", err)
-	}
-	if err := c.ch.Evaluate(PolicyWriters, []trust.SignedData{tx.creator}, tx.time); err != nil {
-		return fmt.Errorf("its creator may not write to the channel: %w", err)
-	}
-	vt.CreatorMSP, vt.Creator = creator.MSPID, creator.Cert.Subject.String()
-	needChannel := len(tx.written) == 0 && len(tx.collections) == 0
-	for _, coll := range tx.collections {
-		path, err := collectionPolicy(c.ch, coll)
-		if err != nil {
-			return err
-		}
-		if err := c.ch.Evaluate(path, tx.endorsed, tx.time); err != nil {
-			return err
-		}
-	}
-	for _, k := range tx.written {
+	e, err := checkEndorsed(c.ch, tx, func(k string) ([]byte, bool, error) {
 		p, ok := c.policies[k]
-		if !ok {
-			needChannel = true
-			continue
-		}
-		if err := c.ch.EvaluateSignaturePolicy("the key-level policy of "+readable(k), p, tx.endorsed, tx.time); err != nil {
-			return err
-		}
+		return p, ok, nil
+	})
+	if err != nil {
+		return err
 	}
-	if needChannel {
-		if err := c.ch.Evaluate(PolicyEndorsement, tx.endorsed, tx.time); err != nil {
-			return err
-		}
-	}
-	for _, sd := range tx.endorsed {
-		id, err := c.ch.Verify(sd, tx.time)
-		if err == nil && id.Role == trust.RolePeer && !containsString(vt.Endorsers, id.MSPID) {
-			vt.Endorsers = append(vt.Endorsers, id.MSPID)
-		}
-	}
+	vt.CreatorMSP, vt.Creator, vt.Endorsers = e.creator.MSPID, e.creator.Cert.Subject.String(), e.orgs
 	return nil
 }
 
@@ -307,13 +276,4 @@ func (c *Chain) State() ChainState {
 		p[k] = v
 	}
 	return ChainState{Next: c.next, LastHash: c.last, Config: c.configRaw, Policies: p}
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

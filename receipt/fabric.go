@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -402,6 +403,64 @@ func collectionPolicy(ch *trust.Channel, collection string) (string, error) {
 		return "", fmt.Errorf("it writes to the implicit collection of %s, which is not an org of the channel", msp)
 	}
 	return org + "/Endorsement", nil
+}
+
+// endorsement is what a transaction's creator and endorsements proved.
+type endorsement struct {
+	creator *trust.Identity
+	orgs    []string // orgs whose peers endorsed it validly, sorted
+	channel error    // why the channel's endorsement policy is not satisfied; nil when it is
+}
+
+// checkEndorsed checks a transaction's creator (a valid signature, and the
+// channel's Writers) and that its endorsements satisfy what Fabric validates
+// it with (docs/receipts.md §4.6): each implicit collection it writes, its
+// org's Endorsement policy; each key it writes, the key-level policy
+// keyPolicy knows (false: none known), and the channel's Endorsement policy
+// for the keys without one. The endorsements are verified once.
+func checkEndorsed(ch *trust.Channel, tx *endorserTx, keyPolicy func(key string) ([]byte, bool, error)) (*endorsement, error) {
+	creator, err := ch.Verify(tx.creator, tx.time)
+	if err != nil {
+		return nil, fmt.Errorf("its creator's signature: %w", err)
+	}
+	if err := ch.Evaluate(PolicyWriters, []trust.SignedData{tx.creator}, tx.time); err != nil {
+		return nil, fmt.Errorf("its creator may not write to the channel: %w", err)
+	}
+	sigs := ch.Verified(tx.endorsed, tx.time)
+	e := &endorsement{creator: creator, channel: ch.EvaluateVerified(PolicyEndorsement, sigs)}
+	for _, id := range sigs.Identities() {
+		if id.Role == trust.RolePeer && !slices.Contains(e.orgs, id.MSPID) {
+			e.orgs = append(e.orgs, id.MSPID)
+		}
+	}
+	slices.Sort(e.orgs)
+	needChannel := len(tx.written) == 0 && len(tx.collections) == 0
+	for _, coll := range tx.collections {
+		path, err := collectionPolicy(ch, coll)
+		if err != nil {
+			return nil, err
+		}
+		if err := ch.EvaluateVerified(path, sigs); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range tx.written {
+		pol, ok, err := keyPolicy(k)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || len(pol) == 0 {
+			needChannel = true
+			continue
+		}
+		if err := ch.EvaluateSignaturePolicyVerified("the key-level policy of "+readable(k), pol, sigs); err != nil {
+			return nil, err
+		}
+	}
+	if needChannel && e.channel != nil {
+		return nil, e.channel
+	}
+	return e, nil
 }
 
 // compositeKey builds a chaincode key as shim.CreateCompositeKey does.

@@ -119,7 +119,7 @@ func Verify(data []byte, anchor Anchor) (*Result, error) {
 	if err != nil {
 		return nil, &Error{Step: StepTransaction, Err: fmt.Errorf("transaction %s (block %d): %w", r.TxID, subject.block, err)}
 	}
-	res.Creator, res.Endorsers = e.creator, e.orgs
+	res.Creator, res.Endorsers = e.creator.String(), e.orgs
 	switch r.Kind {
 	case KindReading:
 		err = v.reading(subject, res)
@@ -277,13 +277,6 @@ func (v *verifier) subject() (*endorserTx, error) {
 	return found, nil
 }
 
-// endorsement is what a transaction's creator and endorsements proved.
-type endorsement struct {
-	creator string
-	orgs    []string // orgs whose peers endorsed it validly
-	channel error    // why the channel's endorsement policy is not satisfied; nil when it is
-}
-
 // maxAnchors bounds how far back a verifier follows the transactions that
 // wrote the versions a transaction read.
 const maxAnchors = 32
@@ -304,47 +297,9 @@ func (v *verifier) endorsed(tx *endorserTx) (*endorsement, error) {
 		return nil, fmt.Errorf("the receipt makes the verifier follow more than %d transactions", maxAnchors)
 	}
 	v.memo[at] = nil // in progress
-	ch := v.inForce[tx.block]
-	creator, err := ch.Verify(tx.creator, tx.time)
+	e, err := checkEndorsed(v.inForce[tx.block], tx, func(k string) ([]byte, bool, error) { return v.keyPolicy(tx, k) })
 	if err != nil {
-		return nil, fmt.Errorf("its creator's signature: %w", err)
-	}
-	if err := ch.Evaluate(PolicyWriters, []trust.SignedData{tx.creator}, tx.time); err != nil {
-		return nil, fmt.Errorf("its creator may not write to the channel: %w", err)
-	}
-	e := &endorsement{creator: creator.String(), channel: ch.Evaluate(PolicyEndorsement, tx.endorsed, tx.time)}
-	for _, sd := range tx.endorsed {
-		id, err := ch.Verify(sd, tx.time)
-		if err == nil && id.Role == trust.RolePeer && !slices.Contains(e.orgs, id.MSPID) {
-			e.orgs = append(e.orgs, id.MSPID)
-		}
-	}
-	slices.Sort(e.orgs)
-	needChannel := len(tx.written) == 0 && len(tx.collections) == 0
-	for _, coll := range tx.collections {
-		path, err := collectionPolicy(ch, coll)
-		if err != nil {
-			return nil, err
-		}
-		if err := ch.Evaluate(path, tx.endorsed, tx.time); err != nil {
-			return nil, err
-		}
-	}
-	for _, k := range tx.written {
-		pol, proven, err := v.keyPolicy(tx, k)
-		if err != nil {
-			return nil, err
-		}
-		if !proven || len(pol) == 0 {
-			needChannel = true
-			continue
-		}
-		if err := ch.EvaluateSignaturePolicy("the key-level policy of "+readable(k), pol, tx.endorsed, tx.time); err != nil {
-			return nil, err
-		}
-	}
-	if needChannel && e.channel != nil {
-		return nil, e.channel
+		return nil, err
 	}
 	v.memo[at] = e
 	return e, nil

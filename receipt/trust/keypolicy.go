@@ -12,9 +12,15 @@ import (
 // key-level endorsement policy (a marshalled common.SignaturePolicyEnvelope);
 // name says in errors which policy it is.
 func (c *Channel) EvaluateSignaturePolicy(name string, envelope []byte, signed []SignedData, at time.Time) error {
+	return c.EvaluateSignaturePolicyVerified(name, envelope, c.Verified(signed, at))
+}
+
+// EvaluateSignaturePolicyVerified is EvaluateSignaturePolicy of a signature
+// set verified once with Verified.
+func (c *Channel) EvaluateSignaturePolicyVerified(name string, envelope []byte, s *Signatures) error {
 	p, err := compilePolicy(nil, &common.Policy{Type: int32(common.Policy_SIGNATURE), Value: envelope})
 	if err != nil {
 		return fmt.Errorf("%s cannot be evaluated: %w", name, err)
 	}
-	return c.evaluate(name, p, signed, at)
+	return evaluate(name, p, s)
 }

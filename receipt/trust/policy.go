@@ -237,6 +237,12 @@ func (g *group) lookup(id string) (*policy, string) {
 // Fabric. A refusal is a *PolicyError saying what was missing and why each
 // offered signature counted for nothing.
 func (c *Channel) Evaluate(path string, signed []SignedData, at time.Time) error {
+	return c.EvaluateVerified(path, c.Verified(signed, at))
+}
+
+// EvaluateVerified is Evaluate of a signature set verified once with
+// Verified: a set judged against several policies is not verified again.
+func (c *Channel) EvaluateVerified(path string, s *Signatures) error {
 	if !strings.HasPrefix(path, "/") {
 		return &PolicyError{Path: path, NotFound: true, Reason: "a policy path is absolute, like /Channel/Application/Endorsement"}
 	}
@@ -244,12 +250,34 @@ func (c *Channel) Evaluate(path string, signed []SignedData, at time.Time) error
 	if p == nil {
 		return &PolicyError{Path: path, NotFound: true, Reason: why}
 	}
-	return c.evaluate(path, p, signed, at)
+	return evaluate(path, p, s)
+}
+
+// Signatures is a signature set verified against one configuration
+// (Channel.Verified): each signature's identity validated and its
+// signature checked once, duplicates set aside.
+type Signatures struct{ offers []offer }
+
+// Verified verifies a signature set once, to be judged by EvaluateVerified
+// and EvaluateSignaturePolicyVerified.
+func (c *Channel) Verified(signed []SignedData, at time.Time) *Signatures {
+	return &Signatures{offers: c.signers(signed, at)}
+}
+
+// Identities are the set's valid signers, in signature order.
+func (s *Signatures) Identities() []*Identity {
+	var out []*Identity
+	for _, o := range s.offers {
+		if o.id != nil {
+			out = append(out, o.id)
+		}
+	}
+	return out
 }
 
 // evaluate decides one compiled policy; path names it in errors.
-func (c *Channel) evaluate(path string, p *policy, signed []SignedData, at time.Time) error {
-	offers := c.signers(signed, at)
+func evaluate(path string, p *policy, s *Signatures) error {
+	offers := s.offers
 	e := &evaluation{}
 	for _, o := range offers {
 		if o.id != nil {

@@ -4,8 +4,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/chaincode/reading"
 )
@@ -30,6 +32,20 @@ func AnchorOf(genesis *common.Block) (Anchor, error) {
 		return Anchor{}, err
 	}
 	return Anchor{Channel: cb.channel, Genesis: hex.EncodeToString(headerHash(genesis.GetHeader()))}, nil
+}
+
+// AnchorOfFile computes the anchor from a genesis block file (the one a
+// channel was created with, common.Block protobuf bytes).
+func AnchorOfFile(path string) (Anchor, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Anchor{}, err
+	}
+	var b common.Block
+	if err := proto.Unmarshal(raw, &b); err != nil {
+		return Anchor{}, fmt.Errorf("%s is not a block: %w", path, err)
+	}
+	return AnchorOf(&b)
 }
 
 // ParseAnchor decodes an anchor strictly.

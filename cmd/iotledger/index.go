@@ -10,9 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/index"
@@ -115,15 +113,7 @@ func localAnchor(stateDir string) (receipt.Anchor, error) {
 	if err != nil {
 		return receipt.Anchor{}, err
 	}
-	raw, err := os.ReadFile(n.GenesisBlockPath())
-	if err != nil {
-		return receipt.Anchor{}, err
-	}
-	var b common.Block
-	if err := proto.Unmarshal(raw, &b); err != nil {
-		return receipt.Anchor{}, fmt.Errorf("%s is not a block: %w", n.GenesisBlockPath(), err)
-	}
-	return receipt.AnchorOf(&b)
+	return receipt.AnchorOfFile(n.GenesisBlockPath())
 }
 
 func openIndex(ctx context.Context, url string) (index.Store, error) {

@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
@@ -157,11 +155,7 @@ func TestEveryMemberGivesTheSameTrustAnchor(t *testing.T) {
 	fromBlock, err := receipt.AnchorOf(genesis)
 	require.NoError(t, err)
 	require.Equal(t, a2, fromBlock)
-	raw, err := os.ReadFile(fabric.GenesisBlockPath())
-	require.NoError(t, err)
-	var file common.Block
-	require.NoError(t, proto.Unmarshal(raw, &file))
-	fromFile, err := receipt.AnchorOf(&file)
+	fromFile, err := receipt.AnchorOfFile(fabric.GenesisBlockPath())
 	require.NoError(t, err)
 	require.Equal(t, a2, fromFile, "the genesis block the channel was made from (network trust-anchor) gives the same anchor")
 	one, err := f.aud2.BlockByNumber(t.Context(), 1)

@@ -3,14 +3,11 @@ package testnet
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/index"
@@ -36,11 +33,7 @@ func StartIndex(t testing.TB, n *network.Network, org string) *Index {
 	require.NoError(t, err)
 	c, err := client.Connect(context.Background(), p, "auditor")
 	require.NoError(t, err)
-	raw, err := os.ReadFile(n.GenesisBlockPath())
-	require.NoError(t, err)
-	var genesis common.Block
-	require.NoError(t, proto.Unmarshal(raw, &genesis))
-	anchor, err := receipt.AnchorOf(&genesis)
+	anchor, err := receipt.AnchorOfFile(n.GenesisBlockPath())
 	require.NoError(t, err)
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "index.db"))
 	require.NoError(t, err)

@@ -255,8 +255,14 @@ func (o *observer) committedBetween(from, to time.Time) (batches, readings int64
 func (o *observer) validation(from, to uint64) *Validation {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return tallyValidation(o.blocks, from, to)
+}
+
+// tallyValidation counts the validation codes of the blocks numbered from
+// up to (not including) to.
+func tallyValidation(blocks []blockSeen, from, to uint64) *Validation {
 	v := &Validation{FromBlock: from, ToBlock: to}
-	for _, b := range o.blocks {
+	for _, b := range blocks {
 		if b.number < from || b.number >= to {
 			continue
 		}

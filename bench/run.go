@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/iotledger/iotledger/client"
 )
 
@@ -182,17 +184,11 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 		return nil, err
 	}
 	defer func() { _ = raw.Close() }()
-	opts := []client.Option{client.WithLogger(log)}
-	operator, err := client.Dial(ctx, conn, t.Profile, "operator", opts...)
+	operator, hub, closeClients, err := dialOperatorAndHub(ctx, conn, t.Profile, log)
 	if err != nil {
-		return nil, fmt.Errorf("bench: operator identity: %w", err)
+		return nil, err
 	}
-	defer func() { _ = operator.Close() }()
-	hub, err := client.Dial(ctx, conn, t.Profile, "hub", opts...)
-	if err != nil {
-		return nil, fmt.Errorf("bench: hub identity: %w", err)
-	}
-	defer func() { _ = hub.Close() }()
+	defer closeClients()
 
 	runID := "b" + strconv.FormatInt(started.Unix(), 36)
 	env := &Env{
@@ -395,4 +391,20 @@ func describeMachine() Machine {
 		}
 	}
 	return m
+}
+
+// dialOperatorAndHub opens the org's operator and hub clients on conn; the
+// function returned closes both.
+func dialOperatorAndHub(ctx context.Context, conn *grpc.ClientConn, p *client.Profile, log *slog.Logger) (operator, hub *client.Client, closeBoth func(), err error) {
+	opts := []client.Option{client.WithLogger(log)}
+	operator, err = client.Dial(ctx, conn, p, "operator", opts...)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("bench: operator identity: %w", err)
+	}
+	hub, err = client.Dial(ctx, conn, p, "hub", opts...)
+	if err != nil {
+		_ = operator.Close()
+		return nil, nil, nil, fmt.Errorf("bench: hub identity: %w", err)
+	}
+	return operator, hub, func() { _ = hub.Close(); _ = operator.Close() }, nil
 }

@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
-
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
@@ -151,18 +149,7 @@ func (x *soakIndex) validation() *Validation {
 	if len(x.blocks) == 0 {
 		return nil
 	}
-	v := &Validation{FromBlock: x.blocks[0].number, ToBlock: x.blocks[len(x.blocks)-1].number + 1}
-	for _, b := range x.blocks {
-		v.Transactions += b.txs
-		for code, n := range b.invalid {
-			if v.Invalid == nil {
-				v.Invalid = map[string]int64{}
-			}
-			v.Invalid[code] += n
-		}
-	}
-	v.Conflicts = v.Invalid[peer.TxValidationCode_MVCC_READ_CONFLICT.String()] + v.Invalid[peer.TxValidationCode_PHANTOM_READ_CONFLICT.String()]
-	return v
+	return tallyValidation(x.blocks, x.blocks[0].number, x.blocks[len(x.blocks)-1].number+1)
 }
 
 // size is the SQLite index's bytes on disk (database, WAL and shared memory).
@@ -282,17 +269,11 @@ func RunSoak(ctx context.Context, cfg SoakConfig, t Target) (*SoakReport, error)
 		return nil, err
 	}
 	defer func() { _ = conn.Close() }()
-	opts := []client.Option{client.WithLogger(log)}
-	operator, err := client.Dial(ctx, conn, t.Profile, "operator", opts...)
+	operator, hub, closeClients, err := dialOperatorAndHub(ctx, conn, t.Profile, log)
 	if err != nil {
-		return nil, fmt.Errorf("bench: operator identity: %w", err)
+		return nil, err
 	}
-	defer func() { _ = operator.Close() }()
-	hub, err := client.Dial(ctx, conn, t.Profile, "hub", opts...)
-	if err != nil {
-		return nil, fmt.Errorf("bench: hub identity: %w", err)
-	}
-	defer func() { _ = hub.Close() }()
+	defer closeClients()
 
 	dir := cfg.IndexDir
 	if dir == "" && cfg.IndexURL == "" {

@@ -114,46 +114,17 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 }
 
-// resume rebuilds the verifier's state up to block next: the store's saved
-// chain state when it keeps one, or by verifying blocks 0..next-1 again.
+// resume rebuilds the verifier's state as of block next from the store,
+// which saved it with its checkpoint.
 func (f *Follower) resume(ctx context.Context, next uint64) (*receipt.Chain, error) {
-	if cs, ok := f.store.(ChainStateStore); ok && next > 0 {
-		st, err := cs.ChainState(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return receipt.ResumeChain(f.anchor, f.chaincode, *st)
-	}
-	chain, err := receipt.NewChain(f.anchor, f.chaincode)
-	if err != nil {
-		return nil, err
-	}
 	if next == 0 {
-		return chain, nil
+		return receipt.NewChain(f.anchor, f.chaincode)
 	}
-	f.log.Info("verifying the blocks already indexed again", "blocks", next)
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	blocks, err := f.src.Blocks(rctx, 0)
+	st, err := f.store.ChainState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for chain.Next() < next {
-		b, ok := <-blocks
-		if !ok {
-			return nil, fmt.Errorf("index: the peer's block stream ended at block %d while resuming to %d", chain.Next(), next)
-		}
-		if _, err := chain.Verify(b); err != nil {
-			return nil, fmt.Errorf("index: refusing block %d: %w", b.GetHeader().GetNumber(), err)
-		}
-	}
-	return chain, nil
-}
-
-// ChainStateStore is a Store that also keeps the verifier's state, so a
-// follower resumes without verifying the chain again.
-type ChainStateStore interface {
-	ChainState(ctx context.Context) (*receipt.ChainState, error)
+	return receipt.ResumeChain(f.anchor, f.chaincode, *st)
 }
 
 // decode turns a verified block into index records.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/receipt"
 )
 
 // Block is what one committed, verified block adds to an index.
@@ -128,6 +129,10 @@ type Store interface {
 	Commands(ctx context.Context, device string, limit int) ([]api.Command, error)
 	// StatusChanges lists device status changes, oldest first.
 	StatusChanges(ctx context.Context, device string, limit int) ([]api.StatusChange, error)
+	// ChainState is the verifier's state saved with the checkpoint (the
+	// config block in force and the key-level policies), from which a
+	// follower resumes without verifying the chain again.
+	ChainState(ctx context.Context) (*receipt.ChainState, error)
 	Close() error
 }
 

@@ -295,9 +295,7 @@ func withChainState(b *index.Block, config []byte, policies map[string][]byte) *
 
 func requireChainState(t *testing.T, s index.Store, want receipt.ChainState) {
 	t.Helper()
-	cs, ok := s.(index.ChainStateStore)
-	require.True(t, ok, "the store keeps no chain state")
-	got, err := cs.ChainState(context.Background())
+	got, err := s.ChainState(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, want, *got)
 }

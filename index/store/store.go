@@ -225,8 +225,7 @@ func (s *sqlStore) applyChainState(ctx context.Context, tx *sql.Tx, b *index.Blo
 	return nil
 }
 
-// ChainState is the verifier's state saved with the checkpoint (it
-// implements index.ChainStateStore).
+// ChainState is the verifier's state saved with the checkpoint.
 func (s *sqlStore) ChainState(ctx context.Context) (_ *receipt.ChainState, err error) {
 	tx, err := s.r.BeginTx(ctx, s.d.snapshot)
 	if err != nil {
@@ -740,7 +739,4 @@ func (s *sqlStore) StatusChanges(ctx context.Context, device string, n int) ([]a
 	return out, nil
 }
 
-var (
-	_ index.Store           = (*sqlStore)(nil)
-	_ index.ChainStateStore = (*sqlStore)(nil)
-)
+var _ index.Store = (*sqlStore)(nil)

@@ -89,6 +89,31 @@ func (n *Network) Status(ctx context.Context) (*Status, error) {
 	if err := n.reload(); err != nil {
 		return nil, err
 	}
+	st := n.status(ctx)
+	var org *OrgState
+	for i := range n.state.Orgs {
+		if p, err := n.state.node(n.state.Orgs[i].Peer); err == nil && processAlive(p.PID, p.StartTicks) {
+			org = &n.state.Orgs[i]
+			break
+		}
+	}
+	for _, cc := range n.state.Chaincodes {
+		cs := ChaincodeStatus{Name: cc.Name, Version: cc.Version, Sequence: cc.Sequence, EndorsementPolicy: cc.EndorsementPolicy, PackageIDs: cc.PackageIDs}
+		if org == nil {
+			cs.Error = "no peer running to ask"
+		} else if d, err := n.queryCommitted(ctx, org, cc.Name); err != nil {
+			cs.Error = err.Error()
+		} else {
+			cs.CommittedSequence = d.Sequence
+		}
+		st.Chaincodes = append(st.Chaincodes, cs)
+	}
+	return st, nil
+}
+
+// status checks the nodes of the state in memory (Status without the
+// chaincodes; the caller holds n.mu).
+func (n *Network) status(ctx context.Context) *Status {
 	st := &Status{StateDir: n.state.StateDir, Channel: n.state.Channel, Healthy: true}
 	st.Nodes = make([]NodeStatus, len(n.state.Nodes))
 	hc, hcErr := n.ordererAdminClient()
@@ -146,25 +171,7 @@ func (n *Network) Status(ctx context.Context) (*Status, error) {
 	}
 	wg.Wait()
 	assess(st)
-	var org *OrgState
-	for i := range n.state.Orgs {
-		if p, err := n.state.node(n.state.Orgs[i].Peer); err == nil && processAlive(p.PID, p.StartTicks) {
-			org = &n.state.Orgs[i]
-			break
-		}
-	}
-	for _, cc := range n.state.Chaincodes {
-		cs := ChaincodeStatus{Name: cc.Name, Version: cc.Version, Sequence: cc.Sequence, EndorsementPolicy: cc.EndorsementPolicy, PackageIDs: cc.PackageIDs}
-		if org == nil {
-			cs.Error = "no peer running to ask"
-		} else if d, err := n.queryCommitted(ctx, org, cc.Name); err != nil {
-			cs.Error = err.Error()
-		} else {
-			cs.CommittedSequence = d.Sequence
-		}
-		st.Chaincodes = append(st.Chaincodes, cs)
-	}
-	return st, nil
+	return st
 }
 
 // assess compares the nodes that answered ok with each other: a peer more

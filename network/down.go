@@ -68,13 +68,13 @@ func (r Removal) Lines() []string {
 	}
 	lines := []string{
 		fmt.Sprintf("removing the network in %s (%s in all):", r.StateDir, humanBytes(r.TotalBytes)),
-		fmt.Sprintf("  ledgers of %d orderers and %d peers at %s (%s in nodes/)", r.Orderers, r.Peers, height, humanBytes(r.LedgerBytes)),
+		fmt.Sprintf("  ledgers of %s and %s at %s (%s in nodes/)", plural(r.Orderers, "orderer"), plural(r.Peers, "peer"), height, humanBytes(r.LedgerBytes)),
 		fmt.Sprintf("  crypto material: the orgs' CA, TLS CA, node and admin keys (crypto/), %d CA-issued identities and the hubs' TLS certificates", r.Identities),
-		fmt.Sprintf("  %d CA databases (<org>/ca/), the connection profiles (<org>/connection.json), the genesis block (config/)", r.CAs),
+		fmt.Sprintf("  %s (<org>/ca/), the connection profiles (<org>/connection.json), the genesis block (config/)", plural(r.CAs, "CA database")),
 		fmt.Sprintf("  deployed chaincodes (%s): servers, packages, builds (chaincode/); logs (logs/)", strings.Join(r.Chaincodes, ", ")),
 	}
 	if r.Running > 0 {
-		lines = append(lines, fmt.Sprintf("  after stopping its %d running processes", r.Running))
+		lines = append(lines, fmt.Sprintf("  after stopping its %s", plural(r.Running, "running process")))
 	}
 	return lines
 }
@@ -122,6 +122,17 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return total
+}
+
+// plural says "1 peer", "2 peers", "3 running processes".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func humanBytes(b int64) string {

@@ -283,7 +283,7 @@ func TestDownSaysWhatItRemoves(t *testing.T) {
 	require.NoError(t, n.Down(context.Background()))
 	out := progress.String()
 	require.Contains(t, out, n.StateDir())
-	require.Contains(t, out, "ledgers of 1 orderers and 1 peers at height 1949 (2.0 KiB")
+	require.Contains(t, out, "ledgers of 1 orderer and 1 peer at height 1949 (2.0 KiB")
 	require.Contains(t, out, "crypto material")
 	require.Contains(t, out, "CA databases")
 	_, err := os.Stat(n.StateDir())

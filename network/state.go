@@ -54,6 +54,10 @@ type Node struct {
 	Stopped    bool           `json:"stopped,omitempty"`    // stopped on purpose with StopNode
 }
 
+// Running tells whether the node's recorded process (PID and start time)
+// is alive.
+func (n *Node) Running() bool { return processAlive(n.PID, n.StartTicks) }
+
 // Address is the node's main endpoint, 127.0.0.1:<listen port>.
 func (n *Node) Address() string { return addr(n.Ports[PortListen]) }
 

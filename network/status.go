@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Health values of NodeStatus.
@@ -29,6 +30,10 @@ type Status struct {
 	Height     uint64            `json:"height"`  // highest channel height any node reports
 	Nodes      []NodeStatus      `json:"nodes"`
 	Chaincodes []ChaincodeStatus `json:"chaincodes"`
+	// StoppedAt is when Stop stopped the network (nil unless stopped), and
+	// StoppedHeight the channel height it saw then.
+	StoppedAt     *time.Time `json:"stoppedAt,omitempty"`
+	StoppedHeight uint64     `json:"stoppedHeight,omitempty"`
 }
 
 // NodeStatus is one process of the network.
@@ -114,7 +119,8 @@ func (n *Network) Status(ctx context.Context) (*Status, error) {
 // status checks the nodes of the state in memory (Status without the
 // chaincodes; the caller holds n.mu).
 func (n *Network) status(ctx context.Context) *Status {
-	st := &Status{StateDir: n.state.StateDir, Channel: n.state.Channel, Healthy: true}
+	st := &Status{StateDir: n.state.StateDir, Channel: n.state.Channel, Healthy: true,
+		StoppedAt: n.state.StoppedAt, StoppedHeight: n.state.StoppedHeight}
 	st.Nodes = make([]NodeStatus, len(n.state.Nodes))
 	hc, hcErr := n.ordererAdminClient()
 	var wg sync.WaitGroup

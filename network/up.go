@@ -49,14 +49,14 @@ func Up(ctx context.Context, opts Options) (*Network, error) {
 		if err := n.start(ctx); err != nil {
 			return nil, err
 		}
-		n.summary(time.Since(start))
+		n.summary(time.Since(start), "resumed")
 		return n, nil
 	}
 	for attempt := 1; ; attempt++ {
 		n := &Network{kids: newChildren(), log: opts.Logger, progress: opts.Progress}
 		err := n.up(ctx, opts)
 		if err == nil {
-			n.summary(time.Since(start))
+			n.summary(time.Since(start), "up")
 			return n, nil
 		}
 		if n.state != nil {
@@ -242,12 +242,12 @@ func (n *Network) up(ctx context.Context, opts Options) error {
 	return n.state.save()
 }
 
-func (n *Network) summary(d time.Duration) {
+func (n *Network) summary(d time.Duration, what string) {
 	if n.progress == nil {
 		return
 	}
-	fmt.Fprintf(n.progress, "\nnetwork up in %s: channel %s, chaincode %s, state in %s\n",
-		d.Round(100*time.Millisecond), n.state.Channel, DefaultChaincode, n.state.StateDir)
+	fmt.Fprintf(n.progress, "\nnetwork %s in %s: channel %s, chaincode %s, state in %s\n",
+		what, d.Round(100*time.Millisecond), n.state.Channel, DefaultChaincode, n.state.StateDir)
 	for _, nd := range n.state.Nodes {
 		fmt.Fprintf(n.progress, "  %-28s pid %-7d %-16s log %s\n", nd.Name, nd.PID, nd.Address(), nd.Log)
 	}

@@ -218,10 +218,12 @@ func (n *Network) MSPID(org string) (string, error) {
 	return o.MSPID, nil
 }
 
-// Nodes returns a copy of the recorded processes.
+// Nodes returns a copy of the recorded processes, as network.json has them
+// now (another handle or process may have started or stopped nodes).
 func (n *Network) Nodes() []Node {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	_ = n.reload() // keeps the last known state if the file is gone (Down)
 	out := make([]Node, len(n.state.Nodes))
 	for i, nd := range n.state.Nodes {
 		out[i] = *nd
@@ -270,28 +272,6 @@ func randomSecret() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// Down stops every process of the network (SIGTERM, then SIGKILL) and
-// removes its state directory.
-func (n *Network) Down(ctx context.Context) error {
-	unlock, err := n.exclusive(ctx)
-	if errors.Is(err, ErrNotUp) {
-		_ = os.Remove(n.state.StateDir + ".lock")
-		return nil // already down (e.g. by another process)
-	}
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := n.stopAll(ctx); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(n.state.StateDir); err != nil {
-		return fmt.Errorf("remove state dir: %w", err)
-	}
-	_ = os.Remove(n.state.StateDir + ".lock")
-	return nil
-}
-
 // exclusive takes the network for a change: the in-process mutex and the
 // state dir's file lock (so that two processes, e.g. a test and a CLI
 // `network deploy`, do not interleave), then re-reads network.json so that
@@ -324,23 +304,12 @@ func (n *Network) reload() error {
 	return nil
 }
 
-// stopAll stops chaincode servers, peers, CAs and orderers, in that order,
-// each kind in parallel.
+// stopAll stops chaincode servers, peers, CAs and orderers, in that order
+// (stopOrder), each kind in parallel.
 func (n *Network) stopAll(ctx context.Context) error {
 	var all []error
-	for _, kind := range []NodeKind{KindChaincode, KindPeer, KindCA, KindOrderer} {
-		nodes := n.state.nodesOf(kind)
-		errs := make([]error, len(nodes))
-		var wg sync.WaitGroup
-		for i, nd := range nodes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = n.kids.stop(ctx, nd, 10*time.Second)
-			}()
-		}
-		wg.Wait()
-		all = append(all, errs...)
+	for _, kind := range stopOrder {
+		all = append(all, n.stopNodes(ctx, n.state.nodesOf(kind)))
 	}
 	return errors.Join(all...)
 }
@@ -357,15 +326,16 @@ func (n *Network) StopNode(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := n.kids.stop(ctx, nd, 10*time.Second); err != nil {
+	if err := n.kids.stop(ctx, nd, stopGrace); err != nil {
 		return err
 	}
 	nd.Stopped = true
 	return n.state.save()
 }
 
-// StartNode starts a stopped (or crashed) node again with its recorded
-// command and waits until it is healthy.
+// StartNode starts a stopped (or crashed, or rebooted) node again with its
+// recorded command and ports and waits until it is healthy; a recorded port
+// taken by another process fails it with ErrPortBusy.
 func (n *Network) StartNode(ctx context.Context, name string) error {
 	unlock, err := n.exclusive(ctx)
 	if err != nil {

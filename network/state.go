@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/iotledger/iotledger/client"
 )
 
 // stateVersion is bumped when network.json changes incompatibly.
@@ -51,6 +53,10 @@ type Node struct {
 	StartTicks uint64         `json:"startTicks,omitempty"` // /proc start time; tells the node from a recycled PID
 	Stopped    bool           `json:"stopped,omitempty"`    // stopped on purpose with StopNode
 }
+
+// Running tells whether the node's recorded process (PID and start time)
+// is alive.
+func (n *Node) Running() bool { return processAlive(n.PID, n.StartTicks) }
 
 // Address is the node's main endpoint, 127.0.0.1:<listen port>.
 func (n *Node) Address() string { return addr(n.Ports[PortListen]) }
@@ -101,7 +107,24 @@ type State struct {
 	Nodes             []*Node           `json:"nodes"`
 	Chaincodes        []*ChaincodeState `json:"chaincodes"`
 	CreatedAt         time.Time         `json:"createdAt"`
+	// Setup is how far Up got creating the network: SetupCreating from
+	// the first record on, SetupComplete once it finished. Empty in state
+	// written before it was recorded (see complete).
+	Setup string `json:"setup,omitempty"`
+	// StoppedAt is when Stop stopped the whole network; nil while it runs.
+	StoppedAt *time.Time `json:"stoppedAt,omitempty"`
+	// StoppedHeight is the channel height Stop saw before stopping.
+	StoppedHeight uint64 `json:"stoppedHeight,omitempty"`
+	// BootID is the kernel's boot ID when the PIDs were recorded: PIDs of
+	// an earlier boot name no process of ours (see forgetOtherBoot).
+	BootID string `json:"bootId,omitempty"`
 }
+
+// Values of State.Setup.
+const (
+	SetupCreating = "creating" // Up is creating the network, or failed to
+	SetupComplete = "complete" // Up finished: ledgers, crypto and ports are kept from now on
+)
 
 // ErrNotUp is returned when a state directory holds no network.
 var ErrNotUp = errors.New("no network is up")
@@ -125,11 +148,59 @@ func loadState(dir string) (*State, error) {
 		return nil, fmt.Errorf("network state %s has version %d, this build understands %d: run `iotledger network down` with the build that created it",
 			statePath(dir), s.Version, stateVersion)
 	}
+	s.forgetOtherBoot(currentBootID())
 	return &s, nil
 }
 
-// save writes network.json atomically.
+// forgetOtherBoot drops the PIDs recorded in an earlier boot of the
+// machine: after a reboot they name no process of ours, and a process of
+// this boot may have been given the same PID (even with the same start
+// time, which counts from boot).
+func (s *State) forgetOtherBoot(boot string) {
+	if s.BootID == "" || boot == "" || s.BootID == boot {
+		return
+	}
+	for _, n := range s.Nodes {
+		n.PID, n.StartTicks = 0, 0
+	}
+	s.BootID = boot
+}
+
+// complete tells whether Up finished creating the network, so that its
+// ledgers, crypto material and ports are to be kept. State written before
+// Setup was recorded counts as complete when it holds what Up's last steps
+// leave: the iotledger chaincode with a server per org and every org's
+// connection profile with the hubs' TLS files.
+func (s *State) complete() bool {
+	switch s.Setup {
+	case SetupComplete:
+		return true
+	case "":
+	default:
+		return false
+	}
+	cc := s.chaincode(DefaultChaincode)
+	if cc == nil || len(s.Orgs) == 0 {
+		return false
+	}
+	for _, o := range s.Orgs {
+		if _, ok := cc.Servers[o.Name]; !ok {
+			return false
+		}
+		p, err := client.LoadProfile(filepath.Join(s.StateDir, strings.ToLower(o.Name), "connection.json"))
+		if err != nil || p.HubTLS == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// save writes network.json atomically, with the current boot ID (every
+// PID it holds is of this boot: loadState dropped older ones).
 func (s *State) save() error {
+	if b := currentBootID(); b != "" {
+		s.BootID = b
+	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode network state: %w", err)
@@ -151,11 +222,18 @@ func (s *State) node(name string) (*Node, error) {
 			return n, nil
 		}
 	}
+	return nil, fmt.Errorf("%w %q in the network (nodes: %s)", ErrUnknownNode, name, strings.Join(s.nodeNames(), ", "))
+}
+
+// ErrUnknownNode is returned for a node name the network does not have.
+var ErrUnknownNode = errors.New("no node")
+
+func (s *State) nodeNames() []string {
 	names := make([]string, 0, len(s.Nodes))
 	for _, n := range s.Nodes {
 		names = append(names, n.Name)
 	}
-	return nil, fmt.Errorf("no node %q in the network (nodes: %s)", name, strings.Join(names, ", "))
+	return names
 }
 
 func (s *State) nodesOf(kind NodeKind) []*Node {

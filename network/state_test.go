@@ -49,8 +49,10 @@ func TestStaleStateOfACrashedNetworkIsCleaned(t *testing.T) {
 	s := &State{Version: stateVersion, StateDir: dir, Nodes: []*Node{{Name: "peer0.org1", PID: 1 << 30}}}
 	require.NoError(t, s.save())
 
-	require.NoError(t, prepareStateDir(context.Background(), quietOptions(dir)))
-	_, err := os.Stat(dir)
+	resume, err := prepareStateDir(context.Background(), quietOptions(dir))
+	require.NoError(t, err)
+	require.Nil(t, resume, "an incomplete network is not resumed")
+	_, err = os.Stat(dir)
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
 
@@ -62,7 +64,7 @@ func TestLiveNetworkIsNotTouched(t *testing.T) {
 	s := &State{Version: stateVersion, StateDir: dir, Nodes: []*Node{{Name: "peer0.org1", PID: os.Getpid(), StartTicks: ticks}}}
 	require.NoError(t, s.save())
 
-	err = prepareStateDir(context.Background(), quietOptions(dir))
+	_, err = prepareStateDir(context.Background(), quietOptions(dir))
 	require.ErrorIs(t, err, ErrAlreadyUp)
 	require.FileExists(t, filepath.Join(dir, "network.json"))
 }
@@ -70,7 +72,7 @@ func TestLiveNetworkIsNotTouched(t *testing.T) {
 func TestForeignNonEmptyStateDirIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "precious.txt"), []byte("x"), 0o644))
-	err := prepareStateDir(context.Background(), quietOptions(dir))
+	_, err := prepareStateDir(context.Background(), quietOptions(dir))
 	require.ErrorContains(t, err, "not empty")
 	require.FileExists(t, filepath.Join(dir, "precious.txt"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Health values of NodeStatus.
@@ -29,6 +30,10 @@ type Status struct {
 	Height     uint64            `json:"height"`  // highest channel height any node reports
 	Nodes      []NodeStatus      `json:"nodes"`
 	Chaincodes []ChaincodeStatus `json:"chaincodes"`
+	// StoppedAt is when Stop stopped the network (nil unless stopped), and
+	// StoppedHeight the channel height it saw then.
+	StoppedAt     *time.Time `json:"stoppedAt,omitempty"`
+	StoppedHeight uint64     `json:"stoppedHeight,omitempty"`
 }
 
 // NodeStatus is one process of the network.
@@ -89,7 +94,33 @@ func (n *Network) Status(ctx context.Context) (*Status, error) {
 	if err := n.reload(); err != nil {
 		return nil, err
 	}
-	st := &Status{StateDir: n.state.StateDir, Channel: n.state.Channel, Healthy: true}
+	st := n.status(ctx)
+	var org *OrgState
+	for i := range n.state.Orgs {
+		if p, err := n.state.node(n.state.Orgs[i].Peer); err == nil && processAlive(p.PID, p.StartTicks) {
+			org = &n.state.Orgs[i]
+			break
+		}
+	}
+	for _, cc := range n.state.Chaincodes {
+		cs := ChaincodeStatus{Name: cc.Name, Version: cc.Version, Sequence: cc.Sequence, EndorsementPolicy: cc.EndorsementPolicy, PackageIDs: cc.PackageIDs}
+		if org == nil {
+			cs.Error = "no peer running to ask"
+		} else if d, err := n.queryCommitted(ctx, org, cc.Name); err != nil {
+			cs.Error = err.Error()
+		} else {
+			cs.CommittedSequence = d.Sequence
+		}
+		st.Chaincodes = append(st.Chaincodes, cs)
+	}
+	return st, nil
+}
+
+// status checks the nodes of the state in memory (Status without the
+// chaincodes; the caller holds n.mu).
+func (n *Network) status(ctx context.Context) *Status {
+	st := &Status{StateDir: n.state.StateDir, Channel: n.state.Channel, Healthy: true,
+		StoppedAt: n.state.StoppedAt, StoppedHeight: n.state.StoppedHeight}
 	st.Nodes = make([]NodeStatus, len(n.state.Nodes))
 	hc, hcErr := n.ordererAdminClient()
 	var wg sync.WaitGroup
@@ -146,25 +177,7 @@ func (n *Network) Status(ctx context.Context) (*Status, error) {
 	}
 	wg.Wait()
 	assess(st)
-	var org *OrgState
-	for i := range n.state.Orgs {
-		if p, err := n.state.node(n.state.Orgs[i].Peer); err == nil && processAlive(p.PID, p.StartTicks) {
-			org = &n.state.Orgs[i]
-			break
-		}
-	}
-	for _, cc := range n.state.Chaincodes {
-		cs := ChaincodeStatus{Name: cc.Name, Version: cc.Version, Sequence: cc.Sequence, EndorsementPolicy: cc.EndorsementPolicy, PackageIDs: cc.PackageIDs}
-		if org == nil {
-			cs.Error = "no peer running to ask"
-		} else if d, err := n.queryCommitted(ctx, org, cc.Name); err != nil {
-			cs.Error = err.Error()
-		} else {
-			cs.CommittedSequence = d.Sequence
-		}
-		st.Chaincodes = append(st.Chaincodes, cs)
-	}
-	return st, nil
+	return st
 }
 
 // assess compares the nodes that answered ok with each other: a peer more

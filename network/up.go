@@ -18,10 +18,14 @@ import (
 // IoT hubs a TLS certificate (the profile's hubTLS). It returns when every
 // node is healthy and discovery offers every org's peer for the chaincode.
 //
-// A state directory whose recorded processes are all gone (a crash, a
-// reboot) is cleaned and reused; one with live processes gives ErrAlreadyUp.
-// If Up fails it stops what it started and keeps the state directory, so
-// that the logs it names can be read; Up or Down later clean it.
+// A state directory holding a complete network whose processes are all
+// gone (Stop, a crash, a reboot) is resumed as Start does: the same
+// ledgers, crypto material and ports, nothing regenerated; opts other than
+// StateDir, Logger and Progress then do not apply. One left by an Up that
+// did not finish is cleaned and created anew. One with live processes
+// gives ErrAlreadyUp. If creating fails Up stops what it started and keeps
+// the state directory, so that the logs it names can be read; Up or Down
+// later clean it.
 func Up(ctx context.Context, opts Options) (*Network, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -35,15 +39,24 @@ func Up(ctx context.Context, opts Options) (*Network, error) {
 		return nil, err
 	}
 	defer unlock()
-	if err := prepareStateDir(ctx, opts); err != nil {
+	stopped, err := prepareStateDir(ctx, opts)
+	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
+	if stopped != nil {
+		n := &Network{state: stopped, kids: newChildren(), log: opts.Logger, progress: opts.Progress}
+		if err := n.start(ctx); err != nil {
+			return nil, err
+		}
+		n.summary(time.Since(start), "resumed")
+		return n, nil
+	}
 	for attempt := 1; ; attempt++ {
 		n := &Network{kids: newChildren(), log: opts.Logger, progress: opts.Progress}
 		err := n.up(ctx, opts)
 		if err == nil {
-			n.summary(time.Since(start))
+			n.summary(time.Since(start), "up")
 			return n, nil
 		}
 		if n.state != nil {
@@ -79,28 +92,68 @@ func portConflict(err error) bool {
 		errors.Is(err, ErrNodeExited) && strings.Contains(err.Error(), "address already in use")
 }
 
-// prepareStateDir refuses a running network and cleans a crashed one.
-func prepareStateDir(ctx context.Context, opts Options) error {
+// prepareStateDir decides what Up does with the state directory (see
+// upDecision): it returns the state of a complete stopped network to
+// resume, refuses a running one, cleans one an earlier Up did not finish,
+// and refuses a non-empty directory that holds no network.
+func prepareStateDir(ctx context.Context, opts Options) (*State, error) {
 	st, err := loadState(opts.StateDir)
-	switch {
-	case err == nil:
-		if live := st.liveNodes(); len(live) > 0 {
-			return fmt.Errorf("%w in %s (%d of %d processes running): use `iotledger network status`, or `iotledger network down` first",
-				ErrAlreadyUp, opts.StateDir, len(live), len(st.Nodes))
-		}
-		opts.Logger.InfoContext(ctx, "cleaning the state of a network whose processes are gone", "dir", opts.StateDir)
+	if err != nil && !errors.Is(err, ErrNotUp) {
+		return nil, err
+	}
+	var entries []os.DirEntry
+	if st == nil {
+		entries, _ = os.ReadDir(opts.StateDir)
+	}
+	switch d := decideUp(st, len(entries) > 0); d {
+	case upCreate:
+		return nil, nil
+	case upForeignDir:
+		return nil, fmt.Errorf("state dir %s is not empty and holds no network.json: choose another --state-dir or remove it", opts.StateDir)
+	case upRefuse:
+		return nil, fmt.Errorf("%w in %s (%d of %d processes running): use `iotledger network status`; `iotledger network start` starts the nodes that are not running, `iotledger network down` removes the network",
+			ErrAlreadyUp, opts.StateDir, len(st.liveNodes()), len(st.Nodes))
+	case upResume:
+		opts.Logger.InfoContext(ctx, "resuming a stopped network", "dir", opts.StateDir)
 		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "found a stopped or crashed network in %s (no live process): cleaning it\n", opts.StateDir)
+			fmt.Fprintf(opts.Progress, "found a complete network in %s with no process running (%s): resuming it with its ledgers, crypto material and ports; nothing is regenerated (the options of up apply to new networks only)\n",
+				opts.StateDir, stoppedHow(st))
 		}
-		return os.RemoveAll(opts.StateDir)
-	case errors.Is(err, ErrNotUp):
-		entries, rerr := os.ReadDir(opts.StateDir)
-		if rerr == nil && len(entries) > 0 {
-			return fmt.Errorf("state dir %s is not empty and holds no network.json: choose another --state-dir or remove it", opts.StateDir)
+		return st, nil
+	default: // upClean
+		opts.Logger.InfoContext(ctx, "cleaning the state of a network that was never completely set up", "dir", opts.StateDir)
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "found an incomplete network in %s (an earlier up did not finish; no process running): removing it and creating a new one\n", opts.StateDir)
 		}
-		return nil
+		return nil, os.RemoveAll(opts.StateDir)
+	}
+}
+
+// upDecision is what Up does with a state directory.
+type upDecision int
+
+const (
+	upCreate     upDecision = iota // nothing there: create a network
+	upForeignDir                   // files but no network.json: refuse, they are not ours
+	upRefuse                       // a process of the network runs: ErrAlreadyUp
+	upResume                       // complete, nothing running: start it again as it was
+	upClean                        // incomplete (a failed Up), nothing running: remove and create
+)
+
+// decideUp decides from the recorded state (nil if none) and whether the
+// directory holds any file. A complete network is never removed by Up.
+func decideUp(st *State, dirHasFiles bool) upDecision {
+	switch {
+	case st == nil && dirHasFiles:
+		return upForeignDir
+	case st == nil:
+		return upCreate
+	case len(st.liveNodes()) > 0:
+		return upRefuse
+	case st.complete():
+		return upResume
 	default:
-		return err
+		return upClean
 	}
 }
 
@@ -179,17 +232,22 @@ func (n *Network) up(ctx context.Context, opts Options) error {
 	}, ccBinary); err != nil {
 		return err
 	}
-	return n.step(ctx, "identities (operator, hub, auditor) and hub TLS per org", func() error {
+	if err := n.step(ctx, "identities (operator, hub, auditor) and hub TLS per org", func() error {
 		return n.enrollDefaultIdentities(ctx)
-	})
+	}); err != nil {
+		return err
+	}
+	// From here on the network is kept: Up resumes it, only Down removes it.
+	n.state.Setup = SetupComplete
+	return n.state.save()
 }
 
-func (n *Network) summary(d time.Duration) {
+func (n *Network) summary(d time.Duration, what string) {
 	if n.progress == nil {
 		return
 	}
-	fmt.Fprintf(n.progress, "\nnetwork up in %s: channel %s, chaincode %s, state in %s\n",
-		d.Round(100*time.Millisecond), n.state.Channel, DefaultChaincode, n.state.StateDir)
+	fmt.Fprintf(n.progress, "\nnetwork %s in %s: channel %s, chaincode %s, state in %s\n",
+		what, d.Round(100*time.Millisecond), n.state.Channel, DefaultChaincode, n.state.StateDir)
 	for _, nd := range n.state.Nodes {
 		fmt.Fprintf(n.progress, "  %-28s pid %-7d %-16s log %s\n", nd.Name, nd.PID, nd.Address(), nd.Log)
 	}
@@ -230,6 +288,7 @@ func (n *Network) plan(ctx context.Context, opts Options, src string, bins *Bina
 		OrdererCryptoDir: filepath.Join(cryptoDir, "ordererOrganizations", ordererDomain),
 		GenesisBlock:     filepath.Join(dir, "config", DefaultChannel+".block"),
 		CreatedAt:        time.Now().UTC(),
+		Setup:            SetupCreating,
 	}
 	n.state = st
 	baseEnv := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "FABRIC_LOGGING_SPEC=" + opts.FabricLogSpec}

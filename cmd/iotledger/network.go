@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,9 @@ func newNetworkCmd(g *globalOptions) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&stateDir, "state-dir", network.DefaultStateDir(), "network state directory (env IOTLEDGER_STATE_DIR)")
 	cmd.AddCommand(
 		newNetworkUpCmd(g, &stateDir),
+		newNetworkStopCmd(g, &stateDir),
+		newNetworkStartCmd(g, &stateDir),
+		newNetworkNodeCmd(g, &stateDir),
 		newNetworkDownCmd(g, &stateDir),
 		newNetworkStatusCmd(g, &stateDir),
 		newNetworkDeployCmd(g, &stateDir),
@@ -57,7 +61,12 @@ func newNetworkUpCmd(g *globalOptions, stateDir *string) *cobra.Command {
 		Long: `Builds Fabric v2.5.0 and Fabric CA v1.5.15 from their Go modules once into the user cache,
 generates crypto and configs, starts the orderers, peers and CAs on 127.0.0.1 (free ports),
 creates channel iotledger, deploys the iotledger chaincode as a service, enrolls an operator,
-a hub and an auditor per org and writes <state-dir>/<org>/connection.json for each org.`,
+a hub and an auditor per org and writes <state-dir>/<org>/connection.json for each org.
+
+On a state dir holding a complete network that is not running (after ` + "`network stop`" + `, a
+crash or a reboot) up resumes it as ` + "`network start`" + ` does: same ledgers, crypto material and
+ports; the other flags then do not apply. A state dir left by an up that did not finish is
+removed and created anew. Only ` + "`network down`" + ` removes a complete network.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.StateDir = *stateDir
@@ -94,26 +103,211 @@ a hub and an auditor per org and writes <state-dir>/<org>/connection.json for ea
 func newNetworkDownCmd(g *globalOptions, stateDir *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "down",
-		Short: "Stop every process the network started (by PID) and remove its state",
+		Short: "Stop every process the network started (by PID) and remove its state: ledgers, crypto material, CA databases, profiles (use stop to keep them)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			n, err := network.Load(*stateDir)
 			if err != nil {
 				return err
 			}
-			nodes := n.Nodes()
+			if !g.json() {
+				n.SetProgress(cmd.OutOrStdout())
+			}
+			removal := n.Removal(cmd.Context())
 			t := time.Now()
 			if err := n.Down(cmd.Context()); err != nil {
 				return err
 			}
 			if g.json() {
-				return writeIndentedJSON(cmd.OutOrStdout(), map[string]any{"stopped": len(nodes), "removed": *stateDir})
+				return writeIndentedJSON(cmd.OutOrStdout(), removal)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "network down: %d processes stopped, %s removed (%s)\n",
-				len(nodes), *stateDir, time.Since(t).Round(10*time.Millisecond))
+				removal.Running, removal.StateDir, time.Since(t).Round(10*time.Millisecond))
 			return nil
 		},
 	}
+}
+
+func newNetworkStopCmd(g *globalOptions, stateDir *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "Stop every process of the network and keep its state (ledgers, crypto material, CA databases, ports, profiles); start or up resumes it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := network.Load(*stateDir)
+			if err != nil {
+				return err
+			}
+			n.SetLogger(networkLogger(g, cmd.ErrOrStderr()))
+			if !g.json() {
+				n.SetProgress(cmd.OutOrStdout())
+			}
+			if err := n.Stop(cmd.Context()); err != nil {
+				return err
+			}
+			if g.json() {
+				return writeIndentedJSON(cmd.OutOrStdout(), nodeRows(n.Nodes()))
+			}
+			return nil
+		},
+	}
+}
+
+func newNetworkStartCmd(g *globalOptions, stateDir *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "start",
+		Short: "Start every node of a stopped network that is not running, on its recorded ports, and wait until it is healthy",
+		Long: `Starts the CAs, orderers, peers and chaincode servers that are not running (after
+` + "`network stop`" + `, a crash or a reboot) with their recorded commands and ports, and waits until
+every node is healthy, the orderers have a Raft leader, the heights agree and discovery offers
+every org's peer. Nothing is regenerated. A recorded port taken by another program fails the
+start before anything starts. Starting a running network does nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := network.Load(*stateDir)
+			if err != nil {
+				return err
+			}
+			n.SetLogger(networkLogger(g, cmd.ErrOrStderr()))
+			if !g.json() {
+				n.SetProgress(cmd.OutOrStdout())
+			}
+			if err := n.Start(cmd.Context()); err != nil {
+				return err
+			}
+			if g.json() {
+				st, err := n.Status(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return writeIndentedJSON(cmd.OutOrStdout(), st)
+			}
+			return nil
+		},
+	}
+}
+
+// newNetworkNodeCmd is `network node list|stop|start`.
+func newNetworkNodeCmd(g *globalOptions, stateDir *string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "List, stop and start single nodes of the network (orderer1, peer0.org1, ca.org1, chaincode.iotledger.org1, ...)",
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the nodes: name, kind, org, PID, running or not, ports, log",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := network.Load(*stateDir)
+			if err != nil {
+				return err
+			}
+			rows := nodeRows(n.Nodes())
+			if g.json() {
+				return writeIndentedJSON(cmd.OutOrStdout(), rows)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			row(tw, "NODE", "KIND", "ORG", "PID", "STATE", "PORTS", "LOG")
+			for _, r := range rows {
+				pid := "-"
+				if r.PID > 0 {
+					pid = fmt.Sprint(r.PID)
+				}
+				row(tw, r.Name, r.Kind, orDash(r.Org), pid, r.State, portList(r.Ports), r.Log)
+			}
+			return tw.Flush()
+		},
+	}
+	nodeVerb := func(verb, done, short string, do func(*network.Network, *cobra.Command, string) error) *cobra.Command {
+		return &cobra.Command{
+			Use:   verb + " NAME",
+			Short: short,
+			Args:  cobra.ArbitraryArgs, // checked in RunE, so that the error can list the node names
+			RunE: func(cmd *cobra.Command, args []string) error {
+				n, err := network.Load(*stateDir)
+				if err != nil {
+					return err
+				}
+				if len(args) != 1 {
+					return fmt.Errorf("%w: `iotledger network node %s NAME` takes one node name, got %d (nodes: %s)",
+						errUsage, verb, len(args), strings.Join(nodeNames(n), ", "))
+				}
+				t := time.Now()
+				if err := do(n, cmd, args[0]); err != nil {
+					return err
+				}
+				if g.json() {
+					for _, r := range nodeRows(n.Nodes()) {
+						if r.Name == args[0] {
+							return writeIndentedJSON(cmd.OutOrStdout(), r)
+						}
+					}
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", args[0], done, time.Since(t).Round(10*time.Millisecond))
+				return nil
+			},
+		}
+	}
+	cmd.AddCommand(list,
+		nodeVerb("stop", "stopped", "Stop one node (SIGTERM, then SIGKILL); status reports it stopped until it is started", func(n *network.Network, cmd *cobra.Command, name string) error {
+			return n.StopNode(cmd.Context(), name)
+		}),
+		nodeVerb("start", "started and healthy", "Start one stopped or crashed node on its recorded ports and wait until it is healthy", func(n *network.Network, cmd *cobra.Command, name string) error {
+			return n.StartNode(cmd.Context(), name)
+		}),
+	)
+	return cmd
+}
+
+// errUsage marks a command line that is wrong, as opposed to a failure.
+var errUsage = errors.New("usage")
+
+// nodeRow is one line of `network node list`.
+type nodeRow struct {
+	Name  string           `json:"name"`
+	Kind  network.NodeKind `json:"kind"`
+	Org   string           `json:"org,omitempty"`
+	PID   int              `json:"pid"`
+	State string           `json:"state"` // running, stopped, down
+	Ports map[string]int   `json:"ports"`
+	Log   string           `json:"log"`
+}
+
+func nodeRows(nodes []network.Node) []nodeRow {
+	rows := make([]nodeRow, len(nodes))
+	for i, nd := range nodes {
+		state := "running"
+		switch {
+		case !nd.Running() && nd.Stopped:
+			state = "stopped"
+		case !nd.Running():
+			state = "down"
+		}
+		rows[i] = nodeRow{Name: nd.Name, Kind: nd.Kind, Org: nd.Org, PID: nd.PID, State: state, Ports: nd.Ports, Log: nd.Log}
+	}
+	return rows
+}
+
+func nodeNames(n *network.Network) []string {
+	nodes := n.Nodes()
+	names := make([]string, len(nodes))
+	for i, nd := range nodes {
+		names[i] = nd.Name
+	}
+	return names
+}
+
+func portList(ports map[string]int) string {
+	names := make([]string, 0, len(ports))
+	for name := range ports {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = fmt.Sprintf("%s=%d", name, ports[name])
+	}
+	return strings.Join(parts, " ")
 }
 
 // errNetworkUnhealthy makes `network status` exit non-zero.
@@ -158,7 +352,12 @@ func newNetworkStatusCmd(g *globalOptions, stateDir *string) *cobra.Command {
 }
 
 func printNetworkStatus(w io.Writer, st *network.Status) {
-	fmt.Fprintf(w, "network %s  channel %s  height %d\n\n", st.StateDir, st.Channel, st.Height)
+	fmt.Fprintf(w, "network %s  channel %s  height %d\n", st.StateDir, st.Channel, st.Height)
+	if st.StoppedAt != nil {
+		fmt.Fprintf(w, "stopped at %s at height %d; `iotledger network start` resumes it\n",
+			st.StoppedAt.Local().Format(time.DateTime), st.StoppedHeight)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row(tw, "NODE", "KIND", "PID", "ADDRESS", "HEALTH", "HEIGHT", "RAFT", "LOG")
 	for _, n := range st.Nodes {

@@ -523,8 +523,15 @@ func answers(ans *api.SeenAnswer, seqs []uint64) bool {
 // refusal the replay state could not account for (dropCommitted: not
 // asked, or stale) is taken to mean the reading (ours, from before a
 // crash, or the same bytes relayed by another hub) is already on the
-// ledger.
+// ledger. A NOT_FOUND refusal is not the reading's fault: the hub accepted
+// it from a device it looked up on the ledger, which no longer knows the
+// device (another ledger, or the record went away); it is parked, not
+// dropped (parked.go).
 func (h *Hub) refuseReading(batchID uint64, r Record, code api.Code, err error) {
+	if code == api.CodeNotFound {
+		h.park(batchID, []Record{r}, ParkReasonNotFound, err)
+		return
+	}
 	if code == api.CodeReplay {
 		h.metrics.alreadyOnLedger.Inc()
 		h.log.Debug("reading already on the ledger", "device", r.Device, "seq", r.Seq)

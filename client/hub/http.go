@@ -3,14 +3,24 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"time"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/receipt"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	bolt "go.etcd.io/bbolt"
+)
+
+// Ledger identity verdicts of Health (identity.go); LedgerIdentityReason
+// says why it is not verified.
+const (
+	IdentityVerified   = "verified"   // the ledger is the one the outbox belongs to: the hub submits
+	IdentityUnverified = "unverified" // the ledger's trust anchor is not known yet: the hub submits nothing
+	IdentityMismatch   = "mismatch"   // the ledger is another one than the outbox's: the hub submits nothing
 )
 
 // Commit verdicts of Health.
@@ -46,6 +56,17 @@ type Health struct {
 	// OldestPendingAgeSeconds is how long the oldest reading in the outbox
 	// has waited since the hub accepted it (0 when the outbox is empty).
 	OldestPendingAgeSeconds float64 `json:"oldestPendingAgeSeconds"`
+
+	// LedgerIdentity is IdentityVerified, IdentityUnverified or
+	// IdentityMismatch; LedgerIdentityReason says why it is not verified.
+	LedgerIdentity       string `json:"ledgerIdentity"`
+	LedgerIdentityReason string `json:"ledgerIdentityReason,omitempty"`
+	// LedgerAnchor is the ledger's trust anchor, once read.
+	LedgerAnchor *receipt.Anchor `json:"ledgerAnchor,omitempty"`
+	// Parked is the number of readings parked because the ledger did not
+	// know their device (parked.go); ParkedReason says what to do.
+	Parked       int64  `json:"parked"`
+	ParkedReason string `json:"parkedReason,omitempty"`
 }
 
 // commitBound is how long readings may wait with no commit before the hub
@@ -161,7 +182,25 @@ func (h *Hub) Health(ctx context.Context) Health {
 	h.sessMu.Lock()
 	out.Devices = len(h.sessions)
 	h.sessMu.Unlock()
-	out.OK = out.Broker == "up" && out.Ledger == "reachable" && out.Commit == CommitOK
+	verified, anchor, ierr := h.identity.get()
+	var mismatch *LedgerMismatchError
+	switch {
+	case verified:
+		out.LedgerIdentity = IdentityVerified
+	case errors.As(ierr, &mismatch):
+		out.LedgerIdentity, out.LedgerIdentityReason = IdentityMismatch, ierr.Error()
+	default:
+		out.LedgerIdentity, out.LedgerIdentityReason = IdentityUnverified, "nothing is submitted until the ledger's trust anchor is read: "+ierr.Error()
+	}
+	if anchor != (receipt.Anchor{}) {
+		out.LedgerAnchor = &anchor
+	}
+	if out.Parked = h.outbox.Parked(); out.Parked > 0 {
+		out.ParkedReason = fmt.Sprintf("%d accepted readings are parked because the ledger did not know their device: they are submitted again once it does; "+
+			"with the hub stopped, `iotledger hub parked list --data %s` shows them, `retry` and `drop` deal with them", out.Parked, h.cfg.DataDir)
+	}
+	out.OK = out.Broker == "up" && out.Ledger == "reachable" && out.Commit == CommitOK &&
+		out.LedgerIdentity == IdentityVerified && out.Parked == 0
 	return out
 }
 

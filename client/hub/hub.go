@@ -23,6 +23,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/receipt"
 )
 
 // maxPacketBytes is the largest MQTT packet the broker accepts: a maximal
@@ -55,6 +56,7 @@ type Config struct {
 	FlushTimeout  time.Duration // how long Close waits for the outbox to drain (default 30s)
 	LedgerTimeout time.Duration // per ledger call made while a device waits (default 10s)
 	SeenRetention time.Duration // how long accepted (device, seq) pairs are refused at the door (default 24h)
+	ParkedRecheck time.Duration // how often the devices of parked readings are looked up again (default 1m; parked.go)
 	Limits        Limits        // bounds per socket, remote address and device (limits.go)
 
 	Ledger Ledger
@@ -118,6 +120,9 @@ func (c *Config) setDefaults() error {
 	if c.SeenRetention <= 0 {
 		c.SeenRetention = 24 * time.Hour
 	}
+	if c.ParkedRecheck <= 0 {
+		c.ParkedRecheck = time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,6 +143,9 @@ type Hub struct {
 	broker  *mqtt.Server
 	http    *http.Server
 	httpLn  net.Listener
+
+	identity identityState // the ledger's identity, checked against the outbox's (identity.go)
+	parkLog  parkLog       // devices whose parked readings were logged (parked.go)
 
 	readingsReady chan struct{} // poked when a reading is appended
 	acksReady     chan struct{} // poked when an ack is appended
@@ -200,6 +208,7 @@ func New(cfg Config) (*Hub, error) {
 		sessions:      map[string]*session{},
 		delivered:     map[string]*mqtt.Client{},
 	}
+	h.identity.set(false, receipt.Anchor{}, errIdentityUnknown)
 	if cfg.Signer == nil {
 		h.log.Warn("no hub signer: commands and inbox messages are delivered unsigned, and devices that check signatures refuse them")
 	}
@@ -207,6 +216,11 @@ func New(cfg Config) (*Hub, error) {
 		h.sessMu.Lock()
 		defer h.sessMu.Unlock()
 		return float64(len(h.sessions))
+	}, func() float64 {
+		if verified, _, _ := h.identity.get(); verified {
+			return 1
+		}
+		return 0
 	})
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = maxPacketBytes // bounds what one device can make the hub buffer
@@ -229,10 +243,25 @@ func New(cfg Config) (*Hub, error) {
 	return h, nil
 }
 
-// Start opens the listeners and starts the batcher, the ack worker and the
-// event loop. Readings left in the outbox by an earlier run are recovered
-// first (in-flight batches are re-checked against the ledger).
+// Start checks the ledger's identity against the outbox's, opens the
+// listeners and starts the batcher, the ack worker and the event loop.
+// Readings left in the outbox by an earlier run are recovered first
+// (in-flight batches are re-checked against the ledger).
+//
+// A ledger other than the one the outbox belongs to is refused with a
+// *LedgerMismatchError before anything listens, the outbox untouched: the
+// operator decides (another network, or another data dir), not the hub. A
+// ledger that does not answer does not stop the hub: it accepts readings
+// into its outbox and submits nothing, neither readings nor acks, until
+// the ledger's identity is verified (identity.go).
 func (h *Hub) Start(ctx context.Context) error {
+	var mismatch *LedgerMismatchError
+	if err := h.checkLedger(ctx); errors.As(err, &mismatch) {
+		_ = h.outbox.Close()
+		return err
+	} else if err != nil {
+		h.log.Warn("ledger identity unknown: accepting readings, submitting none until it is verified", "err", err)
+	}
 	h.ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	tcp, err := h.limits.listen("mqtt", h.cfg.MQTTAddr, h.cfg.TLS) // counts sockets and bounds their CONNECT (limits.go)
 	if err == nil {
@@ -266,12 +295,23 @@ func (h *Hub) Start(ctx context.Context) error {
 		_ = h.outbox.Close()
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
-	h.startBatcher()
-	h.startAckWorker()
-	h.wg.Add(1)
+	if verified, _, _ := h.identity.get(); verified {
+		h.startSubmitting()
+	} else {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.awaitLedger(h.ctx)
+		}()
+	}
+	h.wg.Add(2)
 	go func() {
 		defer h.wg.Done()
 		h.pruneSeen(h.ctx)
+	}()
+	go func() {
+		defer h.wg.Done()
+		h.recheckParked(h.ctx)
 	}()
 	if h.cfg.Events != nil {
 		h.wg.Add(1)
@@ -280,8 +320,20 @@ func (h *Hub) Start(ctx context.Context) error {
 			h.runEvents(h.ctx)
 		}()
 	}
-	h.log.Info("hub started", "mqtt", h.MQTTAddr(), "http", h.HTTPAddr(), "outbox", h.outbox.Depth())
+	_, anchor, _ := h.identity.get()
+	h.log.Info("hub started", "mqtt", h.MQTTAddr(), "http", h.HTTPAddr(), "outbox", h.outbox.Depth(), "parked", h.outbox.Parked(),
+		"channel", anchor.Channel, "genesis", anchor.Genesis)
 	return nil
+}
+
+// startSubmitting starts what writes the outbox to the ledger: the batcher
+// and the ack worker. It runs once the ledger's identity is verified.
+func (h *Hub) startSubmitting() {
+	if h.ctx.Err() != nil {
+		return
+	}
+	h.startBatcher()
+	h.startAckWorker()
 }
 
 // MQTTAddr is the broker's listen address (after Start).
@@ -317,8 +369,10 @@ func (h *Hub) Close() error {
 		close(h.flushing)
 		deadline := time.NewTimer(h.cfg.FlushTimeout)
 		tick := time.NewTicker(50 * time.Millisecond)
+		// Nothing drains before the ledger's identity is verified.
+		verified, _, _ := h.identity.get()
 	drain:
-		for h.outbox.Depth() > 0 || h.outbox.PendingAcks() > 0 {
+		for verified && (h.outbox.Depth() > 0 || h.outbox.PendingAcks() > 0) {
 			select {
 			case <-deadline.C:
 				h.log.Warn("flush timed out; the rest stays in the outbox", "depth", h.outbox.Depth(), "acks", h.outbox.PendingAcks())

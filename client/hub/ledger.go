@@ -3,8 +3,11 @@ package hub
 import (
 	"context"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/receipt"
 )
 
 // Ledger is what the hub needs from the iotledger chaincode. The SDK's
@@ -23,6 +26,11 @@ type Ledger interface {
 	ListCommands(ctx context.Context, q api.CommandQuery) (*api.CommandPage, error)
 	MarkCommandDelivered(ctx context.Context, id string) (*api.Command, error)
 	AckCommand(ctx context.Context, env reading.Envelope) (*api.Command, error)
+	// TrustAnchor is the channel's identity: its name and the hash of its
+	// genesis block header (and the block). The hub compares it with the
+	// one its outbox records before it submits anything (identity.go), so
+	// that it never drains into another ledger.
+	TrustAnchor(ctx context.Context) (receipt.Anchor, *common.Block, error)
 }
 
 // PrivateLedger is a Ledger that can also submit batches of readings of

@@ -27,6 +27,8 @@ type metrics struct {
 	acksRecorded      prometheus.Counter
 	disconnects       *prometheus.CounterVec
 	alreadyOnLedger   prometheus.Counter
+	parked            *prometheus.CounterVec // readings parked, by reason (parked.go)
+	unparked          prometheus.Counter
 
 	subscriptionsRefused *prometheus.CounterVec
 	protocolErrors       *prometheus.CounterVec
@@ -85,7 +87,9 @@ func unixSeconds(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
 }
 
-func newMetrics(o *Outbox, connected func() float64) *metrics {
+// newMetrics makes the hub's series; connected counts connected devices,
+// identityVerified is 1 once the ledger's identity is verified, else 0.
+func newMetrics(o *Outbox, connected, identityVerified func() float64) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		ingested: prometheus.NewCounter(prometheus.CounterOpts{
@@ -137,6 +141,14 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 			Name: "iotledger_hub_readings_already_on_ledger_total",
 			Help: "Readings found on the ledger when re-checked (committed before a crash or an unknown outcome).",
 		}),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iotledger_hub_readings_parked_total",
+			Help: "Accepted readings parked instead of dropped, by reason (not_found: the ledger does not know the device; wrong network, or its record went away).",
+		}, []string{"reason"}),
+		unparked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iotledger_hub_readings_unparked_total",
+			Help: "Parked readings moved back to pending because the ledger knows their device again.",
+		}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iotledger_hub_forced_disconnects_total",
 			Help: "Devices disconnected by the hub because of a ledger event, by new status.",
@@ -161,7 +173,7 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 	m.registry.MustRegister(
 		m.ingested, m.duplicates, m.rejected, m.ledgerRejected, m.submitSeconds,
 		m.batchesCommitted, m.readingsCommitted, m.authFailures, m.aclDenied,
-		m.commandsDelivered, m.acksRecorded, m.disconnects, m.alreadyOnLedger,
+		m.commandsDelivered, m.acksRecorded, m.disconnects, m.alreadyOnLedger, m.parked, m.unparked,
 		m.subscriptionsRefused, m.protocolErrors, m.deliveriesBlocked, m.commandsRedelivered,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -174,6 +186,14 @@ func newMetrics(o *Outbox, connected func() float64) *metrics {
 			Name: "iotledger_hub_readings_held_back",
 			Help: "Readings not yet in a batch because their device already has one in flight (a device's readings are in one batch in flight at a time); rising steadily: a device sends more than a batch per commit round trip.",
 		}, func() float64 { return float64(o.HeldBack()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "iotledger_hub_readings_parked",
+			Help: "Accepted readings parked in the outbox, neither submitted nor dropped, because the ledger did not know their device (see `iotledger hub parked list`); not 0: look.",
+		}, func() float64 { return float64(o.Parked()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "iotledger_hub_ledger_identity_verified",
+			Help: "1 once the ledger's trust anchor (channel, genesis block hash) is the one the outbox belongs to; 0 before, or for another ledger: nothing is submitted (see /healthz).",
+		}, identityVerified),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "iotledger_hub_acks_pending",
 			Help: "Command acks accepted but not yet recorded on the ledger.",

@@ -22,6 +22,8 @@ var (
 	bucketBatches = []byte("batches") // batch id → Batch: assigned, maybe submitted
 	bucketSeen    = []byte("seen")    // device 0x00 seq(8) → leaf hash ‖ accepted ms(8): accepted readings
 	bucketAcks    = []byte("acks")    // id → AckRecord: command acks waiting for the ledger
+	bucketParked  = []byte("parked")  // id → ParkedRecord: accepted readings the ledger did not know the device of (parked.go)
+	bucketMeta    = []byte("meta")    // metaLedger → LedgerRecord: the ledger this outbox belongs to (identity.go)
 )
 
 // Record is one accepted reading waiting for the ledger.
@@ -76,6 +78,7 @@ type Outbox struct {
 	pending atomic.Int64 // readings in bucketPending
 	batched atomic.Int64 // readings in bucketBatches
 	acks    atomic.Int64
+	parked  atomic.Int64 // readings in bucketParked
 
 	takeMu sync.Mutex // one batch formation at a time: it plans outside the transaction
 	laneMu sync.Mutex // guards lanes, holds, laned and free
@@ -110,12 +113,13 @@ func OpenOutbox(path string) (*Outbox, error) {
 	}
 	o := &Outbox{db: db, lanes: map[string]*lane{}, holds: map[uint64][]string{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketPending, bucketBatches, bucketSeen, bucketAcks} {
+		for _, b := range [][]byte{bucketPending, bucketBatches, bucketSeen, bucketAcks, bucketParked, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		o.acks.Store(int64(tx.Bucket(bucketAcks).Stats().KeyN))
+		o.parked.Store(int64(tx.Bucket(bucketParked).Stats().KeyN))
 		// The lanes: pending readings in key (acceptance) order, by device.
 		err := tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
 			var r struct {
@@ -620,45 +624,9 @@ func (o *Outbox) Resolve(batchID uint64, recordIDs []uint64) error {
 	removed := 0
 	// Batch may run the function again, so it starts from scratch each time.
 	err := o.db.Batch(func(tx *bolt.Tx) error {
-		removed = 0
-		batches := tx.Bucket(bucketBatches)
-		v := batches.Get(idKey(batchID))
-		if v == nil {
-			return nil
-		}
-		// Most resolutions clear a whole batch: decode only the record ids
-		// to find out, and the full records only when some stay.
-		var ids batchIDs
-		if err := json.Unmarshal(v, &ids); err != nil {
-			return err
-		}
-		for _, r := range ids.Readings {
-			if drop[r.ID] {
-				removed++
-			}
-		}
-		if removed == 0 {
-			return nil
-		}
-		if removed == len(ids.Readings) {
-			return batches.Delete(idKey(batchID))
-		}
-		var b Batch
-		if err := json.Unmarshal(v, &b); err != nil {
-			return err
-		}
-		keep := b.Readings[:0]
-		for _, r := range b.Readings {
-			if !drop[r.ID] {
-				keep = append(keep, r)
-			}
-		}
-		b.Readings = keep
-		data, err := json.Marshal(b)
-		if err != nil {
-			return err
-		}
-		return batches.Put(idKey(batchID), data)
+		var err error
+		removed, _, err = removeFromBatch(tx, batchID, drop, false)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("outbox resolve batch %d: %w", batchID, err)
@@ -667,7 +635,60 @@ func (o *Outbox) Resolve(batchID uint64, recordIDs []uint64) error {
 	return nil
 }
 
-// batchIDs is the part of a stored Batch that Resolve needs.
+// removeFromBatch removes the readings in drop (by record id) from a
+// recorded batch, deleting it once empty, and says how many it removed;
+// with records, it returns them too. Readings not in the batch (resolved
+// already) are not counted.
+func removeFromBatch(tx *bolt.Tx, batchID uint64, drop map[uint64]bool, records bool) (int, []Record, error) {
+	batches := tx.Bucket(bucketBatches)
+	v := batches.Get(idKey(batchID))
+	if v == nil {
+		return 0, nil, nil
+	}
+	// Most resolutions clear a whole batch: decode only the record ids to
+	// find out, and the full records only when some stay (or are asked for).
+	var ids batchIDs
+	if err := json.Unmarshal(v, &ids); err != nil {
+		return 0, nil, err
+	}
+	n := 0
+	for _, r := range ids.Readings {
+		if drop[r.ID] {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil, nil
+	}
+	if n == len(ids.Readings) && !records {
+		return n, nil, batches.Delete(idKey(batchID))
+	}
+	var b Batch
+	if err := json.Unmarshal(v, &b); err != nil {
+		return 0, nil, err
+	}
+	var gone []Record
+	keep := b.Readings[:0]
+	for _, r := range b.Readings {
+		switch {
+		case !drop[r.ID]:
+			keep = append(keep, r)
+		case records:
+			gone = append(gone, r)
+		}
+	}
+	if len(keep) == 0 {
+		return n, gone, batches.Delete(idKey(batchID))
+	}
+	b.Readings = keep
+	data, err := json.Marshal(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, gone, batches.Put(idKey(batchID), data)
+}
+
+// batchIDs is the part of a stored Batch that removeFromBatch decodes first.
 type batchIDs struct {
 	Readings []struct {
 		ID uint64 `json:"id"`

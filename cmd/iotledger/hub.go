@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,7 +62,14 @@ before each PUBACK, and a batcher that submits readings to the ledger exactly on
 Commands and revocations arrive as chaincode events and take effect at once.
 
 Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C drains the outbox (up to
---flush-timeout) before exiting; anything left is submitted on the next start.`,
+--flush-timeout) before exiting; anything left is submitted on the next start.
+
+The outbox (--data) lives outside the network state directory by default, in
+$XDG_STATE_HOME/iotledger/hubs/<org>-<hub-id> (~/.local/state/... when XDG_STATE_HOME is unset), so
+that ` + "`network down`" + ` never takes acknowledged readings with it. It belongs to the ledger it first
+drained into (channel and genesis block hash): on another ledger the hub refuses to start. Readings
+the ledger refuses because it does not know their device are parked, not dropped: see
+` + "`iotledger hub parked`" + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
@@ -79,7 +91,7 @@ Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C dr
 	f.StringVar(&o.hubID, "hub-id", "", "this hub's id; devices sign it into their connect token (required)")
 	f.StringVar(&o.mqtt, "mqtt", "127.0.0.1:1883", "MQTT listen address")
 	f.StringVar(&o.http, "http", "127.0.0.1:9100", `metrics and health listen address ("" disables)`)
-	f.StringVar(&o.data, "data", "", "data directory for the outbox and event checkpoint (default <state-dir>/hubs/<hub-id>)")
+	f.StringVar(&o.data, "data", "", "data directory for the outbox and event checkpoint (default $XDG_STATE_HOME/iotledger/hubs/<org>-<hub-id>, outside the network state directory)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate of the MQTT listener (PEM; default: the profile's hubTLS, issued by `network up`)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	f.BoolVar(&o.plaintext, "insecure-plaintext", false, "serve MQTT without TLS (loopback addresses only, unless --allow-plaintext-on-network)")
@@ -95,6 +107,7 @@ Metrics are on http://<--http>/metrics, health on /healthz. SIGTERM or Ctrl-C dr
 	f.IntVar(&o.limits.MaxConnectionsPerAddr, "max-connections-per-address", o.limits.MaxConnectionsPerAddr, "open MQTT sockets per IPv4 address or IPv6 /64 (-1: no cap)")
 	f.DurationVar(&o.limits.ConnectTimeout, "connect-timeout", o.limits.ConnectTimeout, "a socket must deliver its CONNECT within this (-1s: no deadline)")
 	f.Float64Var(&o.limits.PublishRate, "device-publish-rate", o.limits.PublishRate, "messages per second per device: readings, acks, inbox (-1: no limit)")
+	cmd.AddCommand(newHubParkedCmd(g, l))
 	return cmd
 }
 
@@ -144,9 +157,13 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 	if err != nil {
 		return fmt.Errorf("--identity %s: %w", l.lf.identity, err)
 	}
-	data := o.data
-	if data == "" {
-		data = filepath.Join(l.lf.stateDir, "hubs", o.hubID)
+	data, err := o.dataDir(l.lf, p)
+	if err != nil {
+		return err
+	}
+	if o.data != "" && l.lf.profile == "" && within(l.lf.stateDir, data) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: --data %s is inside the network state directory %s: `iotledger network down` deletes it, and the readings in the hub's outbox with it\n", data, l.lf.stateDir)
+		log.Warn("the hub's data dir is inside the network state directory, which `network down` deletes", "data", data, "state_dir", l.lf.stateDir)
 	}
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("--data: %w", err)
@@ -182,4 +199,240 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 	<-ctx.Done()
 	fmt.Fprintln(cmd.ErrOrStderr(), "stopping: draining the outbox...")
 	return h.Close()
+}
+
+// defaultHubData is the data directory of a hub without --data: a per-user
+// state directory, $XDG_STATE_HOME/iotledger/hubs/<org>-<hub-id>
+// (~/.local/state when XDG_STATE_HOME is unset or relative, as the XDG base
+// directory specification says; %LocalAppData% on Windows). It is outside
+// every network state directory, which `network down` deletes, so that a
+// hub's acknowledged readings outlive the network's local state; the outbox
+// records which ledger it belongs to, and a hub refuses to drain it into
+// another one. The org is in the name so that two orgs' hubs of the same id
+// on one machine do not share an outbox.
+func defaultHubData(org, hubID string) (string, error) {
+	base := os.Getenv("XDG_STATE_HOME")
+	if !filepath.IsAbs(base) {
+		switch home, err := os.UserHomeDir(); {
+		case runtime.GOOS == "windows":
+			if base, err = os.UserCacheDir(); err != nil {
+				return "", fmt.Errorf("no per-user state directory for the hub's data (%w): pass --data", err)
+			}
+		case err != nil:
+			return "", fmt.Errorf("no home directory for the hub's data (%w): pass --data or set XDG_STATE_HOME", err)
+		default:
+			base = filepath.Join(home, ".local", "state")
+		}
+	}
+	return filepath.Join(base, "iotledger", "hubs", strings.ToLower(org)+"-"+hubID), nil
+}
+
+// dataDir is --data, or the default data directory, which must not be
+// inside the network state directory (it is when IOTLEDGER_STATE_DIR or
+// --state-dir points above the per-user state directory).
+func (o *hubOptions) dataDir(lf ledgerFlags, p *client.Profile) (string, error) {
+	if o.data != "" {
+		return o.data, nil
+	}
+	data, err := defaultHubData(hubOrg(lf, p), o.hubID)
+	if err != nil {
+		return "", err
+	}
+	if lf.profile == "" && within(lf.stateDir, data) {
+		return "", fmt.Errorf("the hub's default data directory %s is inside the network state directory %s, which `iotledger network down` deletes: pass --data (a directory outside it)", data, lf.stateDir)
+	}
+	return data, nil
+}
+
+// within reports whether path is dir or inside it.
+func within(dir, path string) bool {
+	d, err1 := filepath.Abs(dir)
+	p, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// hubOrg is the org a hub's default data directory is named after: the
+// profile's, else --org.
+func hubOrg(lf ledgerFlags, p *client.Profile) string {
+	if p != nil && p.Org != "" {
+		return p.Org
+	}
+	return lf.org
+}
+
+// parkedOptions are the flags of `hub parked`.
+type parkedOptions struct {
+	data, hubID string
+	devices     []string
+	all         bool
+}
+
+// newHubParkedCmd is `hub parked list|retry|drop`: what an operator does
+// with the readings a hub parked because the ledger did not know their
+// device, on the outbox file itself, with the hub stopped.
+func newHubParkedCmd(g *globalOptions, l *ledgerCmd) *cobra.Command {
+	o := &parkedOptions{}
+	cmd := &cobra.Command{
+		Use:   "parked",
+		Short: "List, retry or drop the readings a hub parked because the ledger did not know their device (hub stopped)",
+		Long: `A hub parks an accepted reading, instead of dropping it, when the ledger refuses it as NOT_FOUND: the
+ledger does not know its device, although the hub looked the device up before it accepted the reading.
+The hub is connected to another network than the one it accepted the reading for, or the device's
+record went away. A running hub submits a device's parked readings again once the ledger knows the
+device and it is active; /healthz is unhealthy while any are parked.
+
+These verbs work on the outbox file while the hub is stopped (a running hub holds its lock):
+  list    the parked readings, by device
+  retry   put them back in the outbox; the hub submits them when it starts
+  drop    delete them (--device or --all); they are not submitted, ever
+
+The outbox is --data, or the default data directory of --hub-id and --org.`,
+		Args: cobra.NoArgs,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.data, "data", "", "the hub's data directory (default: that of --hub-id and --org, as `iotledger hub` uses)")
+	pf.StringVar(&o.hubID, "hub-id", "", "the hub's id, to find its default data directory")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the parked readings, by device",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.withOutbox(l, func(ob *hub.Outbox, dir string) error {
+				recs, err := ob.ParkedRecords()
+				if err != nil {
+					return err
+				}
+				groups := parkedByDevice(recs)
+				if !g.json() && len(groups) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "no parked readings in %s\n", dir)
+					return nil
+				}
+				return l.render(cmd.OutOrStdout(), groups, func(tw *tabwriter.Writer) {
+					row(tw, "DEVICE", "READINGS", "SEQS", "REASON", "PARKED SINCE", "LEDGER SAID")
+					for _, p := range groups {
+						row(tw, p.Device, p.Readings, fmt.Sprintf("%d-%d", p.FirstSeq, p.LastSeq), p.Reason, when(p.Since), p.Error)
+					}
+				})
+			})
+		},
+	}
+	retry := &cobra.Command{
+		Use:   "retry [--device ID]...",
+		Short: "Put parked readings back in the outbox (all, or those of --device); the hub submits them when it starts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.withOutbox(l, func(ob *hub.Outbox, dir string) error {
+				n, err := ob.Unpark(o.devices...)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d parked readings back in the outbox of %s; the hub submits them when it starts (readings the ledger still does not know the device of are parked again)\n", n, dir)
+				return nil
+			})
+		},
+	}
+	retry.Flags().StringSliceVar(&o.devices, "device", nil, "only this device's readings (repeatable)")
+	drop := &cobra.Command{
+		Use:   "drop (--device ID... | --all)",
+		Short: "Delete parked readings (those of --device, or --all): they are never submitted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(o.devices) == 0 && !o.all {
+				return errors.New("say which parked readings to delete: --device ID (repeatable) or --all; `iotledger hub parked list` shows them")
+			}
+			if len(o.devices) > 0 && o.all {
+				return errors.New("--device and --all go separately")
+			}
+			return o.withOutbox(l, func(ob *hub.Outbox, dir string) error {
+				n, err := ob.DropParked(o.devices...)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted %d parked readings from the outbox of %s\n", n, dir)
+				return nil
+			})
+		},
+	}
+	drop.Flags().StringSliceVar(&o.devices, "device", nil, "this device's readings (repeatable)")
+	drop.Flags().BoolVar(&o.all, "all", false, "every parked reading")
+	cmd.AddCommand(list, retry, drop)
+	return cmd
+}
+
+// dataDir is the outbox directory the parked verbs work on.
+func (o *parkedOptions) dataDir(l *ledgerCmd) (string, error) {
+	if o.data != "" {
+		return o.data, nil
+	}
+	if o.hubID == "" {
+		return "", errors.New("say which hub: --data DIR, or --hub-id NAME (and --org) for its default data directory")
+	}
+	if err := reading.ValidateID("hub-id", o.hubID); err != nil {
+		return "", fmt.Errorf("invalid --hub-id: %w", err)
+	}
+	var p *client.Profile
+	if l.lf.profile != "" {
+		var err error
+		if p, err = l.lf.loadProfile(); err != nil {
+			return "", err
+		}
+	}
+	return defaultHubData(hubOrg(l.lf, p), o.hubID)
+}
+
+// withOutbox opens the hub's outbox (it must exist) for fn.
+func (o *parkedOptions) withOutbox(l *ledgerCmd, fn func(ob *hub.Outbox, dir string) error) error {
+	dir, err := o.dataDir(l)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "outbox.db")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no hub outbox at %s: check --data (or --hub-id and --org)", path)
+	}
+	ob, err := hub.OpenOutbox(path)
+	if err != nil {
+		return err
+	}
+	err = fn(ob, dir)
+	if cerr := ob.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// parkedDevice is one device's parked readings, as `hub parked list` shows them.
+type parkedDevice struct {
+	Device   string    `json:"device"`
+	Readings int       `json:"readings"`
+	FirstSeq uint64    `json:"firstSeq"`
+	LastSeq  uint64    `json:"lastSeq"`
+	Reason   string    `json:"reason"`
+	Since    time.Time `json:"since"` // when the first of them was parked
+	Error    string    `json:"error"` // what the ledger said, of the first
+}
+
+func parkedByDevice(recs []hub.ParkedRecord) []parkedDevice {
+	index := map[string]int{}
+	var out []parkedDevice
+	for _, r := range recs {
+		i, ok := index[r.Device]
+		if !ok {
+			i = len(out)
+			index[r.Device] = i
+			out = append(out, parkedDevice{Device: r.Device, FirstSeq: r.Seq, LastSeq: r.Seq, Reason: r.Reason, Since: r.ParkedAt().UTC(), Error: r.Error})
+		}
+		p := &out[i]
+		p.Readings++
+		p.FirstSeq, p.LastSeq = min(p.FirstSeq, r.Seq), max(p.LastSeq, r.Seq)
+		if t := r.ParkedAt().UTC(); t.Before(p.Since) {
+			p.Since = t
+		}
+	}
+	slices.SortFunc(out, func(a, b parkedDevice) int { return strings.Compare(a.Device, b.Device) })
+	return out
 }

@@ -7,6 +7,8 @@ package hubtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +16,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+
 	"github.com/iotledger/iotledger/chaincode"
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/receipt"
 )
 
 // Ledger is an in-memory stand-in for the chaincode with the same
@@ -48,6 +53,12 @@ type Ledger struct {
 	// SeenDown makes Seen fail as if the peer were down (the other calls
 	// are unaffected).
 	SeenDown bool
+	// Anchor is the channel's identity TrustAnchor answers (NewLedger:
+	// channel "iotledger", the genesis hash of AnchorNamed("iotledger")).
+	Anchor receipt.Anchor
+	// AnchorDown makes TrustAnchor fail as if the peer were down (the
+	// other calls are unaffected).
+	AnchorDown bool
 
 	submitCalls  int
 	privateCalls int
@@ -76,8 +87,36 @@ func NewLedger() *Ledger {
 		Messaging: map[[2]string]bool{},
 		DenyWrite: map[string]bool{},
 		PeerOrg:   "Org1MSP",
+		Anchor:    AnchorNamed("iotledger"),
 		Events:    make(chan api.Event, 16),
 	}
+}
+
+// AnchorNamed is a trust anchor of channel "iotledger" whose genesis hash
+// is derived from name: ledgers made with different names are different
+// ledgers to the hub.
+func AnchorNamed(name string) receipt.Anchor {
+	sum := sha256.Sum256([]byte("hubtest genesis " + name))
+	return receipt.Anchor{Channel: "iotledger", Genesis: hex.EncodeToString(sum[:])}
+}
+
+// TrustAnchor implements the hub's Ledger: Anchor, and no block (the hub
+// needs only the anchor).
+func (f *Ledger) TrustAnchor(context.Context) (receipt.Anchor, *common.Block, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Unreachable || f.AnchorDown {
+		return receipt.Anchor{}, nil, ErrUnavailable
+	}
+	return f.Anchor, nil, nil
+}
+
+// Forget removes a device, as a ledger that never enrolled it (or another
+// network) does not know it: lookups and submits of it are NOT_FOUND.
+func (f *Ledger) Forget(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.devices, id)
 }
 
 // ErrUnavailable is the unclassified error of a failed call.

@@ -47,14 +47,16 @@ func TestEachOrdererKilledUnderLoadRejoinsAndCatchesUp(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, len(orderers), 3, "needs a Raft cluster that keeps a quorum with one orderer down")
 
+	// Leadership moves only when the leader is killed, so the leader of the
+	// start is killed at its turn.
+	killedLeader := false
 	for _, name := range orderers {
 		st, err := testNet.Status(ctx)
 		require.NoError(t, err)
 		require.True(t, st.Healthy, "before killing %s: %+v", name, st.Unhealthy())
-		for _, ns := range st.Nodes {
-			if ns.Name == name && ns.Raft != nil && ns.Raft.Leader {
-				t.Logf("%s is the Raft leader", name)
-			}
+		if ns := nodeStatus(st, name); ns.Raft != nil && ns.Raft.Leader {
+			t.Logf("%s is the Raft leader", name)
+			killedLeader = true
 		}
 
 		killNode(t, name)
@@ -95,6 +97,7 @@ func TestEachOrdererKilledUnderLoadRejoinsAndCatchesUp(t *testing.T) {
 		}, 2*time.Minute, 250*time.Millisecond, "unhealthy after restarting %s: %+v", name, &bad)
 		t.Logf("%s rejoined at height %d; %d transactions committed, %d failed so far", name, target, ld.committed.Load(), ld.failed.Load())
 	}
+	require.True(t, killedLeader, "no orderer was Raft leader when it was killed")
 }
 
 // killNode ends a node's process with SIGKILL, as a crash or an OOM kill

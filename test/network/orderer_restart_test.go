@@ -51,9 +51,9 @@ func TestEachOrdererKilledUnderLoadRejoinsAndCatchesUp(t *testing.T) {
 	// start is killed at its turn.
 	killedLeader := false
 	for _, name := range orderers {
-		st, err := testNet.Status(ctx)
-		require.NoError(t, err)
-		require.True(t, st.Healthy, "before killing %s: %+v", name, st.Unhealthy())
+		// Under load a follower can be a few large blocks behind for a
+		// moment; wait for the network to be healthy.
+		st := waitHealthy(t, ctx, "before killing "+name)
 		if ns := nodeStatus(st, name); ns.Raft != nil && ns.Raft.Leader {
 			t.Logf("%s is the Raft leader", name)
 			killedLeader = true
@@ -86,18 +86,27 @@ func TestEachOrdererKilledUnderLoadRejoinsAndCatchesUp(t *testing.T) {
 
 		committed := ld.committed.Load()
 		ld.waitCommitted(t, committed+10, 2*time.Minute)
-		var bad []network.NodeStatus
-		require.Eventually(t, func() bool {
-			st, err := testNet.Status(ctx)
-			if err != nil {
-				return false
-			}
-			bad = st.Unhealthy()
-			return st.Healthy
-		}, 2*time.Minute, 250*time.Millisecond, "unhealthy after restarting %s: %+v", name, &bad)
+		waitHealthy(t, ctx, "after restarting "+name)
 		t.Logf("%s rejoined at height %d; %d transactions committed, %d failed so far", name, target, ld.committed.Load(), ld.failed.Load())
 	}
 	require.True(t, killedLeader, "no orderer was Raft leader when it was killed")
+}
+
+// waitHealthy waits (a generous bound) until status reports every node ok
+// and returns that status.
+func waitHealthy(t *testing.T, ctx context.Context, when string) *network.Status {
+	t.Helper()
+	var last *network.Status
+	var bad []network.NodeStatus
+	require.Eventually(t, func() bool {
+		st, err := testNet.Status(ctx)
+		if err != nil {
+			return false
+		}
+		last, bad = st, st.Unhealthy()
+		return st.Healthy
+	}, 2*time.Minute, 250*time.Millisecond, "unhealthy %s: %+v", when, &bad)
+	return last
 }
 
 // killNode ends a node's process with SIGKILL, as a crash or an OOM kill

@@ -27,6 +27,9 @@ const modulePath = "github.com/iotledger/iotledger"
 type toolModule struct {
 	Dir      string   // relative to the source root
 	Packages []string // main packages to build
+	// Patched is the module that the patches under Dir/patches change at
+	// build time (see fabricpatch.go); "" when the module carries none.
+	Patched string
 }
 
 var (
@@ -39,6 +42,9 @@ var (
 			"github.com/hyperledger/fabric/cmd/cryptogen",
 			"github.com/hyperledger/fabric/cmd/osnadmin",
 		},
+		// patches/0001: the etcdraft restart deadlock of v2.5.0
+		// (hyperledger/fabric#4199), fixed upstream in v2.5.3.
+		Patched: "github.com/hyperledger/fabric",
 	}
 	fabricCATools = toolModule{
 		Dir: "network/tools/fabricca",
@@ -150,10 +156,19 @@ func EnsureBinaries(ctx context.Context, sourceRoot string, log io.Writer) (*Bin
 }
 
 // pinKey identifies one build of a tools module: the hash of its go.mod,
-// go.sum and tools.go, the Go version and the platform.
+// go.sum, tools.go and source patches, the Go version and the platform.
+// A build made before a patch was added or changed is not reused.
 func pinKey(modDir string) (string, error) {
 	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum", "tools.go"} {
+	files := []string{"go.mod", "go.sum", "tools.go"}
+	patches, err := filepath.Glob(filepath.Join(modDir, patchDir, "*.patch")) // sorted
+	if err != nil {
+		return "", err
+	}
+	for _, p := range patches {
+		files = append(files, filepath.Join(patchDir, filepath.Base(p)))
+	}
+	for _, f := range files {
 		data, err := os.ReadFile(filepath.Join(modDir, f))
 		if err != nil {
 			return "", fmt.Errorf("read tools module: %w", err)
@@ -195,7 +210,16 @@ func buildTools(ctx context.Context, goCmd, cache, sourceRoot string, m toolModu
 	if log != nil {
 		fmt.Fprintf(log, "building %s (pin %s) into %s; this takes a few minutes once\n", m.Dir, key, out)
 	}
-	args := append([]string{"build", "-trimpath", "-o", tmp + string(os.PathSeparator)}, m.Packages...)
+	args := []string{"build", "-trimpath", "-o", tmp + string(os.PathSeparator)}
+	if m.Patched != "" {
+		patchArgs, cleanup, err := patchedBuild(ctx, goCmd, cache, modDir, m)
+		if err != nil {
+			return "", err
+		}
+		defer cleanup()
+		args = append(args, patchArgs...)
+	}
+	args = append(args, m.Packages...)
 	cmd := exec.CommandContext(ctx, goCmd, args...)
 	cmd.Dir = modDir
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")

@@ -277,12 +277,10 @@ func TestBadChaincodeSpecsAreRefusedBeforeAnythingChanges(t *testing.T) {
 	}
 }
 
-// TestTransactionsCommitWithOneOrdererStopped runs last in the package: an
-// orderer restarted by Fabric v2.5.0 can hang replaying its Raft log
-// (hyperledger/fabric#4199, fixed upstream in v2.5.3, which is not to be
-// had as a module here) while its health endpoint says ok, and submits the
-// gateway broadcasts to it then time out. Run last, such a hang cannot fail
-// the tests after it; making a restarted orderer rejoin is work of its own.
+// TestTransactionsCommitWithOneOrdererStopped stops one orderer (gracefully,
+// through a second handle), commits with the other two, and starts it again:
+// the network is healthy once it has caught up. Killed orderers under load
+// are TestEachOrdererKilledUnderLoadRejoinsAndCatchesUp's.
 func TestTransactionsCommitWithOneOrdererStopped(t *testing.T) {
 	deployRef(t)
 	ctx := ctxFor(t, 5*time.Minute)

@@ -38,6 +38,13 @@ type accessInfo struct {
 // learn that it is back; the others are answered at once.
 const staleProbeInterval = 5 * time.Second
 
+// staleReadTimeout is the longest a lookup that has a stale entry to fall
+// back on waits for the ledger: a peer that hangs (rather than refuses the
+// connection) costs that device this much once per probe, well within a
+// device's connect and PUBACK timeouts (10 s and 30 s by default), where
+// LedgerTimeout (10 s by default) could exceed the first.
+const staleReadTimeout = 3 * time.Second
+
 // directory caches device records and access decisions read from the
 // ledger. Ledger events invalidate entries; the TTLs bound staleness when an
 // event is missed.
@@ -52,11 +59,11 @@ const staleProbeInterval = 5 * time.Second
 // extended: it goes back to the ledger, and a failure to answer is then
 // the hub's (ledger_unavailable). A successful read always replaces the
 // stale entry, and the events missed during the outage, delivered when the
-// ledger is back, invalidate entries as usual. While the ledger is failing,
-// one lookup per staleProbeInterval asks it (and waits for it up to the
-// caller's deadline, LedgerTimeout); the others answer from their stale
-// entries at once, so that a peer that hangs does not cost every message
-// of every device a LedgerTimeout.
+// ledger is back, invalidate entries as usual. A lookup with a stale entry
+// to fall back on waits at most staleReadTimeout for the ledger; while the
+// ledger is failing, one such lookup per staleProbeInterval asks it and the
+// others answer from their stale entries at once, so that a peer that
+// hangs does not cost every message of every device a LedgerTimeout.
 type directory struct {
 	ledger       Ledger
 	ttl          time.Duration
@@ -164,7 +171,12 @@ func (d *directory) lookup(ctx context.Context, id string) (deviceInfo, error) {
 		d.servedStaleEntry("device", id, info.fetched, nil)
 		return info, nil
 	}
-	fresh, err := d.read(ctx, id)
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if fallback {
+		rctx, cancel = context.WithTimeout(ctx, staleReadTimeout)
+	}
+	fresh, err := d.read(rctx, id)
+	cancel()
 	d.answered(err)
 	if err != nil {
 		if api.CodeOf(err) == api.CodeNotFound {
@@ -244,7 +256,12 @@ func (d *directory) mayMessage(ctx context.Context, from, to string) (bool, erro
 		d.servedStaleEntry("device_message", from, a.fetched, nil)
 		return true, nil
 	}
-	dec, err := d.ledger.CheckAccess(ctx, api.AccessRequest{Device: from, Action: api.ActionDeviceMessage, Resource: to})
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if fallback {
+		rctx, cancel = context.WithTimeout(ctx, staleReadTimeout)
+	}
+	dec, err := d.ledger.CheckAccess(rctx, api.AccessRequest{Device: from, Action: api.ActionDeviceMessage, Resource: to})
+	cancel()
 	d.answered(err)
 	if err != nil {
 		if fallback && transient(api.CodeOf(err)) {

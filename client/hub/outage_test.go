@@ -20,12 +20,19 @@ import (
 // outageLedger is the fake ledger behind a switch: while down, the calls
 // the hub makes for devices and batches fail as they do when the peers do
 // not answer (an unclassified error).
+// With hang set, device lookups wait until their context ends instead, as
+// calls to a peer that is paused (its socket open, nothing answering) do.
 type outageLedger struct {
 	*hubtest.Ledger
 	down atomic.Bool
+	hang atomic.Bool
 }
 
 func (o *outageLedger) Device(ctx context.Context, id string) (*api.Device, error) {
+	if o.hang.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if o.down.Load() {
 		return nil, hubtest.ErrUnavailable
 	}
@@ -218,4 +225,27 @@ func TestDeviceMessageAllowOutlastsAnOutageAndADenyStaysRefused(t *testing.T) {
 	require.Positive(t, staleLookups(of.hub, "device_message"))
 	_, err = mc.publish(t, inbox, []byte(`{"n":2}`))
 	require.Error(t, err, "a deny is never extended into an allow")
+}
+
+func TestKnownDeviceIsAnsweredWithinItsTimeoutsWhenThePeerHangs(t *testing.T) {
+	// A ledger call may wait a minute; the device's PUBACK and CONNACK
+	// cannot (waitFor, 10 s, here; a device's own timeouts are 30 s and
+	// 10 s by default).
+	of := newOutageFixture(t, func(c *Config) { c.LedgerTimeout = time.Minute })
+	d := of.enroll(t, "cold-1", api.StatusActive)
+	m, _, err := of.dial(t, d)
+	require.NoError(t, err)
+	of.ol.hang.Store(true)
+	of.advance(2 * time.Minute)
+	for seq := uint64(1); seq <= 2; seq++ { // the first asks the ledger, the second not
+		_, err = m.publish(t, wire.Topic(d.id, wire.KindTelemetry), d.reading(t, seq, 1))
+		require.NoError(t, err, "reading %d", seq)
+	}
+	require.NoError(t, m.c.Disconnect(&paho.Disconnect{}))
+	of.advance(staleProbeInterval) // the reconnection asks the ledger again
+	_, _, err = of.dial(t, d)
+	require.NoError(t, err, "a known device reconnecting to a hub whose peer hangs")
+	of.ol.hang.Store(false)
+	eventually(t, func() bool { return of.hub.Outbox().Depth() == 0 }, "outbox not drained")
+	requireExactlyOnce(t, of.ledger, keys(d.id, 1, 2))
 }

@@ -133,6 +133,44 @@ func (e *edgeDevice) ackedSeqs() []uint64 {
 	return slices.Clone(e.acked)
 }
 
+// requireCommittedOnce checks that every reading the devices had
+// acknowledged is on the ledger exactly once and that no other reading of
+// theirs is: the replay state accepted each, and Org1's index, which holds
+// every reading the blocks committed, holds each once and no other.
+func requireCommittedOnce(t *testing.T, op *client.Client, devs []*edgeDevice) {
+	t.Helper()
+	ix := testnet.StartIndex(t, fabric, "Org1")
+	ix.Sync(t)
+	for _, d := range devs {
+		seqs := d.ackedSeqs()
+		for chunk := range slices.Chunk(seqs, 500) {
+			seen, err := op.Seen(t.Context(), d.id, chunk)
+			require.NoError(t, err)
+			for _, s := range seen.Seqs {
+				require.Equal(t, api.SeqAccepted, s.State, "device %s seq %d", d.id, s.Seq)
+			}
+		}
+		onLedger := indexedSeqs(t, ix, d.id)
+		for _, s := range seqs {
+			require.Equal(t, 1, onLedger[s], "device %s seq %d", d.id, s)
+		}
+		require.Len(t, onLedger, len(seqs), "device %s: the ledger holds readings the hub never acknowledged", d.id)
+	}
+}
+
+// startDrillHub runs a hub in this process as Org1's hub identity, with
+// the SDK's default timeouts and a log printed if the test fails.
+func startDrillHub(t *testing.T, hubID string, deviceTTL time.Duration) *hub.Hub {
+	t.Helper()
+	hc := connect(t, "hub")
+	h, err := hub.New(hub.Config{HubID: hubID, MQTTAddr: "127.0.0.1:0", DataDir: t.TempDir(), Ledger: hc, Events: client.EventFeed{Client: hc},
+		BatchWait: 100 * time.Millisecond, DeviceTTL: deviceTTL, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, h.Start(t.Context()))
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
 // TestHubAcceptsKnownDevicesWhileBothPeersArePaused is the long-outage
 // drill: both peers stop answering for many device-cache lifetimes. Every
 // reading the devices publish meanwhile is acknowledged (from the hub's
@@ -142,12 +180,7 @@ func (e *edgeDevice) ackedSeqs() []uint64 {
 func TestHubAcceptsKnownDevicesWhileBothPeersArePaused(t *testing.T) {
 	op := connect(t, "operator")
 	const hubID = "hub-outage"
-	hc := connect(t, "hub")
-	h, err := hub.New(hub.Config{HubID: hubID, MQTTAddr: "127.0.0.1:0", DataDir: t.TempDir(), Ledger: hc, Events: client.EventFeed{Client: hc},
-		BatchWait: 100 * time.Millisecond, DeviceTTL: time.Second, Logger: testLogger(t)})
-	require.NoError(t, err)
-	require.NoError(t, h.Start(t.Context()))
-	t.Cleanup(func() { _ = h.Close() })
+	h := startDrillHub(t, hubID, time.Second)
 
 	devs := make([]*edgeDevice, 3)
 	for i := range devs {
@@ -200,25 +233,11 @@ func TestHubAcceptsKnownDevicesWhileBothPeersArePaused(t *testing.T) {
 	t.Logf("%d readings acknowledged while both peers were paused for %s", during, pause)
 
 	require.Eventually(t, func() bool { return h.Outbox().Depth() == 0 }, waitFor, 200*time.Millisecond, "outbox never drained after the peers came back")
-	ix := testnet.StartIndex(t, fabric, "Org1")
-	ix.Sync(t)
-	for _, d := range devs {
-		seqs := d.ackedSeqs()
-		seen, err := op.Seen(t.Context(), d.id, seqs)
-		require.NoError(t, err)
-		for _, s := range seen.Seqs {
-			require.Equal(t, api.SeqAccepted, s.State, "device %s seq %d", d.id, s.Seq)
-		}
-		onLedger := indexedSeqs(t, ix, d.id)
-		for _, s := range seqs {
-			require.Equal(t, 1, onLedger[s], "device %s seq %d", d.id, s)
-		}
-		require.Len(t, onLedger, len(seqs), "device %s: the ledger holds readings the hub never acknowledged", d.id)
-	}
+	requireCommittedOnce(t, op, devs)
 
 	// Right after the outage a revocation acts at once.
 	revoked := devs[1]
-	_, err = op.SetDeviceStatus(t.Context(), revoked.id, api.StatusRevoked, "outage drill")
+	_, err := op.SetDeviceStatus(t.Context(), revoked.id, api.StatusRevoked, "outage drill")
 	require.NoError(t, err)
 	select {
 	case <-revoked.lost:
@@ -227,4 +246,93 @@ func TestHubAcceptsKnownDevicesWhileBothPeersArePaused(t *testing.T) {
 	}
 	_ = revoked.dev.Close()
 	require.Error(t, revoked.connect(t, h, hubID, slices.Max(revoked.ackedSeqs())+1), "a revoked device cannot reconnect")
+}
+
+// raftLeader is the orderer that leads the channel's Raft cluster.
+func raftLeader(t *testing.T) string {
+	t.Helper()
+	var leader string
+	require.Eventually(t, func() bool {
+		st, err := fabric.Status(t.Context())
+		if err != nil {
+			return false
+		}
+		for _, n := range st.Nodes {
+			if n.Raft != nil && n.Raft.Leader {
+				leader = n.Name
+				return true
+			}
+		}
+		return false
+	}, waitFor, 250*time.Millisecond, "no Raft leader")
+	return leader
+}
+
+// TestHubCommitsEveryReadingOnceWhenTheRaftLeaderStops: transactions the
+// stopped leader had not ordered never commit, and the hub learns so
+// within the SDK's commit-status bound (client.DefaultTimeouts), asks the
+// replay state and submits again what is not on the ledger. Every
+// acknowledged reading ends on the ledger exactly once, and nothing stays
+// in the outbox.
+func TestHubCommitsEveryReadingOnceWhenTheRaftLeaderStops(t *testing.T) {
+	op := connect(t, "operator")
+	const hubID = "hub-leader"
+	h := startDrillHub(t, hubID, 0)
+	devs := make([]*edgeDevice, 3)
+	for i := range devs {
+		devs[i] = newEdgeDevice(t, op, "leader")
+		require.NoError(t, devs[i].connect(t, h, hubID, 1))
+	}
+	leader := raftLeader(t)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, len(devs))
+	for _, d := range devs {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				if err := d.publish(t); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(2 * time.Second) // batches in flight
+	ctx := context.WithoutCancel(t.Context())
+	require.NoError(t, fabric.StopNode(ctx, leader))
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			_ = fabric.StartNode(ctx, leader)
+		}
+	})
+	time.Sleep(10 * time.Second) // a new leader is elected meanwhile
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return h.Outbox().Depth() == 0 }, waitFor, 200*time.Millisecond,
+		"batches still unresolved after the leader stopped (depth %d)", h.Outbox().Depth())
+	requireCommittedOnce(t, op, devs)
+	total := 0
+	for _, d := range devs {
+		total += len(d.ackedSeqs())
+	}
+	t.Logf("%d readings acknowledged across the stop of Raft leader %s, each on the ledger once", total, leader)
+
+	// Leave the network as it was: the orderer back and caught up.
+	require.NoError(t, fabric.StartNode(ctx, leader))
+	restarted = true
+	require.Eventually(t, func() bool {
+		st, err := fabric.Status(ctx)
+		return err == nil && st.Healthy
+	}, 2*time.Minute, 500*time.Millisecond, "the network is not healthy again after %s restarted", leader)
 }

@@ -33,18 +33,29 @@ const KeepaliveTime = 120 * time.Second
 
 // Timeouts of the four gateway steps.
 type Timeouts struct {
-	Evaluate     time.Duration
-	Endorse      time.Duration
-	Submit       time.Duration
+	Evaluate time.Duration
+	Endorse  time.Duration
+	Submit   time.Duration
+	// CommitStatus bounds the whole wait for a submitted transaction's
+	// commit status, every lookup of it included: past it the outcome is
+	// unknown (a *TransactionError at StageCommitStatus that says the
+	// transaction may still commit). A transaction the orderer lost (its
+	// leader killed before the transaction was in a block) never commits,
+	// and the peer's CommitStatus call waits for it for as long as it is
+	// let; this bound is what turns that wait into an answer.
 	CommitStatus time.Duration
 }
 
-// DefaultTimeouts suit a local network; CommitStatus covers a few blocks.
+// DefaultTimeouts suit a local network. CommitStatus is many blocks (a
+// block is cut every BatchTimeout, 250 ms locally, a few seconds on a
+// production network, and a commit under load takes a few of them), and
+// short enough that a caller who resubmits after an unknown outcome (the
+// hub, through the ledger's replay state) does so within seconds.
 var DefaultTimeouts = Timeouts{
 	Evaluate:     5 * time.Second,
 	Endorse:      15 * time.Second,
 	Submit:       5 * time.Second,
-	CommitStatus: 60 * time.Second,
+	CommitStatus: 20 * time.Second,
 }
 
 type config struct {
@@ -93,7 +104,8 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithRetry bounds read-conflict retries: maxAttempts transactions in all
 // (1 disables retry), the first wait being backoff, doubling with jitter.
-// The same bound applies to looking up an unknown commit status again.
+// The same bound applies to looking up a commit status again after a failed
+// lookup, all of them within Timeouts.CommitStatus.
 func WithRetry(maxAttempts int, backoff time.Duration) Option {
 	return func(c *config) {
 		if maxAttempts >= 1 {
@@ -330,26 +342,36 @@ func (c *Client) submitWith(ctx context.Context, opts submitOptions, contract, t
 }
 
 // awaitCommit asks for the commit status of p, asking again (not
-// resubmitting) when the question itself fails.
+// resubmitting) when the question itself fails: at most retry.max lookups,
+// and Timeouts.CommitStatus in all, whatever each lookup does. A lookup
+// that waits for a transaction that never commits takes the whole bound;
+// then the outcome is unknown, and the caller decides (the hub asks the
+// ledger's replay state before it submits again).
 func (c *Client) awaitCommit(ctx context.Context, name string, p *pending) (commitStatus, *TransactionError) {
+	bound := c.cfg.timeouts.CommitStatus
+	wctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
 	var lastErr error
 	for lookup := 1; lookup <= c.cfg.retry.max; lookup++ {
-		st, err := p.status(ctx)
+		st, err := p.status(wctx)
 		if err == nil {
 			return st, nil
 		}
 		lastErr = err
-		if ctx.Err() != nil {
+		if wctx.Err() != nil {
 			break
 		}
 		wait := c.cfg.retry.delay(lookup)
 		c.log.WarnContext(ctx, "commit status unknown; looking it up again",
 			"tx", name, "txId", p.txID, "err", err, "wait", wait)
-		if sleep(ctx, wait) != nil {
+		if sleep(wctx, wait) != nil {
 			break
 		}
 	}
 	te := newCallError(name, p.txID, StageCommitStatus, lastErr)
+	if ctx.Err() == nil && wctx.Err() != nil {
+		te.Message = fmt.Sprintf("no commit status within %s (%s)", bound, te.Message)
+	}
 	te.Message = "commit status unknown, the transaction may still commit: " + te.Message
 	return commitStatus{}, te
 }

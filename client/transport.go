@@ -113,6 +113,8 @@ func (t *gatewayTransport) submit(ctx context.Context, contract, tx string, args
 		txID:   txID,
 		result: transaction.Result(),
 		status: func(ctx context.Context) (commitStatus, error) {
+			// The caller bounds all lookups of a transaction together
+			// (awaitCommit); this bounds a lookup made without a deadline.
 			ctx, cancel := context.WithTimeout(ctx, t.timeouts.CommitStatus)
 			defer cancel()
 			st, err := commit.StatusWithContext(ctx)

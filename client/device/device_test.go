@@ -25,30 +25,35 @@ const hubID = "device-test-hub"
 // fixture is a real hub in-process, on the fake ledger, serving TLS with a
 // certificate of its own CA.
 type fixture struct {
-	ledger    *hubtest.Ledger
-	hub       *hub.Hub
-	ca        *devicetest.CA
-	data      string
-	deviceTTL time.Duration
+	ledger       *hubtest.Ledger
+	hub          *hub.Hub
+	ca           *devicetest.CA
+	data         string
+	deviceTTL    time.Duration
+	staleIfError time.Duration
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	return newFixtureWithDeviceTTL(t, 0)
+	f := &fixture{ledger: hubtest.NewLedger(), data: t.TempDir()}
+	f.hub, f.ca = devicetest.StartHub(t, f.hubConfig(""))
+	return f
 }
 
-// newFixtureWithDeviceTTL starts a hub that keeps device records for ttl:
-// a short one makes every message look the device up on the ledger.
-func newFixtureWithDeviceTTL(t *testing.T, ttl time.Duration) *fixture {
+// newForgetfulFixture starts a hub that keeps device records for a
+// millisecond and never answers from an expired one (no stale-if-error):
+// every message looks the device up, and a ledger that does not answer
+// makes the hub unable to take it.
+func newForgetfulFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{ledger: hubtest.NewLedger(), data: t.TempDir(), deviceTTL: ttl}
+	f := &fixture{ledger: hubtest.NewLedger(), data: t.TempDir(), deviceTTL: time.Millisecond, staleIfError: -1}
 	f.hub, f.ca = devicetest.StartHub(t, f.hubConfig(""))
 	return f
 }
 
 func (f *fixture) hubConfig(addr string) hub.Config {
 	return hub.Config{HubID: hubID, MQTTAddr: addr, DataDir: f.data, BatchWait: 10 * time.Millisecond,
-		DeviceTTL: f.deviceTTL, Ledger: f.ledger, Events: f.ledger}
+		DeviceTTL: f.deviceTTL, StaleIfError: f.staleIfError, Ledger: f.ledger, Events: f.ledger}
 }
 
 // restartHub stops the hub and starts a new one on the same address, data
@@ -334,7 +339,7 @@ func TestReadingInFlightWhenTheHubGoesDownIsSentAgainAfterReconnecting(t *testin
 }
 
 func TestReadingTheHubCouldNotStoreIsAnsweredAtOnceAsTemporary(t *testing.T) {
-	f := newFixtureWithDeviceTTL(t, time.Millisecond)
+	f := newForgetfulFixture(t)
 	d := f.device(t, "cold-7", func(c *device.Config) { c.Reconnect, c.AckTimeout = nil, time.Minute })
 	connect(t, d)
 	f.ledger.Set(func(l *hubtest.Ledger) { l.Unreachable = true })
@@ -349,7 +354,7 @@ func TestReadingTheHubCouldNotStoreIsAnsweredAtOnceAsTemporary(t *testing.T) {
 }
 
 func TestReadingTheHubCouldNotStoreIsSentAgainUntilStored(t *testing.T) {
-	f := newFixtureWithDeviceTTL(t, time.Millisecond)
+	f := newForgetfulFixture(t)
 	d := f.device(t, "cold-8", nil)
 	connect(t, d)
 	f.ledger.Set(func(l *hubtest.Ledger) { l.Unreachable = true })

@@ -36,6 +36,13 @@ const maxPacketBytes = 64 * 1024
 // docs/performance.md ("Hub concurrency").
 const DefaultSubmitters = 32
 
+// DefaultStaleIfError is Config.StaleIfError's default. A cached record of
+// a device that was active and writable by the hub, or a device:message
+// allow, answers for the ledger for that long after it was read when the
+// ledger does not answer: known devices keep connecting and sending through
+// a ledger outage of half an hour; unknown and refused ones are not let in.
+const DefaultStaleIfError = 30 * time.Minute
+
 // Config configures a hub.
 type Config struct {
 	HubID    string      // names the hub in device auth tokens; unique per hub
@@ -52,6 +59,7 @@ type Config struct {
 	ClockSkew     time.Duration // accepted auth-token clock difference (default 5m)
 	DeviceTTL     time.Duration // device cache lifetime without events (default 60s)
 	AccessTTL     time.Duration // device:message decision cache lifetime (default 10s)
+	StaleIfError  time.Duration // how long a cached device record or device:message allow answers when the ledger does not (default 30m; < 0: never; see directory)
 	MaxNonces     int           // bound of the auth replay cache over all devices (default 100000; Limits.MaxNoncesPerDevice bounds each)
 	FlushTimeout  time.Duration // how long Close waits for the outbox to drain (default 30s)
 	LedgerTimeout time.Duration // per ledger call made while a device waits (default 10s)
@@ -104,6 +112,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.AccessTTL <= 0 {
 		c.AccessTTL = 10 * time.Second
+	}
+	if c.StaleIfError == 0 {
+		c.StaleIfError = DefaultStaleIfError
 	}
 	if c.MaxNonces <= 0 {
 		c.MaxNonces = 100000
@@ -201,7 +212,7 @@ func New(cfg Config) (*Hub, error) {
 		cfg:           cfg,
 		log:           cfg.Logger.With("hub", cfg.HubID),
 		outbox:        ob,
-		dir:           newDirectory(cfg.Ledger, cfg.DeviceTTL, cfg.AccessTTL, cfg.Now),
+		dir:           newDirectory(cfg, cfg.Logger.With("hub", cfg.HubID)),
 		readingsReady: make(chan struct{}, 1),
 		acksReady:     make(chan struct{}, 1),
 		flushing:      make(chan struct{}),
@@ -222,6 +233,7 @@ func New(cfg Config) (*Hub, error) {
 		}
 		return 0
 	})
+	h.metrics.registry.MustRegister(h.dir.staleServed)
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = maxPacketBytes // bounds what one device can make the hub buffer
 	caps.MaximumSessionExpiryInterval = 0   // clean sessions only (conformance.go): MQTT 5 clients are told 0

@@ -46,6 +46,7 @@ type hubOptions struct {
 	batchSize, submitters   int
 	pprof                   bool
 	batchWait, flush, skew  time.Duration
+	staleIfError            time.Duration
 	noEvents                bool
 	limits                  hub.Limits
 }
@@ -102,6 +103,7 @@ the ledger refuses because it does not know their device are parked, not dropped
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the --http listener")
 	f.DurationVar(&o.flush, "flush-timeout", 30*time.Second, "how long shutdown waits for the outbox to drain")
 	f.DurationVar(&o.skew, "clock-skew", 5*time.Minute, "accepted difference between a device's token time and the hub clock")
+	f.DurationVar(&o.staleIfError, "stale-if-error", hub.DefaultStaleIfError, "while the ledger does not answer, accept known, active devices from records read up to this long ago (-1s: never)")
 	f.BoolVar(&o.noEvents, "no-events", false, "do not follow chaincode events (no command delivery, no live revocation)")
 	f.IntVar(&o.limits.MaxConnections, "max-connections", o.limits.MaxConnections, "open MQTT sockets, CONNECT or not (-1: no cap)")
 	f.IntVar(&o.limits.MaxConnectionsPerAddr, "max-connections-per-address", o.limits.MaxConnectionsPerAddr, "open MQTT sockets per IPv4 address or IPv6 /64 (-1: no cap)")
@@ -127,6 +129,8 @@ func (o *hubOptions) validate() error {
 		return fmt.Errorf("invalid --flush-timeout %s: must be positive", o.flush)
 	case o.skew <= 0:
 		return fmt.Errorf("invalid --clock-skew %s: must be positive", o.skew)
+	case o.staleIfError == 0:
+		return errors.New("invalid --stale-if-error 0: give a duration, or a negative one (-1s) to refuse every device while the ledger does not answer")
 	case o.limits.MaxConnections == 0, o.limits.MaxConnectionsPerAddr == 0, o.limits.ConnectTimeout == 0, o.limits.PublishRate == 0:
 		return errors.New("--max-connections, --max-connections-per-address, --connect-timeout, --device-publish-rate: 0 is no bound; -1 turns one off")
 	case (o.tlsCert == "") != (o.tlsKey == ""):
@@ -176,7 +180,7 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 	cfg := hub.Config{
 		HubID: o.hubID, MQTTAddr: o.mqtt, TLS: tlsCfg, HTTPAddr: o.http, DataDir: data,
 		BatchSize: o.batchSize, BatchWait: o.batchWait, Submitters: o.submitters,
-		Pprof: o.pprof, ClockSkew: o.skew, FlushTimeout: o.flush, Ledger: c, Logger: log,
+		Pprof: o.pprof, ClockSkew: o.skew, StaleIfError: o.staleIfError, FlushTimeout: o.flush, Ledger: c, Logger: log,
 	}
 	cfg.Signer = signer
 	cfg.Limits = o.limits

@@ -32,6 +32,7 @@ func TestHubAndSimRefuseBadFlagsWithAClearError(t *testing.T) {
 		{"hub with bad id", []string{"hub", "--hub-id", "a b"}, "invalid --hub-id"},
 		{"hub batch size", []string{"hub", "--hub-id", "h", "--batch-size", "0"}, "invalid --batch-size 0"},
 		{"hub submitters", []string{"hub", "--hub-id", "h", "--submitters", "500"}, "invalid --submitters 500"},
+		{"hub stale-if-error zero", []string{"hub", "--hub-id", "h", "--stale-if-error", "0s"}, "invalid --stale-if-error 0"},
 		{"hub tls half", []string{"hub", "--hub-id", "h", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
 		{"hub zero cap", []string{"hub", "--hub-id", "h", "--max-connections", "0"}, "0 is no bound; -1 turns one off"},
 		{"hub without network", []string{"hub", "--hub-id", "h", "--state-dir", noNet}, "no network at"},

@@ -110,7 +110,7 @@ func (n *Network) start(ctx context.Context) error {
 		n.state.StoppedAt = nil
 		return n.state.save()
 	}
-	if err := checkStartable(todo); err != nil {
+	if err := checkStartable(ctx, todo, portReleaseWait); err != nil {
 		return err
 	}
 	err := n.startInOrder(ctx, todo)
@@ -170,12 +170,38 @@ func (n *Network) startInOrder(ctx context.Context, todo []*Node) error {
 	return nil
 }
 
+// portReleaseWait is how long checkStartable waits for a busy port to be
+// freed before it refuses: the network's own processes, killed a moment
+// ago (a crash, `kill -9`, a test), hold their sockets until the kernel
+// has finished their exit, which for an orderer with its Raft log mapped
+// can take a while after its PID has gone.
+const portReleaseWait = 15 * time.Second
+
 // checkStartable fails, before anything starts, if a node's command is gone
-// or one of its recorded ports is taken. The network keeps its ports: the
-// connection profiles, the hubs and the genesis block's orderer endpoints
-// name them.
-func checkStartable(nodes []*Node) error {
-	var errs []error
+// or one of its recorded ports is taken and stays taken for wait. The
+// network keeps its ports: the connection profiles, the hubs and the
+// genesis block's orderer endpoints name them.
+func checkStartable(ctx context.Context, nodes []*Node, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		errs, busy := startBlockers(nodes)
+		if len(errs) == 0 {
+			return nil
+		}
+		if !busy || !time.Now().Before(deadline) {
+			return fmt.Errorf("cannot start the network, nothing was started: %w", errors.Join(errs...))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cannot start the network, nothing was started: %w", errors.Join(append(errs, ctx.Err())...))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// startBlockers lists what stops nodes from starting: a missing command or
+// a taken port (busy: at least one port, which may yet be freed).
+func startBlockers(nodes []*Node) (errs []error, busy bool) {
 	for _, nd := range nodes {
 		if _, err := exec.LookPath(nd.Command); err != nil {
 			errs = append(errs, &NodeError{Node: nd.Name, Log: nd.Log, Err: fmt.Errorf("command %s: %w", nd.Command, err)})
@@ -187,20 +213,15 @@ func checkStartable(nodes []*Node) error {
 		slices.Sort(names)
 		for _, name := range names {
 			if err := checkPortFree(nd.Ports[name]); err != nil {
+				busy = true
 				errs = append(errs, &NodeError{Node: nd.Name, Log: nd.Log,
 					Err: fmt.Errorf("its %s port %d is taken by another process (%w); the network keeps its ports (profiles, hubs and the channel config name them): free the port and start again", name, nd.Ports[name], err)})
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("cannot start the network, nothing was started: %w", errors.Join(errs...))
-	}
-	return nil
+	return errs, busy
 }
 
-// waitConsistent polls the status until every node is ok: orderers with a
-// Raft leader and a quorum, peers and orderers within MaxLag blocks of the
-// highest of their kind.
 func (n *Network) waitConsistent(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

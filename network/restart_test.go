@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -137,6 +138,25 @@ func TestStartRefusesATakenPortAndStartsNothing(t *testing.T) {
 		require.Zero(t, nd.PID, "%s was started", nd.Name)
 		require.Equal(t, taken.Ports, n.Nodes()[1].Ports, "no new port was chosen")
 	}
+}
+
+// TestStartWaitsForAPortItsKilledProcessStillHolds: a node killed a moment
+// ago holds its sockets until its exit is finished; Start waits for them
+// (a bounded wait) rather than refusing a network it could start.
+func TestStartWaitsForAPortItsKilledProcessStillHolds(t *testing.T) {
+	ctx := context.Background()
+	n, _ := stubNetwork(t, SetupComplete,
+		func(dir string) *Node { return listenerNode(t, dir, "chaincode.ref.org1") })
+	held := n.Nodes()[0]
+	l, err := net.Listen("tcp", held.Address())
+	require.NoError(t, err)
+	released := time.AfterFunc(time.Second, func() { _ = l.Close() })
+	defer released.Stop()
+
+	require.NoError(t, n.Start(ctx))
+	require.NotZero(t, n.Nodes()[0].PID, "started once the port was free")
+	require.Equal(t, held.Ports, n.Nodes()[0].Ports, "on the same port")
+	require.NoError(t, n.Stop(ctx))
 }
 
 func TestStartThatFailsLeavesTheNetworkStopped(t *testing.T) {

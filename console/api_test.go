@@ -205,7 +205,7 @@ func openStream(t *testing.T, fx *fixture, who, path string) (*sse, func()) {
 	require.NoError(t, err)
 	c := fx.as(who)
 	c.Timeout = 0
-	res, err := c.Do(req)
+	res, err := c.Do(req) //nolint:bodyclose // the returned stop closes it
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))

@@ -87,6 +87,7 @@ func (s *Server) apiRoutes() []route {
 		{"GET", "/api/v1/devices", PermDeviceRead, s.listDevices},
 		{"GET", "/api/v1/devices/{id}", PermDeviceRead, s.getDevice},
 		{"GET", "/api/v1/devices/{id}/readings", PermTelemetryRead, s.listReadings},
+		{"GET", "/api/v1/devices/{id}/readings/summary", PermTelemetryRead, s.readingSummary},
 		{"GET", "/api/v1/devices/{id}/readings/stream", PermTelemetryRead, s.streamReadings},
 		{"GET", "/api/v1/devices/{id}/readings/{seq}/receipt", PermReceiptRead, s.readingReceipt},
 		{"GET", "/api/v1/devices/{id}/audit", PermDeviceRead, s.getAudit},

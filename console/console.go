@@ -71,6 +71,7 @@ type Limits struct {
 	StreamsPerIdentity int   // concurrent live streams of one identity (default 4)
 	Streams            int   // concurrent live streams in all (default 64)
 	FleetDevices       int   // devices the fleet overview counts at most (default 10,000)
+	SummaryReadings    int   // readings one chart summary reads at most (default 1,000,000)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -85,6 +86,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.FleetDevices <= 0 {
 		l.FleetDevices = 10_000
+	}
+	if l.SummaryReadings <= 0 {
+		l.SummaryReadings = 1_000_000
 	}
 	return l
 }

@@ -194,7 +194,7 @@ func (l *fakeLedger) Events(_ context.Context, _ client.EventOptions) (<-chan cl
 
 // fixture is a console of Org1 over fakes, served over mTLS by httptest.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	ca      *wiretest.CA // Org1's CA
 	srv     *Server
 	ts      *httptest.Server
@@ -206,7 +206,7 @@ type fixture struct {
 // identities of the test profile and their roles ("" = no role attribute).
 var testIdentities = map[string]string{"operator": api.RoleOperator, "auditor": api.RoleAuditor, "hub": api.RoleHub, "admin": ""}
 
-func newFixture(t *testing.T, tweak ...func(*Config)) *fixture {
+func newFixture(t testing.TB, tweak ...func(*Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	fx := &fixture{t: t, ca: wiretest.NewCA(t, "ca.org1.example.com"), ledgers: newFakeLedgers(), certs: map[string]tls.Certificate{}}

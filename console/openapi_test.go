@@ -83,6 +83,7 @@ var exampleTypes = map[string]struct{ request, response func() any }{
 	"getDevice":          {nil, func() any { return &DeviceDetail{} }},
 	"listReadings":       {nil, func() any { return &Readings{} }},
 	"streamReadings":     {nil, nil},
+	"readingSummary":     {nil, func() any { return &Summary{} }},
 	"readingReceipt":     {nil, nil},
 	"getAudit":           {nil, func() any { return &Audit{} }},
 	"listDeviceCommands": {nil, func() any { return &api.CommandPage{} }},

@@ -329,3 +329,51 @@ func TestPagesOfferOnlyWhatTheRoleMayDo(t *testing.T) {
 	status, _ = fx.do(fx.as("operator"), "GET", "/static/js/", "")
 	require.Equal(t, http.StatusNotFound, status, "no directory listings")
 }
+
+func TestWritesFromAnotherSitesPageAreRefused(t *testing.T) {
+	fx := newFixture(t)
+	op := fx.as("operator")
+	// A page of another site that the operator's browser visits can make
+	// it send requests with the operator's client certificate.
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		body   string
+		status int
+		code   string
+	}{
+		{"fetch from another site", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+			`{"reason":"x","confirm":"sensor-1"}`, http.StatusForbidden, CodeCrossOrigin},
+		{"old browser, Origin only", map[string]string{"Content-Type": "application/json", "Origin": "https://evil.example"},
+			`{"reason":"x","confirm":"sensor-1"}`, http.StatusForbidden, CodeCrossOrigin},
+		// An HTML form can post text/plain that is valid JSON: name
+		// `{"confirm":"sensor-1","reason":"` and value `"}`.
+		{"HTML form posting JSON as text/plain", map[string]string{"Content-Type": "text/plain"},
+			`{"confirm":"sensor-1","reason":"="}`, http.StatusUnsupportedMediaType, CodeMediaType},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest("POST", fx.ts.URL+"/api/v1/devices/sensor-1/revoke", strings.NewReader(tc.body))
+			require.NoError(t, err)
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			res, err := op.Do(req)
+			require.NoError(t, err)
+			defer func() { _ = res.Body.Close() }()
+			var e Error
+			require.NoError(t, json.NewDecoder(res.Body).Decode(&e))
+			require.Equal(t, tc.status, res.StatusCode, e.Message)
+			require.Equal(t, tc.code, e.Code)
+		})
+	}
+	require.Empty(t, fx.ledgers.callsOf("SetDeviceStatus"))
+	// The console's own pages (same origin) may.
+	req, err := http.NewRequest("POST", fx.ts.URL+"/api/v1/devices/sensor-1/revoke", strings.NewReader(`{"reason":"x","confirm":"sensor-1"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	res, err := op.Do(req)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+}

@@ -84,6 +84,13 @@ func (s *Server) authorize(rt route) http.Handler {
 				Message: "identity " + c.Name + " has role " + c.Role + ", which may not " + string(rt.need) + " (it may: " + joinPerms(PermissionsOf(c.Role)) + ")"})
 			return
 		}
+		if err := s.csrf.Check(r); err != nil {
+			// A browser holding a client certificate sends it to any page
+			// that asks: a write must come from the console's own pages.
+			refuse(w, r, &Error{Status: http.StatusForbidden, Code: CodeCrossOrigin,
+				Message: "cross-origin request refused: changes can only be made from the console's own pages (" + err.Error() + ")"})
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.limits.MaxBodyBytes)
 		if err := rt.serve(w, r, c); err != nil {
 			s.fail(w, r, err)

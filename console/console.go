@@ -128,6 +128,7 @@ type Server struct {
 	routes  []route
 	handler http.Handler
 	streams *streamLimiter
+	csrf    *http.CrossOriginProtection
 
 	mu      sync.Mutex
 	ledgers map[string]Ledger
@@ -159,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, dir: dir, limits: cfg.Limits.withDefaults(), ledgers: map[string]Ledger{}}
 	s.streams = newStreamLimiter(s.limits.Streams, s.limits.StreamsPerIdentity)
+	s.csrf = http.NewCrossOriginProtection()
 	pages, err := newPages()
 	if err != nil {
 		return nil, err

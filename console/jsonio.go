@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 
 	"github.com/iotledger/iotledger/chaincode/api"
@@ -30,6 +31,8 @@ const (
 	CodeBadRequest      = "BAD_REQUEST"      // malformed request (JSON, parameters)
 	CodeNotFound        = "NOT_FOUND"
 	CodeTooLarge        = "REQUEST_TOO_LARGE"
+	CodeMediaType       = "UNSUPPORTED_MEDIA_TYPE" // a body that is not application/json
+	CodeCrossOrigin     = "CROSS_ORIGIN"           // a write from another site's page
 	CodeTooManyStreams  = "TOO_MANY_STREAMS"
 	CodeUnavailable     = "UNAVAILABLE" // the ledger, the index or the health source cannot be reached
 	CodeLedger          = "LEDGER_ERROR"
@@ -117,6 +120,16 @@ func badRequest(format string, args ...any) *Error {
 // decodeStrict reads exactly one JSON value into v: unknown fields, a
 // missing body and trailing data are refused, each with its own message.
 func decodeStrict(r *http.Request, v any) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		if r.ContentLength == 0 {
+			return badRequest("the request needs a JSON body (Content-Type: application/json)")
+		}
+		// Only a script of the console's own origin can send this type
+		// (anything else needs a CORS preflight, which the console never
+		// grants); an HTML form cannot.
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: CodeMediaType,
+			Message: fmt.Sprintf("Content-Type %q: send the body as application/json", r.Header.Get("Content-Type"))}
+	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -101,7 +101,8 @@ async function loadReadings() {
     if (newest.readings.length) {
       lastSeq = newest.readings[0].seq;
       if (newest.readings[0].private && !newest.readings[0].values) {
-        summary.textContent += '. This device\'s values are private to its owner org: this org\'s index holds only their hashes (ask Explain why).';
+        summary.append('. This device\'s values are private to its owner org: this org\'s index holds only their hashes. ',
+          el('a', { href: '/policies?action=telemetry:read&resource=' + enc, id: 'explain-private' }, 'Explain who may read them'));
       }
     }
   } catch (e) { showError(null, e); }

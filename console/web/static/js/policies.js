@@ -46,6 +46,13 @@ function putForm(formId, errId, kind, perm) {
   });
 }
 
+// Links from other pages ask a question: /policies?action=telemetry:read&resource=sensor-1
+const asked = new URLSearchParams(location.search);
+if (asked.get('action') && asked.get('resource')) {
+  for (const k of ['action', 'resource', 'device']) if (asked.get(k)) explainForm.elements[k].value = asked.get(k);
+  explainForm.requestSubmit();
+}
+
 putForm('put-policy', 'policy-error', 'policies', 'policy:manage');
 putForm('put-rule', 'rule-error', 'rules', 'rule:manage');
 load();

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
 )
 
@@ -376,4 +378,52 @@ func TestWritesFromAnotherSitesPageAreRefused(t *testing.T) {
 	require.NoError(t, err)
 	_ = res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
+}
+
+type fakeHealth struct {
+	status any
+	err    error
+}
+
+func (h fakeHealth) Health(context.Context) (any, error) { return h.status, h.err }
+
+func TestHealthShowsTheNetworkStatusWhenTheConsoleHasASource(t *testing.T) {
+	fx := newFixture(t)
+	status, body := fx.do(fx.as("auditor"), "GET", "/api/v1/health", "")
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	require.Contains(t, apiError(t, body).Message, "no network status source")
+
+	fx = newFixture(t, func(c *Config) { c.Health = fakeHealth{status: map[string]any{"healthy": true, "height": 42}} })
+	status, body = fx.do(fx.as("auditor"), "GET", "/api/v1/health", "")
+	require.Equal(t, http.StatusOK, status, body)
+	require.JSONEq(t, `{"network":{"healthy":true,"height":42}}`, body)
+
+	fx = newFixture(t, func(c *Config) { c.Health = fakeHealth{err: errors.New("orderer1: connection refused")} })
+	status, body = fx.do(fx.as("auditor"), "GET", "/api/v1/health", "")
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	require.Contains(t, apiError(t, body).Message, "orderer1: connection refused")
+}
+
+func TestAReadingsReceiptIsBuiltFromTheIndexAndDownloaded(t *testing.T) {
+	fx := newFixture(t)
+	require.NoError(t, fx.st.Apply(context.Background(), readingsBlock(0, "sensor-1", 1, 3, time.Now().UnixMilli())))
+	req, err := http.NewRequest("GET", fx.ts.URL+"/api/v1/devices/sensor-1/readings/2/receipt", nil)
+	require.NoError(t, err)
+	res, err := fx.as("auditor").Do(req)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, `attachment; filename="receipt-sensor-1-2.json"`, res.Header.Get("Content-Disposition"))
+	calls := fx.ledgers.callsOf("ReadingReceipt")
+	require.Len(t, calls, 1)
+	require.Equal(t, "auditor", calls[0].identity)
+	proof := calls[0].args[0].(*reading.Proof)
+	require.Equal(t, "batch-0", proof.BatchID)
+	require.Equal(t, 1, proof.Index)
+	require.Equal(t, 3, proof.Size)
+
+	status, body := fx.do(fx.as("auditor"), "GET", "/api/v1/devices/sensor-1/readings/99/receipt", "")
+	require.Equal(t, http.StatusNotFound, status, body)
+	status, _ = fx.do(fx.as("auditor"), "GET", "/api/v1/devices/sensor-1/readings/x/receipt", "")
+	require.Equal(t, http.StatusBadRequest, status)
 }

@@ -61,7 +61,11 @@ func NewDirectory(p *client.Profile) (*Directory, error) {
 			return nil, fmt.Errorf("identity %q: %w", name, err)
 		}
 		role, _ := RoleOf(cert)
-		d.byCert[sha256.Sum256(cert.Raw)] = Caller{Name: name, MSPID: files.MSPID, Role: role, Subject: cert.Subject.String()}
+		sum := sha256.Sum256(cert.Raw)
+		if other, dup := d.byCert[sum]; dup {
+			return nil, fmt.Errorf("identities %q and %q hold the same certificate: the console could not tell who signed in", other.Name, name)
+		}
+		d.byCert[sum] = Caller{Name: name, MSPID: files.MSPID, Role: role, Subject: cert.Subject.String()}
 	}
 	return d, nil
 }

@@ -68,3 +68,15 @@ func TestNewDirectoryRefusesAProfileWithAnUnreadableCertificate(t *testing.T) {
 	_, err := NewDirectory(p)
 	require.ErrorContains(t, err, `identity "operator"`)
 }
+
+func TestNewDirectoryRefusesTwoIdentitiesWithOneCertificate(t *testing.T) {
+	ca := wiretest.NewCA(t, "ca.org1")
+	dir := t.TempDir()
+	certPEM, keyPEM := ca.Issue(t, "operator", api.RoleOperator, wiretest.Epoch.AddDate(1, 0, 0))
+	f := client.IdentityFiles{Cert: filepath.Join(dir, "op.pem"), Key: filepath.Join(dir, "op.key")}
+	require.NoError(t, os.WriteFile(f.Cert, certPEM, 0o600))
+	require.NoError(t, os.WriteFile(f.Key, keyPEM, 0o600))
+	p := &client.Profile{MSPID: "Org1MSP", Identities: map[string]client.IdentityFiles{"operator": f, "operator-copy": f}}
+	_, err := NewDirectory(p)
+	require.ErrorContains(t, err, "hold the same certificate")
+}

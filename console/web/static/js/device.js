@@ -1,6 +1,7 @@
 import { api, el, rows, say, showError, time, can } from './api.js';
 
 const root = document.getElementById('device');
+const privateNote = document.getElementById('private-note');
 const id = root.dataset.device;
 const enc = encodeURIComponent(id);
 
@@ -13,7 +14,16 @@ async function loadDevice() {
     document.getElementById('identity').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
     rows(document.querySelector('#history tbody'), [...history].reverse(), (h) => [time(h.timestamp), el('code', {}, h.txId),
       h.deleted ? 'deleted' : h.device?.status ?? '', String(h.device?.keyVersion ?? ''), h.device?.keyId ?? '']);
-  } catch (e) { showError(null, e); }
+    if (d.private && d.owner !== document.body.dataset.msp) {
+      privateNote.replaceChildren(`The values of ${id} are private to ${d.owner}: they never reach this org's peer or index, only their hashes do. `,
+        el('a', { href: '/policies?action=telemetry:read&resource=' + enc, id: 'explain-private' }, 'Explain who may read them'));
+    }
+  } catch (e) {
+    showError(null, e);
+    if (e.code === 'ACCESS_DENIED') {
+      document.getElementById('status').append(' ', el('a', { href: '/policies?action=device:read&resource=' + enc, id: 'explain-denied' }, 'Explain why'));
+    }
+  }
 }
 
 async function loadCommands() {
@@ -98,13 +108,7 @@ async function loadReadings() {
     chartBox.dataset.readings = String(sum.count);
     chartBox.dataset.renderMs = String(Math.round(performance.now() - started));
     const newest = await api(`/api/v1/devices/${enc}/readings?order=newest&limit=1`);
-    if (newest.readings.length) {
-      lastSeq = newest.readings[0].seq;
-      if (newest.readings[0].private && !newest.readings[0].values) {
-        summary.append('. This device\'s values are private to its owner org: this org\'s index holds only their hashes. ',
-          el('a', { href: '/policies?action=telemetry:read&resource=' + enc, id: 'explain-private' }, 'Explain who may read them'));
-      }
-    }
+    if (newest.readings.length) lastSeq = newest.readings[0].seq;
   } catch (e) { showError(null, e); }
   if (new FormData(range).get('live')) follow();
 }

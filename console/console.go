@@ -68,7 +68,7 @@ type HealthSource interface {
 // Limits bound what one request or one person can hold.
 type Limits struct {
 	MaxBodyBytes       int64 // request body (default 1 MiB)
-	StreamsPerIdentity int   // concurrent live streams of one identity (default 4)
+	StreamsPerIdentity int   // concurrent live streams of one identity (default 8: a device page holds two)
 	Streams            int   // concurrent live streams in all (default 64)
 	FleetDevices       int   // devices the fleet overview counts at most (default 10,000)
 	SummaryReadings    int   // readings one chart summary reads at most (default 1,000,000)
@@ -79,7 +79,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxBodyBytes = 1 << 20
 	}
 	if l.StreamsPerIdentity <= 0 {
-		l.StreamsPerIdentity = 4
+		l.StreamsPerIdentity = 8
 	}
 	if l.Streams <= 0 {
 		l.Streams = 64

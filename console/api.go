@@ -106,6 +106,7 @@ func (s *Server) apiRoutes() []route {
 		{"PUT", "/api/v1/rules/{id}", PermRuleManage, s.putRule},
 		{"POST", "/api/v1/explain", PermPolicyRead, s.explain},
 		{"GET", "/api/v1/health", PermNetworkRead, s.getHealth},
+		{"GET", "/api/v1/hubs", PermNetworkRead, s.getHubs},
 	}
 }
 

@@ -109,6 +109,8 @@ type Config struct {
 	Index index.Store
 	// Health is optional; without it /api/v1/health answers 503.
 	Health HealthSource
+	// Hubs are the org's hubs the fleet overview asks (optional).
+	Hubs HubSource
 	// PollInterval is how often a live reading stream looks for new
 	// readings in the index (default 1 s).
 	PollInterval time.Duration

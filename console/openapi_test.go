@@ -101,6 +101,7 @@ var exampleTypes = map[string]struct{ request, response func() any }{
 	"putRule":            {func() any { return &api.Rule{} }, func() any { return &api.Rule{} }},
 	"explain":            {func() any { return &api.AccessRequest{} }, func() any { return &api.Explanation{} }},
 	"getHealth":          {nil, func() any { return &struct{ Network *network.Status }{} }},
+	"getHubs":            {nil, func() any { return &Hubs{} }},
 }
 
 func TestOpenAPIExamplesDecodeIntoTheServersTypes(t *testing.T) {

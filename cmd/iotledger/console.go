@@ -24,6 +24,7 @@ type consoleOptions struct {
 	tlsCert   string
 	tlsKey    string
 	clientCAs []string
+	hubs      []string
 }
 
 func newConsoleCmd(g *globalOptions) *cobra.Command {
@@ -60,6 +61,7 @@ audit trail and receipts come from the org's index (--index, kept by ` + "`iotle
 	f.StringVar(&o.tlsCert, "tls-cert", "", "server certificate (PEM; default: the profile's hubTLS certificate)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "server key (PEM; default: the profile's hubTLS key)")
 	f.StringArrayVar(&o.clientCAs, "client-ca", nil, "CA certificate that issues the org's identities (PEM; repeatable; default: the profile's hubTLS.caCert)")
+	f.StringArrayVar(&o.hubs, "hub", nil, "health address of one of the org's hubs, e.g. http://127.0.0.1:9100 (repeatable): the fleet overview shows their connected devices")
 	return cmd
 }
 
@@ -100,6 +102,9 @@ func runConsole(ctx context.Context, cmd *cobra.Command, l *ledgerCmd, o console
 		defer func() { _ = st.Close() }()
 	}
 	cfg := console.Config{Profile: p, Open: open, ClientCAs: pool, Certificate: cert, Index: st, Logger: log}
+	if len(o.hubs) > 0 {
+		cfg.Hubs = console.HubEndpoints{URLs: o.hubs}
+	}
 	if l.lf.profile == "" {
 		if n, err := network.Load(l.lf.stateDir); err == nil {
 			cfg.Health = networkHealth{n}

@@ -1,4 +1,4 @@
-import { api, el, showError, deviceLink } from './api.js';
+import { api, el, rows, showError, deviceLink, time } from './api.js';
 
 const counts = document.getElementById('counts');
 const tbody = document.querySelector('#devices tbody');
@@ -37,5 +37,19 @@ async function loadDevices(append) {
 
 form.addEventListener('submit', (ev) => { ev.preventDefault(); loadDevices(false); });
 more.addEventListener('click', () => loadDevices(true));
+async function loadHubs() {
+  try {
+    const h = await api('/api/v1/hubs');
+    document.getElementById('connected').textContent = h.hubs.length
+      ? `${h.connectedDevices} devices connected to ${h.hubs.length} hub(s).`
+      : 'No hubs configured (start the console with --hub URL for each of the org\'s hubs).';
+    rows(document.querySelector('#hubs tbody'), h.hubs, (x) => x.health
+      ? [x.health.hub || x.url, x.health.ok ? 'ok' : `failing: broker ${x.health.broker}, ledger ${x.health.ledger}, commit ${x.health.commit}`,
+        String(x.health.devices), String(x.health.outboxDepth), time(x.health.lastCommit)]
+      : [x.url, 'unreachable: ' + x.error, '', '', '']);
+  } catch (e) { showError('connected', e); }
+}
+
 loadCounts();
+loadHubs();
 loadDevices(false);

@@ -113,6 +113,13 @@ async function loadReadings() {
   if (new FormData(range).get('live')) follow();
 }
 
+function follow() {
+  const q = lastSeq !== null ? '?after=' + lastSeq : '';
+  live = new EventSource(`/api/v1/devices/${enc}/readings/stream${q}`);
+  live.addEventListener('reading', (ev) => add([JSON.parse(ev.data)]));
+  live.addEventListener('error', () => { if (live && live.readyState === EventSource.CLOSED) say('Live readings stopped: reload the page to resume.', true); });
+}
+
 range.addEventListener('submit', (ev) => { ev.preventDefault(); loadReadings(); });
 
 // ---- actions (operators only: the page has no buttons otherwise)

@@ -11,7 +11,7 @@ TEST_TIMEOUT  ?= 45m
 # time keeps a 2-core machine responsive.
 TEST_PARALLEL ?= 2
 
-.PHONY: all build test test-unit lint fmt vet demo bench network-up network-down network-status clean
+.PHONY: all build test test-unit lint fmt vet demo bench network-up network-down network-status clean console-assets
 
 all: build
 
@@ -59,6 +59,13 @@ network-down:
 
 network-status:
 	$(GO) run ./cmd/iotledger network status
+
+## console-assets: install the console's npm packages (pinned by console/web/package-lock.json) and copy their files into the embedded assets
+CONSOLE_WEB := console/web
+console-assets:
+	cd $(CONSOLE_WEB) && npm ci --ignore-scripts --no-audit --no-fund
+	cp $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.iife.min.js $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.min.css $(CONSOLE_WEB)/static/vendor/
+	cp $(CONSOLE_WEB)/node_modules/uplot/LICENSE $(CONSOLE_WEB)/static/vendor/uPlot.LICENSE
 
 clean:
 	rm -rf $(BIN)

@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 		newHubCmd(g),
 		newSimCmd(g),
 		newDemoCmd(g),
+		newConsoleCmd(g),
 	)
 	return root
 }

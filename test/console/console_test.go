@@ -1,0 +1,210 @@
+// Package console_test drives the web console in a real headless Chromium
+// against a real Fabric network: the console runs in the test process over
+// the network's Org1 profile and index, and the browser reaches it through
+// a TLS-terminating proxy of the test that presents the signed-in
+// identity's client certificate upstream (the console's mutual TLS itself
+// is covered by the unit tests in console/; importing a client certificate
+// into a headless browser's NSS store and auto-selecting it is more fragile
+// than the proxy and tests nothing more of the console).
+package console_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/console"
+	"github.com/iotledger/iotledger/console/identity"
+	"github.com/iotledger/iotledger/index"
+	"github.com/iotledger/iotledger/network"
+	"github.com/iotledger/iotledger/test/testnet"
+)
+
+var fabric *network.Network
+
+func TestMain(m *testing.M) { os.Exit(testnet.Run(m, &fabric)) }
+
+func uniqueID(t *testing.T, prefix string) string {
+	b := make([]byte, 4)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+func connect(t *testing.T, org, name string) *client.Client {
+	t.Helper()
+	p, err := fabric.Profile(org)
+	require.NoError(t, err)
+	c, err := client.Connect(context.Background(), p, name)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+type networkHealth struct{ n *network.Network }
+
+func (h networkHealth) Health(ctx context.Context) (any, error) { return h.n.Status(ctx) }
+
+// orgConsole is an org's console serving in the test, with its index.
+type orgConsole struct {
+	url     string // https://127.0.0.1:PORT
+	profile *client.Profile
+	index   *testnet.Index // nil for a console over another store
+}
+
+// startConsole serves org's console as `iotledger console` would: over its
+// profile, its index (following the network) and the network's status.
+func startConsole(t *testing.T, org string, tweak ...func(*console.Config)) *orgConsole {
+	t.Helper()
+	ix := testnet.StartIndex(t, fabric, org)
+	c := startConsoleWith(t, org, ix, tweak...)
+	c.index = ix
+	return c
+}
+
+// startConsoleWith serves org's console over the index st.
+func startConsoleWith(t *testing.T, org string, st index.Store, tweak ...func(*console.Config)) *orgConsole {
+	t.Helper()
+	p, err := fabric.Profile(org)
+	require.NoError(t, err)
+	require.NotNil(t, p.HubTLS, "the profile of %s has no hubTLS (server certificate and CA)", org)
+	pool, err := identity.CertPool(p.HubTLS.CACert)
+	require.NoError(t, err)
+	cert, err := tls.LoadX509KeyPair(p.HubTLS.Cert, p.HubTLS.Key)
+	require.NoError(t, err)
+	conn, err := client.NewConnection(p)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	cfg := console.Config{
+		Profile: p, ClientCAs: pool, Certificate: cert, Index: st, Health: networkHealth{fabric},
+		Open: func(ctx context.Context, name string) (console.Ledger, error) { return client.Dial(ctx, conn, p, name) },
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	srv, err := console.New(cfg)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+		_ = srv.Close()
+	})
+	return &orgConsole{url: "https://" + ln.Addr().String(), profile: p}
+}
+
+// signIn is a plain-HTTP proxy on loopback that forwards to the console
+// over TLS with identity's client certificate: the browser is then signed
+// in as that identity.
+func (c *orgConsole) signIn(t *testing.T, name string) string {
+	t.Helper()
+	files, err := c.profile.Identity(name)
+	require.NoError(t, err)
+	cert, err := tls.LoadX509KeyPair(files.Cert, files.Key)
+	require.NoError(t, err)
+	roots, err := identity.CertPool(c.profile.HubTLS.CACert)
+	require.NoError(t, err)
+	target, err := url.Parse(c.url)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.FlushInterval = -1 // server-sent events go through at once
+	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	hs := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// browser is a headless Chromium tab; when the test fails, a screenshot
+// of the page goes into the test's artifact directory (kept with
+// `go test -artifacts`) or IOTLEDGER_TEST_ARTIFACTS.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, // tests run as root in CI containers
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-dev-shm-usage", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	require.NoError(t, chromedp.Do(bctx), "starting Chromium")
+	ctx, cancelTimeout := context.WithTimeout(bctx, 5*time.Minute)
+	// The page's console (script errors, failed requests) is shown when
+	// the test fails.
+	var mu sync.Mutex
+	var messages []string
+	consoleCtx, stopConsole := context.WithCancel(bctx)
+	consoleDone := make(chan struct{})
+	go func() {
+		defer close(consoleDone)
+		for m, err := range chromedp.Console(consoleCtx) {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			messages = append(messages, m.String())
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		stopConsole()
+		<-consoleDone
+		if t.Failed() {
+			screenshot(t, ctx, "failure")
+			for _, m := range messages {
+				t.Logf("browser console: %s", m)
+			}
+		}
+		cancelTimeout()
+		cancel()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) string {
+	dir := os.Getenv("IOTLEDGER_TEST_ARTIFACTS")
+	if dir == "" {
+		dir = t.ArtifactDir()
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("no screenshot: %v", err)
+		return ""
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("no screenshot: %v", err)
+		return ""
+	}
+	path := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".png")
+	if err := os.WriteFile(path, png, 0o600); err != nil {
+		t.Logf("no screenshot: %v", err)
+		return ""
+	}
+	t.Logf("screenshot: %s", path)
+	return path
+}

@@ -11,7 +11,7 @@ TEST_TIMEOUT  ?= 45m
 # time keeps a 2-core machine responsive.
 TEST_PARALLEL ?= 2
 
-.PHONY: all build test test-unit lint fmt vet demo bench network-up network-down network-status clean console-assets
+.PHONY: all build browser test test-unit lint fmt vet demo bench network-up network-down network-status clean console-assets
 
 all: build
 
@@ -20,9 +20,18 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 ## test: every test — unit, fuzz seed corpora, and integration tests on real Fabric networks
-test:
+test: browser
 	$(GO) vet ./...
 	$(GO) test -count=1 -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) ./...
+
+## browser: Debian's chromium for the console's browser tests, installed when missing (as root)
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$${IOTLEDGER_CHROMIUM:-}" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium package for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "no chromium: the browser tests will say how to install it (apt-get install chromium, or IOTLEDGER_CHROMIUM)"; fi
 
 ## test-unit: only the tests that need no network
 test-unit:

@@ -18,11 +18,18 @@ async function loadDevice() {
       privateNote.replaceChildren(`The values of ${id} are private to ${d.owner}: they never reach this org's peer or index, only their hashes do. `,
         el('a', { href: '/policies?action=telemetry:read&resource=' + enc, id: 'explain-private' }, 'Explain who may read them'));
     }
-  } catch (e) {
-    showError(null, e);
-    if (e.code === 'ACCESS_DENIED') {
-      document.getElementById('status').append(' ', el('a', { href: '/policies?action=device:read&resource=' + enc, id: 'explain-denied' }, 'Explain why'));
-    }
+  } catch (e) { refused(e); }
+}
+
+// refused shows a loader's error in the status line. The device's loaders
+// run at once and each may be refused; whichever answers last writes the
+// line, so each of them offers Explain for a refusal.
+let explainLink = null;
+function refused(e) {
+  showError(null, e);
+  if (e.code === 'ACCESS_DENIED' && !explainLink?.isConnected) {
+    explainLink = el('a', { href: '/policies?action=device:read&resource=' + enc, id: 'explain-denied' }, 'Explain why');
+    document.getElementById('status').append(' ', explainLink);
   }
 }
 
@@ -30,7 +37,7 @@ async function loadCommands() {
   try {
     const p = await api(`/api/v1/devices/${enc}/commands`);
     rows(document.querySelector('#commands tbody'), p.commands, (c) => [el('code', {}, c.id), c.name, c.status, time(c.issuedAt), c.result || '']);
-  } catch (e) { showError(null, e); }
+  } catch (e) { refused(e); }
 }
 
 // ---- chart
@@ -109,7 +116,7 @@ async function loadReadings() {
     chartBox.dataset.renderMs = String(Math.round(performance.now() - started));
     const newest = await api(`/api/v1/devices/${enc}/readings?order=newest&limit=1`);
     if (newest.readings.length) lastSeq = newest.readings[0].seq;
-  } catch (e) { showError(null, e); }
+  } catch (e) { refused(e); }
   if (new FormData(range).get('live')) follow();
 }
 

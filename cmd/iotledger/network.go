@@ -128,19 +128,29 @@ func newNetworkDownCmd(g *globalOptions, stateDir *string) *cobra.Command {
 	}
 }
 
+// loadNetwork loads the network in stateDir for a verb that changes it: its
+// log goes to stderr, its progress to stdout unless the output is JSON.
+func loadNetwork(cmd *cobra.Command, g *globalOptions, stateDir string) (*network.Network, error) {
+	n, err := network.Load(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	n.SetLogger(networkLogger(g, cmd.ErrOrStderr()))
+	if !g.json() {
+		n.SetProgress(cmd.OutOrStdout())
+	}
+	return n, nil
+}
+
 func newNetworkStopCmd(g *globalOptions, stateDir *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stop",
 		Short: "Stop every process of the network and keep its state (ledgers, crypto material, CA databases, ports, profiles); start or up resumes it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := network.Load(*stateDir)
+			n, err := loadNetwork(cmd, g, *stateDir)
 			if err != nil {
 				return err
-			}
-			n.SetLogger(networkLogger(g, cmd.ErrOrStderr()))
-			if !g.json() {
-				n.SetProgress(cmd.OutOrStdout())
 			}
 			if err := n.Stop(cmd.Context()); err != nil {
 				return err
@@ -164,13 +174,9 @@ every org's peer. Nothing is regenerated. A recorded port taken by another progr
 start before anything starts. Starting a running network does nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := network.Load(*stateDir)
+			n, err := loadNetwork(cmd, g, *stateDir)
 			if err != nil {
 				return err
-			}
-			n.SetLogger(networkLogger(g, cmd.ErrOrStderr()))
-			if !g.json() {
-				n.SetProgress(cmd.OutOrStdout())
 			}
 			if err := n.Start(cmd.Context()); err != nil {
 				return err
@@ -403,13 +409,9 @@ peers and CAs keep running. With --name and --package any other chaincode-as-a-s
 server of the source tree is deployed the same way.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := network.Load(*stateDir)
+			n, err := loadNetwork(cmd, g, *stateDir)
 			if err != nil {
 				return err
-			}
-			n.SetLogger(networkLogger(g, cmd.ErrOrStderr()))
-			if !g.json() {
-				n.SetProgress(cmd.OutOrStdout())
 			}
 			if spec.Name == "" || spec.Name == network.DefaultChaincode && spec.Package == "" {
 				if spec.EndorsementPolicy != "" {

@@ -151,6 +151,15 @@ func (d *directory) servedStaleEntry(lookup, id string, fetched time.Time, err e
 	}
 }
 
+// ledgerContext is the context of a ledger read: bounded by
+// staleReadTimeout when a stale entry can answer if the ledger does not.
+func ledgerContext(ctx context.Context, fallback bool) (context.Context, context.CancelFunc) {
+	if fallback {
+		return context.WithTimeout(ctx, staleReadTimeout)
+	}
+	return ctx, func() {}
+}
+
 // lookup returns the device's cached record, reading the ledger when the
 // entry is missing or stale (stale-if-error: see directory).
 func (d *directory) lookup(ctx context.Context, id string) (deviceInfo, error) {
@@ -171,10 +180,7 @@ func (d *directory) lookup(ctx context.Context, id string) (deviceInfo, error) {
 		d.servedStaleEntry("device", id, info.fetched, nil)
 		return info, nil
 	}
-	rctx, cancel := ctx, context.CancelFunc(func() {})
-	if fallback {
-		rctx, cancel = context.WithTimeout(ctx, staleReadTimeout)
-	}
+	rctx, cancel := ledgerContext(ctx, fallback)
 	fresh, err := d.read(rctx, id)
 	cancel()
 	d.answered(err)
@@ -256,10 +262,7 @@ func (d *directory) mayMessage(ctx context.Context, from, to string) (bool, erro
 		d.servedStaleEntry("device_message", from, a.fetched, nil)
 		return true, nil
 	}
-	rctx, cancel := ctx, context.CancelFunc(func() {})
-	if fallback {
-		rctx, cancel = context.WithTimeout(ctx, staleReadTimeout)
-	}
+	rctx, cancel := ledgerContext(ctx, fallback)
 	dec, err := d.ledger.CheckAccess(rctx, api.AccessRequest{Device: from, Action: api.ActionDeviceMessage, Resource: to})
 	cancel()
 	d.answered(err)

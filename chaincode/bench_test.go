@@ -24,7 +24,7 @@ import (
 )
 
 // BenchmarkSubmitBatch measures one 100-reading telemetry transaction through
-// the whole contract path (contract-api dispatch included) on the fake world.
+// the whole contract path (as the peer calls the chaincode) on the fake world.
 func BenchmarkSubmitBatch(b *testing.B) {
 	t := &testing.T{}
 	w := newWorld(t)
@@ -34,8 +34,9 @@ func BenchmarkSubmitBatch(b *testing.B) {
 	}
 	_, err := w.putRule(org1Operator, hotRule("warm", api.RuleAction{Type: api.ActionTypeAlert, Severity: api.SeverityInfo}))
 	require.NoError(b, err)
-	cc, err := contractapi.NewChaincode(w.c.Device, w.c.Policy, w.c.Rule, w.c.Telemetry, w.c.Command)
+	router, err := contractapi.NewChaincode(w.c.Device, w.c.Policy, w.c.Rule, w.c.Telemetry, w.c.Command)
 	require.NoError(b, err)
+	cc := newDispatcher(router, w.c.Device, w.c.Policy, w.c.Rule, w.c.Telemetry, w.c.Command)
 	creator := serializedIdentity(b, "Org1MSP", "hub1", api.RoleHub)
 	batches := make([]string, b.N)
 	for n := range batches {
@@ -129,14 +130,15 @@ func BenchmarkStateBytesPerReading(b *testing.B) {
 }
 
 // BenchmarkCheckAccess measures one policy:CheckAccess evaluation through
-// the whole contract path (contract-api dispatch, the creator's certificate,
+// the whole contract path (dispatch, the creator's certificate,
 // the device record, the org's policies) on the fake world.
 func BenchmarkCheckAccess(b *testing.B) {
 	t := &testing.T{}
 	w := newWorld(t)
 	w.enroll(org1Operator, "d0", "fridge")
-	cc, err := contractapi.NewChaincode(w.c.Device, w.c.Policy, w.c.Rule, w.c.Telemetry, w.c.Command)
+	router, err := contractapi.NewChaincode(w.c.Device, w.c.Policy, w.c.Rule, w.c.Telemetry, w.c.Command)
 	require.NoError(b, err)
+	cc := newDispatcher(router, w.c.Device, w.c.Policy, w.c.Rule, w.c.Telemetry, w.c.Command)
 	creator := serializedIdentity(b, "Org1MSP", "operator1", api.RoleOperator)
 	req := jsonArg(t, api.AccessRequest{Action: api.ActionTelemetryRead, Resource: "d0"})
 	b.ReportAllocs()

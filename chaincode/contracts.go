@@ -109,7 +109,7 @@ func NewContracts(opts ...Option) (*Contracts, error) {
 }
 
 // NewChaincode builds the chaincode serving every contract.
-func NewChaincode(opts ...Option) (*contractapi.ContractChaincode, error) {
+func NewChaincode(opts ...Option) (*Chaincode, error) {
 	c, err := NewContracts(opts...)
 	if err != nil {
 		return nil, err
@@ -120,5 +120,5 @@ func NewChaincode(opts ...Option) (*contractapi.ContractChaincode, error) {
 	}
 	cc.Info.Title = "iotledger"
 	cc.Info.Version = "1.0.0"
-	return cc, nil
+	return newDispatcher(cc, c.Device, c.Policy, c.Rule, c.Telemetry, c.Command, c.Message), nil
 }

@@ -34,6 +34,8 @@ type engines struct {
 	// clock and maxSkew bound the proposal timestamp (see checkClock).
 	clock   func() time.Time
 	maxSkew time.Duration
+	// callers caches principalOf by creator bytes.
+	callers callerCache
 }
 
 // txn is the state of one transaction: who calls, when (the transaction
@@ -65,11 +67,31 @@ func (e *engines) begin(ctx contractapi.TransactionContextInterface) (*txn, erro
 	if err := e.checkClock(now); err != nil {
 		return nil, err
 	}
-	caller, err := principalOf(ctx.GetClientIdentity())
+	caller, err := e.caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return newTxn(e, stub, now, caller), nil
+}
+
+// caller is the principal of the transaction's creator, from the cache when
+// the same creator called before. The principal is shared between
+// transactions: nothing may modify it (or its Attrs).
+func (e *engines) caller(ctx contractapi.TransactionContextInterface) (api.Principal, error) {
+	creator, err := ctx.GetStub().GetCreator()
+	if err == nil && len(creator) > 0 {
+		if p, ok := e.callers.get(creator); ok {
+			return p, nil
+		}
+	}
+	p, err := principalOf(ctx.GetClientIdentity())
+	if err != nil {
+		return api.Principal{}, err
+	}
+	if len(creator) > 0 {
+		e.callers.put(creator, p)
+	}
+	return p, nil
 }
 
 // checkClock refuses a proposal whose timestamp is further than maxSkew from

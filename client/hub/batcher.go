@@ -162,7 +162,9 @@ func (h *Hub) queueRecovered(work chan<- batchJob, recovery *recoveryQueue) bool
 
 // formBatches waits until BatchSize readings can go (readings of devices
 // without a batch in flight, Outbox.Available) or BatchWait has passed since
-// readings first waited (no waiting once the hub is flushing), then records
+// readings first waited (no waiting once the hub is flushing, nor for
+// readings that a resolved batch has just freed: they waited for that batch
+// already, and together they are the next batch), then records
 // batches and queues them. When several batches' worth can go it records
 // as many as the queue has room for in one outbox transaction, so idle
 // submitters get work without one fsync per batch. A batch that is not
@@ -191,6 +193,9 @@ func (h *Hub) formBatches(work chan<- batchJob, recovery *recoveryQueue) {
 		if shortAt.IsZero() {
 			shortAt = time.Now().Add(h.cfg.BatchWait)
 		}
+		if h.outbox.TakeReleased() {
+			shortAt = time.Now() // they waited for their device's batch in flight already
+		}
 		flushing := isClosed(h.flushing)
 	fill:
 		for !flushing && h.outbox.Available() < int64(h.cfg.BatchSize) {
@@ -204,6 +209,9 @@ func (h *Hub) formBatches(work chan<- batchJob, recovery *recoveryQueue) {
 				timer.Stop()
 				if !h.queueRecovered(work, recovery) {
 					return
+				}
+				if h.outbox.TakeReleased() {
+					shortAt = time.Now()
 				}
 			case <-timer.C:
 			case <-h.flushing:

@@ -392,3 +392,39 @@ func gauge(t *testing.T, h *Hub, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// TestReadingsFreedByACommittedBatchGoAtOnce: a device's readings that
+// waited for its batch in flight are submitted as soon as that batch is
+// resolved, not BatchWait later (they have waited a whole commit already).
+func TestReadingsFreedByACommittedBatchGoAtOnce(t *testing.T) {
+	fx := &fixture{ledger: hubtest.NewLedger(), dir: t.TempDir()}
+	d := fx.enroll(t, "backlog-1", api.StatusActive)
+	ob, err := OpenOutbox(fx.dir + "/outbox.db")
+	require.NoError(t, err)
+	appendRecords(t, ob, signedRecords(t, []*device{d}, 1, 15))
+	require.NoError(t, ob.Close())
+
+	gate := make(chan struct{})
+	ll := newLaneLedger(fx.ledger)
+	ll.pause = func(ctx context.Context) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}
+	// A BatchWait no test outlasts: only full batches and freed readings go.
+	fx.start(t, func(c *Config) { c.Ledger = ll; c.BatchSize = 10; c.BatchWait = time.Hour })
+	eventually(t, func() bool { _, s := ll.report(); return len(s) == 1 }, "the full batch is not submitted")
+	require.Equal(t, 5.0, gauge(t, fx.hub, "iotledger_hub_readings_held_back"), "five readings wait for the device's batch in flight")
+
+	close(gate)
+	eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "the five freed readings still wait (depth %d)", fx.hub.Outbox().Depth())
+	_, submitted := ll.report()
+	require.Len(t, submitted, 2)
+	require.Len(t, submitted[1], 5, "the freed readings go together as the next batch")
+	var keys []string
+	for seq := uint64(1); seq <= 15; seq++ {
+		keys = append(keys, hubtest.Key(d.id, seq))
+	}
+	requireExactlyOnce(t, fx.ledger, keys)
+}

@@ -86,6 +86,9 @@ type Outbox struct {
 	holds  map[uint64][]string // recorded batch id → the devices it holds
 	laned  int64               // pending readings in lanes
 	free   atomic.Int64        // of those, readings of devices no batch holds (Available)
+	// released is set when Release frees readings that waited for their
+	// device's batch in flight (TakeReleased).
+	released atomic.Bool
 }
 
 // lane is one device's pending readings and the recorded batches holding
@@ -477,11 +480,18 @@ func (o *Outbox) Release(batchID uint64) {
 		}
 		l.held--
 		if l.held == 0 {
+			if len(l.ids) > 0 {
+				o.released.Store(true)
+			}
 			o.free.Add(int64(len(l.ids)))
 			o.tidy(dev, l)
 		}
 	}
 }
+
+// TakeReleased reports whether a Release has freed readings that were held
+// back by their device's batch in flight since the last call.
+func (o *Outbox) TakeReleased() bool { return o.released.Swap(false) }
 
 // Available is the number of pending readings of devices no recorded batch
 // holds: what TakeLaneBatches can take now.

@@ -28,8 +28,8 @@ func sampleReport() *Report {
 		NewWorkloadResult(WorkRawGet, KindEvaluate, "", "", lr(32, 20000, 20000), cpu),
 		NewWorkloadResult(WorkTelemetry, KindSubmit, WorkRawPut, "", lr(32, 3000, 3000), cpu),
 		NewWorkloadResult(WorkCheckAccess, KindEvaluate, WorkRawGet, "", lr(32, 17000, 17000), cpu),
-		NewWorkloadResult(WorkTelemetryBatch, KindSubmit, WorkRawPut, unitReadings, lr(32, 500, 50000), cpu),
-		NewWorkloadResult(WorkHubIngest, KindEndToEnd, WorkRawPut, unitReadings, lr(32, 300, 30000), cpu),
+		NewWorkloadResult(WorkTelemetryBatch, KindSubmit, WorkRawPut, unitReadings, lr(32, 500, 64000), cpu),
+		NewWorkloadResult(WorkHubIngest, KindEndToEnd, WorkRawPut, unitReadings, lr(32, 300, 38400), cpu),
 	}
 	r.Workloads[4].Validation = &Validation{FromBlock: 10, ToBlock: 20, Transactions: 500}
 	r.Workloads[5].Validation = &Validation{FromBlock: 30, ToBlock: 40, Transactions: 302, Conflicts: 2,
@@ -53,7 +53,7 @@ func TestReportRatiosCompareWithTheBaselineAtTheSameConcurrency(t *testing.T) {
 	require.InDelta(t, 0.75, *byName[WorkTelemetry].Ratio, 1e-9)
 	require.InDelta(t, 0.85, *byName[WorkCheckAccess].Ratio, 1e-9)
 	require.InDelta(t, 0.125, *byName[WorkTelemetryBatch].Ratio, 1e-9)
-	require.InDelta(t, 12.5, *byName[WorkTelemetryBatch].UnitRatio, 1e-9)
+	require.InDelta(t, 16.0, *byName[WorkTelemetryBatch].UnitRatio, 1e-9)
 }
 
 func TestReportFallsBackToTheBestBaselineWhenConcurrenciesDiffer(t *testing.T) {
@@ -118,8 +118,8 @@ func TestReportJSONShape(t *testing.T) {
 	require.Equal(t, "readings", batch["unit"])
 	require.Equal(t, map[string]any{"fromBlock": 10.0, "toBlock": 20.0, "transactions": 500.0, "conflicts": 0.0}, batch["validation"])
 	require.NotContains(t, first, "validation", "not observed")
-	require.EqualValues(t, 5000, batch["unitsPerSec"])
-	require.EqualValues(t, 12.5, batch["unitRatio"])
+	require.EqualValues(t, 6400, batch["unitsPerSec"])
+	require.EqualValues(t, 16, batch["unitRatio"])
 
 	goal := doc["goals"].([]any)[0].(map[string]any)
 	for _, key := range []string{"goal", "target", "measured", "met"} {
@@ -131,7 +131,7 @@ func TestReportTableNamesEveryWorkloadAndGoal(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, sampleReport().WriteTable(&buf))
 	out := buf.String()
-	for _, want := range []string{WorkRawPut, WorkTelemetryBatch, "0.75×", "12.50×", "NOT MET", "peer0.org1", LatReadingCommit,
+	for _, want := range []string{WorkRawPut, WorkTelemetryBatch, "0.75×", "16.00×", "NOT MET", "peer0.org1", LatReadingCommit,
 		"MVCC/phantom conflicts", "MVCC_READ_CONFLICT 2", "2 of 802 transactions (telemetry-batch@32 0, hub-ingest@32 2)"} {
 		require.Contains(t, out, want)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/client"
 )
 
@@ -44,7 +45,7 @@ func QuickConfig() Config {
 		BatchConcurrency: []int{8, 32},
 		Duration:         5 * time.Second,
 		Warmup:           time.Second,
-		BatchSize:        100,
+		BatchSize:        api.DefaultBatchReadings,
 		DevicesPerWorker: 10,
 		Hub: HubConfig{
 			Devices: 100, Submitters: 32, BatchWait: 200 * time.Millisecond,
@@ -60,7 +61,7 @@ func FullConfig() Config {
 		BatchConcurrency: []int{4, 16, 64},
 		Duration:         25 * time.Second,
 		Warmup:           3 * time.Second,
-		BatchSize:        100,
+		BatchSize:        api.DefaultBatchReadings,
 		DevicesPerWorker: 10,
 		Hub: HubConfig{
 			Devices: 200, Submitters: 32, BatchWait: 200 * time.Millisecond,
@@ -82,8 +83,8 @@ func (c Config) Validate() error {
 	if c.Duration <= 0 {
 		return errors.New("bench: the duration of each workload must be positive")
 	}
-	if c.BatchSize < 1 || c.BatchSize > 1000 {
-		return fmt.Errorf("bench: batch size %d out of range 1..1000", c.BatchSize)
+	if c.BatchSize < 1 || c.BatchSize > api.MaxBatchReadings {
+		return fmt.Errorf("bench: batch size %d out of range 1..%d (telemetry:SubmitBatch's limit)", c.BatchSize, api.MaxBatchReadings)
 	}
 	for _, name := range c.Only {
 		if !slices.Contains(allWorkloads, name) {

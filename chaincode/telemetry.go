@@ -14,7 +14,7 @@ import (
 )
 
 // MaxBatchReadings is the most readings one telemetry transaction carries.
-const MaxBatchReadings = 500
+const MaxBatchReadings = api.MaxBatchReadings
 
 // TelemetryContract accepts device-signed readings in batches, runs the
 // owners' automation rules, and keeps in world state only what later

@@ -335,6 +335,17 @@ type BatchRequest struct {
 	Readings []reading.Envelope `json:"readings"`
 }
 
+// MaxBatchReadings is the most readings one telemetry transaction carries.
+const MaxBatchReadings = 500
+
+// DefaultBatchReadings is how many readings a hub (and the bench) puts in
+// one transaction by default: the most the chaincode takes, because a
+// transaction's fixed costs (two endorsement signatures, validation, the
+// envelope) are then shared by the most readings (docs/performance.md,
+// "Batch size"). At low load a batch goes once its BatchWait has passed, so
+// the size only matters when readings queue.
+const DefaultBatchReadings = MaxBatchReadings
+
 // TransientBatchKey is the transient data key of telemetry:SubmitPrivateBatch.
 const TransientBatchKey = "batch"
 

@@ -263,7 +263,7 @@ func TestRecoveredBatchAsksTheReplayStateAtMost500SequenceNumbersACall(t *testin
 	require.NoError(t, ob.Close())
 	commitDirectly(t, fx.ledger, recs[:550])
 
-	fx.start(t, func(c *Config) { c.BatchSize = 600 })
+	fx.start(t, func(c *Config) { c.BatchSize = api.MaxBatchReadings }) // the recovered batch is larger: an older hub recorded it
 	eventually(t, func() bool { return fx.hub.Outbox().Depth() == 0 }, "outbox not drained")
 	requireExactlyOnce(t, fx.ledger, keys(d.id, seqs...))
 	require.Equal(t, 550.0, testutil.ToFloat64(fx.hub.metrics.alreadyOnLedger))

@@ -73,7 +73,7 @@ func TestHealthReportsAnUnreachableLedger(t *testing.T) {
 
 func TestGracefulCloseDrainsTheOutboxToTheLedger(t *testing.T) {
 	// A long batch wait: without the flush, readings would sit in the outbox.
-	fx := newFixture(t, func(c *Config) { c.BatchWait = time.Hour; c.BatchSize = 1000; c.FlushTimeout = waitFor })
+	fx := newFixture(t, func(c *Config) { c.BatchWait = time.Hour; c.BatchSize = api.MaxBatchReadings; c.FlushTimeout = waitFor })
 	d := fx.enroll(t, "cold-1", api.StatusActive)
 	m := fx.connect(t, d)
 	for seq := uint64(1); seq <= 5; seq++ {

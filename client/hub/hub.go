@@ -22,6 +22,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/iotledger/iotledger/receipt"
 )
@@ -51,7 +52,7 @@ type Config struct {
 	HTTPAddr string      // metrics and health, e.g. "127.0.0.1:9100"; empty: none
 	DataDir  string      // holds outbox.db
 
-	BatchSize  int           // readings per SubmitBatch (default 100)
+	BatchSize  int           // readings per SubmitBatch (default and most: api.MaxBatchReadings, 500)
 	BatchWait  time.Duration // longest a reading waits for a batch to fill (default 200ms)
 	Submitters int           // concurrent SubmitBatch calls (default 32)
 	Pprof      bool          // serve net/http/pprof under /debug/pprof/ on HTTPAddr (off by default)
@@ -96,7 +97,10 @@ func (c *Config) setDefaults() error {
 		c.MQTTAddr = "127.0.0.1:1883"
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 100
+		c.BatchSize = api.DefaultBatchReadings
+	}
+	if c.BatchSize > api.MaxBatchReadings {
+		return &ConfigError{"BatchSize", fmt.Sprintf("%d: the chaincode takes at most %d readings per transaction", c.BatchSize, api.MaxBatchReadings)}
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = 200 * time.Millisecond

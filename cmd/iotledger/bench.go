@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotledger/iotledger/bench"
+	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/network"
 )
 
@@ -158,7 +159,7 @@ takes --soak 15m or longer.`,
 	f.StringVar(&stateDir, "state-dir", "", "use the running network in this state directory instead of bringing one up")
 	f.StringVar(&sourceDir, "source-dir", "", "iotledger source tree, for building the chaincode servers (default: found from the working directory)")
 	f.BoolVar(&keep, "keep", false, "leave the network the bench brought up running (its state directory is printed)")
-	f.IntVar(&batchSize, "batch-size", 100, "readings per telemetry:SubmitBatch transaction")
+	f.IntVar(&batchSize, "batch-size", api.DefaultBatchReadings, fmt.Sprintf("readings per telemetry:SubmitBatch transaction (1-%d)", api.MaxBatchReadings))
 	f.StringVar(&concurrency, "concurrency", "", "comma-separated closed-loop worker counts (default: 32,128 with --quick, else 16,64,256)")
 	f.DurationVar(&duration, "duration", 0, "measured time of each workload at each concurrency (default 5s with --quick, else 25s)")
 	f.IntVar(&orderers, "orderers", 0, "Raft orderers of a network the bench brings up (default 3)")

@@ -302,7 +302,7 @@ func (d *demo) governance(ctx context.Context) error {
 }
 
 func (d *demo) startHubs(ctx context.Context) error {
-	d.step("Starting one IoT hub per org (embedded MQTT broker over TLS, bbolt outbox, batches of up to 100 readings)")
+	d.step("Starting one IoT hub per org (embedded MQTT broker over TLS, bbolt outbox, batches of up to %d readings)", api.DefaultBatchReadings)
 	for _, org := range []string{hospitalOrg, logisticsOrg} {
 		p, err := d.net.Profile(org)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub"
@@ -97,7 +98,7 @@ the ledger refuses because it does not know their device are parked, not dropped
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	f.BoolVar(&o.plaintext, "insecure-plaintext", false, "serve MQTT without TLS (loopback addresses only, unless --allow-plaintext-on-network)")
 	f.BoolVar(&o.plaintextOnNetwork, "allow-plaintext-on-network", false, "with --insecure-plaintext: allow an --mqtt address other than loopback")
-	f.IntVar(&o.batchSize, "batch-size", 100, "readings per ledger transaction")
+	f.IntVar(&o.batchSize, "batch-size", api.DefaultBatchReadings, fmt.Sprintf("readings per ledger transaction (1-%d)", api.MaxBatchReadings))
 	f.DurationVar(&o.batchWait, "batch-wait", 200*time.Millisecond, "longest a reading waits for its batch to fill")
 	f.IntVar(&o.submitters, "submitters", hub.DefaultSubmitters, "concurrent batch submissions")
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the --http listener")
@@ -119,8 +120,8 @@ func (o *hubOptions) validate() error {
 		return errors.New("--hub-id is required: devices sign it into their connect token (e.g. --hub-id hub1)")
 	case reading.ValidateID("hub-id", o.hubID) != nil:
 		return fmt.Errorf("invalid --hub-id: %w", reading.ValidateID("hub-id", o.hubID))
-	case o.batchSize < 1 || o.batchSize > 1000:
-		return fmt.Errorf("invalid --batch-size %d: use 1-1000", o.batchSize)
+	case o.batchSize < 1 || o.batchSize > api.MaxBatchReadings:
+		return fmt.Errorf("invalid --batch-size %d: use 1-%d (the chaincode takes at most %d readings per transaction)", o.batchSize, api.MaxBatchReadings, api.MaxBatchReadings)
 	case o.batchWait <= 0:
 		return fmt.Errorf("invalid --batch-wait %s: must be positive", o.batchWait)
 	case o.submitters < 1 || o.submitters > 64:

@@ -136,6 +136,24 @@ func TestFleetReadingsPerSecondFollowCommittedReadings(t *testing.T) {
 	t.Logf("shown: %s", text)
 }
 
+// TestChartOfOneReadingShowsTheHourAroundIt: a device with one reading
+// has a chart of one point, which uPlot alone would pad to years.
+func TestChartOfOneReadingShowsTheHourAroundIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test on a real network")
+	}
+	id, key := enrollConsoleDevice(t, "console-one")
+	submitReadings(t, id, key, 1, 1, time.Second)
+	base := startConsole(t, "Org1").signIn(t, "operator")
+	ctx := browser(t)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/devices/"+id)))
+	requirePoints(t, ctx, 1)
+	requireTrue(t, ctx, `document.getElementById('chart').dataset.xSpan !== undefined`, "the chart has no x range")
+	span, err := strconv.ParseFloat(eval[string](t, ctx, `document.getElementById('chart').dataset.xSpan`), 64)
+	require.NoError(t, err)
+	require.Equal(t, 3600.0, span, "the x axis spans the hour around the reading (seconds)")
+}
+
 // TestDevicePageScreenshotForTheREADME draws a device's chart of committed
 // readings; with IOTLEDGER_UPDATE_SCREENSHOTS=1 it writes the README's
 // docs/img/console-device.png.

@@ -84,6 +84,7 @@ func (s *Server) apiRoutes() []route {
 	return []route{
 		{"GET", "/api/v1/me", "", s.getMe},
 		{"GET", "/api/v1/fleet", PermDeviceRead, s.getFleet},
+		{"GET", "/api/v1/fleet/throughput", PermTelemetryRead, s.getThroughput},
 		{"GET", "/api/v1/devices", PermDeviceRead, s.listDevices},
 		{"GET", "/api/v1/devices/{id}", PermDeviceRead, s.getDevice},
 		{"GET", "/api/v1/devices/{id}/readings", PermTelemetryRead, s.listReadings},

@@ -119,6 +119,9 @@ type Config struct {
 	KeepaliveInterval time.Duration
 	Limits            Limits
 	Logger            *slog.Logger
+	// Now is the console's clock (default time.Now): the throughput window
+	// ends at it.
+	Now func() time.Time
 }
 
 // Server is a console.
@@ -159,6 +162,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, dir: dir, limits: cfg.Limits.withDefaults(), ledgers: map[string]Ledger{}}
 	s.streams = newStreamLimiter(s.limits.Streams, s.limits.StreamsPerIdentity)

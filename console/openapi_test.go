@@ -79,6 +79,7 @@ func TestOpenAPIDescribesExactlyTheRoutesTheServerServes(t *testing.T) {
 var exampleTypes = map[string]struct{ request, response func() any }{
 	"getMe":              {nil, func() any { return &Me{} }},
 	"getFleet":           {nil, func() any { return &Fleet{} }},
+	"getThroughput":      {nil, func() any { return &Throughput{} }},
 	"listDevices":        {nil, func() any { return &api.DevicePage{} }},
 	"getDevice":          {nil, func() any { return &DeviceDetail{} }},
 	"listReadings":       {nil, func() any { return &Readings{} }},

@@ -104,6 +104,29 @@ type AuditEntry struct {
 	EventType      string    `json:"eventType,omitempty"`
 }
 
+// Throughput is what the channel committed in a time window, per
+// submitting identity (a hub's Fabric client identity; the hubs of an org
+// that share one identity count together).
+type Throughput struct {
+	From, To time.Time
+	// Latest is the time of the newest block the index has applied (zero
+	// for an empty index): a window ending after it is not fully indexed.
+	Latest     time.Time
+	Submitters []SubmitterThroughput // by MSP, then submitter
+}
+
+// SubmitterThroughput is one submitting identity's share of a Throughput.
+type SubmitterThroughput struct {
+	MSPID     string `json:"mspId"`
+	Submitter string `json:"submitter"` // the creator's certificate subject
+	Batches   int    `json:"batches"`
+	Readings  int    `json:"readings"` // readings of those batches this index holds
+	// PrivateBatches are batches of another org's private readings: the
+	// index knows they were committed, not how many readings they hold,
+	// so they add nothing to Readings.
+	PrivateBatches int `json:"privateBatches,omitempty"`
+}
+
 // Store is an index's database. Implementations: SQLite (OpenSQLite) and
 // PostgreSQL (OpenPostgres).
 type Store interface {
@@ -129,6 +152,11 @@ type Store interface {
 	Commands(ctx context.Context, device string, limit int) ([]api.Command, error)
 	// StatusChanges lists device status changes, oldest first.
 	StatusChanges(ctx context.Context, device string, limit int) ([]api.StatusChange, error)
+	// Throughput counts the telemetry batches whose transaction time is in
+	// [from, to) and the readings of them this index holds, per submitting
+	// identity: what the channel committed in that window, as far as the
+	// index has followed it.
+	Throughput(ctx context.Context, from, to time.Time) (*Throughput, error)
 	// ChainState is the verifier's state saved with the checkpoint (the
 	// config block in force and the key-level policies), from which a
 	// follower resumes without verifying the chain again.

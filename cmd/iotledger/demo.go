@@ -48,6 +48,7 @@ type demoOptions struct {
 	stateDir string
 	devices  int
 	rate     float64
+	console  string // address of the hospital's web console ("" for none)
 }
 
 func newDemoCmd(g *globalOptions) *cobra.Command {
@@ -81,6 +82,7 @@ off, verifies a reading's Merkle proof offline, prints a summary and tears the n
 	f.StringVar(&o.stateDir, "state-dir", network.DefaultStateDir(), "network state directory")
 	f.IntVar(&o.devices, "devices", 4, "simulated devices per scenario")
 	f.Float64Var(&o.rate, "rate", 2, "readings per second per simulated device")
+	f.StringVar(&o.console, "console", defaultDemoConsole, "address of Org1's web console during the demo (\"\" for none; a free port when the default is taken)")
 	return cmd
 }
 
@@ -92,10 +94,11 @@ type demo struct {
 	start time.Time
 	net   *network.Network
 
-	ops   map[string]*client.Client // operator per org
-	hubs  map[string]*hub.Hub       // hub per org
-	idx   map[string]*demoIndex     // index per org, started on first use
-	roots map[string]*x509.CertPool // CA a device of the org pins: the org's, which issued its hub's TLS certificate
+	ops     map[string]*client.Client // operator per org
+	hubs    map[string]*hub.Hub       // hub per org
+	idx     map[string]*demoIndex     // index per org, started on first use
+	console *demoConsole              // the hospital's web console, nil without one
+	roots   map[string]*x509.CertPool // CA a device of the org pins: the org's, which issued its hub's TLS certificate
 	tally
 
 	mu     sync.Mutex
@@ -155,6 +158,9 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions, g *globalOptions
 	}
 	d.net = net
 	defer func() {
+		if d.console != nil {
+			d.console.stop()
+		}
 		for _, ix := range d.idx {
 			ix.stop()
 		}
@@ -191,6 +197,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.startHubs(ctx); err != nil {
 		return err
 	}
+	if err := d.startConsole(ctx); err != nil {
+		return err
+	}
 	go d.watchEvents(ctx)
 
 	// Devices the demo drives by hand, next to the simulated fleet.
@@ -218,6 +227,12 @@ func (d *demo) run(ctx context.Context) error {
 	d.summary(ctx, reports)
 	if len(d.missed) > 0 {
 		return fmt.Errorf("demo: %d expectation(s) not met: %s", len(d.missed), strings.Join(d.missed, "; "))
+	}
+	if d.opts.keep && d.console != nil {
+		// The hubs and the hospital's index keep running too, so the
+		// console shows a live network.
+		d.step("Demo done; %s's console is still serving at %s (KEEP=1): Ctrl-C stops it and leaves the network up", hospitalOrg, d.console.url)
+		<-ctx.Done()
 	}
 	return nil
 }

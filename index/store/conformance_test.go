@@ -35,6 +35,7 @@ func TestConformance(t *testing.T) {
 		{"invalid transactions", testInvalid},
 		{"not found", testNotFound},
 		{"chain state", testChainState},
+		{"throughput", testThroughput},
 	}
 	for _, be := range backends(t) {
 		t.Run(be.name, func(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 // schemaVersion is the version of the schema this package writes and reads.
 // migrations[i] takes a database from version i to version i+1.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // Column types are written as {{blob}} and replaced per dialect; every
 // other type name means the same in SQLite and PostgreSQL. Integers are
@@ -135,6 +135,11 @@ var migrations = [][]string{
 			PRIMARY KEY (block, tx_idx, pos)
 		)`,
 		`CREATE INDEX status_changes_device ON status_changes (device, block, tx_idx, pos)`,
+	},
+	// 2: transactions by time, for what was committed in a window
+	// (Throughput, the console's readings per second).
+	{
+		`CREATE INDEX transactions_time ON transactions (time)`,
 	},
 }
 

@@ -3,17 +3,25 @@
 package demo_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
 func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
@@ -29,14 +37,38 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 	require.NoError(t, err, "build: %s", out)
 
 	state := filepath.Join(t.TempDir(), "net")
+	// --keep, as `make demo KEEP=1` runs it: once the demo is done, its
+	// console must still answer; then Ctrl-C, and the network is taken
+	// down with the CLI.
 	var stdout, stderr bytes.Buffer
-	demo := exec.CommandContext(ctx, bin, "demo", "--state-dir", state, "--duration", "20s", "--devices", "2")
-	demo.Stdout, demo.Stderr = &stdout, &stderr
-	err = demo.Run()
+	demo := exec.CommandContext(ctx, bin, "demo", "--state-dir", state, "--duration", "20s", "--devices", "2", "--keep", "--console", "127.0.0.1:0")
+	pipe, err := demo.StdoutPipe()
+	require.NoError(t, err)
+	demo.Stderr = &stderr
+	require.NoError(t, demo.Start())
+	t.Cleanup(func() {
+		_ = demo.Process.Kill()
+		_ = exec.Command(bin, "network", "down", "--state-dir", state).Run()
+	})
+	lines := bufio.NewScanner(pipe)
+	for lines.Scan() {
+		stdout.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), "is still serving at") {
+			break
+		}
+	}
+	text := stdout.String()
+	require.Contains(t, text, "is still serving at", "the demo ended without keeping its console (output:\n%s\nstderr: %s)", text, stderr.String())
+	requireDemoConsoleAnswersOrg1Operator(t, text)
+	require.NoError(t, demo.Process.Signal(os.Interrupt))
+	rest, err := io.ReadAll(pipe)
+	require.NoError(t, err)
+	stdout.Write(rest)
+	err = demo.Wait()
 	t.Logf("demo output:\n%s", stdout.String())
 	require.NoError(t, err, "demo failed: %s", stderr.String())
 
-	text := stdout.String()
+	text = stdout.String()
 	for _, want := range []string{
 		"received command",                      // the rule's command reached the device over MQTT
 		"acknowledged it (signed with its key)", // and its ack went back
@@ -46,7 +78,7 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 		"refused (ACCESS_DENIED)",               // the other org cannot read what was not shared
 		"index follows the channel",             // the hospital's index serves its readings
 		"verified offline in",                   // an outsider checked the receipt with the anchor alone
-		"Tearing the network down",
+		"Network kept (KEEP=1)",
 	} {
 		require.Contains(t, text, want)
 	}
@@ -58,6 +90,10 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, n, 10, "simulated devices' readings reached the ledger")
 
+	down := exec.CommandContext(ctx, bin, "network", "down", "--state-dir", state)
+	out, err = down.CombinedOutput()
+	require.NoError(t, err, "network down: %s", out)
+
 	// The network is gone; the receipt still verifies, offline, from the CLI.
 	verify := exec.CommandContext(ctx, bin, "receipt", "verify", filepath.Join(filepath.Dir(state), "demo-receipt.json"), "--anchor", filepath.Join(filepath.Dir(state), "demo-anchor.json"))
 	out, err = verify.CombinedOutput()
@@ -66,5 +102,71 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 	require.Contains(t, string(out), "Org1MSP, Org2MSP")
 
 	_, err = os.Stat(filepath.Join(state, "network.json"))
-	require.True(t, os.IsNotExist(err), "the demo removed its network's state")
+	require.True(t, os.IsNotExist(err), "network down removed the demo's network state")
+}
+
+// requireDemoConsoleAnswersOrg1Operator signs in to the console the demo
+// printed with the PKCS#12 file and password it printed, over mutual TLS,
+// trusting the CA it named: the console knows Org1's operator, and its
+// fleet overview counts the readings the demo's devices committed.
+func requireDemoConsoleAnswersOrg1Operator(t *testing.T, text string) {
+	t.Helper()
+	url := regexp.MustCompile(`Org1's web console at (https://\S+/)`).FindStringSubmatch(text)
+	require.Len(t, url, 2, "the demo prints its console's address")
+	p12 := regexp.MustCompile(`import (\S+\.p12) into the browser \(password: (\S+)\)`).FindStringSubmatch(text)
+	require.Len(t, p12, 3, "the demo prints the operator's PKCS#12 file and its password")
+	ca := regexp.MustCompile(`trust Org1's CA (\S+) for the server certificate`).FindStringSubmatch(text)
+	require.Len(t, ca, 2, "the demo names the CA to trust")
+
+	data, err := os.ReadFile(p12[1])
+	require.NoError(t, err)
+	key, cert, _, err := pkcs12.DecodeChain(data, p12[2])
+	require.NoError(t, err, "the PKCS#12 file opens with the printed password")
+	caPEM, err := os.ReadFile(ca[1])
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(caPEM))
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: roots, MinVersion: tls.VersionTLS12,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}},
+	}}}
+	get := func(path string, into any) {
+		t.Helper()
+		res, err := c.Get(url[1] + path)
+		require.NoError(t, err)
+		defer func() { _ = res.Body.Close() }()
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, res.StatusCode, "%s: %s", path, body)
+		require.NoError(t, json.Unmarshal(body, into), "%s: %s", path, body)
+	}
+	var me struct{ Org, MSPID, Name, Role string }
+	get("api/v1/me", &me)
+	require.Equal(t, "Org1", me.Org)
+	require.Equal(t, "Org1MSP", me.MSPID)
+	require.Equal(t, "operator", me.Name)
+	require.Equal(t, "operator", me.Role)
+	var rate struct {
+		Readings int `json:"readings"`
+		ByOrg    []struct {
+			MSPID    string `json:"mspId"`
+			Readings int    `json:"readings"`
+		} `json:"byOrg"`
+	}
+	get("api/v1/fleet/throughput?window=1h", &rate)
+	require.Greater(t, rate.Readings, 10, "the console counts the readings the demo committed")
+	orgs := map[string]int{}
+	for _, o := range rate.ByOrg {
+		orgs[o.MSPID] = o.Readings
+	}
+	require.Positive(t, orgs["Org1MSP"], "the hospital's hub committed readings")
+	require.Positive(t, orgs["Org2MSP"], "the logistics firm's hub committed readings")
+
+	// Without a client certificate the handshake itself fails.
+	bare := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	res, err := bare.Get(url[1] + "api/v1/me")
+	if err == nil {
+		_ = res.Body.Close()
+	}
+	require.Error(t, err, "the console served a request without a client certificate")
 }

@@ -58,6 +58,15 @@ function rebuild() {
   const names = [...series.keys()];
   const opts = {
     width: Math.max(280, chartBox.clientWidth), height: 300,
+    // One point (or one bucket) has no span of its own: uPlot pads it to
+    // years. Show the hour around it instead.
+    scales: { x: { time: true, range: (u, min, max) => {
+      const xs = data[0];
+      const lo = xs.length ? xs[0] : min, hi = xs.length ? xs[xs.length - 1] : max;
+      const r = hi - lo < 60 ? [lo - 1800, hi + 1800] : [min, max];
+      chartBox.dataset.xSpan = String(r[1] - r[0]);
+      return r;
+    } } },
     series: [{ label: 'time' }, ...names.map((n, i) => ({ label: n, stroke: ['#0b5cad', '#b3261e', '#1e6b2e', '#8a5a00', '#6b2e8a'][i % 5] }))],
     axes: [{}, {}],
   };

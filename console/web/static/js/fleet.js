@@ -50,6 +50,24 @@ async function loadHubs() {
   } catch (e) { showError('connected', e); }
 }
 
+const perSecond = (r) => r.readingsPerSecond.toFixed(r.readingsPerSecond < 10 ? 2 : 1);
+const privately = (r) => (r.privateBatches ? ` (${r.privateBatches} private, not counted)` : '');
+
+async function loadRate() {
+  const total = document.getElementById('rate-total');
+  try {
+    const t = await api('/api/v1/fleet/throughput?window=60s');
+    total.dataset.readings = String(t.readings);
+    total.textContent = `${perSecond(t)} readings/s fleet-wide: ${t.readings} readings in ${t.batches} batches${privately(t)} in the last ${t.windowSeconds} s` +
+      (t.indexedThrough ? `; indexed through ${time(t.indexedThrough)}.` : '; the index has applied no block yet.');
+    rows(document.querySelector('#rate-orgs tbody'), t.byOrg, (o) => [o.mspId, perSecond(o), String(o.readings), String(o.batches) + privately(o)]);
+    rows(document.querySelector('#rate-submitters tbody'), t.bySubmitter,
+      (o) => [o.submitter || '(unknown)', o.mspId, perSecond(o), String(o.readings), String(o.batches) + privately(o)]);
+  } catch (e) { showError(total, e); }
+}
+
 loadCounts();
 loadHubs();
+loadRate();
+setInterval(loadRate, 5000);
 loadDevices(false);

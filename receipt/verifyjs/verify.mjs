@@ -639,7 +639,7 @@ export function parseCertificate(der) {
 // byte for byte, as Go's chain building matches names), the authority key
 // identifier, when both are given, is the issuer's subject key identifier,
 // and an issuer with a key usage extension may sign certificates.
-function checkIssued(cert, issuer) {
+export function checkIssued(cert, issuer) {
   if (!equal(cert.issuerRaw, issuer.subjectRaw)) return false;
   if (cert.akid && issuer.skid && !equal(cert.akid, issuer.skid)) return false;
   if (issuer.keyUsage !== null && !issuer.keyUsage[5]) return false; // keyCertSign
@@ -648,7 +648,7 @@ function checkIssued(cert, issuer) {
 
 // verifyCertSignature: does `issuer`'s key verify `cert`'s signature over
 // its tbsCertificate? (Both algorithm identifiers must agree, RFC 5280 §4.1.1.2.)
-async function verifyCertSignature(cert, issuer) {
+export async function verifyCertSignature(cert, issuer) {
   const alg = SIG_ALG[cert.sigAlg];
   const pub = issuer.publicKey;
   if (!alg || alg.key !== pub.type || !equal(cert.sigAlgRaw, cert.innerSigAlgRaw)) return false;

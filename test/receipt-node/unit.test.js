@@ -515,3 +515,38 @@ test('reading payloads follow protocol.md §4', () => {
   assert.throws(() => v.parseReadingPayload(p({ ...base, values: [] })), /1-64/);
   assert.throws(() => v.parseReadingPayload(p({ ...base, device: 'a b' })), /valid id/);
 });
+
+// ---------------------------------------------------------------- §4.4 certificates, read from their DER
+
+test('certificate issuance and signatures agree with node\'s X509Certificate on every pair of the test PKI', async () => {
+  const dir = path.join(__dirname, 'testdata', 'pki');
+  const certs = fs.readdirSync(dir).filter((n) => n.endsWith('.pem')).map((n) => {
+    const der = new crypto.X509Certificate(fs.readFileSync(path.join(dir, n))).raw;
+    return { name: n, der, x509: new crypto.X509Certificate(der), mine: v.parseCertificate(new Uint8Array(der)) };
+  });
+  let issued = 0;
+  for (const c of certs) {
+    assert.equal(c.mine.ca, c.x509.ca, `${c.name}: CA basic constraint`);
+    assert.equal(c.mine.notBefore, Date.parse(c.x509.validFrom), `${c.name}: notBefore`);
+    assert.equal(c.mine.notAfter, Date.parse(c.x509.validTo), `${c.name}: notAfter`);
+    for (const i of certs) {
+      assert.equal(v.checkIssued(c.mine, i.mine), c.x509.checkIssued(i.x509), `${c.name} issued by ${i.name}`);
+      const want = c.x509.verify(i.x509.publicKey);
+      assert.equal(await v.verifyCertSignature(c.mine, i.mine), want, `${c.name} signed by ${i.name}'s key`);
+      if (want) issued++;
+    }
+  }
+  assert.ok(issued >= certs.length, `${issued} pairs verify`);
+  // A rogue CA that copies Org1's CA name does not sign for it, and one changed byte breaks a signature.
+  const by = (n) => certs.find((c) => c.name === n + '.pem').mine;
+  assert.equal(await v.verifyCertSignature(by('rogue-peer'), by('org1-ca')), false);
+  assert.equal(await v.verifyCertSignature(by('org1-peer0'), by('org1-ca')), true);
+  const tampered = Buffer.from(by('org1-peer0').der);
+  tampered[tampered.length - 5] ^= 1; // in the signature
+  assert.equal(await v.verifyCertSignature(v.parseCertificate(new Uint8Array(tampered)), by('org1-ca')), false);
+  const tbsTampered = Buffer.from(by('org1-peer0').der);
+  tbsTampered[tbsTampered.indexOf(Buffer.from('peer0.org1.test')) + 1] ^= 1; // in the subject
+  assert.equal(await v.verifyCertSignature(v.parseCertificate(new Uint8Array(tbsTampered)), by('org1-ca')), false);
+  assert.throws(() => v.parseCertificate(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00])), /not SEQUENCE/);
+  assert.throws(() => v.parseCertificate(new Uint8Array([...by('org1-ca').der, 0])), /trailing data/);
+});

@@ -195,7 +195,13 @@ func TestTheReceiptsPageVerifiesAReceiptInTheBrowserWithoutTheNetwork(t *testing
 		return v
 	}
 	require.Equal(t, "fetched 200", fetchFrom(ctx))
-	require.True(t, strings.HasPrefix(fetchFrom(workerOf(t, ctx, "/static/js/receipt-worker.js")), "blocked"), "the verifier's worker fetched")
+	worker := workerOf(t, ctx, "/static/js/receipt-worker.js")
+	require.True(t, strings.HasPrefix(fetchFrom(worker), "blocked"), "the verifier's worker fetched")
+	// protobufjs decodes 64-bit fields with long, as in node, not into
+	// float64 numbers.
+	longOK, err := chromedp.Run(worker, chromedp.Evaluate[bool](`protobuf.util.Long === self.Long && protobuf.util.Long.fromString('18446744073709551615', true).toString() === '18446744073709551615'`))
+	require.NoError(t, err)
+	require.True(t, longOK, "protobufjs in the worker runs without long")
 
 	// A genuine receipt verifies, and verifying asks no server anything.
 	loaded := g.requests.Load()
@@ -230,6 +236,12 @@ func TestTheReceiptsPageVerifiesAReceiptInTheBrowserWithoutTheNetwork(t *testing
 	require.Contains(t, v.Text, "Invalid: the trust anchor check failed")
 	require.Contains(t, v.Text, "is not the anchor's "+wrong.Genesis)
 	require.Contains(t, v.Text, "Subject: not checked")
+
+	// A file that is no anchor is said to be one, and verifies nothing.
+	v = verifyInPage(t, ctx, genuinePath, genuinePath)
+	require.Equal(t, "error", v.Verdict, v.Text)
+	require.Contains(t, v.Text, "The trust anchor is neither an anchor file nor a genesis block")
+	require.Contains(t, v.Text, `unknown key "format" in the anchor`)
 }
 
 // workerOf attaches to the page's dedicated worker whose script is path.

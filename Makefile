@@ -75,6 +75,10 @@ console-assets:
 	cd $(CONSOLE_WEB) && npm ci --ignore-scripts --no-audit --no-fund
 	cp $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.iife.min.js $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.min.css $(CONSOLE_WEB)/static/vendor/
 	cp $(CONSOLE_WEB)/node_modules/uplot/LICENSE $(CONSOLE_WEB)/static/vendor/uPlot.LICENSE
+	cp $(CONSOLE_WEB)/node_modules/protobufjs/dist/protobuf.min.js $(CONSOLE_WEB)/static/vendor/protobuf.min.js
+	cp $(CONSOLE_WEB)/node_modules/protobufjs/LICENSE $(CONSOLE_WEB)/static/vendor/protobuf.LICENSE
+	cp $(CONSOLE_WEB)/node_modules/long/umd/index.js $(CONSOLE_WEB)/static/vendor/long.js
+	cp $(CONSOLE_WEB)/node_modules/long/LICENSE $(CONSOLE_WEB)/static/vendor/long.LICENSE
 
 clean:
 	rm -rf $(BIN)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"net/http"
 	"strings"
 
 	"github.com/iotledger/iotledger/console/identity"
 	"github.com/iotledger/iotledger/console/web"
+	"github.com/iotledger/iotledger/receipt/verifyjs"
 )
 
 // page is one page of the UI: its template and the script that fills it
@@ -72,18 +74,42 @@ func (p *pages) routes(s *Server) []route {
 	for _, pg := range uiPages {
 		out = append(out, route{method: "GET", path: pg.path, need: pg.need, serve: p.render(s, pg)})
 	}
-	static := http.FileServerFS(web.Static())
-	out = append(out, route{method: "GET", path: "/static/", serve: func(w http.ResponseWriter, r *http.Request, _ identity.Caller) error {
+	out = append(out,
+		route{method: "GET", path: "/static/", serve: serveFiles("/static/", web.Static())},
+		// The receipt verifier the node verifier runs too, kept in one place.
+		route{method: "GET", path: "/static/receipt/", serve: serveFiles("/static/receipt/", verifyjs.Files())},
+	)
+	return out
+}
+
+// receiptWorker is the script of the receipts page's verifier worker, and
+// receiptWorkerCSP its policy, which replaces the pages' own for the
+// worker: protobufjs compiles its decoders with Function(), so the worker
+// alone may evaluate code ('unsafe-eval'); it has no DOM, and it may fetch
+// nothing (connect-src falls back to default-src 'none'), so a receipt is
+// verified without any network request, whatever the code does.
+const (
+	receiptWorker    = "/static/js/receipt-worker.js"
+	receiptWorkerCSP = "default-src 'none'; script-src 'self' 'unsafe-eval'"
+)
+
+// serveFiles serves an embedded tree under prefix, without directory
+// listings.
+func serveFiles(prefix string, files fs.FS) func(http.ResponseWriter, *http.Request, identity.Caller) error {
+	h := http.StripPrefix(prefix, http.FileServerFS(files))
+	return func(w http.ResponseWriter, r *http.Request, _ identity.Caller) error {
 		if strings.HasSuffix(r.URL.Path, "/") {
 			http.NotFound(w, r) // no directory listings
 			return nil
 		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-cache")
-		http.StripPrefix("/static/", static).ServeHTTP(w, r)
+		if r.URL.Path == receiptWorker {
+			w.Header().Set("Content-Security-Policy", receiptWorkerCSP)
+		}
+		h.ServeHTTP(w, r)
 		return nil
-	}})
-	return out
+	}
 }
 
 func (p *pages) render(s *Server, pg page) func(http.ResponseWriter, *http.Request, identity.Caller) error {

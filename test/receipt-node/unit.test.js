@@ -172,7 +172,7 @@ test('§4.3: blocks as Go encodes them deterministically are canonical, and noth
   for (const name of ['Block-canonical', 'Block-genesis', 'Block-empty']) {
     const raw = hex(vectors[name]);
     const b = v.parseBlock(raw, name);
-    assert.ok(v.encodeBlock(b).equals(raw), name);
+    assert.ok(Buffer.from(v.encodeBlock(b)).equals(raw), name);
     assert.equal(b.metadata.length, 5);
   }
   const b = v.parseBlock(hex(vectors['Block-canonical']), 'b');
@@ -207,10 +207,10 @@ test('§4.3: blocks as Go encodes them deterministically are canonical, and noth
 test('block header DER matches encoding/asn1 of Fabric\'s header struct', () => {
   const zero = Buffer.alloc(32);
   for (const n of ['0', '1', '127', '128', '255', '256', '300', '65535', '2147483648', '9223372036854775813']) {
-    const got = v.headerDER(BigInt(n), Buffer.from('prev'), zero);
+    const got = Buffer.from(v.headerDER(BigInt(n), Buffer.from('prev'), zero));
     assert.equal(got.toString('hex'), vectors[`header-${n}`], `number ${n}`);
   }
-  assert.equal(v.headerDER(0n, [], Buffer.from([1, 2])).toString('hex'), vectors['header-0-nilprev']);
+  assert.equal(Buffer.from(v.headerDER(0n, [], Buffer.from([1, 2]))).toString('hex'), vectors['header-0-nilprev']);
 });
 
 // ---------------------------------------------------------------- §2 strict JSON
@@ -293,7 +293,7 @@ test('format step: unknown, case-variant, missing and other-kind fields are refu
   refused({ ...r, reading: { ...reading, index: 2 ** 64 } }, /out of range/);
   refused({ ...r, reading: { ...reading, path: ['00'] } }, /64 lowercase hex/);
   refused({ ...r, reading: { ...reading, path: ['AB'.repeat(32)] } }, /64 lowercase hex/);
-  assert.equal(check({ ...r, reading: { ...reading, path: ['ab'.repeat(32)] } }).reading.path[0].toString('hex'), 'ab'.repeat(32));
+  assert.equal(Buffer.from(check({ ...r, reading: { ...reading, path: ['ab'.repeat(32)] } }).reading.path[0]).toString('hex'), 'ab'.repeat(32));
   refused({ ...r, reading: { ...reading, path: [null] } }, /null at \/reading\/path\/0/);
   refused({ ...r, reading: { ...reading, signature: null } }, /null at \/reading\/signature/);
   refused({ ...r, reading: { payload: b64('p'), signature: b64('s'), index: 0, size: 1 } }, /missing key "path"/);
@@ -304,42 +304,42 @@ test('format step: unknown, case-variant, missing and other-kind fields are refu
 
 // The reference definitions of RFC 9162 §2.1.1 (MTH) and §2.1.3.1 (PATH).
 function largestPow2Below(n) { let k = 1; while (k * 2 < n) k *= 2; return k; }
-function mth(leaves) {
+async function mth(leaves) {
   if (leaves.length === 1) return leaves[0];
   const k = largestPow2Below(leaves.length);
-  return v.nodeHash(mth(leaves.slice(0, k)), mth(leaves.slice(k)));
+  return v.nodeHash(await mth(leaves.slice(0, k)), await mth(leaves.slice(k)));
 }
-function refPath(m, leaves) {
+async function refPath(m, leaves) {
   if (leaves.length <= 1) return [];
   const k = largestPow2Below(leaves.length);
-  if (m < k) return [...refPath(m, leaves.slice(0, k)), mth(leaves.slice(k))];
-  return [...refPath(m - k, leaves.slice(k)), mth(leaves.slice(0, k))];
+  if (m < k) return [...await refPath(m, leaves.slice(0, k)), await mth(leaves.slice(k))];
+  return [...await refPath(m - k, leaves.slice(k)), await mth(leaves.slice(0, k))];
 }
 
-test('Merkle inclusion verifies every leaf of trees of 1..33 leaves and nothing else', () => {
+test('Merkle inclusion verifies every leaf of trees of 1..33 leaves and nothing else', async () => {
   for (let n = 1; n <= 33; n++) {
-    const leaves = Array.from({ length: n }, (_, i) => v.leafHash(Buffer.from(`payload ${i}`), Buffer.from(`sig ${i}`)));
-    const root = mth(leaves);
+    const leaves = await Promise.all(Array.from({ length: n }, (_, i) => v.leafHash(Buffer.from(`payload ${i}`), Buffer.from(`sig ${i}`))));
+    const root = await mth(leaves);
     for (let m = 0; m < n; m++) {
-      const p = refPath(m, leaves);
-      assert.ok(v.verifyInclusion(leaves[m], m, n, p, root), `leaf ${m} of ${n}`);
+      const p = await refPath(m, leaves);
+      assert.ok(await v.verifyInclusion(leaves[m], m, n, p, root), `leaf ${m} of ${n}`);
       if (n > 1) {
-        assert.ok(!v.verifyInclusion(leaves[m], (m + 1) % n, n, p, root), `wrong index ${m} of ${n}`);
-        assert.ok(!v.verifyInclusion(leaves[(m + 1) % n], m, n, p, root), `wrong leaf ${m} of ${n}`);
-        assert.ok(!v.verifyInclusion(leaves[m], m, n, p.slice(0, -1), root), `short path ${m} of ${n}`);
+        assert.ok(!await v.verifyInclusion(leaves[m], (m + 1) % n, n, p, root), `wrong index ${m} of ${n}`);
+        assert.ok(!await v.verifyInclusion(leaves[(m + 1) % n], m, n, p, root), `wrong leaf ${m} of ${n}`);
+        assert.ok(!await v.verifyInclusion(leaves[m], m, n, p.slice(0, -1), root), `short path ${m} of ${n}`);
         const bent = p.map((h, i) => (i === 0 ? crypto.createHash('sha256').update(h).digest() : h));
-        assert.ok(!v.verifyInclusion(leaves[m], m, n, bent, root), `altered path ${m} of ${n}`);
+        assert.ok(!await v.verifyInclusion(leaves[m], m, n, bent, root), `altered path ${m} of ${n}`);
       }
-      assert.ok(!v.verifyInclusion(leaves[m], m, n, [...p, root], root), `long path ${m} of ${n}`);
+      assert.ok(!await v.verifyInclusion(leaves[m], m, n, [...p, root], root), `long path ${m} of ${n}`);
     }
-    assert.ok(!v.verifyInclusion(leaves[0], n, n, [], root), 'index out of range');
+    assert.ok(!await v.verifyInclusion(leaves[0], n, n, [], root), 'index out of range');
   }
 });
 
-test('the reading leaf of protocol.md §9', () => {
+test('the reading leaf of protocol.md §9', async () => {
   const payload = Buffer.from('{"device":"cold-0001","seq":1767225600000,"ts":1767225600000,"values":[{"n":"temperature","u":"Cel","v":4.2},{"n":"door_open","vb":false}]}');
   const sig = Buffer.from('MEQCIFVvDVVuVbpd4qDjoLunv3edEwaSeUKFrsCYJI9BzEY2AiA4TL793HdPoo2VQMVFlmmLsoNdwbTZeVrG3kYq3sW5qw==', 'base64');
-  assert.equal(v.leafHash(payload, sig).toString('hex'), '5c8c4be30b9fba1856ab0dd131577e6806b160c7ae79cba9ce131d5c385e744c');
+  assert.equal(Buffer.from(await v.leafHash(payload, sig)).toString('hex'), '5c8c4be30b9fba1856ab0dd131577e6806b160c7ae79cba9ce131d5c385e744c');
 });
 
 // ---------------------------------------------------------------- §4.4 low S
@@ -449,56 +449,56 @@ function record(extra = {}) {
   }));
 }
 
-test('device records and the signatures of protocol.md §9', () => {
-  const rec = v.parseDeviceRecord(record(), 'cold-0001');
+test('device records and the signatures of protocol.md §9', async () => {
+  const rec = await v.parseDeviceRecord(record(), 'cold-0001');
   assert.equal(rec.key.alg, 'ecdsa-p256');
   const payload = Buffer.from('{"device":"cold-0001","seq":1767225600000,"ts":1767225600000,"values":[{"n":"temperature","u":"Cel","v":4.2},{"n":"door_open","vb":false}]}');
   const sig = Buffer.from('MEQCIFVvDVVuVbpd4qDjoLunv3edEwaSeUKFrsCYJI9BzEY2AiA4TL793HdPoo2VQMVFlmmLsoNdwbTZeVrG3kYq3sW5qw==', 'base64');
   const msg = Buffer.concat([Buffer.from('iotledger-reading-v1\n'), payload]);
-  assert.ok(v.verifyDeviceSignature(rec.key, msg, sig));
-  assert.ok(!v.verifyDeviceSignature(rec.key, Buffer.concat([Buffer.from('iotledger-ack-v1\n'), payload]), sig), 'domain separation');
+  assert.ok(await v.verifyDeviceSignature(rec.key, msg, sig));
+  assert.ok(!await v.verifyDeviceSignature(rec.key, Buffer.concat([Buffer.from('iotledger-ack-v1\n'), payload]), sig), 'domain separation');
   assert.deepEqual(v.parseReadingPayload(payload), { device: 'cold-0001', seq: 1767225600000n });
 
   const ackEnv = Buffer.from('{"p":"eyJkZXZpY2UiOiJjb2xkLTAwMDEiLCJjb21tYW5kIjoiY21kLTdmM2EiLCJzdGF0dXMiOiJhY2tlZCIsInJlc3VsdCI6InNldHBvaW50IDQuMCIsInRzIjoxNzY3MjI1NjYwMDAwfQ==","s":"MEQCIBPk92V7hDZJS7QN1Ei+50hMdLKSWnko5hNXWYICHFVrAiA4yIE7F5YW+sdJsHd7De8XmIz5h30BV3RTtWDdebDF+Q=="}');
   const env = v.parseDeviceEnvelope(ackEnv);
   assert.deepEqual(v.parseAck(env), { device: 'cold-0001', command: 'cmd-7f3a', status: 'acked', result: 'setpoint 4.0' });
-  assert.ok(v.verifyDeviceSignature(rec.key, Buffer.concat([Buffer.from('iotledger-ack-v1\n'), env.p]), env.s));
+  assert.ok(await v.verifyDeviceSignature(rec.key, Buffer.concat([Buffer.from('iotledger-ack-v1\n'), env.p]), env.s));
 
-  assert.throws(() => v.parseDeviceRecord(record({ id: 'other' }), 'cold-0001'), /not "cold-0001"/);
-  assert.throws(() => v.parseDeviceRecord(record({ keyId: '00'.repeat(32) }), 'cold-0001'), /fingerprint/);
-  assert.throws(() => v.parseDeviceRecord(record({ Status: 'active' }), 'cold-0001'), /case-sensitive: the field is "status"/);
-  assert.throws(() => v.parseDeviceRecord(record({ status: 'lost' }), 'cold-0001'), /status/);
-  assert.throws(() => v.parseDeviceRecord(Buffer.from(record().toString().replace('"status":"active"', '"status":"active","status":"revoked"')), 'cold-0001'), /duplicate key/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ id: 'other' }), 'cold-0001'), /not "cold-0001"/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ keyId: '00'.repeat(32) }), 'cold-0001'), /fingerprint/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ Status: 'active' }), 'cold-0001'), /case-sensitive: the field is "status"/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ status: 'lost' }), 'cold-0001'), /status/);
+  await assert.rejects(() => v.parseDeviceRecord(Buffer.from(record().toString().replace('"status":"active"', '"status":"active","status":"revoked"')), 'cold-0001'), /duplicate key/);
   // §5: only the listed keys, each of its type (null: absent).
-  assert.throws(() => v.parseDeviceRecord(record({ firmware: '1.2', future: true }), 'cold-0001'), /unknown key "future"/);
-  assert.throws(() => v.parseDeviceRecord(record({ keyVersion: '1' }), 'cold-0001'), /keyVersion is not a JSON integer/);
-  assert.throws(() => v.parseDeviceRecord(record({ keyVersion: 1.5 }), 'cold-0001'), /keyVersion/);
-  assert.throws(() => v.parseDeviceRecord(record({ groups: 'g' }), 'cold-0001'), /groups/);
-  assert.throws(() => v.parseDeviceRecord(record({ attributes: { a: 1 } }), 'cold-0001'), /attributes/);
-  assert.throws(() => v.parseDeviceRecord(record({ private: 'no' }), 'cold-0001'), /private/);
-  assert.throws(() => v.parseDeviceRecord(record({ enrolledAt: 'yesterday' }), 'cold-0001'), /enrolledAt/);
-  assert.throws(() => v.parseDeviceRecord(record({ owner: '' }), 'cold-0001'), /no owner/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ firmware: '1.2', future: true }), 'cold-0001'), /unknown key "future"/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ keyVersion: '1' }), 'cold-0001'), /keyVersion is not a JSON integer/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ keyVersion: 1.5 }), 'cold-0001'), /keyVersion/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ groups: 'g' }), 'cold-0001'), /groups/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ attributes: { a: 1 } }), 'cold-0001'), /attributes/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ private: 'no' }), 'cold-0001'), /private/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ enrolledAt: 'yesterday' }), 'cold-0001'), /enrolledAt/);
+  await assert.rejects(() => v.parseDeviceRecord(record({ owner: '' }), 'cold-0001'), /no owner/);
   const full = {
     type: 'fridge', groups: ['cold'], attributes: { site: 'A' }, keyAlg: 'ecdsa-p256', firmware: '1.2', statusNote: '',
     pendingTransferTo: 'Org2MSP', enrolledBy: 'x', enrolledAt: '2027-01-01T00:00:00Z', updatedAt: '2027-01-01T00:00:00.5+01:00',
     updatedByTx: 'tx', private: false, encryptionKey: b64('k'.repeat(32)),
   };
-  assert.equal(v.parseDeviceRecord(record(full), 'cold-0001').status, 'active');
-  assert.equal(v.parseDeviceRecord(record({ status: 'provisioned' }), 'cold-0001').status, 'provisioned');
-  assert.equal(v.parseDeviceRecord(record({ firmware: null, keyVersion: null }), 'cold-0001').status, 'active');
+  assert.equal((await v.parseDeviceRecord(record(full), 'cold-0001')).status, 'active');
+  assert.equal((await v.parseDeviceRecord(record({ status: 'provisioned' }), 'cold-0001')).status, 'provisioned');
+  assert.equal((await v.parseDeviceRecord(record({ firmware: null, keyVersion: null }), 'cold-0001')).status, 'active');
 });
 
-test('Ed25519 device signatures are 64 raw bytes over the message itself', () => {
+test('Ed25519 device signatures are 64 raw bytes over the message itself', async () => {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
   const pem = publicKey.export({ type: 'spki', format: 'pem' });
   const der = publicKey.export({ type: 'spki', format: 'der' });
-  const rec = v.parseDeviceRecord(record({ publicKey: pem, keyId: crypto.createHash('sha256').update(der).digest('hex') }), 'cold-0001');
+  const rec = await v.parseDeviceRecord(record({ publicKey: pem, keyId: crypto.createHash('sha256').update(der).digest('hex') }), 'cold-0001');
   assert.equal(rec.key.alg, 'ed25519');
   const msg = Buffer.from('iotledger-reading-v1\n{}');
   const sig = crypto.sign(null, msg, privateKey);
   assert.equal(sig.length, 64);
-  assert.ok(v.verifyDeviceSignature(rec.key, msg, sig));
-  assert.ok(!v.verifyDeviceSignature(rec.key, Buffer.from('other'), sig));
+  assert.ok(await v.verifyDeviceSignature(rec.key, msg, sig));
+  assert.ok(!await v.verifyDeviceSignature(rec.key, Buffer.from('other'), sig));
 });
 
 test('reading payloads follow protocol.md §4', () => {
@@ -514,4 +514,39 @@ test('reading payloads follow protocol.md §4', () => {
   assert.throws(() => v.parseReadingPayload(p({ ...base, values: [{ n: 't', v: 1 }, { n: 't', v: 2 }] })), /duplicate name/);
   assert.throws(() => v.parseReadingPayload(p({ ...base, values: [] })), /1-64/);
   assert.throws(() => v.parseReadingPayload(p({ ...base, device: 'a b' })), /valid id/);
+});
+
+// ---------------------------------------------------------------- §4.4 certificates, read from their DER
+
+test('certificate issuance and signatures agree with node\'s X509Certificate on every pair of the test PKI', async () => {
+  const dir = path.join(__dirname, 'testdata', 'pki');
+  const certs = fs.readdirSync(dir).filter((n) => n.endsWith('.pem')).map((n) => {
+    const der = new crypto.X509Certificate(fs.readFileSync(path.join(dir, n))).raw;
+    return { name: n, der, x509: new crypto.X509Certificate(der), mine: v.parseCertificate(new Uint8Array(der)) };
+  });
+  let issued = 0;
+  for (const c of certs) {
+    assert.equal(c.mine.ca, c.x509.ca, `${c.name}: CA basic constraint`);
+    assert.equal(c.mine.notBefore, Date.parse(c.x509.validFrom), `${c.name}: notBefore`);
+    assert.equal(c.mine.notAfter, Date.parse(c.x509.validTo), `${c.name}: notAfter`);
+    for (const i of certs) {
+      assert.equal(v.checkIssued(c.mine, i.mine), c.x509.checkIssued(i.x509), `${c.name} issued by ${i.name}`);
+      const want = c.x509.verify(i.x509.publicKey);
+      assert.equal(await v.verifyCertSignature(c.mine, i.mine), want, `${c.name} signed by ${i.name}'s key`);
+      if (want) issued++;
+    }
+  }
+  assert.ok(issued >= certs.length, `${issued} pairs verify`);
+  // A rogue CA that copies Org1's CA name does not sign for it, and one changed byte breaks a signature.
+  const by = (n) => certs.find((c) => c.name === n + '.pem').mine;
+  assert.equal(await v.verifyCertSignature(by('rogue-peer'), by('org1-ca')), false);
+  assert.equal(await v.verifyCertSignature(by('org1-peer0'), by('org1-ca')), true);
+  const tampered = Buffer.from(by('org1-peer0').der);
+  tampered[tampered.length - 5] ^= 1; // in the signature
+  assert.equal(await v.verifyCertSignature(v.parseCertificate(new Uint8Array(tampered)), by('org1-ca')), false);
+  const tbsTampered = Buffer.from(by('org1-peer0').der);
+  tbsTampered[tbsTampered.indexOf(Buffer.from('peer0.org1.test')) + 1] ^= 1; // in the subject
+  assert.equal(await v.verifyCertSignature(v.parseCertificate(new Uint8Array(tbsTampered)), by('org1-ca')), false);
+  assert.throws(() => v.parseCertificate(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00])), /not SEQUENCE/);
+  assert.throws(() => v.parseCertificate(new Uint8Array([...by('org1-ca').der, 0])), /trailing data/);
 });

@@ -1,12 +1,7 @@
 package network
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/iotledger/iotledger/deploy/ccaas"
 )
 
 // ChaincodeSpec describes a chaincode to deploy as a service.
@@ -108,67 +105,6 @@ if [ -d "$1/metadata" ]; then mkdir -p "$2/statedb" && cp -R "$1/metadata/." "$2
 		}
 	}
 	return dir, nil
-}
-
-// ccaasConnection is the connection.json inside a CCaaS package.
-type ccaasConnection struct {
-	Address     string `json:"address"`
-	DialTimeout string `json:"dial_timeout"`
-	TLSRequired bool   `json:"tls_required"`
-}
-
-// ccaasPackage builds a chaincode-as-a-service package: a tar.gz holding
-// metadata.json and code.tar.gz (which holds connection.json). It returns
-// the bytes and the package ID the peer will compute (label:sha256).
-func ccaasPackage(label, address string) ([]byte, string, error) {
-	conn, err := json.Marshal(ccaasConnection{Address: address, DialTimeout: "10s", TLSRequired: false})
-	if err != nil {
-		return nil, "", err
-	}
-	code, err := tarGz(map[string][]byte{"connection.json": conn})
-	if err != nil {
-		return nil, "", err
-	}
-	meta, err := json.Marshal(struct {
-		Type  string `json:"type"`
-		Label string `json:"label"`
-	}{"ccaas", label})
-	if err != nil {
-		return nil, "", err
-	}
-	pkg, err := tarGz(map[string][]byte{"metadata.json": meta, "code.tar.gz": code})
-	if err != nil {
-		return nil, "", err
-	}
-	sum := sha256.Sum256(pkg)
-	return pkg, label + ":" + hex.EncodeToString(sum[:]), nil
-}
-
-func tarGz(files map[string][]byte) ([]byte, error) {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	// Fixed order and times: the same input gives the same package ID.
-	names := []string{"metadata.json", "code.tar.gz", "connection.json"}
-	for _, name := range names {
-		data, ok := files[name]
-		if !ok {
-			continue
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(data); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // buildChaincode compiles a chaincode server with go build.
@@ -355,12 +291,14 @@ func (n *Network) deploy(ctx context.Context, spec ChaincodeSpec, binary string)
 		} else {
 			port = ports.next()
 		}
-		pkg, id, err := ccaasPackage(label, addr(port))
+		// Plaintext on loopback: the server listens on 127.0.0.1 only.
+		pkg, err := ccaas.Build(label, ccaas.Connection{Address: addr(port)})
 		if err != nil {
 			return err
 		}
+		id := pkg.ID
 		pkgFiles[i] = filepath.Join(ccDir, strings.ToLower(org.Name)+".tar.gz")
-		if err := os.WriteFile(pkgFiles[i], pkg, 0o644); err != nil {
+		if err := os.WriteFile(pkgFiles[i], pkg.Bytes, 0o644); err != nil {
 			return err
 		}
 		cs.PackageIDs[org.Name] = id

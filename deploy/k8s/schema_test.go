@@ -361,7 +361,7 @@ func TestManifestCheckRefusesMistakes(t *testing.T) {
 		{"misspelled spec field", "chaincode.yaml", "  replicas: 2", "  replica: 2", "replica"},
 		{"misspelled container field", "hub.yaml", "          imagePullPolicy: IfNotPresent", "          imagePullPolicy: IfNotPresent\n          imagePulPolicy: Always", "imagePulPolicy"},
 		{"misspelled probe field", "hub.yaml", "            periodSeconds: 10\n            failureThreshold: 3", "            periodSecond: 10\n            failureThreshold: 3", "periodSecond"},
-		{"misspelled metadata field", "index.yaml", "  name: iotledger-index\n  labels:", "  nmae: iotledger-index\n  labels:", "nmae"},
+		{"misspelled metadata field", "index.yaml", "  name: iotledger-index\n  labels:", "  nam: iotledger-index\n  labels:", "nam"},
 		{"wrong type", "chaincode.yaml", "containerPort: 9999", `containerPort: "ninety"`, "containerPort"},
 		{"bad quantity", "index.yaml", "storage: 20Gi", "storage: twenty", "storage"},
 		{"missing required field", "chaincode.yaml", "        - name: chaincode\n          image:", "        - image:", "name"},

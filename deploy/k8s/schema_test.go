@@ -358,10 +358,10 @@ func TestManifestCheckRefusesMistakes(t *testing.T) {
 	cases := []struct {
 		name, file, old, new, err string
 	}{
-		{"misspelled spec field", "chaincode.yaml", "  replicas: 2", "  replica: 2", "replica"},
-		{"misspelled container field", "hub.yaml", "          imagePullPolicy: IfNotPresent", "          imagePullPolicy: IfNotPresent\n          imagePulPolicy: Always", "imagePulPolicy"},
-		{"misspelled probe field", "hub.yaml", "            periodSeconds: 10\n            failureThreshold: 3", "            periodSecond: 10\n            failureThreshold: 3", "periodSecond"},
-		{"misspelled metadata field", "index.yaml", "  name: iotledger-index\n  labels:", "  nam: iotledger-index\n  labels:", "nam"},
+		{"misspelled spec field", "chaincode.yaml", "  replicas: 2", "  replica: 2", "Additional property replica is not allowed"},
+		{"misspelled container field", "hub.yaml", "          imagePullPolicy: IfNotPresent", "          imagePullPolicy: IfNotPresent\n          imagePulPolicy: Always", "Additional property imagePulPolicy is not allowed"},
+		{"misspelled probe field", "hub.yaml", "            periodSeconds: 10\n            failureThreshold: 3", "            periodSecond: 10\n            failureThreshold: 3", "Additional property periodSecond is not allowed"},
+		{"misspelled metadata field", "index.yaml", "  name: iotledger-index\n  labels:", "  nam: iotledger-index\n  labels:", "Additional property nam is not allowed"},
 		{"wrong type", "chaincode.yaml", "containerPort: 9999", `containerPort: "ninety"`, "containerPort"},
 		{"bad quantity", "index.yaml", "storage: 20Gi", "storage: twenty", "storage"},
 		{"missing required field", "chaincode.yaml", "        - name: chaincode\n          image:", "        - image:", "name"},

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -287,7 +288,7 @@ func (n *Network) deploy(ctx context.Context, spec ChaincodeSpec, binary string)
 	if err != nil {
 		return err
 	}
-	if err := n.installPackages(ctx, spec.Name, label, pkgFiles); err != nil {
+	if err := n.installPackages(ctx, spec.Name, label, pkgFiles, cs.PackageIDs); err != nil {
 		return err
 	}
 	if err := n.approveForEveryOrg(ctx, def, cs.PackageIDs); err != nil {
@@ -365,19 +366,52 @@ func (n *Network) planServers(name, label, ccDir, binary string, prev, cs *Chain
 	return servers, pkgFiles, nil
 }
 
-// installPackages installs pkgFiles[i] on the peer of org i.
-func (n *Network) installPackages(ctx context.Context, name, label string, pkgFiles []string) error {
+// installPackages installs pkgFiles[i] on the peer of org i and checks
+// that the peer knows it by the ID computed here (packageIDs, org -> ID):
+// that ID is the one approved and the one the server presents.
+func (n *Network) installPackages(ctx context.Context, name, label string, pkgFiles []string, packageIDs map[string]string) error {
 	return n.step(ctx, fmt.Sprintf("chaincode %s: install %s on every peer", name, label), func() error {
 		return n.eachOrg(func(i int, org *OrgState) error {
-			return retry(ctx, 60*time.Second, func() error {
+			if err := retry(ctx, 60*time.Second, func() error {
 				_, err := n.peerCLI(ctx, org, "lifecycle", "chaincode", "install", pkgFiles[i])
 				if err != nil && strings.Contains(err.Error(), "already successfully installed") {
 					return nil
 				}
 				return err
-			})
+			}); err != nil {
+				return err
+			}
+			installed, err := n.installedPackageIDs(ctx, org)
+			if err != nil {
+				return err
+			}
+			if want := packageIDs[org.Name]; !slices.Contains(installed, want) {
+				return fmt.Errorf("peer installed %s but knows no package %s (it has %s)", pkgFiles[i], want, strings.Join(installed, ", "))
+			}
+			return nil
 		})
 	})
+}
+
+// installedPackageIDs is `peer lifecycle chaincode queryinstalled`.
+func (n *Network) installedPackageIDs(ctx context.Context, org *OrgState) ([]string, error) {
+	out, err := n.peerCLI(ctx, org, "lifecycle", "chaincode", "queryinstalled", "-O", "json")
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Installed []struct {
+			PackageID string `json:"package_id"`
+		} `json:"installed_chaincodes"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, fmt.Errorf("queryinstalled: %w: %s", err, out)
+	}
+	ids := make([]string, len(res.Installed))
+	for i, c := range res.Installed {
+		ids[i] = c.PackageID
+	}
+	return ids, nil
 }
 
 // approveForEveryOrg approves def by each org, with that org's package ID.
@@ -500,7 +534,7 @@ func (n *Network) DeployService(ctx context.Context, spec ServiceSpec, packages 
 			return nil, err
 		}
 	}
-	if err := n.installPackages(ctx, spec.Name, cs.Label, pkgFiles); err != nil {
+	if err := n.installPackages(ctx, spec.Name, cs.Label, pkgFiles, cs.PackageIDs); err != nil {
 		return nil, err
 	}
 	if err := n.approveForEveryOrg(ctx, def, cs.PackageIDs); err != nil {

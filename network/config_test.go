@@ -1,14 +1,6 @@
 package network
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,49 +152,6 @@ func TestPolicyArgs(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
-}
-
-func untar(t *testing.T, data []byte) map[string][]byte {
-	t.Helper()
-	gz, err := gzip.NewReader(bytes.NewReader(data))
-	require.NoError(t, err)
-	tr := tar.NewReader(gz)
-	out := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		require.NoError(t, err)
-		b, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		out[h.Name] = b
-	}
-}
-
-func TestCCaaSPackageIsDeterministicAndPointsAtTheServer(t *testing.T) {
-	pkg, id, err := ccaasPackage("iotledger_3", "127.0.0.1:4242")
-	require.NoError(t, err)
-	again, id2, err := ccaasPackage("iotledger_3", "127.0.0.1:4242")
-	require.NoError(t, err)
-	require.Equal(t, pkg, again)
-	require.Equal(t, id, id2)
-	sum := sha256.Sum256(pkg)
-	require.Equal(t, "iotledger_3:"+hex.EncodeToString(sum[:]), id, "the peer computes label:sha256(package)")
-
-	files := untar(t, pkg)
-	var meta struct{ Type, Label string }
-	require.NoError(t, json.Unmarshal(files["metadata.json"], &meta))
-	require.Equal(t, "ccaas", meta.Type)
-	require.Equal(t, "iotledger_3", meta.Label)
-	var conn ccaasConnection
-	require.NoError(t, json.Unmarshal(untar(t, files["code.tar.gz"])["connection.json"], &conn))
-	require.Equal(t, "127.0.0.1:4242", conn.Address)
-	require.False(t, conn.TLSRequired)
-
-	_, other, err := ccaasPackage("iotledger_3", "127.0.0.1:4243")
-	require.NoError(t, err)
-	require.NotEqual(t, id, other, "each org's server address gives its own package ID")
 }
 
 func TestCCaaSBuilderClaimsOnlyCCaaSPackagesAndReleasesTheAddress(t *testing.T) {

@@ -1,23 +1,22 @@
 package network
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/iotledger/iotledger/deploy/ccaas"
 )
 
 // ChaincodeSpec describes a chaincode to deploy as a service.
@@ -108,67 +107,6 @@ if [ -d "$1/metadata" ]; then mkdir -p "$2/statedb" && cp -R "$1/metadata/." "$2
 		}
 	}
 	return dir, nil
-}
-
-// ccaasConnection is the connection.json inside a CCaaS package.
-type ccaasConnection struct {
-	Address     string `json:"address"`
-	DialTimeout string `json:"dial_timeout"`
-	TLSRequired bool   `json:"tls_required"`
-}
-
-// ccaasPackage builds a chaincode-as-a-service package: a tar.gz holding
-// metadata.json and code.tar.gz (which holds connection.json). It returns
-// the bytes and the package ID the peer will compute (label:sha256).
-func ccaasPackage(label, address string) ([]byte, string, error) {
-	conn, err := json.Marshal(ccaasConnection{Address: address, DialTimeout: "10s", TLSRequired: false})
-	if err != nil {
-		return nil, "", err
-	}
-	code, err := tarGz(map[string][]byte{"connection.json": conn})
-	if err != nil {
-		return nil, "", err
-	}
-	meta, err := json.Marshal(struct {
-		Type  string `json:"type"`
-		Label string `json:"label"`
-	}{"ccaas", label})
-	if err != nil {
-		return nil, "", err
-	}
-	pkg, err := tarGz(map[string][]byte{"metadata.json": meta, "code.tar.gz": code})
-	if err != nil {
-		return nil, "", err
-	}
-	sum := sha256.Sum256(pkg)
-	return pkg, label + ":" + hex.EncodeToString(sum[:]), nil
-}
-
-func tarGz(files map[string][]byte) ([]byte, error) {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	// Fixed order and times: the same input gives the same package ID.
-	names := []string{"metadata.json", "code.tar.gz", "connection.json"}
-	for _, name := range names {
-		data, ok := files[name]
-		if !ok {
-			continue
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(data); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // buildChaincode compiles a chaincode server with go build.
@@ -285,7 +223,33 @@ func (n *Network) queryCommitted(ctx context.Context, org *OrgState, name string
 	return &d, nil
 }
 
-// deploy runs the v2 lifecycle for a chaincode server binary already built.
+// definition is what every org approves and one org commits.
+type definition struct {
+	name, version string
+	sequence      int64
+	args          []string // -C … -n … -v … --sequence … and the policy and collections flags
+}
+
+// nextDefinition reads the committed sequence and prepares sequence+1.
+func (n *Network) nextDefinition(ctx context.Context, spec ChaincodeSpec) (*definition, error) {
+	policy, err := policyArgs(spec.EndorsementPolicy, n.mspIDs())
+	if err != nil {
+		return nil, err
+	}
+	committed, err := n.queryCommitted(ctx, &n.state.Orgs[0], spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	d := &definition{name: spec.Name, version: spec.Version, sequence: committed.Sequence + 1}
+	if d.version == "" {
+		d.version = strconv.FormatInt(d.sequence, 10)
+	}
+	d.args = append([]string{"-C", n.state.Channel, "-n", spec.Name, "-v", d.version, "--sequence", strconv.FormatInt(d.sequence, 10)}, policy...)
+	return d, nil
+}
+
+// deploy runs the v2 lifecycle for a chaincode server binary already built:
+// one server per org, each with its own address and so its own package.
 func (n *Network) deploy(ctx context.Context, spec ChaincodeSpec, binary string) error {
 	if spec.EndorsementPolicy == "" {
 		spec.EndorsementPolicy = DefaultPolicy
@@ -293,22 +257,13 @@ func (n *Network) deploy(ctx context.Context, spec ChaincodeSpec, binary string)
 	if err := spec.validate(n.mspIDs()); err != nil {
 		return err
 	}
-	policy, err := policyArgs(spec.EndorsementPolicy, n.mspIDs())
-	if err != nil {
-		return err
-	}
 	prev := n.state.chaincode(spec.Name)
-	committed, err := n.queryCommitted(ctx, &n.state.Orgs[0], spec.Name)
+	def, err := n.nextDefinition(ctx, spec)
 	if err != nil {
 		return err
 	}
-	seq := committed.Sequence + 1
-	version := spec.Version
-	if version == "" {
-		version = strconv.FormatInt(seq, 10)
-	}
-	label := fmt.Sprintf("%s_%d", spec.Name, seq)
-	ccDir := filepath.Join(n.state.StateDir, "chaincode", spec.Name, strconv.FormatInt(seq, 10))
+	label := fmt.Sprintf("%s_%d", spec.Name, def.sequence)
+	ccDir := filepath.Join(n.state.StateDir, "chaincode", spec.Name, strconv.FormatInt(def.sequence, 10))
 	if err := os.MkdirAll(ccDir, 0o755); err != nil {
 		return err
 	}
@@ -317,9 +272,8 @@ func (n *Network) deploy(ctx context.Context, spec ChaincodeSpec, binary string)
 	if err := os.Rename(binary, seqBinary); err != nil {
 		return fmt.Errorf("chaincode binary: %w", err)
 	}
-	var collections []string
 	cs := &ChaincodeState{
-		Name: spec.Name, Package: spec.Package, Version: version, Sequence: seq, Label: label,
+		Name: spec.Name, Package: spec.Package, Version: def.version, Sequence: def.sequence, Label: label,
 		EndorsementPolicy: spec.EndorsementPolicy, PackageIDs: map[string]string{}, Servers: map[string]string{},
 		Binary: seqBinary,
 	}
@@ -328,93 +282,16 @@ func (n *Network) deploy(ctx context.Context, spec ChaincodeSpec, binary string)
 		if err := os.WriteFile(cs.CollectionsConfig, []byte(spec.CollectionsConfig), 0o644); err != nil {
 			return err
 		}
-		collections = []string{"--collections-config", cs.CollectionsConfig}
+		def.args = append(def.args, "--collections-config", cs.CollectionsConfig)
 	}
-
-	// One server per org, each with its own address and so its own package.
-	servers := make([]*Node, len(n.state.Orgs))
-	var need int
-	for i, org := range n.state.Orgs {
-		if prev != nil {
-			if old, err := n.state.node(prev.Servers[org.Name]); err == nil {
-				servers[i] = old
-				continue
-			}
-		}
-		need++
-	}
-	ports, err := newPortAllocator(need)
+	servers, pkgFiles, err := n.planServers(spec.Name, label, ccDir, seqBinary, prev, cs)
 	if err != nil {
 		return err
 	}
-	pkgFiles := make([]string, len(n.state.Orgs))
-	for i, org := range n.state.Orgs {
-		port := 0
-		if servers[i] != nil {
-			port = servers[i].Ports[PortListen]
-		} else {
-			port = ports.next()
-		}
-		pkg, id, err := ccaasPackage(label, addr(port))
-		if err != nil {
-			return err
-		}
-		pkgFiles[i] = filepath.Join(ccDir, strings.ToLower(org.Name)+".tar.gz")
-		if err := os.WriteFile(pkgFiles[i], pkg, 0o644); err != nil {
-			return err
-		}
-		cs.PackageIDs[org.Name] = id
-		logName := "chaincode." + spec.Name + "." + strings.ToLower(org.Name) + ".log"
-		if spec.Name == DefaultChaincode {
-			logName = "chaincode." + strings.ToLower(org.Name) + ".log"
-		}
-		name := "chaincode." + spec.Name + "." + strings.ToLower(org.Name)
-		next := &Node{
-			Name: name, Kind: KindChaincode, Org: org.Name, Command: seqBinary, Dir: ccDir,
-			// Only what the server needs: none of the peer's settings leak in.
-			Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-				"CHAINCODE_SERVER_ADDRESS=" + addr(port), "CORE_CHAINCODE_ID_NAME=" + id},
-			Log: filepath.Join(n.state.StateDir, "logs", logName), Ports: map[string]int{PortListen: port},
-		}
-		if servers[i] != nil {
-			next.PID, next.StartTicks = servers[i].PID, servers[i].StartTicks
-		}
-		servers[i] = next
-		cs.Servers[org.Name] = name
-	}
-
-	if err := n.step(ctx, fmt.Sprintf("chaincode %s: install %s on every peer", spec.Name, label), func() error {
-		return n.eachOrg(func(i int, org *OrgState) error {
-			return retry(ctx, 60*time.Second, func() error {
-				_, err := n.peerCLI(ctx, org, "lifecycle", "chaincode", "install", pkgFiles[i])
-				if err != nil && strings.Contains(err.Error(), "already successfully installed") {
-					return nil
-				}
-				return err
-			})
-		})
-	}); err != nil {
+	if err := n.installPackages(ctx, spec.Name, label, pkgFiles, cs.PackageIDs); err != nil {
 		return err
 	}
-	ordererArgs, err := n.ordererArgs()
-	if err != nil {
-		return err
-	}
-	def := append([]string{"-C", n.state.Channel, "-n", spec.Name, "-v", version, "--sequence", strconv.FormatInt(seq, 10)}, policy...)
-	def = append(def, collections...)
-	if err := n.step(ctx, fmt.Sprintf("chaincode %s: approve sequence %d by every org", spec.Name, seq), func() error {
-		return n.eachOrg(func(i int, org *OrgState) error {
-			args := append([]string{"lifecycle", "chaincode", "approveformyorg", "--package-id", cs.PackageIDs[org.Name]}, def...)
-			args = append(args, ordererArgs...)
-			return retry(ctx, 90*time.Second, func() error {
-				_, err := n.peerCLI(ctx, org, args...)
-				if err != nil && strings.Contains(err.Error(), "unchanged content") {
-					return nil // approved by an earlier attempt
-				}
-				return err
-			})
-		})
-	}); err != nil {
+	if err := n.approveForEveryOrg(ctx, def, cs.PackageIDs); err != nil {
 		return err
 	}
 	if err := n.step(ctx, fmt.Sprintf("chaincode %s: start %d servers", spec.Name, len(servers)), func() error {
@@ -428,8 +305,145 @@ func (n *Network) deploy(ctx context.Context, spec ChaincodeSpec, binary string)
 	}); err != nil {
 		return err
 	}
-	if err := n.step(ctx, fmt.Sprintf("chaincode %s: commit sequence %d", spec.Name, seq), func() error {
-		args := append([]string{"lifecycle", "chaincode", "commit"}, def...)
+	return n.commitAndRecord(ctx, def, cs)
+}
+
+// planServers writes each org's package for its server (on the port of the
+// previous sequence's server, if there was one) and the server node that
+// runs with that package's ID.
+func (n *Network) planServers(name, label, ccDir, binary string, prev, cs *ChaincodeState) ([]*Node, []string, error) {
+	servers := make([]*Node, len(n.state.Orgs))
+	var need int
+	for i, org := range n.state.Orgs {
+		if prev != nil {
+			if old, err := n.state.node(prev.Servers[org.Name]); err == nil {
+				servers[i] = old
+				continue
+			}
+		}
+		need++
+	}
+	ports, err := newPortAllocator(need)
+	if err != nil {
+		return nil, nil, err
+	}
+	pkgFiles := make([]string, len(n.state.Orgs))
+	for i, org := range n.state.Orgs {
+		port := 0
+		if servers[i] != nil {
+			port = servers[i].Ports[PortListen]
+		} else {
+			port = ports.next()
+		}
+		// Plaintext on loopback: the server listens on 127.0.0.1 only.
+		pkg, err := ccaas.Build(label, ccaas.Connection{Address: addr(port)})
+		if err != nil {
+			return nil, nil, err
+		}
+		pkgFiles[i] = filepath.Join(ccDir, strings.ToLower(org.Name)+".tar.gz")
+		if err := os.WriteFile(pkgFiles[i], pkg.Bytes, 0o644); err != nil {
+			return nil, nil, err
+		}
+		cs.PackageIDs[org.Name] = pkg.ID
+		logName := "chaincode." + name + "." + strings.ToLower(org.Name) + ".log"
+		if name == DefaultChaincode {
+			logName = "chaincode." + strings.ToLower(org.Name) + ".log"
+		}
+		nodeName := "chaincode." + name + "." + strings.ToLower(org.Name)
+		next := &Node{
+			Name: nodeName, Kind: KindChaincode, Org: org.Name, Command: binary, Dir: ccDir,
+			// Only what the server needs: none of the peer's settings leak in.
+			Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+				"CHAINCODE_SERVER_ADDRESS=" + addr(port), "CORE_CHAINCODE_ID_NAME=" + pkg.ID},
+			Log: filepath.Join(n.state.StateDir, "logs", logName), Ports: map[string]int{PortListen: port},
+		}
+		if servers[i] != nil {
+			next.PID, next.StartTicks = servers[i].PID, servers[i].StartTicks
+		}
+		servers[i] = next
+		cs.Servers[org.Name] = nodeName
+	}
+	return servers, pkgFiles, nil
+}
+
+// installPackages installs pkgFiles[i] on the peer of org i and checks
+// that the peer knows it by the ID computed here (packageIDs, org -> ID):
+// that ID is the one approved and the one the server presents.
+func (n *Network) installPackages(ctx context.Context, name, label string, pkgFiles []string, packageIDs map[string]string) error {
+	return n.step(ctx, fmt.Sprintf("chaincode %s: install %s on every peer", name, label), func() error {
+		return n.eachOrg(func(i int, org *OrgState) error {
+			if err := retry(ctx, 60*time.Second, func() error {
+				_, err := n.peerCLI(ctx, org, "lifecycle", "chaincode", "install", pkgFiles[i])
+				if err != nil && strings.Contains(err.Error(), "already successfully installed") {
+					return nil
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+			installed, err := n.installedPackageIDs(ctx, org)
+			if err != nil {
+				return err
+			}
+			if want := packageIDs[org.Name]; !slices.Contains(installed, want) {
+				return fmt.Errorf("peer installed %s but knows no package %s (it has %s)", pkgFiles[i], want, strings.Join(installed, ", "))
+			}
+			return nil
+		})
+	})
+}
+
+// installedPackageIDs is `peer lifecycle chaincode queryinstalled`.
+func (n *Network) installedPackageIDs(ctx context.Context, org *OrgState) ([]string, error) {
+	out, err := n.peerCLI(ctx, org, "lifecycle", "chaincode", "queryinstalled", "-O", "json")
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Installed []struct {
+			PackageID string `json:"package_id"`
+		} `json:"installed_chaincodes"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, fmt.Errorf("queryinstalled: %w: %s", err, out)
+	}
+	ids := make([]string, len(res.Installed))
+	for i, c := range res.Installed {
+		ids[i] = c.PackageID
+	}
+	return ids, nil
+}
+
+// approveForEveryOrg approves def by each org, with that org's package ID.
+func (n *Network) approveForEveryOrg(ctx context.Context, def *definition, packageIDs map[string]string) error {
+	ordererArgs, err := n.ordererArgs()
+	if err != nil {
+		return err
+	}
+	return n.step(ctx, fmt.Sprintf("chaincode %s: approve sequence %d by every org", def.name, def.sequence), func() error {
+		return n.eachOrg(func(i int, org *OrgState) error {
+			args := append([]string{"lifecycle", "chaincode", "approveformyorg", "--package-id", packageIDs[org.Name]}, def.args...)
+			args = append(args, ordererArgs...)
+			return retry(ctx, 90*time.Second, func() error {
+				_, err := n.peerCLI(ctx, org, args...)
+				if err != nil && strings.Contains(err.Error(), "unchanged content") {
+					return nil // approved by an earlier attempt
+				}
+				return err
+			})
+		})
+	})
+}
+
+// commitAndRecord commits def with every org's peer endorsing, records cs
+// and waits until discovery offers every org's peer for it.
+func (n *Network) commitAndRecord(ctx context.Context, def *definition, cs *ChaincodeState) error {
+	ordererArgs, err := n.ordererArgs()
+	if err != nil {
+		return err
+	}
+	if err := n.step(ctx, fmt.Sprintf("chaincode %s: commit sequence %d", def.name, def.sequence), func() error {
+		args := append([]string{"lifecycle", "chaincode", "commit"}, def.args...)
 		for _, org := range n.state.Orgs {
 			p, err := n.state.node(org.Peer)
 			if err != nil {
@@ -441,7 +455,7 @@ func (n *Network) deploy(ctx context.Context, spec ChaincodeSpec, binary string)
 		return retry(ctx, 90*time.Second, func() error {
 			_, err := n.peerCLI(ctx, &n.state.Orgs[0], args...)
 			if err != nil {
-				if d, qerr := n.queryCommitted(ctx, &n.state.Orgs[0], spec.Name); qerr == nil && d.Sequence == seq {
+				if d, qerr := n.queryCommitted(ctx, &n.state.Orgs[0], def.name); qerr == nil && d.Sequence == def.sequence {
 					return nil // an earlier attempt committed
 				}
 			}
@@ -455,9 +469,81 @@ func (n *Network) deploy(ctx context.Context, spec ChaincodeSpec, binary string)
 	if err := n.state.save(); err != nil {
 		return err
 	}
-	return n.step(ctx, fmt.Sprintf("chaincode %s: discovery offers every org's peer", spec.Name), func() error {
-		return n.waitDiscovery(ctx, spec.Name, 90*time.Second)
+	return n.step(ctx, fmt.Sprintf("chaincode %s: discovery offers every org's peer", def.name), func() error {
+		return n.waitDiscovery(ctx, def.name, 90*time.Second)
 	})
+}
+
+// ServiceSpec describes a chaincode whose servers run outside the network,
+// as they do on any production Fabric network: the caller wrote each org's
+// package (`iotledger chaincode package`) and runs the servers.
+type ServiceSpec struct {
+	Name              string // chaincode name on the channel
+	Version           string // default: the sequence number
+	EndorsementPolicy string // as in ChaincodeSpec
+}
+
+// DeployService installs each org's chaincode-as-a-service package on that
+// org's peer (packages maps org name to package bytes; every org needs one),
+// approves the next sequence by every org with its package ID, and commits.
+// The peers dial the servers the packages name when the chaincode is first
+// called; run them with the package IDs this returns (org -> ID).
+func (n *Network) DeployService(ctx context.Context, spec ServiceSpec, packages map[string][]byte) (map[string]string, error) {
+	unlock, err := n.exclusive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if spec.EndorsementPolicy == "" {
+		spec.EndorsementPolicy = DefaultPolicy
+	}
+	cspec := ChaincodeSpec{Name: spec.Name, Package: "(external)", Version: spec.Version, EndorsementPolicy: spec.EndorsementPolicy}
+	if err := cspec.validate(n.mspIDs()); err != nil {
+		return nil, err
+	}
+	if prev := n.state.chaincode(spec.Name); prev != nil && len(prev.Servers) > 0 {
+		return nil, fmt.Errorf("chaincode %s runs on servers this network starts: deploy it with DeployChaincode", spec.Name)
+	}
+	def, err := n.nextDefinition(ctx, cspec)
+	if err != nil {
+		return nil, err
+	}
+	ccDir := filepath.Join(n.state.StateDir, "chaincode", spec.Name, strconv.FormatInt(def.sequence, 10))
+	if err := os.MkdirAll(ccDir, 0o755); err != nil {
+		return nil, err
+	}
+	cs := &ChaincodeState{Name: spec.Name, Version: def.version, Sequence: def.sequence,
+		EndorsementPolicy: spec.EndorsementPolicy, PackageIDs: map[string]string{}, Servers: map[string]string{}}
+	if len(packages) != len(n.state.Orgs) {
+		return nil, fmt.Errorf("chaincode %s: %d packages for %d orgs: give one per org (%s)", spec.Name, len(packages), len(n.state.Orgs), strings.Join(n.state.orgNames(), ", "))
+	}
+	pkgFiles := make([]string, len(n.state.Orgs))
+	for i, org := range n.state.Orgs {
+		b, ok := packages[org.Name]
+		if !ok {
+			return nil, fmt.Errorf("chaincode %s: no package for %s (every org's peer installs its own)", spec.Name, org.Name)
+		}
+		p, err := ccaas.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("chaincode %s: package of %s: %w", spec.Name, org.Name, err)
+		}
+		cs.Label = p.Metadata.Label
+		cs.PackageIDs[org.Name] = p.ID
+		pkgFiles[i] = filepath.Join(ccDir, strings.ToLower(org.Name)+".tar.gz")
+		if err := os.WriteFile(pkgFiles[i], b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.installPackages(ctx, spec.Name, cs.Label, pkgFiles, cs.PackageIDs); err != nil {
+		return nil, err
+	}
+	if err := n.approveForEveryOrg(ctx, def, cs.PackageIDs); err != nil {
+		return nil, err
+	}
+	if err := n.commitAndRecord(ctx, def, cs); err != nil {
+		return nil, err
+	}
+	return maps.Clone(cs.PackageIDs), nil
 }
 
 func (n *Network) replaceNode(nd *Node) {

@@ -37,34 +37,58 @@ func main() {
 }
 
 func run(log *slog.Logger) error {
-	if addr := os.Getenv("IOTLEDGER_PPROF_ADDR"); addr != "" {
-		servePprof(log, addr)
-	}
-	opts, err := chaincode.OptionsFromEnv(os.Getenv)
+	cfg, err := configFromEnv(os.Getenv)
 	if err != nil {
 		return err
 	}
-	cc, err := chaincode.NewChaincode(opts...)
+	if cfg.pprofAddr != "" {
+		servePprof(log, cfg.pprofAddr)
+	}
+	cc, err := chaincode.NewChaincode(cfg.options...)
 	if err != nil {
 		return err
 	}
-	addr, id := os.Getenv("CHAINCODE_SERVER_ADDRESS"), os.Getenv("CORE_CHAINCODE_ID_NAME")
-	if addr == "" || id == "" {
+	if cfg.address == "" || cfg.id == "" {
 		log.Info("starting in peer-launched mode (CHAINCODE_SERVER_ADDRESS or CORE_CHAINCODE_ID_NAME not set)")
 		return cc.Start()
 	}
-	tlsProps, err := tlsProperties()
+	tlsProps, err := tlsProperties(cfg)
 	if err != nil {
 		return err
 	}
-	server := &shim.ChaincodeServer{CCID: id, Address: addr, CC: cc, TLSProps: tlsProps}
-	log.Info("serving chaincode", "address", addr, "id", id, "tls", !tlsProps.Disabled)
+	server := &shim.ChaincodeServer{CCID: cfg.id, Address: cfg.address, CC: cc, TLSProps: tlsProps}
+	log.Info("serving chaincode", "address", cfg.address, "id", cfg.id, "tls", !tlsProps.Disabled)
 	return server.Start()
 }
 
+// serverConfig is everything the server reads from its environment; it
+// reads nothing else (deploy/k8s's manifests are checked against it).
+type serverConfig struct {
+	pprofAddr       string // IOTLEDGER_PPROF_ADDR
+	options         []chaincode.Option
+	address, id     string // CHAINCODE_SERVER_ADDRESS, CORE_CHAINCODE_ID_NAME
+	tlsKeyFile      string // CHAINCODE_TLS_KEY_FILE
+	tlsCertFile     string // CHAINCODE_TLS_CERT_FILE
+	tlsClientCAFile string // CHAINCODE_TLS_CLIENT_CA_CERT_FILE
+}
+
+func configFromEnv(getenv func(string) string) (serverConfig, error) {
+	cfg := serverConfig{
+		pprofAddr:       getenv("IOTLEDGER_PPROF_ADDR"),
+		address:         getenv("CHAINCODE_SERVER_ADDRESS"),
+		id:              getenv("CORE_CHAINCODE_ID_NAME"),
+		tlsKeyFile:      getenv("CHAINCODE_TLS_KEY_FILE"),
+		tlsCertFile:     getenv("CHAINCODE_TLS_CERT_FILE"),
+		tlsClientCAFile: getenv("CHAINCODE_TLS_CLIENT_CA_CERT_FILE"),
+	}
+	var err error
+	cfg.options, err = chaincode.OptionsFromEnv(getenv)
+	return cfg, err
+}
+
 // tlsProperties reads the optional TLS files of the chaincode server.
-func tlsProperties() (shim.TLSProperties, error) {
-	keyFile, certFile := os.Getenv("CHAINCODE_TLS_KEY_FILE"), os.Getenv("CHAINCODE_TLS_CERT_FILE")
+func tlsProperties(cfg serverConfig) (shim.TLSProperties, error) {
+	keyFile, certFile := cfg.tlsKeyFile, cfg.tlsCertFile
 	if keyFile == "" && certFile == "" {
 		return shim.TLSProperties{Disabled: true}, nil
 	}
@@ -77,7 +101,7 @@ func tlsProperties() (shim.TLSProperties, error) {
 		return shim.TLSProperties{}, fmt.Errorf("chaincode TLS certificate (CHAINCODE_TLS_CERT_FILE): %w", err)
 	}
 	props := shim.TLSProperties{Key: key, Cert: cert}
-	if caFile := os.Getenv("CHAINCODE_TLS_CLIENT_CA_CERT_FILE"); caFile != "" {
+	if caFile := cfg.tlsClientCAFile; caFile != "" {
 		if props.ClientCACerts, err = os.ReadFile(caFile); err != nil { //nolint:gosec // G703: the operator names the file
 			return shim.TLSProperties{}, fmt.Errorf("chaincode client CA (CHAINCODE_TLS_CLIENT_CA_CERT_FILE): %w", err)
 		}

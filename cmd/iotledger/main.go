@@ -64,6 +64,7 @@ func newRootCmd() *cobra.Command {
 		newSimCmd(g),
 		newDemoCmd(g),
 		newConsoleCmd(g),
+		newChaincodeCmd(g),
 	)
 	return root
 }

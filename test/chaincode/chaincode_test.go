@@ -81,6 +81,7 @@ func TestHubSubmitsSignedTelemetryThatProvesOffline(t *testing.T) {
 	d := newDevice(t, "it-fridge")
 	dev := enroll(ctx, t, e.org1Operator, d, "fridge")
 	require.Equal(t, "Org1MSP", dev.Owner)
+	e.settle(t) // both endorsers know the device
 
 	receipt, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, 3.5), d.reading(t, 3.6), d.reading(t, 3.7)}})
 	require.NoError(t, err)
@@ -163,6 +164,7 @@ func TestTelemetryRefusalsWriteNothing(t *testing.T) {
 	ctx := e.ctx(t)
 	d := newDevice(t, "it-refuse")
 	enroll(ctx, t, e.org1Operator, d, "fridge")
+	e.settle(t)
 	first := d.reading(t, 4)
 	_, err := e.org1Hub.SubmitReading(ctx, first)
 	require.NoError(t, err)
@@ -231,6 +233,7 @@ func TestRuleFiresAndItsAlertAndCommandArriveInTheEvent(t *testing.T) {
 			{Type: api.ActionTypeCommand, Command: "defrost-stop", TTL: 600},
 		}})
 	require.NoError(t, err)
+	e.settle(t)
 
 	receipt, err := e.org1Hub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, -20), d.reading(t, -2)}})
 	require.NoError(t, err)
@@ -273,6 +276,7 @@ func TestTransferNeedsBothOrgsAndHandsEndorsementToTheNewOwner(t *testing.T) {
 	op2 := e.connect(t, "Org2", "operator", anyOrg)
 	d := newDevice(t, "it-transfer")
 	enroll(ctx, t, op1, d, "tracker")
+	e.settle(t)
 	offered, err := op1.OfferTransfer(ctx, d.id, "Org2MSP")
 	require.NoError(t, err)
 	require.Equal(t, "Org2MSP", offered.PendingTo)
@@ -308,6 +312,7 @@ func TestFullBatchOfManyDevicesCommitsWhole(t *testing.T) {
 		devs[i] = newDevice(t, fmt.Sprintf("it-full%d", i))
 		enroll(ctx, t, e.org1Operator, devs[i], "meter")
 	}
+	e.settle(t)
 	envs := make([]reading.Envelope, 500)
 	for i := range envs {
 		envs[i] = devs[i%len(devs)].reading(t, float64(i))

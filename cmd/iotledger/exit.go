@@ -91,7 +91,13 @@ func strictUsage(root *cobra.Command) {
 				validate = cobra.NoArgs
 			}
 			c.Args = func(cmd *cobra.Command, args []string) error {
-				return asUsage(validate(cmd, args))
+				err := validate(cmd, args)
+				if err != nil && cmd.HasSubCommands() && len(args) > 0 {
+					// A verb that also has subcommands (hub, hub parked):
+					// the word is most likely a mistyped subcommand.
+					return usageErrorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), suggestions(cmd, args[0]))
+				}
+				return asUsage(err)
 			}
 		}
 		for _, sub := range c.Commands() {

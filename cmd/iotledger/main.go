@@ -30,8 +30,8 @@ func (g *globalOptions) json() bool { return g.output == "json" }
 func newRootCmd() *cobra.Command {
 	g := &globalOptions{}
 	root := &cobra.Command{
-		Use:           "iotledger",
-		Short:         "Tamper-evident IoT device identity, access control and telemetry on Hyperledger Fabric",
+		Use:   "iotledger",
+		Short: "Tamper-evident IoT device identity, access control and telemetry on Hyperledger Fabric",
 		Long: "Tamper-evident IoT device identity, access control and telemetry on Hyperledger Fabric.\n\n" +
 			exitCodesHelp,
 		SilenceUsage:  true,

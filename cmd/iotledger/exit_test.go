@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -161,7 +160,6 @@ func buildCLI(t *testing.T, ldflags string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "iotledger")
 	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "-ldflags", ldflags, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 	return bin

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -98,7 +97,6 @@ func TestTheStampedBinaryReportsItsCommitAndTheChaincodesContractAPI(t *testing.
 		t.Log("-short: the chaincode server is not built beside the binary")
 	} else {
 		build := exec.CommandContext(t.Context(), "go", "build", "-o", filepath.Join(filepath.Dir(bin), chaincodeBinary), "../iotledger-chaincode")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := build.CombinedOutput()
 		require.NoError(t, err, "%s", out)
 	}

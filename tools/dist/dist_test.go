@@ -31,11 +31,10 @@ func distOptions(t *testing.T) options {
 
 func TestDistBuildsVerifiableStaticArchivesThatReportTheirCommit(t *testing.T) {
 	o := distOptions(t)
-	rel, err := build(t.Context(), o)
-	require.NoError(t, err)
-
 	head := strings.TrimSpace(gitOut(t, "rev-parse", "HEAD"))
 	dirty := strings.TrimSpace(gitOut(t, "status", "--porcelain")) != ""
+	rel, err := build(t.Context(), o)
+	require.NoError(t, err)
 	require.Equal(t, head, rel.Commit)
 
 	// One archive per platform, each listed in SHA256SUMS with its sum.

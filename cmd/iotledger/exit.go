@@ -79,6 +79,7 @@ func strictUsage(root *cobra.Command) {
 	// The completion group is otherwise added only when the tree runs;
 	// adding it now puts it under the same rules.
 	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(newHelpCmd())
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		switch {
@@ -115,6 +116,41 @@ func runGroup(cmd *cobra.Command, args []string) error {
 		return cmd.Help()
 	}
 	return usageErrorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), suggestions(cmd, args[0]))
+}
+
+// newHelpCmd is `iotledger help [command]`. Cobra's own prints "Unknown
+// help topic" and exits 0 for `help devic`; this one makes it a usage error
+// with suggestions, as the command line itself would be.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Args:  cobra.ArbitraryArgs,
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			target, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range target.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			target, rest, err := c.Root().Find(args)
+			if err != nil {
+				return asUsage(err)
+			}
+			if len(rest) > 0 {
+				return usageErrorf("unknown command %q for %q%s", rest[0], target.CommandPath(), suggestions(target, rest[0]))
+			}
+			target.InitDefaultHelpFlag()
+			return target.Help()
+		},
+	}
 }
 
 // suggestions is cobra's "did you mean" text for a mistyped subcommand.

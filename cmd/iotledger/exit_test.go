@@ -91,6 +91,28 @@ func TestACommandGroupWithoutASubcommandPrintsItsHelp(t *testing.T) {
 	require.Contains(t, stdout, "revoke")
 }
 
+func TestHelpOfAnUnknownCommandIsAUsageError(t *testing.T) {
+	tests := []struct {
+		args    []string
+		code    int
+		says    string // stderr
+		printed string // stdout
+	}{
+		{[]string{"help", "device"}, exitOK, "", "iotledger device [command]"},
+		{[]string{"help", "network", "node", "stop"}, exitOK, "", "iotledger network node stop NAME"},
+		{[]string{"help", "devic"}, exitUsage, "Did you mean this?\n\tdevice", ""},
+		{[]string{"help", "device", "revok"}, exitUsage, `unknown command "revok" for "iotledger device"`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runExit(t, tt.args...)
+			require.Equal(t, tt.code, code, "stderr: %s", stderr)
+			require.Contains(t, stderr, tt.says)
+			require.Contains(t, stdout, tt.printed)
+		})
+	}
+}
+
 func TestHelpDocumentsTheExitCodes(t *testing.T) {
 	code, stdout, _ := runExit(t, "--help")
 	require.Equal(t, exitOK, code)

@@ -180,7 +180,7 @@ func newVersionCmd(g *globalOptions) *cobra.Command {
 // prints.
 func setVersionFlag(root *cobra.Command, g *globalOptions) {
 	var show bool
-	root.Flags().BoolVar(&show, "version", false, "print the version (as `iotledger version` does)")
+	root.Flags().BoolVar(&show, "version", false, "print the version, as the version command does")
 	root.Args = cobra.ArbitraryArgs
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		if !show {

@@ -32,6 +32,20 @@ type toolModule struct {
 	Patched string
 }
 
+// The releases the network builds its Fabric commands from: the tool modules
+// under network/tools pin them (binaries_test.go checks that these agree).
+const (
+	// FabricVersion is the Hyperledger Fabric release of the peer, orderer
+	// and tools (network/tools/fabric pins its commit, FabricCommit).
+	FabricVersion = "v2.5.0"
+	// FabricCommit is the commit of FabricVersion that network/tools/fabric
+	// requires (Fabric v2 is not a Go module under its major version, so
+	// the module pins a pseudo-version of the tagged commit).
+	FabricCommit = "bd8e24856939"
+	// FabricCAVersion is the Hyperledger Fabric CA release of the CAs.
+	FabricCAVersion = "v1.5.15"
+)
+
 var (
 	fabricTools = toolModule{
 		Dir: "network/tools/fabric",

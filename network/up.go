@@ -198,7 +198,7 @@ func (n *Network) up(ctx context.Context, opts Options) error {
 	}()
 
 	var bins *Binaries
-	if err := n.step(ctx, "Fabric binaries (v2.5.0, CA v1.5.15)", func() (err error) {
+	if err := n.step(ctx, "Fabric binaries ("+FabricVersion+", CA "+FabricCAVersion+")", func() (err error) {
 		bins, err = EnsureBinaries(ctx, src, n.progress)
 		return err
 	}); err != nil {

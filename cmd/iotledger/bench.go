@@ -201,7 +201,7 @@ func (s soakFlags) config(batchSizeSet bool, batchSize int) (bench.SoakConfig, e
 		cfg.HeavyPerBatch = max(1, batchSize*3/5)
 	}
 	if s.index != "" && !strings.HasPrefix(s.index, "postgres://") && !strings.HasPrefix(s.index, "postgresql://") {
-		return cfg, fmt.Errorf("--soak-index: want a postgres:// or postgresql:// URL, got %q", s.index)
+		return cfg, usageErrorf("--soak-index: want a postgres:// or postgresql:// URL, got %q", s.index)
 	}
 	return cfg, cfg.Validate()
 }
@@ -312,7 +312,7 @@ func parseConcurrency(s string) ([]int, error) {
 	for _, part := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(part))
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("invalid concurrency %q: want positive worker counts separated by commas, e.g. 16,64,256", s)
+			return nil, usageErrorf("invalid concurrency %q: want positive worker counts separated by commas, e.g. 16,64,256", s)
 		}
 		out = append(out, n)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -17,7 +16,7 @@ func newChaincodeCmd(g *globalOptions) *cobra.Command {
 		Short: "Package the iotledger chaincode for any Fabric 2.5 peer",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("name a chaincode verb: `iotledger chaincode package --ccaas --address HOST:PORT --out FILE`")
+			return usageErrorf("name a chaincode verb: `iotledger chaincode package --ccaas --address HOST:PORT --out FILE`")
 		},
 	}
 	cmd.AddCommand(newChaincodePackageCmd(g))
@@ -107,17 +106,17 @@ func (o *chaincodePackageOptions) build() (*ccaas.Package, chaincodePackageResul
 	var res chaincodePackageResult
 	switch {
 	case !o.ccaas:
-		return nil, res, errors.New("--ccaas is required: iotledger's chaincode runs as a service that the peer dials")
+		return nil, res, usageErrorf("--ccaas is required: iotledger's chaincode runs as a service that the peer dials")
 	case o.address == "":
-		return nil, res, errors.New("--address is required: host:port where the peers reach the chaincode server (e.g. iotledger-cc.org1.svc:9999)")
+		return nil, res, usageErrorf("--address is required: host:port where the peers reach the chaincode server (e.g. iotledger-cc.org1.svc:9999)")
 	case o.out == "":
-		return nil, res, errors.New("--out is required: the file to write the package to")
+		return nil, res, usageErrorf("--out is required: the file to write the package to")
 	case o.dialTimeout <= 0:
-		return nil, res, fmt.Errorf("invalid --dial-timeout %s: must be positive", o.dialTimeout)
+		return nil, res, usageErrorf("invalid --dial-timeout %s: must be positive", o.dialTimeout)
 	case (o.clientCert == "") != (o.clientKey == ""):
-		return nil, res, errors.New("--tls-client-cert and --tls-client-key go together")
+		return nil, res, usageErrorf("--tls-client-cert and --tls-client-key go together")
 	case o.clientCert != "" && o.rootCert == "":
-		return nil, res, errors.New("--tls-client-cert needs --tls-root-cert: mutual TLS is TLS first")
+		return nil, res, usageErrorf("--tls-client-cert needs --tls-root-cert: mutual TLS is TLS first")
 	}
 	conn := ccaas.Connection{Address: o.address, DialTimeout: o.dialTimeout.String()}
 	var err error

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -41,39 +39,39 @@ func (l *ledgerCmd) commandSendCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
 			case req.Device != "" && req.Group != "":
-				return errors.New("give either --device or --group, not both")
+				return usageErrorf("give either --device or --group, not both")
 			case req.Device == "" && req.Group == "":
-				return errors.New("give the target: --device ID or --group G")
+				return usageErrorf("give the target: --device ID or --group G")
 			case req.Owner != "" && req.Group == "":
-				return errors.New("--owner names the org of a --group (groups are per org); a --device needs no owner")
+				return usageErrorf("--owner names the org of a --group (groups are per org); a --device needs no owner")
 			}
 			if req.Owner != "" {
 				if err := reading.ValidateID("owner", req.Owner); err != nil {
-					return fmt.Errorf("invalid --owner %q: %w", req.Owner, err)
+					return usageErrorf("invalid --owner %q: %w", req.Owner, err)
 				}
 			}
 			if req.Device != "" {
 				if err := reading.ValidateID("device", req.Device); err != nil {
-					return fmt.Errorf("invalid --device %q: %w", req.Device, err)
+					return usageErrorf("invalid --device %q: %w", req.Device, err)
 				}
 			}
 			if req.Group != "" {
 				if err := reading.ValidateID("group", req.Group); err != nil {
-					return fmt.Errorf("invalid --group %q: %w", req.Group, err)
+					return usageErrorf("invalid --group %q: %w", req.Group, err)
 				}
 			}
 			if err := reading.ValidateID("name", req.Name); err != nil {
-				return fmt.Errorf("invalid --name %q: %w", req.Name, err)
+				return usageErrorf("invalid --name %q: %w", req.Name, err)
 			}
 			if params != "" {
 				var obj map[string]any
 				if err := json.Unmarshal([]byte(params), &obj); err != nil {
-					return fmt.Errorf("invalid --params: give a JSON object, e.g. '{\"celsius\":4}' (%w)", err)
+					return usageErrorf("invalid --params: give a JSON object, e.g. '{\"celsius\":4}' (%w)", err)
 				}
 				req.Params = json.RawMessage(params)
 			}
 			if ttl < 0 || (ttl > 0 && ttl < time.Second) {
-				return fmt.Errorf("invalid --ttl %s: use at least 1s", ttl)
+				return usageErrorf("invalid --ttl %s: use at least 1s", ttl)
 			}
 			req.TTLSeconds = int64(ttl / time.Second)
 			return l.run(cmd, func(ctx context.Context, lg ledger) error {
@@ -113,13 +111,13 @@ func (l *ledgerCmd) commandListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := reading.ValidateID("device", q.Device); err != nil {
-				return fmt.Errorf("invalid --device %q: %w", q.Device, err)
+				return usageErrorf("invalid --device %q: %w", q.Device, err)
 			}
 			switch api.CommandStatus(status) {
 			case "", api.CommandPending, api.CommandDelivered, api.CommandAcked, api.CommandFailed, api.CommandExpired:
 				q.Status = api.CommandStatus(status)
 			default:
-				return fmt.Errorf("invalid --status %q: use pending, delivered, acked, failed or expired", status)
+				return usageErrorf("invalid --status %q: use pending, delivered, acked, failed or expired", status)
 			}
 			if err := checkPage(q.PageSize, all, q.Bookmark); err != nil {
 				return err

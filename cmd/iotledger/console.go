@@ -129,7 +129,7 @@ func runConsole(ctx context.Context, cmd *cobra.Command, l *ledgerCmd, o console
 func consoleServerCert(p *client.Profile, o consoleOptions) (tls.Certificate, error) {
 	certFile, keyFile := o.tlsCert, o.tlsKey
 	if (certFile == "") != (keyFile == "") {
-		return tls.Certificate{}, errors.New("give both --tls-cert and --tls-key, or neither")
+		return tls.Certificate{}, usageErrorf("give both --tls-cert and --tls-key, or neither")
 	}
 	if certFile == "" {
 		if p.HubTLS == nil {

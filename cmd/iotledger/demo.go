@@ -65,13 +65,13 @@ off, verifies a reading's Merkle proof offline, prints a summary and tears the n
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.duration < 10*time.Second {
-				return fmt.Errorf("invalid --duration %s: use at least 10s so the simulated devices can report", o.duration)
+				return usageErrorf("invalid --duration %s: use at least 10s so the simulated devices can report", o.duration)
 			}
 			if o.devices < 1 || o.devices > 200 {
-				return fmt.Errorf("invalid --devices %d: use 1-200", o.devices)
+				return usageErrorf("invalid --devices %d: use 1-200", o.devices)
 			}
 			if o.rate <= 0 || o.rate > 50 {
-				return fmt.Errorf("invalid --rate %g: use (0, 50] readings per second per device", o.rate)
+				return usageErrorf("invalid --rate %g: use (0, 50] readings per second per device", o.rate)
 			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), o, g)
 		},

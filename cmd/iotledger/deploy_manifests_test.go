@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io/fs"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -23,9 +24,17 @@ func parseManifestArgs(args []string) (*cobra.Command, error) {
 		return nil, err
 	}
 	if cmd == root {
+		for _, a := range rest {
+			if !strings.HasPrefix(a, "-") {
+				return nil, runGroup(cmd, []string{a}) // unknown command "hubb" for "iotledger"
+			}
+		}
 		return nil, fmt.Errorf("args %q name no iotledger verb", args)
 	}
-	if cmd.RunE == nil && cmd.Run == nil {
+	if cmd.RunE != nil && reflect.ValueOf(cmd.RunE).Pointer() == reflect.ValueOf(runGroup).Pointer() {
+		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			return nil, runGroup(cmd, rest[:1]) // unknown command "hubb" for "iotledger"
+		}
 		return nil, fmt.Errorf("%q is a group, not a verb that runs", cmd.CommandPath())
 	}
 	if err := cmd.ParseFlags(rest); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,18 +30,18 @@ func parseAttrs(pairs []string) (map[string]string, error) {
 		k, v, ok := strings.Cut(p, "=")
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("invalid --attr %q: use key=value", p)
+			return nil, usageErrorf("invalid --attr %q: use key=value", p)
 		case k == "":
-			return nil, fmt.Errorf("invalid --attr %q: the key is empty", p)
+			return nil, usageErrorf("invalid --attr %q: the key is empty", p)
 		case len(k) > maxAttrKey:
-			return nil, fmt.Errorf("invalid --attr %q: keys are at most %d bytes", p, maxAttrKey)
+			return nil, usageErrorf("invalid --attr %q: keys are at most %d bytes", p, maxAttrKey)
 		case strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-			return nil, fmt.Errorf("invalid --attr %q: keys cannot contain spaces or control characters", p)
+			return nil, usageErrorf("invalid --attr %q: keys cannot contain spaces or control characters", p)
 		case len(v) > maxAttrValue:
-			return nil, fmt.Errorf("invalid --attr %q: values are at most %d bytes", p, maxAttrValue)
+			return nil, usageErrorf("invalid --attr %q: values are at most %d bytes", p, maxAttrValue)
 		}
 		if _, dup := out[k]; dup {
-			return nil, fmt.Errorf("--attr %q is given twice", k)
+			return nil, usageErrorf("--attr %q is given twice", k)
 		}
 		out[k] = v
 	}
@@ -53,7 +52,7 @@ func parseAttrs(pairs []string) (map[string]string, error) {
 func validateIDs(flag string, ids []string) error {
 	for _, id := range ids {
 		if err := reading.ValidateID(flag, id); err != nil {
-			return fmt.Errorf("invalid --%s %q: %w", flag, id, err)
+			return usageErrorf("invalid --%s %q: %w", flag, id, err)
 		}
 	}
 	return nil
@@ -79,11 +78,11 @@ func (k *keyFlags) register(cmd *cobra.Command) {
 func (k *keyFlags) resolve(deviceID string) (pub string, priv []byte, privPath string, err error) {
 	switch {
 	case k.publicKey != "" && k.generate:
-		return "", nil, "", errors.New("give either --public-key FILE or --generate-key, not both")
+		return "", nil, "", usageErrorf("give either --public-key FILE or --generate-key, not both")
 	case k.publicKey == "" && !k.generate:
-		return "", nil, "", errors.New("the device needs a key: give --public-key FILE or --generate-key")
+		return "", nil, "", usageErrorf("the device needs a key: give --public-key FILE or --generate-key")
 	case k.keyOut != "" && !k.generate:
-		return "", nil, "", errors.New("--key-out only applies with --generate-key")
+		return "", nil, "", usageErrorf("--key-out only applies with --generate-key")
 	}
 	if k.publicKey != "" {
 		data, err := os.ReadFile(k.publicKey)
@@ -98,7 +97,7 @@ func (k *keyFlags) resolve(deviceID string) (pub string, priv []byte, privPath s
 	}
 	alg := reading.Algorithm(k.alg)
 	if alg != reading.ECDSAP256 && alg != reading.Ed25519 {
-		return "", nil, "", fmt.Errorf("invalid --alg %q: use ecdsa-p256 or ed25519", k.alg)
+		return "", nil, "", usageErrorf("invalid --alg %q: use ecdsa-p256 or ed25519", k.alg)
 	}
 	path := k.keyOut
 	if path == "" {
@@ -189,10 +188,10 @@ func (l *ledgerCmd) deviceEnrollCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := reading.ValidateID("id", req.ID); err != nil {
-				return fmt.Errorf("invalid --id %q: %w", req.ID, err)
+				return usageErrorf("invalid --id %q: %w", req.ID, err)
 			}
 			if strings.TrimSpace(req.Type) == "" {
-				return errors.New("--type is required (e.g. --type fridge)")
+				return usageErrorf("--type is required (e.g. --type fridge)")
 			}
 			if err := validateIDs("group", req.Groups); err != nil {
 				return err
@@ -248,7 +247,7 @@ func (l *ledgerCmd) deviceListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if q.Type != "" && q.Group != "" {
-				return errors.New("give at most one of --type and --group (types and groups are per owner org; --owner picks the org)")
+				return usageErrorf("give at most one of --type and --group (types and groups are per owner org; --owner picks the org)")
 			}
 			if err := checkPage(q.PageSize, all, q.Bookmark); err != nil {
 				return err
@@ -307,7 +306,7 @@ func (l *ledgerCmd) deviceUpdateCmd() *cobra.Command {
 			f := cmd.Flags()
 			if f.Changed("type") {
 				if strings.TrimSpace(typ) == "" {
-					return errors.New("--type must not be empty")
+					return usageErrorf("--type must not be empty")
 				}
 				u.Type = &typ
 			}
@@ -331,7 +330,7 @@ func (l *ledgerCmd) deviceUpdateCmd() *cobra.Command {
 				u.Firmware = &firmware
 			}
 			if u.Type == nil && u.Groups == nil && u.Attributes == nil && u.Firmware == nil {
-				return errors.New("nothing to update: give --type, --group, --attr or --firmware")
+				return usageErrorf("nothing to update: give --type, --group, --attr or --firmware")
 			}
 			return l.run(cmd, func(ctx context.Context, lg ledger) error {
 				d, err := lg.UpdateDevice(ctx, u)
@@ -359,7 +358,7 @@ func (l *ledgerCmd) deviceRotateKeyCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			if err := reading.ValidateID("id", id); err != nil {
-				return fmt.Errorf("invalid device ID %q: %w", id, err)
+				return usageErrorf("invalid device ID %q: %w", id, err)
 			}
 			pub, priv, privPath, err := keys.resolve(id)
 			if err != nil {
@@ -415,9 +414,9 @@ func (l *ledgerCmd) deviceTransferCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case to != "" && cancel:
-				return errors.New("give either --to MSPID or --cancel, not both")
+				return usageErrorf("give either --to MSPID or --cancel, not both")
 			case to == "" && !cancel:
-				return errors.New("give --to MSPID (e.g. --to Org2MSP) to offer the device, or --cancel to withdraw an offer")
+				return usageErrorf("give --to MSPID (e.g. --to Org2MSP) to offer the device, or --cancel to withdraw an offer")
 			}
 			return l.run(cmd, func(ctx context.Context, lg ledger) error {
 				var (
@@ -522,10 +521,10 @@ func pageFlags(cmd *cobra.Command, size *int32, bookmark *string, all *bool) {
 
 func checkPage(size int32, all bool, bookmark string) error {
 	if size < 0 || size > 500 {
-		return fmt.Errorf("invalid --page-size %d: use 1 to 500", size)
+		return usageErrorf("invalid --page-size %d: use 1 to 500", size)
 	}
 	if all && bookmark != "" {
-		return errors.New("give either --all or --bookmark, not both")
+		return usageErrorf("give either --all or --bookmark, not both")
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -41,7 +40,7 @@ nothing printed twice. Reconnects by itself when the peer goes away. Stops on Ct
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if count < 0 {
-				return fmt.Errorf("invalid --count %d: use 0 (no limit) or more", count)
+				return usageErrorf("invalid --count %d: use 0 (no limit) or more", count)
 			}
 			if checkpoint != "" {
 				if dir := filepath.Dir(checkpoint); dir != "" {
@@ -53,7 +52,7 @@ nothing printed twice. Reconnects by itself when the peer goes away. Stops on Ct
 			want := map[string]bool{}
 			for _, t := range types {
 				if strings.TrimSpace(t) == "" {
-					return errors.New("--type must not be empty (e.g. --type device.status)")
+					return usageErrorf("--type must not be empty (e.g. --type device.status)")
 				}
 				want[t] = true
 			}

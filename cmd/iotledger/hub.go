@@ -117,25 +117,25 @@ the ledger refuses because it does not know their device are parked, not dropped
 func (o *hubOptions) validate() error {
 	switch {
 	case o.hubID == "":
-		return errors.New("--hub-id is required: devices sign it into their connect token (e.g. --hub-id hub1)")
+		return usageErrorf("--hub-id is required: devices sign it into their connect token (e.g. --hub-id hub1)")
 	case reading.ValidateID("hub-id", o.hubID) != nil:
-		return fmt.Errorf("invalid --hub-id: %w", reading.ValidateID("hub-id", o.hubID))
+		return usageErrorf("invalid --hub-id: %w", reading.ValidateID("hub-id", o.hubID))
 	case o.batchSize < 1 || o.batchSize > api.MaxBatchReadings:
-		return fmt.Errorf("invalid --batch-size %d: use 1-%d (the chaincode takes at most %d readings per transaction)", o.batchSize, api.MaxBatchReadings, api.MaxBatchReadings)
+		return usageErrorf("invalid --batch-size %d: use 1-%d (the chaincode takes at most %d readings per transaction)", o.batchSize, api.MaxBatchReadings, api.MaxBatchReadings)
 	case o.batchWait <= 0:
-		return fmt.Errorf("invalid --batch-wait %s: must be positive", o.batchWait)
+		return usageErrorf("invalid --batch-wait %s: must be positive", o.batchWait)
 	case o.submitters < 1 || o.submitters > 64:
-		return fmt.Errorf("invalid --submitters %d: use 1-64", o.submitters)
+		return usageErrorf("invalid --submitters %d: use 1-64", o.submitters)
 	case o.flush <= 0:
-		return fmt.Errorf("invalid --flush-timeout %s: must be positive", o.flush)
+		return usageErrorf("invalid --flush-timeout %s: must be positive", o.flush)
 	case o.skew <= 0:
-		return fmt.Errorf("invalid --clock-skew %s: must be positive", o.skew)
+		return usageErrorf("invalid --clock-skew %s: must be positive", o.skew)
 	case o.staleIfError == 0:
-		return errors.New("invalid --stale-if-error 0: give a duration, or a negative one (-1s) to refuse every device while the ledger does not answer")
+		return usageErrorf("invalid --stale-if-error 0: give a duration, or a negative one (-1s) to refuse every device while the ledger does not answer")
 	case o.limits.MaxConnections == 0, o.limits.MaxConnectionsPerAddr == 0, o.limits.ConnectTimeout == 0, o.limits.PublishRate == 0:
-		return errors.New("--max-connections, --max-connections-per-address, --connect-timeout, --device-publish-rate: 0 is no bound; -1 turns one off")
+		return usageErrorf("--max-connections, --max-connections-per-address, --connect-timeout, --device-publish-rate: 0 is no bound; -1 turns one off")
 	case (o.tlsCert == "") != (o.tlsKey == ""):
-		return errors.New("--tls-cert and --tls-key go together")
+		return usageErrorf("--tls-cert and --tls-key go together")
 	}
 	return o.validateTransport()
 }
@@ -347,10 +347,10 @@ The outbox is --data, or the default data directory of --hub-id and --org.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(o.devices) == 0 && !o.all {
-				return errors.New("say which parked readings to delete: --device ID (repeatable) or --all; `iotledger hub parked list` shows them")
+				return usageErrorf("say which parked readings to delete: --device ID (repeatable) or --all; `iotledger hub parked list` shows them")
 			}
 			if len(o.devices) > 0 && o.all {
-				return errors.New("--device and --all go separately")
+				return usageErrorf("--device and --all go separately")
 			}
 			return o.withOutbox(l, func(ob *hub.Outbox, dir string) error {
 				n, err := ob.DropParked(o.devices...)
@@ -374,10 +374,10 @@ func (o *parkedOptions) dataDir(l *ledgerCmd) (string, error) {
 		return o.data, nil
 	}
 	if o.hubID == "" {
-		return "", errors.New("say which hub: --data DIR, or --hub-id NAME (and --org) for its default data directory")
+		return "", usageErrorf("say which hub: --data DIR, or --hub-id NAME (and --org) for its default data directory")
 	}
 	if err := reading.ValidateID("hub-id", o.hubID); err != nil {
-		return "", fmt.Errorf("invalid --hub-id: %w", err)
+		return "", usageErrorf("invalid --hub-id: %w", err)
 	}
 	var p *client.Profile
 	if l.lf.profile != "" {

@@ -26,18 +26,18 @@ import (
 func (o *hubOptions) validateTransport() error {
 	switch {
 	case o.plaintext && (o.tlsCert != "" || o.tlsKey != ""):
-		return errors.New("--insecure-plaintext and --tls-cert/--tls-key: choose TLS or plaintext")
+		return usageErrorf("--insecure-plaintext and --tls-cert/--tls-key: choose TLS or plaintext")
 	case o.plaintextOnNetwork && !o.plaintext:
-		return errors.New("--allow-plaintext-on-network goes with --insecure-plaintext (it allows plaintext off loopback)")
+		return usageErrorf("--allow-plaintext-on-network goes with --insecure-plaintext (it allows plaintext off loopback)")
 	case !o.plaintext:
 		return nil
 	}
 	loopback, err := isLoopback(o.mqtt)
 	if err != nil {
-		return fmt.Errorf("invalid --mqtt: %w", err)
+		return usageErrorf("invalid --mqtt: %w", err)
 	}
 	if !loopback && !o.plaintextOnNetwork {
-		return fmt.Errorf("--insecure-plaintext on %s, which is not a loopback address: connect tokens, readings and commands "+
+		return usageErrorf("--insecure-plaintext on %s, which is not a loopback address: connect tokens, readings and commands "+
 			"would cross the network in clear; serve TLS (the default), or add --allow-plaintext-on-network on a network that is yours alone", o.mqtt)
 	}
 	return nil
@@ -91,7 +91,7 @@ func (o *hubOptions) serverTLS(p *client.Profile) (*tls.Config, string, error) {
 func simTransport(o simOptions, l *ledgerCmd) (*x509.CertPool, error) {
 	switch {
 	case o.plaintext && o.caFile != "":
-		return nil, errors.New("--insecure-plaintext and --ca: choose TLS or plaintext")
+		return nil, usageErrorf("--insecure-plaintext and --ca: choose TLS or plaintext")
 	case o.plaintext:
 		return nil, nil
 	case o.caFile != "":

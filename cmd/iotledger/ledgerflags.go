@@ -85,17 +85,17 @@ func (f *ledgerFlags) register(cmd *cobra.Command) {
 func (f *ledgerFlags) validate() error {
 	if f.profile == "" {
 		if strings.TrimSpace(f.org) == "" {
-			return errors.New("--org must not be empty (e.g. --org Org1)")
+			return usageErrorf("--org must not be empty (e.g. --org Org1)")
 		}
 		if strings.ContainsAny(f.org, `/\`) || f.org == "." || f.org == ".." {
-			return fmt.Errorf("invalid --org %q: use an organisation name such as Org1", f.org)
+			return usageErrorf("invalid --org %q: use an organisation name such as Org1", f.org)
 		}
 		if f.stateDir == "" {
-			return errors.New("--state-dir must not be empty")
+			return usageErrorf("--state-dir must not be empty")
 		}
 	}
 	if strings.TrimSpace(f.identity) == "" {
-		return errors.New("--identity must not be empty (e.g. --identity operator)")
+		return usageErrorf("--identity must not be empty (e.g. --identity operator)")
 	}
 	return nil
 }

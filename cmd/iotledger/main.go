@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,12 +14,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
 // globalOptions are the flags every verb understands.
@@ -34,13 +30,15 @@ func (g *globalOptions) json() bool { return g.output == "json" }
 func newRootCmd() *cobra.Command {
 	g := &globalOptions{}
 	root := &cobra.Command{
-		Use:           "iotledger",
-		Short:         "Tamper-evident IoT device identity, access control and telemetry on Hyperledger Fabric",
+		Use:   "iotledger",
+		Short: "Tamper-evident IoT device identity, access control and telemetry on Hyperledger Fabric",
+		Long: "Tamper-evident IoT device identity, access control and telemetry on Hyperledger Fabric.\n\n" +
+			exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if g.output != "table" && g.output != "json" {
-				return fmt.Errorf("invalid --output %q: use \"table\" or \"json\"", g.output)
+				return usageErrorf("invalid --output %q: use \"table\" or \"json\"", g.output)
 			}
 			return nil
 		},
@@ -65,6 +63,9 @@ func newRootCmd() *cobra.Command {
 		newDemoCmd(g),
 		newConsoleCmd(g),
 		newChaincodeCmd(g),
+		newVersionCmd(g),
 	)
+	setVersionFlag(root, g)
+	strictUsage(root)
 	return root
 }

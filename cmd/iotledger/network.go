@@ -231,12 +231,16 @@ func newNetworkNodeCmd(g *globalOptions, stateDir *string) *cobra.Command {
 			Args:  cobra.ArbitraryArgs, // checked in RunE, so that the error can list the node names
 			RunE: func(cmd *cobra.Command, args []string) error {
 				n, err := network.Load(*stateDir)
+				if len(args) != 1 {
+					// Wrong on any network; the names help when there is one.
+					names := ""
+					if err == nil {
+						names = " (nodes: " + strings.Join(nodeNames(n), ", ") + ")"
+					}
+					return usageErrorf("`iotledger network node %s NAME` takes one node name, got %d%s", verb, len(args), names)
+				}
 				if err != nil {
 					return err
-				}
-				if len(args) != 1 {
-					return fmt.Errorf("%w: `iotledger network node %s NAME` takes one node name, got %d (nodes: %s)",
-						errUsage, verb, len(args), strings.Join(nodeNames(n), ", "))
 				}
 				t := time.Now()
 				if err := do(n, cmd, args[0]); err != nil {
@@ -264,9 +268,6 @@ func newNetworkNodeCmd(g *globalOptions, stateDir *string) *cobra.Command {
 	)
 	return cmd
 }
-
-// errUsage marks a command line that is wrong, as opposed to a failure.
-var errUsage = errors.New("usage")
 
 // nodeRow is one line of `network node list`.
 type nodeRow struct {
@@ -415,13 +416,13 @@ server of the source tree is deployed the same way.`,
 			}
 			if spec.Name == "" || spec.Name == network.DefaultChaincode && spec.Package == "" {
 				if spec.EndorsementPolicy != "" {
-					return errors.New("--policy needs --name and --package (the iotledger chaincode keeps its policy)")
+					return usageErrorf("--policy needs --name and --package (the iotledger chaincode keeps its policy)")
 				}
 				err = n.Deploy(cmd.Context())
 				spec.Name = network.DefaultChaincode
 			} else {
 				if spec.Package == "" {
-					return fmt.Errorf("--package is required with --name %s (e.g. ./cmd/iotledger-refchaincode)", spec.Name)
+					return usageErrorf("--package is required with --name %s (e.g. ./cmd/iotledger-refchaincode)", spec.Name)
 				}
 				if c, ok := n.Chaincode(spec.Name); ok && spec.EndorsementPolicy == "" {
 					spec.EndorsementPolicy = c.EndorsementPolicy

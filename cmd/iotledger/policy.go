@@ -23,7 +23,7 @@ const maxDocumentBytes = 1 << 20
 // refusing unknown fields and trailing data so typos are caught here.
 func readDocument(cmd *cobra.Command, path string, v any) error {
 	if path == "" {
-		return errors.New("give the document with -f FILE (or -f - for stdin)")
+		return usageErrorf("give the document with -f FILE (or -f - for stdin)")
 	}
 	var r io.Reader
 	if path == "-" {
@@ -184,14 +184,14 @@ type accessFlags struct {
 func (a *accessFlags) build() (api.AccessRequest, error) {
 	r := a.req
 	if !strings.Contains(r.Action, ":") || strings.HasPrefix(r.Action, ":") || strings.HasSuffix(r.Action, ":") {
-		return r, fmt.Errorf("invalid --action %q: use area:verb, e.g. telemetry:read", r.Action)
+		return r, usageErrorf("invalid --action %q: use area:verb, e.g. telemetry:read", r.Action)
 	}
 	if r.Resource == "" {
-		return r, errors.New("--resource is required: the device ID the action is on")
+		return r, usageErrorf("--resource is required: the device ID the action is on")
 	}
 	if a.context != "" {
 		if err := decodeStrict("--context", []byte(a.context), &r.Context); err != nil {
-			return r, fmt.Errorf("%w (give a JSON object, e.g. --context '{\"site\":\"lyon\"}')", err)
+			return r, usageErrorf("%w (give a JSON object, e.g. --context '{\"site\":\"lyon\"}')", err)
 		}
 	}
 	return r, nil

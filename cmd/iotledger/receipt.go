@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -73,7 +72,7 @@ func (a *anchorFlags) register(cmd *cobra.Command) {
 func (a *anchorFlags) load(cmd *cobra.Command) (receipt.Anchor, error) {
 	switch {
 	case a.file != "" && (a.channel != "" || a.genesis != ""):
-		return receipt.Anchor{}, errors.New("give --anchor FILE or --channel and --genesis, not both")
+		return receipt.Anchor{}, usageErrorf("give --anchor FILE or --channel and --genesis, not both")
 	case a.file != "":
 		data, err := readBounded(cmd, a.file, 4096)
 		if err != nil {
@@ -85,7 +84,7 @@ func (a *anchorFlags) load(cmd *cobra.Command) (receipt.Anchor, error) {
 		data, _ := json.Marshal(an)
 		return receipt.ParseAnchor(data)
 	default:
-		return receipt.Anchor{}, errors.New("a receipt is checked against a trust anchor obtained independently: give --anchor FILE (from `iotledger receipt anchor` run by any member) or --channel NAME --genesis HASH")
+		return receipt.Anchor{}, usageErrorf("a receipt is checked against a trust anchor obtained independently: give --anchor FILE (from `iotledger receipt anchor` run by any member) or --channel NAME --genesis HASH")
 	}
 }
 

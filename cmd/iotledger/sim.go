@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"text/tabwriter"
@@ -49,16 +48,16 @@ so runs with the same keys never reuse one. Prints sent/accepted/refused counts 
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rate, err := sim.ParseRate(o.rate)
 			if err != nil {
-				return fmt.Errorf("invalid --rate: %w", err)
+				return usageErrorf("invalid --rate: %w", err)
 			}
 			if o.hubID == "" {
-				return errors.New("--hub-id is required: the id the hub was started with (iotledger hub --hub-id ...)")
+				return usageErrorf("--hub-id is required: the id the hub was started with (iotledger hub --hub-id ...)")
 			}
 			if o.keys == "" {
-				return errors.New("--keys is required: a directory for the devices' private keys")
+				return usageErrorf("--keys is required: a directory for the devices' private keys")
 			}
 			if o.duration < 0 {
-				return fmt.Errorf("invalid --duration %s: use 0 (until Ctrl-C) or more", o.duration)
+				return usageErrorf("invalid --duration %s: use 0 (until Ctrl-C) or more", o.duration)
 			}
 			cfg := sim.Config{Hub: o.hubAddr, HubID: o.hubID, Devices: o.devices, Rate: rate, Scenario: o.scenario,
 				Duration: o.duration, Seed: o.seed, KeysDir: o.keys, Prefix: o.prefix, Groups: o.groups, Logger: l.logger(cmd)}

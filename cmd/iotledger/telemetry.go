@@ -28,11 +28,11 @@ func newTelemetryCmd(g *globalOptions, open ledgerOpener) *cobra.Command {
 // parseDeviceSeq checks the DEVICE SEQ arguments.
 func parseDeviceSeq(args []string) (string, uint64, error) {
 	if err := reading.ValidateID("device", args[0]); err != nil {
-		return "", 0, fmt.Errorf("invalid device %q: %w", args[0], err)
+		return "", 0, usageErrorf("invalid device %q: %w", args[0], err)
 	}
 	seq, err := strconv.ParseUint(args[1], 10, 64)
 	if err != nil {
-		return "", 0, fmt.Errorf("invalid sequence number %q: give a whole number >= 0", args[1])
+		return "", 0, usageErrorf("invalid sequence number %q: give a whole number >= 0", args[1])
 	}
 	return args[0], seq, nil
 }
@@ -92,7 +92,7 @@ func (l *ledgerCmd) telemetryListCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			device := args[0]
 			if err := reading.ValidateID("device", device); err != nil {
-				return fmt.Errorf("invalid device %q: %w", device, err)
+				return usageErrorf("invalid device %q: %w", device, err)
 			}
 			if err := checkPage(pageSize, all, bookmark); err != nil {
 				return err

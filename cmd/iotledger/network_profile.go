@@ -24,6 +24,11 @@ certificates inline, and the channel. It holds no identity: whoever uses it adds
 name, with --profile-overlay (see docs/network.md, "Using an existing network").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch format {
+			case "iotledger", "ccp", "ccp-json", "ccp-yaml":
+			default:
+				return fmt.Errorf("unknown --format %q: use iotledger, ccp (JSON) or ccp-yaml", format)
+			}
 			n, err := network.Load(*stateDir)
 			if err != nil {
 				return err
@@ -33,11 +38,10 @@ name, with --profile-overlay (see docs/network.md, "Using an existing network").
 				return err
 			}
 			var data []byte
-			switch format {
-			case "iotledger":
+			if format == "iotledger" {
 				data, err = json.MarshalIndent(p, "", "  ")
 				data = append(data, '\n')
-			case "ccp", "ccp-json", "ccp-yaml":
+			} else {
 				ccp, cerr := p.CCP()
 				if cerr != nil {
 					return cerr
@@ -47,8 +51,6 @@ name, with --profile-overlay (see docs/network.md, "Using an existing network").
 				} else {
 					data, err = ccp.EncodeJSON()
 				}
-			default:
-				return fmt.Errorf("unknown --format %q: use iotledger, ccp (JSON) or ccp-yaml", format)
 			}
 			if err != nil {
 				return err

@@ -185,7 +185,7 @@ func profileJSON(data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("decode YAML: %w", err)
 	}
 	var extra any
-	if err := dec.Decode(&extra); err == nil {
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("decode YAML: more than one document")
 	}
 	v, err := jsonCompatible(doc, "")

@@ -169,6 +169,7 @@ func TestCCPsThatDoNotDecodeStrictlyAreRefused(t *testing.T) {
 		{"duplicate JSON key", strings.Replace(string(valid), `"version": "1.0.0",`, `"version": "1.0.0", "version": "2",`, 1), `duplicate key "version"`},
 		{"duplicate YAML key", "name: a\nname: b\n", `"name" already defined`},
 		{"two YAML documents", "name: a\n---\nname: b\n", "more than one document"},
+		{"a second YAML document that does not parse", "name: a\n---\n: : [\n", "more than one document"},
 		{"YAML key that is not a string", "name: a\npeers:\n  1: {}\n", "not a string"},
 		{"not an object", `["name"]`, "decode connection profile"},
 		{"empty", "", "empty"},
@@ -289,4 +290,26 @@ func FuzzParseConnectionProfile(f *testing.F) {
 		}
 		require.NoError(t, p.Validate())
 	})
+}
+
+func TestOverlayCompletesAnIotledgerProfileToo(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "connection.json")
+	require.NoError(t, os.WriteFile(base, []byte(validProfileJSON), 0o600))
+	sub := filepath.Join(dir, "mine")
+	require.NoError(t, os.MkdirAll(sub, 0o700))
+	overlay := filepath.Join(sub, "overlay.yaml")
+	require.NoError(t, os.WriteFile(overlay, []byte("identities:\n  operator: {cert: op.pem, key: op.key}\n"), 0o600))
+
+	p, err := LoadProfileWithOverlay(base, overlay)
+	require.NoError(t, err)
+	require.Equal(t, []string{"admin", "hub", "operator"}, p.IdentityNames())
+	require.Equal(t, filepath.Join(sub, "op.pem"), p.Identities["operator"].Cert)
+	require.Equal(t, filepath.Join(dir, "admin/cert.pem"), p.Identities["admin"].Cert)
+
+	require.NoError(t, os.WriteFile(overlay, []byte("identities:\n  hub: {cert: other.pem, key: other.key}\n"), 0o600))
+	_, err = LoadProfileWithOverlay(base, overlay)
+	var pe *ProfileError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "identities.hub", pe.Field)
 }

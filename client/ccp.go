@@ -636,6 +636,7 @@ func (pp *parsedProfile) complete(overlay *Profile) (*Profile, error) {
 	if err := pp.p.Validate(); err != nil {
 		return nil, err
 	}
+	pp.p.format = pp.format
 	return pp.p, nil
 }
 

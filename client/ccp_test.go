@@ -29,7 +29,7 @@ func TestTestNetworkCCPMapsOntoTheProfile(t *testing.T) {
 	want := func(peer PeerEndpoint, ca CAEndpoint) *Profile {
 		return &Profile{
 			Network: "test-network-org1", Channel: "mychannel", Chaincode: "iotledger", Org: "Org1", MSPID: "Org1MSP",
-			Peer: peer, CA: &ca,
+			Peer: peer, CA: &ca, format: FormatCCP,
 			Identities: map[string]IdentityFiles{
 				"operator": {Cert: filepath.Join(dir, "users/operator@org1.example.com/msp/signcerts/cert.pem"),
 					Key: filepath.Join(dir, "users/operator@org1.example.com/msp/keystore/key.pem")},
@@ -255,6 +255,7 @@ func TestExportedCCPLoadsBackAsTheSameEndpoints(t *testing.T) {
 		require.NoError(t, err, "%s", data)
 		want := *src
 		want.Peer.TLSCACert, want.Peer.TLSCACertPEM = "", peerPEM
+		want.format = FormatCCP
 		require.Equal(t, &want, back, "%s", data)
 	}
 }
@@ -304,6 +305,7 @@ func TestOverlayCompletesAnIotledgerProfileToo(t *testing.T) {
 	p, err := LoadProfileWithOverlay(base, overlay)
 	require.NoError(t, err)
 	require.Equal(t, []string{"admin", "hub", "operator"}, p.IdentityNames())
+	require.Equal(t, FormatIotledger, p.Format())
 	require.Equal(t, filepath.Join(sub, "op.pem"), p.Identities["operator"].Cert)
 	require.Equal(t, filepath.Join(dir, "admin/cert.pem"), p.Identities["admin"].Cert)
 

@@ -29,7 +29,14 @@ type Profile struct {
 	// with and the CA its devices pin (optional; `iotledger hub` uses it
 	// by default).
 	HubTLS *HubTLS `json:"hubTLS,omitempty"`
+
+	format ProfileFormat // the format it was read from; "" for one made in code
 }
+
+// Format is the format the profile was read from: FormatIotledger, or
+// FormatCCP for a common connection profile (which names no local network
+// whose genesis block could serve as the trust anchor).
+func (p *Profile) Format() ProfileFormat { return p.format }
 
 // PeerEndpoint is the gateway peer of the profile's organisation.
 type PeerEndpoint struct {

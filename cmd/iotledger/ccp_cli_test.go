@@ -38,3 +38,10 @@ func TestNetworkProfileRefusesAnUnknownFormat(t *testing.T) {
 	_, err := runCLI(t, "network", "profile", "--state-dir", crashedNetwork(t), "--format", "xml")
 	require.ErrorContains(t, err, `unknown --format "xml"`)
 }
+
+func TestIndexOnACommonConnectionProfileNeedsAnAnchor(t *testing.T) {
+	_, err := runCLI(t, "index", "--profile", filepath.Join(ccpExamples, "connection-org1.json"),
+		"--profile-overlay", filepath.Join(ccpExamples, "iotledger-overlay.json"))
+	require.ErrorContains(t, err, "names no trust anchor")
+	require.ErrorContains(t, err, "--anchor FILE")
+}

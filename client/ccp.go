@@ -719,8 +719,13 @@ func (p *Profile) CCP() (*CCP, error) {
 		}},
 	}
 	if p.Channel != "" {
-		c.Channels = map[string]jsontext.Value{p.Channel: jsontext.Value(`{"peers":{` + string(mustQuote(peerName)) +
-			`:{"endorsingPeer":true,"chaincodeQuery":true,"ledgerQuery":true,"eventSource":true,"discover":true}}}`)}
+		// The peer's roles on the channel, as test-network lists them.
+		roles := map[string]bool{"endorsingPeer": true, "chaincodeQuery": true, "ledgerQuery": true, "eventSource": true, "discover": true}
+		ch, err := jsonv2.Marshal(map[string]any{"peers": map[string]any{peerName: roles}}, jsonv2.Deterministic(true))
+		if err != nil {
+			return nil, err
+		}
+		c.Channels = map[string]jsontext.Value{p.Channel: ch}
 	}
 	if p.CA != nil {
 		caPEM, err := pemOf(p.CA.TLSCACertPEM, p.CA.TLSCACert)
@@ -741,14 +746,6 @@ func (p *Profile) CCP() (*CCP, error) {
 	}
 	c.Organizations[p.Org] = org
 	return c, nil
-}
-
-func mustQuote(s string) []byte {
-	b, err := jsonv2.Marshal(s)
-	if err != nil {
-		panic(err) // a Go string always encodes
-	}
-	return b
 }
 
 // pemOf is the PEM given inline, or read from the file.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -656,7 +657,7 @@ func readProfileFile(path string) (*parsedProfile, error) {
 	if err != nil {
 		return nil, withPath(err, path)
 	}
-	pp.p.resolve(dirOf(path))
+	pp.p.resolve(filepath.Dir(path))
 	return pp, nil
 }
 

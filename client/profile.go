@@ -177,6 +177,11 @@ func (p *Profile) Validate() error {
 		if p.CA.TLSCACert != "" && p.CA.TLSCACertPEM != "" {
 			return &ProfileError{Field: "ca.tlsCACertPEM", Msg: "is given with ca.tlsCACert: keep one"}
 		}
+		if p.CA.TLSCACertPEM != "" {
+			if err := checkCertificatesPEM(p.CA.TLSCACertPEM); err != nil {
+				return &ProfileError{Field: "ca.tlsCACertPEM", Msg: err.Error()}
+			}
+		}
 	}
 	if p.HubTLS != nil {
 		for _, c := range []struct{ field, v string }{
@@ -290,8 +295,6 @@ func (e PeerEndpoint) TLSRoots() (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
-
-func dirOf(path string) string { return filepath.Dir(path) }
 
 // readAtMost reads r to its end, refusing more than limit bytes.
 func readAtMost(r io.Reader, limit int64) ([]byte, error) {

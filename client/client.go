@@ -11,7 +11,6 @@ package client
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,13 +136,9 @@ type Client struct {
 // TLS verified against the profile's CA, with its server name, and a
 // keepalive the peer accepts. No I/O happens until the first call.
 func NewConnection(p *Profile) (*grpc.ClientConn, error) {
-	pemBytes, err := os.ReadFile(p.Peer.TLSCACert)
+	pool, err := p.Peer.TLSRoots()
 	if err != nil {
-		return nil, fmt.Errorf("reading the peer's TLS CA certificate: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		return nil, fmt.Errorf("no PEM certificate in %s", p.Peer.TLSCACert)
+		return nil, err
 	}
 	conn, err := grpc.NewClient(p.Peer.Address,
 		grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(pool, p.Peer.ServerName)),

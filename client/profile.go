@@ -1,9 +1,11 @@
 package client
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,19 +29,30 @@ type Profile struct {
 	// with and the CA its devices pin (optional; `iotledger hub` uses it
 	// by default).
 	HubTLS *HubTLS `json:"hubTLS,omitempty"`
+
+	format ProfileFormat // the format it was read from; "" for one made in code
 }
+
+// Format is the format the profile was read from: FormatIotledger, or
+// FormatCCP for a common connection profile (which names no local network
+// whose genesis block could serve as the trust anchor).
+func (p *Profile) Format() ProfileFormat { return p.format }
 
 // PeerEndpoint is the gateway peer of the profile's organisation.
 type PeerEndpoint struct {
 	Address    string `json:"address"`    // host:port
 	ServerName string `json:"serverName"` // TLS server name to verify
 	TLSCACert  string `json:"tlsCACert"`  // absolute path to the PEM of the peer's TLS CA
+	// TLSCACertPEM is the peer's TLS CA itself, instead of TLSCACert (a
+	// common connection profile carries it inline).
+	TLSCACertPEM string `json:"tlsCACertPEM,omitempty"`
 }
 
 // CAEndpoint is the organisation's Fabric CA.
 type CAEndpoint struct {
-	URL       string `json:"url"`       // https://host:port
-	TLSCACert string `json:"tlsCACert"` // absolute path to the PEM of the CA's TLS CA
+	URL          string `json:"url"`                    // https://host:port
+	TLSCACert    string `json:"tlsCACert"`              // absolute path to the PEM of the CA's TLS CA
+	TLSCACertPEM string `json:"tlsCACertPEM,omitempty"` // or the PEM itself
 }
 
 // HubTLS locates an IoT hub's TLS server certificate and key, and the CA
@@ -77,39 +90,54 @@ func (e *ProfileError) Error() string {
 // profile does not hold.
 var ErrUnknownIdentity = errors.New("unknown identity")
 
-// LoadProfile reads and validates a connection profile. Relative file paths
-// in the profile are resolved against the profile's directory.
+// LoadProfile reads and validates a connection profile: iotledger's own or
+// a Fabric common connection profile (CCP), JSON or YAML. Relative file paths
+// in the profile are resolved against the profile's directory. A CCP lacks
+// fields iotledger needs: LoadProfile then fails with an
+// *IncompleteProfileError; LoadProfileWithOverlay supplies them.
 func LoadProfile(path string) (*Profile, error) {
-	data, err := os.ReadFile(path)
+	return LoadProfileWithOverlay(path, "")
+}
+
+// LoadProfileWithOverlay reads the connection profile at path (either
+// format, see LoadProfile) and completes it with the overlay file (if
+// overlayPath is not empty): an iotledger profile, JSON or YAML, holding
+// only the fields to add, typically a CCP's missing channel, chaincode and
+// identities. The overlay adds and never overrides: a field that both set
+// differently is refused, naming the field. Each file's relative paths are
+// resolved against its own directory.
+func LoadProfileWithOverlay(path, overlayPath string) (*Profile, error) {
+	pp, err := readProfileFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read connection profile: %w", err)
+		return nil, err
 	}
-	p, err := ParseProfile(data)
-	if err != nil {
-		var pe *ProfileError
-		if errors.As(err, &pe) {
-			pe.Path = path
-			return nil, pe
+	var overlay *Profile
+	if overlayPath != "" {
+		op, err := readProfileFile(overlayPath)
+		if err != nil {
+			return nil, fmt.Errorf("overlay: %w", err)
 		}
-		return nil, fmt.Errorf("connection profile %s: %w", path, err)
+		if op.format != FormatIotledger {
+			return nil, &ProfileError{Path: overlayPath, Field: "(top level)", Msg: "an overlay is an iotledger profile holding only the fields to add, not a common connection profile"}
+		}
+		overlay = op.p
 	}
-	p.resolve(filepath.Dir(path))
+	p, err := pp.complete(overlay)
+	if err != nil {
+		return nil, withPath(err, path)
+	}
 	return p, nil
 }
 
-// ParseProfile decodes and validates a connection profile from JSON. Unknown
-// fields are refused so that a typo does not silently drop a setting.
+// ParseProfile decodes and validates a connection profile, JSON or YAML, of
+// either format (see LoadProfile); paths stay as written. Unknown fields and
+// duplicate keys are refused so that a typo does not silently drop a setting.
 func ParseProfile(data []byte) (*Profile, error) {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	var p Profile
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("decode JSON: %w", err)
-	}
-	if err := p.Validate(); err != nil {
+	pp, err := parseProfileFile(data)
+	if err != nil {
 		return nil, err
 	}
-	return &p, nil
+	return pp.complete(nil)
 }
 
 // Validate checks that every required field is present and well-formed.
@@ -123,10 +151,20 @@ func (p *Profile) Validate() error {
 	}
 	for _, c := range []struct{ field, v string }{
 		{"channel", p.Channel}, {"chaincode", p.Chaincode}, {"mspId", p.MSPID},
-		{"peer.address", p.Peer.Address}, {"peer.tlsCACert", p.Peer.TLSCACert},
+		{"peer.address", p.Peer.Address},
 	} {
 		if err := req(c.field, c.v); err != nil {
 			return err
+		}
+	}
+	switch {
+	case strings.TrimSpace(p.Peer.TLSCACert) == "" && strings.TrimSpace(p.Peer.TLSCACertPEM) == "":
+		return &ProfileError{Field: "peer.tlsCACert", Msg: "is required (or peer.tlsCACertPEM)"}
+	case p.Peer.TLSCACert != "" && p.Peer.TLSCACertPEM != "":
+		return &ProfileError{Field: "peer.tlsCACertPEM", Msg: "is given with peer.tlsCACert: keep one"}
+	case p.Peer.TLSCACertPEM != "":
+		if err := checkCertificatesPEM(p.Peer.TLSCACertPEM); err != nil {
+			return &ProfileError{Field: "peer.tlsCACertPEM", Msg: err.Error()}
 		}
 	}
 	if !validHostPort(p.Peer.Address) {
@@ -135,6 +173,14 @@ func (p *Profile) Validate() error {
 	if p.CA != nil {
 		if !strings.HasPrefix(p.CA.URL, "https://") && !strings.HasPrefix(p.CA.URL, "http://") {
 			return &ProfileError{Field: "ca.url", Msg: fmt.Sprintf("%q is not an http(s) URL", p.CA.URL)}
+		}
+		if p.CA.TLSCACert != "" && p.CA.TLSCACertPEM != "" {
+			return &ProfileError{Field: "ca.tlsCACertPEM", Msg: "is given with ca.tlsCACert: keep one"}
+		}
+		if p.CA.TLSCACertPEM != "" {
+			if err := checkCertificatesPEM(p.CA.TLSCACertPEM); err != nil {
+				return &ProfileError{Field: "ca.tlsCACertPEM", Msg: err.Error()}
+			}
 		}
 	}
 	if p.HubTLS != nil {
@@ -230,6 +276,36 @@ func (p *Profile) resolve(dir string) {
 		id.Key = abs(id.Key)
 		p.Identities[n] = id
 	}
+}
+
+// TLSRoots returns the peer's TLS CA certificates as a pool, from
+// TLSCACertPEM or the file TLSCACert.
+func (e PeerEndpoint) TLSRoots() (*x509.CertPool, error) {
+	pemBytes, from := []byte(e.TLSCACertPEM), "peer.tlsCACertPEM"
+	if e.TLSCACertPEM == "" {
+		b, err := os.ReadFile(e.TLSCACert)
+		if err != nil {
+			return nil, fmt.Errorf("reading the peer's TLS CA certificate: %w", err)
+		}
+		pemBytes, from = b, e.TLSCACert
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("no PEM certificate in %s", from)
+	}
+	return pool, nil
+}
+
+// readAtMost reads r to its end, refusing more than limit bytes.
+func readAtMost(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("more than the %d bytes a connection profile may have", limit)
+	}
+	return data, nil
 }
 
 func validHostPort(s string) bool {

@@ -3,6 +3,7 @@ package client
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -71,6 +72,9 @@ func TestInvalidProfilesAreRefusedNamingTheField(t *testing.T) {
 		{"identity without key", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c"},"identities":{"a":{"cert":"c"}}}`, "identities.a.key"},
 		{"identity of another MSP", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c"},"identities":{"a":{"mspId":"X","cert":"c","key":"k"}}}`, "identities.a.mspId"},
 		{"CA URL without scheme", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c"},"ca":{"url":"h:1"},"identities":{"a":{"cert":"c","key":"k"}}}`, "ca.url"},
+		{"peer TLS root twice", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c","tlsCACertPEM":"x"},"identities":{"a":{"cert":"c","key":"k"}}}`, "peer.tlsCACertPEM"},
+		{"peer TLS root that is no PEM", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACertPEM":"x"},"identities":{"a":{"cert":"c","key":"k"}}}`, "peer.tlsCACertPEM"},
+		{"CA TLS root that is no PEM", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c"},"ca":{"url":"https://h:2","tlsCACertPEM":"x"},"identities":{"a":{"cert":"c","key":"k"}}}`, "ca.tlsCACertPEM"},
 		{"hub TLS without its CA", `{"channel":"c","chaincode":"c","mspId":"M","peer":{"address":"h:1","tlsCACert":"c"},"identities":{"a":{"cert":"c","key":"k"}},"hubTLS":{"cert":"c","key":"k"}}`, "hubTLS.caCert"},
 	}
 	for _, tt := range tests {
@@ -86,6 +90,16 @@ func TestInvalidProfilesAreRefusedNamingTheField(t *testing.T) {
 func TestUnknownFieldsAreRefused(t *testing.T) {
 	_, err := ParseProfile([]byte(`{"channel":"c","chaincodee":"typo"}`))
 	require.ErrorContains(t, err, "chaincodee")
+}
+
+func TestDuplicateKeysAndCaseVariantsAreRefused(t *testing.T) {
+	for _, data := range []string{
+		strings.Replace(validProfileJSON, `"channel": "iotledger",`, `"channel": "iotledger", "channel": "other",`, 1),
+		strings.Replace(validProfileJSON, `"mspId": "Org1MSP",`, `"MSPID": "Org1MSP",`, 1),
+	} {
+		_, err := ParseProfile([]byte(data))
+		require.Error(t, err)
+	}
 }
 
 func TestSavedProfileLoadsBackUnchanged(t *testing.T) {

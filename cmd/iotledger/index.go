@@ -50,11 +50,14 @@ PostgreSQL URL.`,
 			if db == "" {
 				db = defaultIndexURL(l.lf)
 			}
-			anchor, err := indexAnchor(cmd, &af, l.lf.stateDir)
+			p, err := l.lf.loadProfile()
 			if err != nil {
 				return err
 			}
-			p, err := l.lf.loadProfile()
+			if p.Format() == client.FormatCCP && af == (anchorFlags{}) && !cmd.Flags().Changed("state-dir") {
+				return errors.New("a common connection profile names no trust anchor (and --state-dir no local network): give --anchor FILE, from `iotledger receipt anchor` asked of a member you trust")
+			}
+			anchor, err := indexAnchor(cmd, &af, l.lf.stateDir)
 			if err != nil {
 				return err
 			}

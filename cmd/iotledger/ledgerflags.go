@@ -72,6 +72,7 @@ type ledgerFlags struct {
 	org      string
 	identity string
 	profile  string // explicit connection.json; overrides stateDir/org
+	overlay  string // what the profile lacks (a Fabric CCP's channel, chaincode, identities)
 }
 
 func (f *ledgerFlags) register(cmd *cobra.Command) {
@@ -79,7 +80,8 @@ func (f *ledgerFlags) register(cmd *cobra.Command) {
 	pf.StringVar(&f.stateDir, "state-dir", network.DefaultStateDir(), "network state directory (env IOTLEDGER_STATE_DIR)")
 	pf.StringVar(&f.org, "org", "Org1", "organisation to act for")
 	pf.StringVar(&f.identity, "identity", "operator", `identity of the org's connection profile: operator, hub, auditor, admin, ...`)
-	pf.StringVar(&f.profile, "profile", "", "connection profile (connection.json); overrides --state-dir and --org")
+	pf.StringVar(&f.profile, "profile", "", "connection profile: iotledger's connection.json or a Fabric common connection profile (JSON or YAML); overrides --state-dir and --org")
+	pf.StringVar(&f.overlay, "profile-overlay", "", "iotledger profile fields to add to --profile: a common connection profile's channel, chaincode and identities")
 }
 
 func (f *ledgerFlags) validate() error {
@@ -120,9 +122,13 @@ func (f *ledgerFlags) loadProfile() (*client.Profile, error) {
 		}
 		return nil, fmt.Errorf("no connection profile for org %q in %s: check --org, or start the network with `iotledger network up`", f.org, f.stateDir)
 	}
-	p, err := client.LoadProfile(path)
+	p, err := client.LoadProfileWithOverlay(path, f.overlay)
+	var ie *client.IncompleteProfileError
+	if errors.As(err, &ie) {
+		return nil, fmt.Errorf("%w\ngive them with --profile-overlay FILE, e.g. %s", err, client.OverlayExample)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("connection profile %s: %w", path, err)
+		return nil, err
 	}
 	return p, nil
 }

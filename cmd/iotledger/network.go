@@ -33,6 +33,7 @@ func newNetworkCmd(g *globalOptions) *cobra.Command {
 		newNetworkStatusCmd(g, &stateDir),
 		newNetworkDeployCmd(g, &stateDir),
 		newNetworkTrustAnchorCmd(g, &stateDir),
+		newNetworkProfileCmd(&stateDir),
 	)
 	return cmd
 }

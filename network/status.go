@@ -184,7 +184,8 @@ func (n *Network) status(ctx context.Context) *Status {
 // than MaxLag blocks behind the highest peer, or an orderer more than
 // MaxLag behind the highest orderer, becomes lagging; an orderer becomes
 // isolated when no running orderer is Raft leader, or when it leads with
-// fewer active nodes than a quorum of its cluster. It sets Height (the
+// fewer active nodes than a quorum of its cluster; a peer or orderer that
+// reports no channel height is unhealthy. It sets Height (the
 // highest height any node reports) and Healthy (every node ok).
 func assess(st *Status) {
 	top := map[NodeKind]uint64{}
@@ -208,6 +209,15 @@ func assess(st *Status) {
 	for i := range st.Nodes {
 		ns := &st.Nodes[i]
 		if ns.Health != HealthOK {
+			continue
+		}
+		if ns.Height == nil && (ns.Kind == KindPeer || ns.Kind == KindOrderer) {
+			// It answers its health check but cannot say how far its
+			// channel is (just restarted, not joined, or its ledger fails).
+			ns.Health = HealthUnhealthy
+			if ns.Error == "" {
+				ns.Error = "no channel height"
+			}
 			continue
 		}
 		if ns.Kind == KindOrderer && ns.Raft != nil {

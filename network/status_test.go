@@ -67,6 +67,16 @@ func TestAssessComparesHeightsAndRaftState(t *testing.T) {
 			healthy: true, top: 10,
 		},
 		{
+			name: "a peer that answers but reports no channel height is unhealthy",
+			nodes: []node{
+				{"orderer1", KindOrderer, HealthOK, height(10), leader(3)},
+				{"peer0.org1", KindPeer, HealthOK, height(10), nil},
+				{"peer0.org2", KindPeer, HealthOK, nil, nil},
+			},
+			want:    map[string]string{"orderer1": HealthOK, "peer0.org1": HealthOK, "peer0.org2": HealthUnhealthy},
+			healthy: false, top: 10,
+		},
+		{
 			name: "peer within the bound is ok",
 			nodes: []node{
 				{"peer0.org1", KindPeer, HealthOK, height(20), nil},

@@ -211,14 +211,10 @@ func crlLists(crl *x509.RevocationList, serial *big.Int) bool {
 // others. The CRL must be signed by one of the MSP's root or intermediate
 // CAs: Fabric ignores any other, which would leave the certificate trusted.
 func SetMSPRevocationList(mspID string, crlPEM []byte) ConfigChange {
-	return func(cfg *cb.Config) error {
+	return EditApplicationMSP(mspID, func(fabricMSP *mb.FabricMSPConfig) error {
 		crl, err := parseCRL(crlPEM)
 		if err != nil {
 			return fmt.Errorf("CRL for %s: %w", mspID, err)
-		}
-		value, fabricMSP, err := applicationMSP(cfg, mspID)
-		if err != nil {
-			return err
 		}
 		if err := crlSignedByMSP(crl, fabricMSP); err != nil {
 			return fmt.Errorf("CRL for %s: %w", mspID, err)
@@ -232,6 +228,23 @@ func SetMSPRevocationList(mspID string, crlPEM []byte) ConfigChange {
 			kept = append(kept, old)
 		}
 		fabricMSP.RevocationList = append(kept, crlPEM)
+		return nil
+	})
+}
+
+// EditApplicationMSP is the config change that edits the Fabric MSP
+// definition (root and admin certificates, CRLs, NodeOUs) of the
+// application org whose MSP ID is mspID; the org's own Admins policy
+// governs it.
+func EditApplicationMSP(mspID string, edit func(*mb.FabricMSPConfig) error) ConfigChange {
+	return func(cfg *cb.Config) error {
+		value, fabricMSP, err := applicationMSP(cfg, mspID)
+		if err != nil {
+			return err
+		}
+		if err := edit(fabricMSP); err != nil {
+			return err
+		}
 		return setApplicationMSP(value, fabricMSP)
 	}
 }

@@ -12,6 +12,11 @@ import (
 // The peer logs which; the client learns only this.
 const creatorDenied = "access denied: channel ["
 
+// signerForbidden is how the orderer, through the gateway, refuses a
+// transaction whose signer is no channel writer (its certificate revoked
+// after it was endorsed, for one).
+const signerForbidden = "status=FORBIDDEN"
+
 // IdentityRefused reports whether the peers refused the call because of
 // the caller's identity itself rather than the call: every later call with
 // that identity fails the same way until it is replaced (enroll a new one).
@@ -20,7 +25,7 @@ func (e *TransactionError) IdentityRefused() bool {
 	if e.Code != "" {
 		return false // the chaincode ran: the identity was accepted
 	}
-	if strings.Contains(e.Message, creatorDenied) {
+	if strings.Contains(e.Message, creatorDenied) || strings.Contains(e.Message, signerForbidden) {
 		return true
 	}
 	for _, d := range e.Endorsers {

@@ -41,6 +41,11 @@ func TestIsIdentityRefusedRecognisesThePeersRefusalOfTheCreator(t *testing.T) {
 			return newCallError("device:Get", "", StageEvaluate,
 				grpcError(t, codes.FailedPrecondition, "evaluate call to endorser returned error: "+denied, denied))
 		}, true},
+		{"submit: the orderer forbids the signer", func(t *testing.T) error {
+			return newCallError("telemetry:SubmitBatch", "tx2", StageSubmit,
+				grpcError(t, codes.Aborted, "received unsuccessful response from orderer: status=FORBIDDEN, info=implicit policy evaluation failed - "+
+					"0 sub-policies were satisfied, but this policy requires 1 of the 'Writers' sub-policies to be satisfied: permission denied"))
+		}, true},
 		{"wrapped by the caller", func(t *testing.T) error {
 			return fmt.Errorf("health probe: %w", newCallError("device:Get", "", StageEvaluate,
 				grpcError(t, codes.FailedPrecondition, "evaluate call to endorser returned error: "+denied)))

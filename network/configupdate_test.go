@@ -179,6 +179,7 @@ func TestRevocationUpdateRefusesWhatWouldNotRevoke(t *testing.T) {
 		{"the orderer org is not an application org", "OrdererMSP", orderer.crl(t, 1, 42), nil, `no application org with MSP ID "OrdererMSP"`},
 		{"not a CRL", "Org1MSP", org1.certPEM, nil, "not a PEM-encoded X509 CRL"},
 		{"the CRL already in place", "Org1MSP", inPlace, ErrNoConfigChange, ""},
+		{"a newer CRL of the same CA revoking nothing more", "Org1MSP", org1.crl(t, 3, 42), ErrNoConfigChange, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			current := testChannelConfig(t, org1, org2, orderer, inPlace)

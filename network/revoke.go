@@ -58,8 +58,9 @@ type Revocation struct {
 // returns every orderer and peer has the new configuration, and the
 // identity's proposals and transactions are refused.
 //
-// Revoking an identity again is harmless: the CA's current CRL is put in
-// place once more (no config update if it is already there).
+// Revoking an identity again is harmless: when the channel MSP already
+// holds a CRL of the org's CA listing the same certificates, no config
+// update is made.
 func (n *Network) RevokeIdentity(ctx context.Context, orgName, name, reason string) (Revocation, error) {
 	unlock, err := n.exclusive(ctx)
 	if err != nil {
@@ -196,6 +197,19 @@ func parseCRL(data []byte) (*x509.RevocationList, error) {
 	return x509.ParseRevocationList(b.Bytes)
 }
 
+// sameSerials tells whether two CRLs list the same certificates.
+func sameSerials(a, b *x509.RevocationList) bool {
+	if len(a.RevokedCertificateEntries) != len(b.RevokedCertificateEntries) {
+		return false
+	}
+	for _, e := range a.RevokedCertificateEntries {
+		if !crlLists(b, e.SerialNumber) {
+			return false
+		}
+	}
+	return true
+}
+
 func crlLists(crl *x509.RevocationList, serial *big.Int) bool {
 	for _, e := range crl.RevokedCertificateEntries {
 		if e.SerialNumber.Cmp(serial) == 0 {
@@ -222,10 +236,16 @@ func SetMSPRevocationList(mspID string, crlPEM []byte) ConfigChange {
 		kept := make([][]byte, 0, len(fabricMSP.RevocationList)+1)
 		for _, old := range fabricMSP.RevocationList {
 			prev, err := parseCRL(old)
-			if err == nil && bytes.Equal(prev.RawIssuer, crl.RawIssuer) && bytes.Equal(prev.AuthorityKeyId, crl.AuthorityKeyId) {
-				continue // superseded by the new CRL of the same CA
+			if err != nil || !bytes.Equal(prev.RawIssuer, crl.RawIssuer) || !bytes.Equal(prev.AuthorityKeyId, crl.AuthorityKeyId) {
+				kept = append(kept, old)
+				continue
 			}
-			kept = append(kept, old)
+			if sameSerials(prev, crl) {
+				// The CA issues a new CRL (new dates) on every request;
+				// one that revokes nothing more is no reason to update.
+				return nil
+			}
+			// Otherwise the new CRL of the same CA supersedes it.
 		}
 		fabricMSP.RevocationList = append(kept, crlPEM)
 		return nil

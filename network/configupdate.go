@@ -51,7 +51,8 @@ type ChannelUpdateResult struct {
 	Envelope string `json:"envelope"`
 	// Took is the time from fetching the configuration to the last node
 	// committing the new config block.
-	Took time.Duration `json:"took"`
+	Took        time.Duration `json:"-"`
+	TookSeconds float64       `json:"tookSeconds"`
 }
 
 // ErrNoConfigChange is returned when a ChannelUpdate's change leaves the
@@ -136,6 +137,7 @@ func (n *Network) updateChannel(ctx context.Context, u ChannelUpdate) (ChannelUp
 	res.Sequence = current.Sequence + 1
 	res.Envelope = envelope
 	res.Took = time.Since(start)
+	res.TookSeconds = res.Took.Seconds()
 	n.log.InfoContext(ctx, "channel config updated", "update", u.Description, "sequence", res.Sequence, "block", res.Block,
 		"signers", res.Signers, "took", res.Took)
 	return res, nil

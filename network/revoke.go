@@ -44,10 +44,12 @@ type Revocation struct {
 	// MSP of the org; Revoked is how many certificates it lists.
 	CRL     string `json:"crl"`
 	Revoked int    `json:"revoked"`
-	// Update is the channel config update that put the CRL in place.
-	Update ChannelUpdateResult `json:"update"`
+	// Update is the channel config update that put the CRL in place; nil
+	// when the channel MSP already held a CRL listing the same certificates.
+	Update *ChannelUpdateResult `json:"update,omitempty"`
 	// Took is the whole revocation, CA to the last node's commit.
-	Took time.Duration `json:"took"`
+	Took        time.Duration `json:"-"`
+	TookSeconds float64       `json:"tookSeconds"`
 }
 
 // RevokeIdentity withdraws the org's trust in one of its identities (a
@@ -112,8 +114,11 @@ func (n *Network) RevokeIdentity(ctx context.Context, orgName, name, reason stri
 	case err != nil:
 		return rev, err
 	}
-	rev.Update = upd
+	if err == nil {
+		rev.Update = &upd
+	}
 	rev.Took = time.Since(start)
+	rev.TookSeconds = rev.Took.Seconds()
 	return rev, nil
 }
 
@@ -153,7 +158,7 @@ func (n *Network) revokeAtCA(ctx context.Context, org *OrgState, name, reason st
 	err = n.caClient(ctx, org, "revoke", "-u", caURL, "--home", org.CAAdminHome,
 		"--mspdir", filepath.Join(org.CAAdminHome, "msp"), "--revoke.name", name, "--revoke.reason", reason)
 	if err != nil && strings.Contains(err.Error(), "was not found") {
-		return fmt.Errorf("%w: %q in %s: %v", ErrUnknownIdentity, name, org.Name, err)
+		return fmt.Errorf("%w: %q in %s: %w", ErrUnknownIdentity, name, org.Name, err)
 	}
 	return err
 }

@@ -60,7 +60,7 @@ again; enroll a new one under another name.`,
 				fmt.Fprintf(w, ", certificate serial %s", rev.Serial)
 			}
 			fmt.Fprintf(w, "\nCRL %s lists %d certificate(s)\n", rev.CRL, rev.Revoked)
-			if rev.Update.Sequence == 0 {
+			if rev.Update == nil {
 				fmt.Fprintln(w, "the channel MSP already held this CRL: no config update was needed")
 			} else {
 				fmt.Fprintf(w, "channel config sequence %d in block %d, signed by %s; every node has it\n",

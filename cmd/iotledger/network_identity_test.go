@@ -1,0 +1,36 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotledger/iotledger/network"
+)
+
+func TestNetworkIdentityRevokeRefusesBadInputBeforeTouchingTheCA(t *testing.T) {
+	dir := crashedNetwork(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"no org", []string{"revoke", "hub"}, "--org is required"},
+		{"no name", []string{"revoke", "--org", "Org1"}, "accepts 1 arg(s), received 0"},
+		{"unknown reason", []string{"revoke", "--org", "Org1", "hub", "--reason", "lost-it"}, `revocation reason "lost-it": use one of unspecified, keycompromise`},
+		{"reserved name", []string{"revoke", "--org", "Org1", "admin"}, `identity name "admin" is reserved`},
+		{"bad name", []string{"revoke", "--org", "Org1", "../hub"}, "only letters, digits"},
+		{"unknown org", []string{"revoke", "--org", "Org9", "hub"}, "Org9"},
+		{"no subcommand", nil, "missing subcommand"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runCLI(t, append(append([]string{"network", "identity"}, tc.args...), "--state-dir", dir)...)
+			require.ErrorContains(t, err, tc.msg)
+		})
+	}
+}
+
+func TestNetworkIdentityRevokeWithoutANetworkSaysHowToStartOne(t *testing.T) {
+	_, err := runCLI(t, "network", "identity", "revoke", "--org", "Org1", "hub", "--state-dir", t.TempDir())
+	require.ErrorIs(t, err, network.ErrNotUp)
+}

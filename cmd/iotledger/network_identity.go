@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,13 +17,54 @@ import (
 func newNetworkIdentityCmd(g *globalOptions, stateDir *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "identity",
-		Short: "Manage the identities the orgs' Fabric CAs issued (revoke a compromised one)",
+		Short: "Manage the identities the orgs' Fabric CAs issue: enroll a new one, revoke a compromised one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("missing subcommand: use `iotledger network identity revoke --org ORG NAME`")
+			return errors.New("missing subcommand: use `iotledger network identity enroll|revoke --org ORG NAME`")
 		},
 	}
-	cmd.AddCommand(newNetworkIdentityRevokeCmd(g, stateDir))
+	cmd.AddCommand(newNetworkIdentityEnrollCmd(g, stateDir), newNetworkIdentityRevokeCmd(g, stateDir))
+	return cmd
+}
+
+// identityRoles are the roles an enrolled identity may carry.
+var identityRoles = []string{"operator", "hub", "auditor"}
+
+func newNetworkIdentityEnrollCmd(g *globalOptions, stateDir *string) *cobra.Command {
+	var org, role string
+	cmd := &cobra.Command{
+		Use:   "enroll NAME",
+		Short: "Register and enroll a new identity with its org's Fabric CA and add it to the org's connection profile",
+		Long: `Registers NAME with the org's Fabric CA as a client identity whose certificate carries
+the role (` + network.RoleAttribute + `) as an ecert attribute, enrolls it, and adds it to
+<state-dir>/<org>/connection.json, where --identity NAME finds it. A name is registered once:
+to replace a revoked identity, enroll one under a new name.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if org == "" {
+				return errors.New("--org is required (the org whose CA issues the identity, e.g. Org1)")
+			}
+			if !slices.Contains(identityRoles, role) {
+				return fmt.Errorf("--role %q: use one of %s", role, strings.Join(identityRoles, ", "))
+			}
+			n, err := loadNetwork(cmd, g, *stateDir)
+			if err != nil {
+				return err
+			}
+			id, err := n.EnrollIdentity(cmd.Context(), org, args[0], map[string]string{network.RoleAttribute: role})
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return writeIndentedJSON(cmd.OutOrStdout(), id)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "enrolled %s of %s as %s: certificate %s\nuse it with --org %s --identity %s\n",
+				args[0], id.MSPID, role, id.Cert, org, args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "org whose CA issues the identity (Org1, Org2, ...)")
+	cmd.Flags().StringVar(&role, "role", "", "role the identity carries: "+strings.Join(identityRoles, ", "))
 	return cmd
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/iotledger/iotledger/network"
 )
 
-func TestNetworkIdentityRevokeRefusesBadInputBeforeTouchingTheCA(t *testing.T) {
+func TestNetworkIdentityVerbsRefuseBadInputBeforeTouchingTheCA(t *testing.T) {
 	dir := crashedNetwork(t)
 	for _, tc := range []struct {
 		name string
@@ -22,6 +22,10 @@ func TestNetworkIdentityRevokeRefusesBadInputBeforeTouchingTheCA(t *testing.T) {
 		{"bad name", []string{"revoke", "--org", "Org1", "../hub"}, "only letters, digits"},
 		{"unknown org", []string{"revoke", "--org", "Org9", "hub"}, "Org9"},
 		{"no subcommand", nil, "missing subcommand"},
+		{"enroll without org", []string{"enroll", "hub2", "--role", "hub"}, "--org is required"},
+		{"enroll without role", []string{"enroll", "hub2", "--org", "Org1"}, `--role "": use one of operator, hub, auditor`},
+		{"enroll with an unknown role", []string{"enroll", "hub2", "--org", "Org1", "--role", "root"}, `--role "root"`},
+		{"enroll a reserved name", []string{"enroll", "admin", "--org", "Org1", "--role", "hub"}, `identity name "admin" is reserved`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runCLI(t, append(append([]string{"network", "identity"}, tc.args...), "--state-dir", dir)...)

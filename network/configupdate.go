@@ -19,8 +19,7 @@ import (
 
 // ConfigChange edits the channel configuration in place. It is handed a
 // copy of the current configuration; what it changes is what the update
-// writes. It must be deterministic and may be called again on a newer
-// configuration.
+// writes.
 type ConfigChange func(cfg *cb.Config) error
 
 // ChannelUpdate is one change of the channel configuration: what it does
@@ -321,15 +320,23 @@ func (n *Network) submitConfigUpdate(ctx context.Context, org *OrgState, envelop
 		return err
 	}
 	args := append([]string{"channel", "update", "-f", envelope, "-c", n.state.Channel}, oargs...)
-	_, err = n.peerCLI(ctx, org, args...)
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	// The orderer's verdict (BAD_REQUEST, FORBIDDEN) is final for this
-	// envelope; a transient failure (no leader, connection) is not.
-	if i := strings.Index(msg, "got unexpected status:"); i >= 0 {
-		return &ConfigUpdateRefusedError{Description: u.Description, Signers: u.Signers, Reason: strings.TrimSpace(msg[i:])}
+	var refused *ConfigUpdateRefusedError
+	err = retry(ctx, 30*time.Second, func() error {
+		_, err := n.peerCLI(ctx, org, args...)
+		if err == nil {
+			return nil
+		}
+		msg := err.Error()
+		// The orderer's verdict (BAD_REQUEST, FORBIDDEN) is final for this
+		// envelope; no Raft leader for a moment (SERVICE_UNAVAILABLE) is not.
+		if i := strings.Index(msg, "got unexpected status:"); i >= 0 && !strings.Contains(msg, "SERVICE_UNAVAILABLE") {
+			refused = &ConfigUpdateRefusedError{Description: u.Description, Signers: u.Signers, Reason: strings.TrimSpace(msg[i:])}
+			return nil
+		}
+		return err
+	})
+	if refused != nil {
+		return refused
 	}
 	return err
 }
@@ -362,7 +369,10 @@ func (n *Network) waitConfigApplied(ctx context.Context, org *OrgState, sequence
 			if !nd.Running() {
 				continue
 			}
-			var h uint64
+			var (
+				h   uint64
+				err error
+			)
 			switch nd.Kind {
 			case KindPeer:
 				h, err = peerHeight(ctx, nd, n.state.Channel)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotledger/iotledger/client"
@@ -70,10 +71,10 @@ func TestHubWithARevokedCertificateSaysSoAndKeepsItsReadings(t *testing.T) {
 	// outbox, and the hub says plainly why it does not reach the ledger.
 	d.publishReading(t, 2, 3.6)
 	var health hub.Health
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		health = h.Health(ctx)
-		return strings.HasPrefix(health.Ledger, hub.LedgerIdentityRefused)
-	}, waitFor, 200*time.Millisecond, "health never said the identity is refused: %+v", health)
+		assert.True(c, strings.HasPrefix(health.Ledger, hub.LedgerIdentityRefused), "health never said the identity is refused: %+v", health)
+	}, waitFor, 200*time.Millisecond)
 	require.False(t, health.OK)
 	require.Contains(t, health.Ledger, "enroll a new identity for the hub")
 	require.Eventually(t, func() bool {

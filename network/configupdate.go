@@ -110,11 +110,19 @@ func (n *Network) updateChannel(ctx context.Context, u ChannelUpdate) (ChannelUp
 	}); err != nil {
 		return res, err
 	}
+	unchanged := false
 	if err := n.step(ctx, "compute the config update: "+u.Description, func() (err error) {
 		update, err = computeChannelUpdate(n.state.Channel, current, u.Change)
+		if errors.Is(err, ErrNoConfigChange) {
+			unchanged = true // an answer, not a failure of the step
+			return nil
+		}
 		return err
 	}); err != nil {
 		return res, err
+	}
+	if unchanged {
+		return res, fmt.Errorf("channel update %q: %w", u.Description, ErrNoConfigChange)
 	}
 	if err := n.step(ctx, "sign by the admins of "+strings.Join(u.Signers, ", "), func() (err error) {
 		envelope, res.Signers, err = n.signConfigUpdate(u.Description, current.Sequence+1, update, signers)

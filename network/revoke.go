@@ -110,7 +110,7 @@ func (n *Network) RevokeIdentity(ctx context.Context, orgName, name, reason stri
 	})
 	switch {
 	case errors.Is(err, ErrNoConfigChange):
-		n.log.InfoContext(ctx, "the channel MSP already holds this CRL", "org", org.Name, "identity", name)
+		n.log.InfoContext(ctx, "the channel MSP already holds a CRL of the CA listing the same certificates", "org", org.Name, "identity", name)
 	case err != nil:
 		return rev, err
 	}

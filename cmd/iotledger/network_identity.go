@@ -103,7 +103,7 @@ again; enroll a new one under another name.`,
 			}
 			fmt.Fprintf(w, "\nCRL %s lists %d certificate(s)\n", rev.CRL, rev.Revoked)
 			if rev.Update == nil {
-				fmt.Fprintln(w, "the channel MSP already held this CRL: no config update was needed")
+				fmt.Fprintln(w, "the channel MSP already held a CRL of this CA listing the same certificates: no config update was needed")
 			} else {
 				fmt.Fprintf(w, "channel config sequence %d in block %d, signed by %s; every node has it\n",
 					rev.Update.Sequence, rev.Update.Block, strings.Join(rev.Update.Signers, ", "))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,7 +19,7 @@ func newNetworkIdentityCmd(g *globalOptions, stateDir *string) *cobra.Command {
 		Short: "Manage the identities the orgs' Fabric CAs issue: enroll a new one, revoke a compromised one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("missing subcommand: use `iotledger network identity enroll|revoke --org ORG NAME`")
+			return usageErrorf("missing subcommand: use `iotledger network identity enroll|revoke --org ORG NAME`")
 		},
 	}
 	cmd.AddCommand(newNetworkIdentityEnrollCmd(g, stateDir), newNetworkIdentityRevokeCmd(g, stateDir))
@@ -42,10 +41,10 @@ to replace a revoked identity, enroll one under a new name.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if org == "" {
-				return errors.New("--org is required (the org whose CA issues the identity, e.g. Org1)")
+				return usageErrorf("--org is required (the org whose CA issues the identity, e.g. Org1)")
 			}
 			if !slices.Contains(identityRoles, role) {
-				return fmt.Errorf("--role %q: use one of %s", role, strings.Join(identityRoles, ", "))
+				return usageErrorf("--role %q: use one of %s", role, strings.Join(identityRoles, ", "))
 			}
 			n, err := loadNetwork(cmd, g, *stateDir)
 			if err != nil {
@@ -83,7 +82,10 @@ again; enroll a new one under another name.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if org == "" {
-				return errors.New("--org is required (the org whose CA issued the identity, e.g. Org1)")
+				return usageErrorf("--org is required (the org whose CA issued the identity, e.g. Org1)")
+			}
+			if r := strings.ToLower(strings.TrimSpace(reason)); r != "" && !slices.Contains(network.RevocationReasons, r) {
+				return usageErrorf("--reason %q: use one of %s", reason, strings.Join(network.RevocationReasons, ", "))
 			}
 			n, err := loadNetwork(cmd, g, *stateDir)
 			if err != nil {

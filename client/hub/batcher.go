@@ -320,7 +320,11 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 		code := api.CodeOf(err)
 		if transient(code) {
 			h.metrics.commit.failed(h.cfg.Now(), err)
-			h.log.Warn("submit failed; will retry", "batch", batchID, "readings", len(recs), "err", err)
+			if identityRefused(err) {
+				h.log.Error("submit refused: "+identityRefusedAdvice, "batch", batchID, "readings", len(recs), "err", err)
+			} else {
+				h.log.Warn("submit failed; will retry", "batch", batchID, "readings", len(recs), "err", err)
+			}
 			if !sleepCtx(ctx, backoff) {
 				return
 			}

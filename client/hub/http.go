@@ -177,7 +177,11 @@ func (h *Hub) Health(ctx context.Context) Health {
 	cctx, cancel := context.WithTimeout(ctx, h.cfg.LedgerTimeout)
 	defer cancel()
 	if _, err := h.cfg.Ledger.Device(cctx, "healthz-probe"); err != nil && api.CodeOf(err) == "" {
-		out.Ledger = "unreachable: " + err.Error()
+		if identityRefused(err) {
+			out.Ledger = LedgerIdentityRefused + ": " + identityRefusedAdvice + ": " + err.Error()
+		} else {
+			out.Ledger = "unreachable: " + err.Error()
+		}
 	}
 	h.sessMu.Lock()
 	out.Devices = len(h.sessions)

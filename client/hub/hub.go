@@ -275,6 +275,8 @@ func (h *Hub) Start(ctx context.Context) error {
 	if err := h.checkLedger(ctx); errors.As(err, &mismatch) {
 		_ = h.outbox.Close()
 		return err
+	} else if identityRefused(err) {
+		h.log.Error("ledger identity unknown: "+identityRefusedAdvice, "err", err)
 	} else if err != nil {
 		h.log.Warn("ledger identity unknown: accepting readings, submitting none until it is verified", "err", err)
 	}

@@ -190,8 +190,11 @@ func (h *Hub) awaitLedger(ctx context.Context) {
 			return
 		case ctx.Err() != nil:
 			return
+		case identityRefused(err):
+			h.log.Error("ledger identity still unknown: "+identityRefusedAdvice, "err", err, "retry_in", backoff)
+		default:
+			h.log.Warn("ledger identity still unknown; accepting readings, submitting none", "err", err, "retry_in", backoff)
 		}
-		h.log.Warn("ledger identity still unknown; accepting readings, submitting none", "err", err, "retry_in", backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}
 }

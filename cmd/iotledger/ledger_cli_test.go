@@ -328,6 +328,12 @@ func TestLedgerErrorsSayWhatToDo(t *testing.T) {
 
 	var te *client.TransactionError
 	require.True(t, errors.As(run.err, &te))
+
+	revoked := &client.TransactionError{Tx: "device:Get", Stage: client.StageEvaluate,
+		Message: "evaluate call to endorser returned error: error validating proposal: access denied: channel [iotledger] creator org [Org1MSP]"}
+	run = runLedgerCLI(t, &fakeLedger{t: t, err: revoked}, "table", "", "device", "get", "d1", "--identity", "hub")
+	require.ErrorContains(t, run.err, `the peers refuse identity "hub" of Org1 itself: its certificate is revoked`)
+	require.True(t, client.IsIdentityRefused(run.err))
 }
 
 func TestMissingNetworkSaysHowToStartOne(t *testing.T) {

@@ -205,6 +205,8 @@ func (l *ledgerCmd) explain(err error) error {
 		switch {
 		case te.Unavailable():
 			return fmt.Errorf("%w\ncannot reach the org's peer: is the network running? check with `iotledger network status`", err)
+		case te.IdentityRefused():
+			return fmt.Errorf("%w\nthe peers refuse identity %q of %s itself: its certificate is revoked (`iotledger network identity revoke`), expired or of no channel MSP; use another identity (--identity)", err, l.lf.identity, l.lf.org)
 		case te.Code == api.CodeAccessDenied:
 			return fmt.Errorf("%w\nthe ledger refused identity %q of %s: see why with `iotledger policy explain`", err, l.lf.identity, l.lf.org)
 		case te.ValidationCode != "" && client.IsConflict(err):

@@ -34,6 +34,7 @@ func newNetworkCmd(g *globalOptions) *cobra.Command {
 		newNetworkDeployCmd(g, &stateDir),
 		newNetworkTrustAnchorCmd(g, &stateDir),
 		newNetworkProfileCmd(&stateDir),
+		newNetworkIdentityCmd(g, &stateDir),
 	)
 	return cmd
 }

@@ -58,7 +58,8 @@ func TestAFollowerVerifiesEveryBlockOfTheChannelFromTheAnchor(t *testing.T) {
 	}
 	require.True(t, found)
 	require.Equal(t, top.GetHeader().GetNumber()+1, chain.Next())
-	require.Equal(t, 1, config, "the genesis block")
+	// The genesis block, and any config update (an org's CRL) made on a reused network.
+	require.GreaterOrEqual(t, config, 1, "the genesis block")
 	require.Positive(t, foreign, "the chaincode's lifecycle transactions are another namespace's")
 	t.Logf("verified %d blocks: %d valid, %d invalid, %d foreign transactions", chain.Next(), valid, invalid, foreign)
 

@@ -10,11 +10,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -37,24 +34,7 @@ var (
 	iotledgerBin string
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "iotledger-hub-test-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	iotledgerBin = filepath.Join(dir, "iotledger")
-	build := exec.Command("go", "build", "-o", iotledgerBin, "github.com/iotledger/iotledger/cmd/iotledger")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building iotledger:", err)
-		_ = os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := testnet.Run(m, &fabric)
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testnet.RunWithCLI(m, &fabric, &iotledgerBin)) }
 
 // waitFor bounds every wait for something the network does.
 const waitFor = 3 * time.Minute

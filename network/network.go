@@ -349,5 +349,18 @@ func (n *Network) StartNode(ctx context.Context, name string) error {
 	if processAlive(nd.PID, nd.StartTicks) {
 		return fmt.Errorf("%s is already running (pid %d)", name, nd.PID)
 	}
-	return n.startNodes(ctx, []*Node{nd})
+	if err := n.startNodes(ctx, []*Node{nd}); err != nil {
+		return err
+	}
+	if nd.Kind == KindPeer {
+		// Healthy is not yet serving: wait until the peer has opened the
+		// channel again (status calls it unhealthy until then).
+		if err := retry(ctx, 60*time.Second, func() error {
+			_, err := peerHeight(ctx, nd, n.state.Channel)
+			return err
+		}); err != nil {
+			return nodeFailure(nd, fmt.Errorf("channel %s not open after start: %w", n.state.Channel, err))
+		}
+	}
+	return nil
 }

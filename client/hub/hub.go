@@ -383,7 +383,7 @@ func (h *Hub) Close() error {
 			err = h.outbox.Close()
 			return
 		}
-		_ = h.broker.Close()
+		h.closeBroker()
 		close(h.flushing)
 		deadline := time.NewTimer(h.cfg.FlushTimeout)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -411,6 +411,37 @@ func (h *Hub) Close() error {
 		h.log.Info("hub stopped")
 	})
 	return err
+}
+
+// closeBroker stops the MQTT broker. It first stops accepting sockets and
+// disconnects every device, and waits (up to 5 s) until the broker has
+// forgotten them: the broker's Close lists the clients under a read lock
+// that it takes twice, which deadlocks against a client being removed at
+// that moment (a disconnecting device), so no removal may be under way.
+func (h *Hub) closeBroker() {
+	h.limits.closeListeners()
+	stop := errors.New("hub shutting down")
+	deadline := time.Now().Add(5 * time.Second)
+	for h.brokerClients() > 0 && time.Now().Before(deadline) {
+		for _, cl := range h.broker.Clients.GetAll() {
+			if !cl.Net.Inline {
+				cl.Stop(stop)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = h.broker.Close()
+}
+
+// brokerClients counts the broker's clients other than its own inline one.
+func (h *Hub) brokerClients() int {
+	n := 0
+	for _, cl := range h.broker.Clients.GetAll() {
+		if !cl.Net.Inline {
+			n++
+		}
+	}
+	return n
 }
 
 // Run starts the hub and closes it when ctx ends.

@@ -123,6 +123,8 @@ type limits struct {
 	perAddr    map[string]int // of those, by addressKey
 	preConnect atomic.Int64   // of those, not yet past CONNECT
 
+	raw []net.Listener // the MQTT sockets' listeners, closed first at shutdown (closeListeners)
+
 	connects  *limiterSet // authenticated connects, by device
 	publishes *limiterSet // publishes, by device
 	unknown   *limiterSet // connects naming ids the ledger does not know, by address
@@ -207,11 +209,24 @@ func (l *limits) listen(id, addr string, tlsCfg *tls.Config) (listeners.Listener
 	if err != nil {
 		return nil, err
 	}
+	l.mu.Lock()
+	l.raw = append(l.raw, raw)
+	l.mu.Unlock()
 	var ln net.Listener = &limitedListener{Listener: raw, l: l}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	return listeners.NewNet(id, ln), nil
+}
+
+// closeListeners stops accepting MQTT sockets (the broker's listeners end
+// at their next Accept error).
+func (l *limits) closeListeners() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ln := range l.raw {
+		_ = ln.Close()
+	}
 }
 
 // limitedListener applies the connection caps at accept.

@@ -10,14 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotledger/iotledger/chaincode/api"
-	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/device"
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/iotledger/iotledger/console"
 	"github.com/iotledger/iotledger/console/identity"
-	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // startHub runs Org1's hub in the test, as `iotledger hub` would: MQTT
@@ -49,11 +47,7 @@ func connectDevice(t *testing.T, op *client.Client, h *hub.Hub, hubID, id string
 	t.Helper()
 	p, err := fabric.Profile("Org1")
 	require.NoError(t, err)
-	key, err := reading.GenerateKey(reading.ECDSAP256)
-	require.NoError(t, err)
-	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: id, Type: "valve", PublicKey: key.Public().PEM(), Activate: true})
-	require.NoError(t, err)
-	testnet.Settle(t.Context(), t, fabric)
+	key := enroll(t, op, api.EnrollRequest{ID: id, Type: "valve"})
 	roots, err := identity.CertPool(p.HubTLS.CACert)
 	require.NoError(t, err)
 	d, err := device.New(device.Config{ID: id, Signer: key, Hub: h.MQTTAddr(), HubID: hubID, RootCAs: roots})

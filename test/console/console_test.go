@@ -27,6 +27,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/console"
 	"github.com/iotledger/iotledger/console/identity"
@@ -207,4 +209,25 @@ func screenshot(t *testing.T, ctx context.Context, name string) string {
 	}
 	t.Logf("screenshot: %s", path)
 	return path
+}
+
+// enroll enrolls a device as op, active, with a new key (returned: the
+// device signs readings with it), and waits until both peers know it.
+func enroll(t *testing.T, op *client.Client, req api.EnrollRequest) *reading.Signer {
+	t.Helper()
+	key, err := reading.GenerateKey(reading.ECDSAP256)
+	require.NoError(t, err)
+	req.PublicKey, req.Activate = key.Public().PEM(), true
+	_, err = op.EnrollDevice(t.Context(), req)
+	require.NoError(t, err)
+	testnet.Settle(t.Context(), t, fabric)
+	return key
+}
+
+// enrollConsoleDevice enrolls an active device of Org1 for a page test,
+// with the key it signs readings with.
+func enrollConsoleDevice(t *testing.T, prefix string) (string, *reading.Signer) {
+	t.Helper()
+	id := uniqueID(t, prefix)
+	return id, enroll(t, connect(t, "Org1", "operator"), api.EnrollRequest{ID: id, Type: "thermometer", Groups: []string{"cold-chain"}})
 }

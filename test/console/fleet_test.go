@@ -11,7 +11,6 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
-	"github.com/iotledger/iotledger/test/testnet"
 )
 
 func TestOperatorSeesTheFleetAndWatchesAChartUpdateLive(t *testing.T) {
@@ -21,11 +20,7 @@ func TestOperatorSeesTheFleetAndWatchesAChartUpdateLive(t *testing.T) {
 	op, hub := connect(t, "Org1", "operator"), connect(t, "Org1", "hub")
 	kind := uniqueID(t, "console-type")
 	device := uniqueID(t, "console")
-	signer, err := reading.GenerateKey(reading.ECDSAP256)
-	require.NoError(t, err)
-	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: device, Type: kind, Groups: []string{"console-test"}, PublicKey: signer.Public().PEM(), Activate: true})
-	require.NoError(t, err)
-	testnet.Settle(t.Context(), t, fabric)
+	signer := enroll(t, op, api.EnrollRequest{ID: device, Type: kind, Groups: []string{"console-test"}})
 
 	org1 := startConsole(t, "Org1")
 	base := org1.signIn(t, "operator")

@@ -10,25 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
-
-	"github.com/iotledger/iotledger/chaincode/api"
-	"github.com/iotledger/iotledger/chaincode/reading"
-	"github.com/iotledger/iotledger/test/testnet"
 )
-
-// enrollConsoleDevice enrolls an active device of Org1 for a page test,
-// with the key it signs readings with.
-func enrollConsoleDevice(t *testing.T, prefix string) (string, *reading.Signer) {
-	t.Helper()
-	op := connect(t, "Org1", "operator")
-	id := uniqueID(t, prefix)
-	key, err := reading.GenerateKey(reading.ECDSAP256)
-	require.NoError(t, err)
-	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: id, Type: "thermometer", Groups: []string{"cold-chain"}, PublicKey: key.Public().PEM(), Activate: true})
-	require.NoError(t, err)
-	testnet.Settle(t.Context(), t, fabric)
-	return id, key
-}
 
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()

@@ -18,10 +18,7 @@ func TestOrg2IsRefusedOrg1sPrivateDeviceAndExplainSaysWhy(t *testing.T) {
 	}
 	op, hub := connect(t, "Org1", "operator"), connect(t, "Org1", "hub")
 	device := uniqueID(t, "console-private")
-	signer, err := reading.GenerateKey(reading.ECDSAP256)
-	require.NoError(t, err)
-	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: device, Type: "monitor", PublicKey: signer.Public().PEM(), Activate: true, Private: true})
-	require.NoError(t, err)
+	signer := enroll(t, op, api.EnrollRequest{ID: device, Type: "monitor", Private: true})
 	v := 72.0
 	env, err := signer.SignReading(reading.Payload{Device: device, Seq: 1, Timestamp: time.Now().UnixMilli(), Values: []reading.Value{{Name: "heart_rate", Number: &v}}})
 	require.NoError(t, err)

@@ -98,10 +98,7 @@ func TestTheReceiptsPageVerifiesAReceiptInTheBrowserWithoutTheNetwork(t *testing
 	}
 	op, hub := connect(t, "Org1", "operator"), connect(t, "Org1", "hub")
 	device := uniqueID(t, "console-receipt")
-	signer, err := reading.GenerateKey(reading.ECDSAP256)
-	require.NoError(t, err)
-	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: device, Type: "reefer-sensor", PublicKey: signer.Public().PEM(), Activate: true})
-	require.NoError(t, err)
+	signer := enroll(t, op, api.EnrollRequest{ID: device, Type: "reefer-sensor"})
 	var envs []reading.Envelope
 	for seq := uint64(1); seq <= 3; seq++ {
 		v := 4 + float64(seq)/10
@@ -110,7 +107,7 @@ func TestTheReceiptsPageVerifiesAReceiptInTheBrowserWithoutTheNetwork(t *testing
 		require.NoError(t, err)
 		envs = append(envs, env)
 	}
-	_, err = hub.SubmitBatch(t.Context(), api.BatchRequest{Readings: envs})
+	_, err := hub.SubmitBatch(t.Context(), api.BatchRequest{Readings: envs})
 	require.NoError(t, err)
 
 	org1 := startConsole(t, "Org1")

@@ -17,7 +17,6 @@ import (
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/index"
 	"github.com/iotledger/iotledger/index/store"
-	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // TestDevicePageDrawsADayOf100kReadings measures how long the device page
@@ -32,11 +31,7 @@ func TestDevicePageDrawsADayOf100kReadings(t *testing.T) {
 	}
 	op := connect(t, "Org1", "operator")
 	device := uniqueID(t, "console-100k")
-	signer, err := reading.GenerateKey(reading.ECDSAP256)
-	require.NoError(t, err)
-	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: device, Type: "thermometer", PublicKey: signer.Public().PEM(), Activate: true})
-	require.NoError(t, err)
-	testnet.Settle(t.Context(), t, fabric)
+	enroll(t, op, api.EnrollRequest{ID: device, Type: "thermometer"})
 
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "index.db"))
 	require.NoError(t, err)

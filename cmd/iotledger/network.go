@@ -373,6 +373,8 @@ func printNetworkStatus(w io.Writer, st *network.Status) {
 		height := "-"
 		if n.Height != nil {
 			height = fmt.Sprint(*n.Height)
+		} else if n.AwaitingJoin {
+			height = "not joined"
 		}
 		health := n.Health
 		if n.Error != "" && n.Health != network.HealthOK {

@@ -1,0 +1,21 @@
+// Package orgjoin_test adds a third organisation to a running channel on a
+// real Fabric network, as Fabric operators do: a city creates its own org,
+// the hospital and the logistics firm add it with a config update their
+// admins sign, the city joins; then its devices, hub, policies and the
+// hospital's grants work, and the chaincode's MAJORITY is 2 of 3. The test
+// changes the channel, so it has a network of its own.
+package orgjoin_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/iotledger/iotledger/network"
+	"github.com/iotledger/iotledger/test/testnet"
+)
+
+var fabric *network.Network
+
+func TestMain(m *testing.M) {
+	os.Exit(testnet.RunWith(m, &fabric, network.Options{Orgs: []string{"Hospital", "Logistics"}}))
+}

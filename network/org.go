@@ -294,6 +294,9 @@ func (n *Network) AddOrg(ctx context.Context, def *OrgDefinition, signers []stri
 			return OrgAddition{}, fmt.Errorf("%w: %s (%s) is a member", ErrOrgExists, o.Name, o.MSPID)
 		}
 	}
+	if len(n.state.Orgs) == 0 {
+		return OrgAddition{}, fmt.Errorf("the network in %s has no member org to add %s", n.state.StateDir, def.MSPID)
+	}
 	majority := len(n.state.Orgs)/2 + 1
 	if len(signers) == 0 {
 		for _, o := range n.state.Orgs[:majority] {

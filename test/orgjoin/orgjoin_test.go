@@ -315,4 +315,3 @@ func submit(t *testing.T, ctx context.Context, c *gw.Contract, opts ...gw.Propos
 	require.NoError(t, err)
 	return status
 }
-

@@ -7,15 +7,30 @@
 package orgjoin_test
 
 import (
+	"fmt"
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/iotledger/iotledger/network"
 	"github.com/iotledger/iotledger/test/testnet"
 )
 
-var fabric *network.Network
+var (
+	fabric *network.Network
+	// cityPIDs are the processes of the city's nodes, which down must stop.
+	cityPIDs []int
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(testnet.RunWith(m, &fabric, network.Options{Orgs: []string{"Hospital", "Logistics"}}))
+	code := testnet.RunWith(m, &fabric, network.Options{Orgs: []string{"Hospital", "Logistics"}})
+	if os.Getenv(testnet.EnvNetwork) == "" { // a network of our own was torn down
+		for _, pid := range cityPIDs {
+			if pid > 0 && syscall.Kill(pid, 0) == nil {
+				fmt.Fprintf(os.Stderr, "network down left pid %d of the city's nodes running\n", pid)
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
 }

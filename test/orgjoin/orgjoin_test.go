@@ -93,9 +93,49 @@ func TestACityJoinsARunningHospitalAndLogisticsNetwork(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"peer0.city", "ca.city", "chaincode.iotledger.city", "chaincode." + refChaincode + ".city"}, cityNodes)
 
+	_, err = fabric.AddOrg(ctx, def, nil)
+	require.ErrorIs(t, err, network.ErrOrgExists, "a member cannot be added again")
+	for _, nd := range fabric.Nodes() {
+		if nd.Org == "City" {
+			cityPIDs = append(cityPIDs, nd.PID) // TestMain checks that down stops them
+		}
+	}
+
 	t.Run("MAJORITY is 2 of 3", func(t *testing.T) { majorityIsTwoOfThree(t, ctx) })
 	t.Run("the city's hub ingests its devices' readings", func(t *testing.T) { cityIngests(t, ctx) })
 	t.Run("the hospital grants the city read access to a group", func(t *testing.T) { hospitalGrantsAGroup(t, ctx, hospital) })
+	t.Run("stop and start include the city", func(t *testing.T) { stopAndStartIncludeTheCity(t, ctx) })
+}
+
+// stopAndStartIncludeTheCity: stop stops the city's nodes with the
+// others, start brings them back, and the city's peer serves again.
+func stopAndStartIncludeTheCity(t *testing.T, ctx context.Context) {
+	require.NoError(t, fabric.Stop(ctx))
+	for _, nd := range fabric.Nodes() {
+		require.False(t, nd.Running(), "%s still runs after stop", nd.Name)
+	}
+	require.NoError(t, fabric.Start(ctx))
+	st, err := fabric.Status(ctx)
+	require.NoError(t, err)
+	require.True(t, st.Healthy, "unhealthy after start: %+v", st.Unhealthy())
+	var city int
+	for _, nd := range st.Nodes {
+		if nd.Org == "City" {
+			city++
+		}
+	}
+	require.Equal(t, 4, city, "the city's peer, CA and two chaincode servers")
+	cityPIDs = cityPIDs[:0]
+	for _, nd := range fabric.Nodes() {
+		if nd.Org == "City" {
+			cityPIDs = append(cityPIDs, nd.PID)
+		}
+	}
+	op := connect(t, "City", "operator")
+	d := enroll(t, ctx, op, uniqueID(t, "city-after-restart"), "air-quality", "streets")
+	got, err := op.Device(ctx, d.id)
+	require.NoError(t, err)
+	require.Equal(t, api.StatusActive, got.Status)
 }
 
 // majorityIsTwoOfThree: on a definition committed with two orgs, a write

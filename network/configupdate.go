@@ -33,7 +33,8 @@ type ChannelUpdate struct {
 	Description string
 	Change      ConfigChange
 	// Signers are org names (Org1, ...) whose cryptogen admins sign; the
-	// first one also submits the update to the orderer.
+	// first one also submits the update to the orderer. An org created to
+	// join (CreateOrg) may sign its own values once the members added it.
 	Signers []string
 }
 

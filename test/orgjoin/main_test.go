@@ -9,7 +9,6 @@ package orgjoin_test
 import (
 	"fmt"
 	"os"
-	"syscall"
 	"testing"
 
 	"github.com/iotledger/iotledger/network"
@@ -18,16 +17,16 @@ import (
 
 var (
 	fabric *network.Network
-	// cityPIDs are the processes of the city's nodes, which down must stop.
-	cityPIDs []int
+	// cityNodes are the city's nodes as last started, which down must stop.
+	cityNodes []network.Node
 )
 
 func TestMain(m *testing.M) {
 	code := testnet.RunWith(m, &fabric, network.Options{Orgs: []string{"Hospital", "Logistics"}})
 	if os.Getenv(testnet.EnvNetwork) == "" { // a network of our own was torn down
-		for _, pid := range cityPIDs {
-			if pid > 0 && syscall.Kill(pid, 0) == nil {
-				fmt.Fprintf(os.Stderr, "network down left pid %d of the city's nodes running\n", pid)
+		for _, nd := range cityNodes {
+			if nd.Running() { // its PID with its start time, not a zombie
+				fmt.Fprintf(os.Stderr, "network down left %s (pid %d) of the city running\n", nd.Name, nd.PID)
 				code = 1
 			}
 		}

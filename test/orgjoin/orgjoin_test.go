@@ -95,11 +95,7 @@ func TestACityJoinsARunningHospitalAndLogisticsNetwork(t *testing.T) {
 
 	_, err = fabric.AddOrg(ctx, def, nil)
 	require.ErrorIs(t, err, network.ErrOrgExists, "a member cannot be added again")
-	for _, nd := range fabric.Nodes() {
-		if nd.Org == "City" {
-			cityPIDs = append(cityPIDs, nd.PID) // TestMain checks that down stops them
-		}
-	}
+	recordCityNodes() // TestMain checks that down stops them
 
 	t.Run("MAJORITY is 2 of 3", func(t *testing.T) { majorityIsTwoOfThree(t, ctx) })
 	t.Run("the city's hub ingests its devices' readings", func(t *testing.T) { cityIngests(t, ctx) })
@@ -125,12 +121,7 @@ func stopAndStartIncludeTheCity(t *testing.T, ctx context.Context) {
 		}
 	}
 	require.Equal(t, 4, city, "the city's peer, CA and two chaincode servers")
-	cityPIDs = cityPIDs[:0]
-	for _, nd := range fabric.Nodes() {
-		if nd.Org == "City" {
-			cityPIDs = append(cityPIDs, nd.PID)
-		}
-	}
+	recordCityNodes()
 	op := connect(t, "City", "operator")
 	d := enroll(t, ctx, op, uniqueID(t, "city-after-restart"), "air-quality", "streets")
 	got, err := op.Device(ctx, d.id)
@@ -200,6 +191,16 @@ func hospitalGrantsAGroup(t *testing.T, ctx context.Context, hospital string) {
 	requireAccepted(t, ctx, city, ward.id, 1)
 	_, err = city.Seen(ctx, lab.id, []uint64{1})
 	requireDenied(t, err, "a device outside the granted group")
+}
+
+// recordCityNodes keeps the city's nodes as they run now.
+func recordCityNodes() {
+	cityNodes = cityNodes[:0]
+	for _, nd := range fabric.Nodes() {
+		if nd.Org == "City" {
+			cityNodes = append(cityNodes, nd)
+		}
+	}
 }
 
 func requireDenied(t *testing.T, err error, what string) {

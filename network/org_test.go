@@ -64,8 +64,8 @@ func TestCreateOrgRefusesANameTheNetworkHasAndChangesNothing(t *testing.T) {
 		_, err := n.CreateOrg(t.Context(), name)
 		require.ErrorIs(t, err, ErrOrgExists)
 	}
-	_, err = n.CreateOrg(t.Context(), "Farm-1")
-	require.ErrorContains(t, err, `organisation name "Farm-1"`)
+	_, err = n.CreateOrg(t.Context(), "Dairy-1")
+	require.ErrorContains(t, err, `organisation name "Dairy-1"`)
 	after, err := os.ReadFile(statePath(n.state.StateDir))
 	require.NoError(t, err)
 	require.Equal(t, string(before), string(after))

@@ -268,10 +268,7 @@ func (n *Network) plan(ctx context.Context, opts Options, src string, bins *Bina
 		cc.OrdererOrgs[0].Specs = append(cc.OrdererOrgs[0].Specs, cryptoSpec{Hostname: fmt.Sprintf("orderer%d", i), SANS: loopbackSANs})
 	}
 	for _, org := range opts.Orgs {
-		cc.PeerOrgs = append(cc.PeerOrgs, cryptoOrg{
-			Name: org, Domain: strings.ToLower(org) + "." + ordererDomain, EnableNodeOUs: true,
-			Template: &cryptoTemplate{Count: 1, SANS: loopbackSANs}, Users: &cryptoUsers{Count: 0},
-		})
+		cc.PeerOrgs = append(cc.PeerOrgs, peerCryptoOrg(org, ordererDomain))
 	}
 	if err := generateCrypto(ctx, bins.CryptoGen, filepath.Join(dir, "config"), cryptoDir, cc); err != nil {
 		return err
@@ -328,65 +325,13 @@ func (n *Network) plan(ctx context.Context, opts Options, src string, bins *Bina
 	}
 	var appOrgs []ctxOrg
 	for _, name := range opts.Orgs {
-		lower := strings.ToLower(name)
-		domain := lower + "." + ordererDomain
-		org := OrgState{
-			Name: name, MSPID: name + "MSP", Domain: domain,
-			Peer: "peer0." + lower, CA: "ca." + lower, CAName: "ca-" + lower,
-			CryptoDir:   filepath.Join(cryptoDir, "peerOrganizations", domain),
-			CAAdminHome: filepath.Join(dir, lower, "ca-admin"),
-		}
-		host := "peer0." + domain
-		nodeDir := filepath.Join(dir, "nodes", org.Peer)
-		peer := &Node{
-			Name: org.Peer, Kind: KindPeer, Org: name, Host: host, Command: bins.Peer, Args: []string{"node", "start"}, Dir: nodeDir,
-			Env:   append(append([]string{}, baseEnv...), "FABRIC_CFG_PATH="+nodeDir),
-			Log:   filepath.Join(dir, "logs", org.Peer+".log"),
-			Ports: map[string]int{PortListen: ports.next(), PortChaincode: ports.next(), PortOperations: ports.next()},
-		}
-		pc := peerConfig{
-			ID: host, MSPID: org.MSPID, MSPDir: filepath.Join(org.CryptoDir, "peers", host, "msp"),
-			TLSDir: filepath.Join(org.CryptoDir, "peers", host, "tls"), DataDir: filepath.Join(nodeDir, "data"),
-			ListenPort: peer.Ports[PortListen], ChaincodePort: peer.Ports[PortChaincode], OperationsPort: peer.Ports[PortOperations],
-			BuilderDir: builder, Gossip: localGossip,
-		}
-		if err := writeNodeConfig(bins.SampleConfig, "core.yaml", nodeDir, pc.settings()); err != nil {
-			return fmt.Errorf("%s: %w", org.Peer, err)
-		}
-
-		org.CAAdminSecret, err = randomSecret()
+		org, nodes, appOrg, err := n.planPeerOrg(name, filepath.Join(cryptoDir, "peerOrganizations"), bins, builder, baseEnv, ports)
 		if err != nil {
 			return err
 		}
-		caHome := filepath.Join(dir, lower, "ca")
-		if err := os.MkdirAll(caHome, 0o755); err != nil {
-			return err
-		}
-		caKey, err := findKey(filepath.Join(org.CryptoDir, "ca"))
-		if err != nil {
-			return err
-		}
-		ca := &Node{
-			Name: org.CA, Kind: KindCA, Org: name, Host: "localhost", Command: bins.CAServer, Dir: caHome,
-			Log:   filepath.Join(dir, "logs", org.CA+".log"),
-			Ports: map[string]int{PortListen: ports.next(), PortOperations: ports.next()},
-		}
-		ca.Args = []string{"start", "-b", caAdminUser + ":" + org.CAAdminSecret, "--address", "127.0.0.1", "--port", fmt.Sprint(ca.Ports[PortListen]),
-			"--tls.enabled", "--ca.name", org.CAName,
-			// The CA signs with the org's cryptogen CA key, so the
-			// identities it issues are members of the org's MSP.
-			"--ca.certfile", n.caCert(&org), "--ca.keyfile", caKey,
-			"--csr.hosts", "localhost,127.0.0.1"}
-		ca.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-			"FABRIC_CA_SERVER_HOME=" + caHome,
-			"FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS=" + addr(ca.Ports[PortOperations]),
-			"FABRIC_CA_SERVER_METRICS_PROVIDER=prometheus"}
-		st.Nodes = append(st.Nodes, peer, ca)
+		st.Nodes = append(st.Nodes, nodes...)
 		st.Orgs = append(st.Orgs, org)
-		appOrgs = append(appOrgs, ctxOrg{
-			Name: name, ID: org.MSPID, MSPDir: filepath.Join(org.CryptoDir, "msp"), Policies: peerOrgPolicies(org.MSPID),
-			AnchorPeers: []ctxAnchorPeer{{Host: "127.0.0.1", Port: peer.Ports[PortListen]}},
-		})
+		appOrgs = append(appOrgs, appOrg)
 	}
 	if err := generateGenesisBlock(ctx, bins.ConfigTxGen, filepath.Join(dir, "config"), st.Channel, st.GenesisBlock,
 		buildConfigTx(channelConfigInput{

@@ -24,6 +24,7 @@ type stageTimes struct {
 	on      bool
 	endorse []time.Duration
 	commit  []time.Duration
+	failed  map[client.Stage]int // attempts that failed, by stage
 }
 
 func (s *stageTimes) record(on bool) {
@@ -34,12 +35,19 @@ func (s *stageTimes) record(on bool) {
 
 func (s *stageTimes) trace() *client.SubmitTrace {
 	return &client.SubmitTrace{StageDone: func(tx string, stage client.Stage, d time.Duration, err error) {
-		if err != nil || tx != "telemetry:SubmitBatch" {
+		if tx != "telemetry:SubmitBatch" {
 			return
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if !s.on {
+			return
+		}
+		if err != nil {
+			if s.failed == nil {
+				s.failed = map[client.Stage]int{}
+			}
+			s.failed[stage]++
 			return
 		}
 		switch stage {
@@ -58,10 +66,16 @@ func (s *stageTimes) results(offered float64) []LatencyResult {
 	if len(s.endorse) == 0 {
 		return nil
 	}
-	note := fmt.Sprintf("at %.0f readings/s offered; SubmitBatch attempts of the hub", offered)
-	endorse := LatencyResult{Name: LatBatchEndorse, Note: note + ": proposal → endorsed by every org the gateway asked"}
+	note := fmt.Sprintf("at %.0f readings/s offered; successful SubmitBatch attempts of the hub", offered)
+	failed := func(st client.Stage) string {
+		if n := s.failed[st]; n > 0 {
+			return fmt.Sprintf("; %d failed attempts not counted", n)
+		}
+		return ""
+	}
+	endorse := LatencyResult{Name: LatBatchEndorse, Note: note + ": proposal → endorsed by every org the gateway asked" + failed(client.StageEndorse)}
 	fill(&endorse, s.endorse)
-	commit := LatencyResult{Name: LatBatchCommit, Note: note + ": ordering (BatchTimeout), block delivery, validation, commit at the gateway peer"}
+	commit := LatencyResult{Name: LatBatchCommit, Note: note + ": ordering (BatchTimeout), block delivery, validation, commit at the gateway peer" + failed(client.StageCommitStatus)}
 	fill(&commit, s.commit)
 	return []LatencyResult{endorse, commit}
 }

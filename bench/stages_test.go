@@ -33,6 +33,8 @@ func TestStageTimesKeepSuccessfulBatchStagesWhileRecording(t *testing.T) {
 	require.Equal(t, 1, rows[1].Count)
 	require.InDelta(t, 300, rows[1].MaxMs, 0.001)
 	require.Contains(t, rows[0].Note, "500 readings/s")
+	require.Contains(t, rows[0].Note, "1 failed attempts not counted")
+	require.NotContains(t, rows[1].Note, "failed")
 
 	require.Empty(t, (&stageTimes{}).results(1), "no rows without samples")
 }

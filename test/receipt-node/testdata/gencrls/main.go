@@ -13,7 +13,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/sha1"
+	"crypto/sha1" //nolint:gosec // SHA-1 CRL signatures are a vector: Go accepts them for CRLs
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -85,21 +85,40 @@ var (
 	oidReasonCode  = asn1.ObjectIdentifier{2, 5, 29, 21}
 )
 
-// handMade is a CRL encoded here with encoding/asn1, for what
+// tbsCertList and certList are RFC 5280's CertificateList, for what
 // CreateRevocationList does not write: SHA-1, GeneralizedTime, no
 // nextUpdate, a negative serial, entry extensions.
-func (p *pki) handMade(ca string, alg asn1.ObjectIdentifier, tbs pkix.TBSCertificateList) []byte {
+type tbsCertList struct {
+	Version             int
+	Signature           pkix.AlgorithmIdentifier
+	Issuer              asn1.RawValue
+	ThisUpdate          time.Time
+	NextUpdate          time.Time            `asn1:"optional"`
+	RevokedCertificates []revokedCertificate `asn1:"optional"`
+}
+
+type revokedCertificate struct {
+	SerialNumber   *big.Int
+	RevocationTime time.Time
+	Extensions     []pkix.Extension `asn1:"optional"`
+}
+
+type certList struct {
+	TBS                asn1.RawValue
+	SignatureAlgorithm pkix.AlgorithmIdentifier
+	SignatureValue     asn1.BitString
+}
+
+// handMade encodes a CRL with encoding/asn1 and signs it with ECDSA.
+func (p *pki) handMade(ca string, alg asn1.ObjectIdentifier, tbs tbsCertList) []byte {
 	tbs.Version = 1
 	tbs.Signature = pkix.AlgorithmIdentifier{Algorithm: alg}
-	var issuer pkix.RDNSequence
-	_, err := asn1.Unmarshal(p.certs[ca].RawSubject, &issuer)
-	must(err)
-	tbs.Issuer = issuer
+	tbs.Issuer = asn1.RawValue{FullBytes: p.certs[ca].RawSubject}
 	raw, err := asn1.Marshal(tbs)
 	must(err)
 	var digest []byte
 	if alg.Equal(oidECDSASHA1) {
-		d := sha1.Sum(raw)
+		d := sha1.Sum(raw) //nolint:gosec // as above
 		digest = d[:]
 	} else {
 		d := sha256.Sum256(raw)
@@ -107,7 +126,7 @@ func (p *pki) handMade(ca string, alg asn1.ObjectIdentifier, tbs pkix.TBSCertifi
 	}
 	sig, err := ecdsa.SignASN1(rand.Reader, p.keys[ca].(*ecdsa.PrivateKey), digest)
 	must(err)
-	der, err := asn1.Marshal(pkix.CertificateList{TBSCertList: pkix.TBSCertificateList{Raw: raw}, SignatureAlgorithm: tbs.Signature,
+	der, err := asn1.Marshal(certList{TBS: asn1.RawValue{FullBytes: raw}, SignatureAlgorithm: tbs.Signature,
 		SignatureValue: asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})
 	must(err)
 	return der
@@ -157,16 +176,16 @@ func main() {
 		{"org2-ca revokes org2-ica", p.created("org2-ca", serial("org2-ica"))},
 		{"org2-ica revokes org2-peer0", p.created("org2-ica", serial("org2-peer0"))},
 		{"orderer-ca revokes orderer-client", p.created("orderer-ca", serial("orderer-client"))},
-		{"org1-ca SHA-1, GeneralizedTime, no nextUpdate, negative serial, reason code", p.handMade("org1-ca", oidECDSASHA1, pkix.TBSCertificateList{
+		{"org1-ca SHA-1, GeneralizedTime, no nextUpdate, negative serial, reason code", p.handMade("org1-ca", oidECDSASHA1, tbsCertList{
 			ThisUpdate: time.Date(2051, 1, 1, 0, 0, 0, 0, time.UTC),
-			RevokedCertificates: []pkix.RevokedCertificate{
+			RevokedCertificates: []revokedCertificate{
 				{SerialNumber: big.NewInt(-5), RevocationTime: base, Extensions: reason(1)},
 				{SerialNumber: serial("org1-client"), RevocationTime: base},
 			},
 		})},
-		{"org1-ca hand-made, revokes org1-client", p.handMade("org1-ca", oidECDSASHA256, pkix.TBSCertificateList{
+		{"org1-ca hand-made, revokes org1-client", p.handMade("org1-ca", oidECDSASHA256, tbsCertList{
 			ThisUpdate: base, NextUpdate: base.AddDate(0, 1, 0),
-			RevokedCertificates: []pkix.RevokedCertificate{{SerialNumber: serial("org1-client"), RevocationTime: base, Extensions: reason(4)}},
+			RevokedCertificates: []revokedCertificate{{SerialNumber: serial("org1-client"), RevocationTime: base, Extensions: reason(4)}},
 		})},
 	}
 	var out []vector

@@ -1,14 +1,22 @@
 package receipts_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
@@ -85,12 +93,123 @@ func orderedAgain(t *testing.T, r *receipt.Receipt, config []string, number, las
 	return c
 }
 
+// withOrg1CRL is a config block after the newest of r's configuration (the
+// next sequence, number n, signed by an orderer) that adds crl to the
+// revocation list of Org1's MSP: an update Org1's admin did not sign,
+// which only a receipt's forger, holding an orderer's key, can make. The
+// verifiers check a config block's orderer signatures, not its update's.
+func withOrg1CRL(t *testing.T, r *receipt.Receipt, n uint64, crl []byte) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(r.Config[len(r.Config)-1])
+	require.NoError(t, err)
+	b := &common.Block{}
+	require.NoError(t, proto.Unmarshal(raw, b))
+	env := &common.Envelope{}
+	require.NoError(t, proto.Unmarshal(b.GetData().GetData()[0], env))
+	payload := &common.Payload{}
+	require.NoError(t, proto.Unmarshal(env.GetPayload(), payload))
+	ce := &common.ConfigEnvelope{}
+	require.NoError(t, proto.Unmarshal(payload.GetData(), ce))
+	ce.Config.Sequence++
+	mspID, err := fabric.MSPID("Org1")
+	require.NoError(t, err)
+	found := false
+	for _, g := range ce.GetConfig().GetChannelGroup().GetGroups()["Application"].GetGroups() {
+		mc := &msp.MSPConfig{}
+		require.NoError(t, proto.Unmarshal(g.GetValues()["MSP"].GetValue(), mc))
+		fc := &msp.FabricMSPConfig{}
+		require.NoError(t, proto.Unmarshal(mc.GetConfig(), fc))
+		if fc.GetName() != mspID {
+			continue
+		}
+		fc.RevocationList = append(fc.RevocationList, crl)
+		mc.Config = mustMarshal(t, fc)
+		g.Values["MSP"].Value = mustMarshal(t, mc)
+		found = true
+	}
+	require.True(t, found, "Org1's MSP is in the configuration")
+	payload.Data = mustMarshal(t, ce)
+	env.Payload = mustMarshal(t, payload)
+	b.Data.Data = [][]byte{mustMarshal(t, env)}
+	b.Header.Number = n
+	md := &common.Metadata{}
+	require.NoError(t, proto.Unmarshal(b.GetMetadata().GetMetadata()[common.BlockMetadataIndex_SIGNATURES], md))
+	md.Value = mustMarshal(t, &common.OrdererBlockMetadata{LastConfig: &common.LastConfig{Index: n}})
+	b.Metadata.Metadata[common.BlockMetadataIndex_SIGNATURES] = mustMarshal(t, md)
+	resign(t, b, ordererSigner(t))
+	return base64.StdEncoding.EncodeToString(mustMarshal(t, b))
+}
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	require.NoError(t, err)
+	return b
+}
+
+func parseCertPEM(t *testing.T, certPEM []byte) *x509.Certificate {
+	t.Helper()
+	blk, _ := pem.Decode(certPEM)
+	require.NotNil(t, blk)
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	require.NoError(t, err)
+	return cert
+}
+
+// crlOf is a PEM CRL of ca, signed with key, revoking cert.
+func crlOf(t *testing.T, ca *x509.Certificate, key *ecdsa.PrivateKey, cert *x509.Certificate) []byte {
+	t.Helper()
+	now := time.Now()
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now, NextUpdate: now.Add(time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: cert.SerialNumber, RevocationTime: now}}}, ca, key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl})
+}
+
+// rogueCRL is a CRL revoking cert, signed by a fresh key under a CA
+// certificate that copies the subject of cert's issuer: a CRL that names
+// the org's CA and that no CA of the MSP signed.
+func rogueCRL(t *testing.T, certPEM []byte) []byte {
+	t.Helper()
+	cert := parseCertPEM(t, certPEM)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: cert.Issuer, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, SubjectKeyId: []byte("rogue")}
+	caDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	ca, err := x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+	return crlOf(t, ca, key, cert)
+}
+
+// orgCACRL is a CRL revoking cert signed by Org1's own CA (the cryptogen
+// CA key its Fabric CA signs with).
+func orgCACRL(t *testing.T, certPEM []byte) []byte {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(fabric.StateDir(), "crypto", "peerOrganizations", "org1.*", "ca"))
+	require.NoError(t, err)
+	require.Len(t, dirs, 1)
+	certs, err := filepath.Glob(filepath.Join(dirs[0], "*-cert.pem"))
+	require.NoError(t, err)
+	require.Len(t, certs, 1)
+	caPEM, err := os.ReadFile(certs[0])
+	require.NoError(t, err)
+	keyPEM, err := os.ReadFile(filepath.Join(dirs[0], "priv_sk"))
+	require.NoError(t, err)
+	return crlOf(t, parseCertPEM(t, caPEM), parseKey(t, keyPEM), parseCertPEM(t, certPEM))
+}
+
 // After an org revokes one of its identities (its CA's CRL in the org's
 // channel MSP), the Go and the JavaScript verifier still agree on every
 // receipt: receipts of identities not revoked verify, a receipt made before
 // the revocation still verifies, and a transaction of the revoked identity
 // that orderers put in a block after the revocation is refused by both, at
-// step transaction, for the CRL.
+// step transaction, for the CRL. In a configuration forged with an
+// orderer's key, a CRL that only names Org1's CA revokes nothing in both,
+// one Org1's CA signed revokes in both, and one that does not parse
+// refuses the configuration in both.
 func TestAfterARevocationBothVerifiersAgreeAndRefuseTheRevokedIdentity(t *testing.T) {
 	f := setup(t)
 	ctx := t.Context()
@@ -164,5 +283,17 @@ func TestAfterARevocationBothVerifiersAgreeAndRefuseTheRevokedIdentity(t *testin
 		// the CRL refuses it, nothing else.
 		control := orderedAgain(t, f.r, after.Config, newest+1, crlConfig)
 		requireAgree(t, control, true, "", "")
+	})
+	t.Run("a CRL no CA of the MSP signed revokes nothing, the org CA's does, one that does not parse refuses the configuration", func(t *testing.T) {
+		// A forged config block adds to Org1's MSP a CRL revoking the kept
+		// hub, signed by a key that only copies the name of the hub's CA.
+		hub := clientSigner(t, "Org1", "hub")
+		rogue := append(slices.Clone(after.Config), withOrg1CRL(t, after, newest+1, rogueCRL(t, hub.cert)))
+		requireAgree(t, orderedAgain(t, f.r, rogue, newest+2, newest+1), true, "", "")
+		// The same forgery with a CRL Org1's CA signed revokes the hub in both.
+		signed := append(slices.Clone(after.Config), withOrg1CRL(t, after, newest+1, orgCACRL(t, hub.cert)))
+		requireAgree(t, orderedAgain(t, f.r, signed, newest+2, newest+1), false, string(receipt.StepTransaction), "is revoked by a CRL")
+		broken := append(slices.Clone(after.Config), withOrg1CRL(t, after, newest+1, []byte("-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n")))
+		requireAgree(t, orderedAgain(t, f.r, broken, newest+2, newest+1), false, string(receipt.StepConfig), "revocation")
 	})
 }

@@ -777,13 +777,14 @@ function readOID(r, what) {
 
 const daysIn = (y, m) => [31, (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
 
-// validTime: does Go's cryptobyte read this UTCTime (YYMMDDhhmm[ss]) or
-// GeneralizedTime (YYYYMMDDhhmmss[.fraction]) — Go's time.Parse of its
-// layout, and the value formatted again is the same text?
+// validTime: does Go's cryptobyte read this UTCTime (YYMMDDhhmm[ss] and a
+// zone) or GeneralizedTime (YYYYMMDDhhmmss and a zone; no fraction, which
+// does not format back) — Go's time.Parse of its layout, and the value
+// formatted again is the same text?
 function validTime(tag, s) {
   const m = tag === 0x17
     ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(Z|[+-]\d{4})$/.exec(s)
-    : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d{0,8}[1-9])?(Z|[+-]\d{4})$/.exec(s);
+    : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(Z|[+-]\d{4})$/.exec(s);
   if (!m) return false;
   let year = Number(m[1]);
   if (tag === 0x17) year += year >= 69 ? 1900 : 2000;

@@ -107,6 +107,12 @@ test('a signer revoked by a CRL of its issuing CA is refused, at the step the si
     // The device-status receipt's creator is Org1's admin, which no CRL names.
     await run(b.status, b.anchor);
   }
+  // Its dates do not matter, as in Go: a CRL whose nextUpdate is long past,
+  // or whose thisUpdate is to come, revokes all the same.
+  for (const crl of ['raw: expired long ago', 'raw: issued in the future']) {
+    const b = f.build({ config1: { org1CRL: [pemCRL(crl)] } });
+    await refused(b.reading, b.anchor, 'transaction', /"hub1" \(serial \d+\) is revoked by a CRL/);
+  }
   // CRLs in DER, not PEM, count as well (the Go verifier reads both).
   const der = f.build({ config1: { org1CRL: [Buffer.from(byName['org1-ca revokes org1-client'].der, 'base64')] } });
   await refused(der.reading, der.anchor, 'transaction', /revoked by a CRL/);

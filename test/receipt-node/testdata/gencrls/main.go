@@ -213,6 +213,12 @@ func (p *pki) rawVariants() []vector {
 		"202701010000Z", "20270101000000", "00000101000000Z", "20000229000000Z", "21000229000000Z", "20270101000060Z", "20270101235959Z"} {
 		add("GeneralizedTime "+s, func(r *rawTBS) { r.thisUpdate = tlv(0x18, []byte(s)) })
 	}
+	add("expired long ago", func(r *rawTBS) {
+		r.thisUpdate, r.nextUpdate = tlv(0x17, []byte("900101000000Z")), tlv(0x17, []byte("900108000000Z"))
+	})
+	add("issued in the future", func(r *rawTBS) {
+		r.thisUpdate, r.nextUpdate = tlv(0x18, []byte("20990101000000Z")), tlv(0x18, []byte("20990108000000Z"))
+	})
 	add("GeneralizedTime nextUpdate", func(r *rawTBS) { r.nextUpdate = tlv(0x18, []byte("20270108000000Z")) })
 	add("no nextUpdate", func(r *rawTBS) { r.nextUpdate = nil })
 	add("no thisUpdate", func(r *rawTBS) { r.thisUpdate = nil })

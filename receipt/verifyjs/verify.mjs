@@ -571,7 +571,7 @@ export function parseCertificate(der) {
   for (let j = 0; j < need.length; j++) {
     if (!tbs[k + j] || tbs[k + j].tag !== need[j]) throw new Error('malformed tbsCertificate');
   }
-  const [, innerAlg, issuer, validityT, subject, spkiT] = tbs.slice(k, k + 6);
+  const [serialT, innerAlg, issuer, validityT, subject, spkiT] = tbs.slice(k, k + 6);
   const validity = derChildren(der, validityT.start, validityT.end);
   if (validity.length !== 2) throw new Error('malformed validity');
   const algOf = (t) => {
@@ -588,6 +588,8 @@ export function parseCertificate(der) {
     sigAlgRaw: top[1].raw,
     innerSigAlgRaw: innerAlg.raw,
     signature: sigBits.subarray(1),
+    // The serial as a signed integer, which a CRL of its issuer names (§4.4).
+    serial: serialT.content.length ? signedBigInt(serialT.content) : 0n,
     issuerRaw: issuer.raw,
     subjectRaw: subject.raw,
     publicKey: parseSPKI(spkiT.raw),
@@ -668,6 +670,360 @@ export async function verifyCertSignature(cert, issuer) {
   } catch (e) {
     return false;
   }
+}
+
+// ---------------------------------------------------------------- CRLs (§4.4)
+
+// A CRL of an MSP's revocation_list is read as the Go verifier reads it
+// (receipt/trust, over Go's x509.ParseRevocationList): a CRL that does not
+// parse refuses the configuration; a CRL counts for each CA of the MSP whose
+// key verifies its signature, and for no other (one no CA of the MSP signed
+// revokes nothing); it revokes the serials it lists, whatever its dates and
+// the revocation dates. Parsing follows Go's parser rule for rule, strict
+// DER where Go is (tags, minimal lengths and integers, OIDs, times, name
+// strings, the two algorithm identifiers equal) and as lenient where Go is
+// (bytes after the CRL, after its signature, and after the last field of
+// its tbsCertList or of an entry are not read), so that both verifiers
+// accept and refuse the same CRLs.
+
+export class CRLError extends Error {}
+
+function crlFail(what) {
+  throw new CRLError(what);
+}
+
+// signedBigInt reads a two's-complement big-endian integer.
+export function signedBigInt(b) {
+  let v = BigInt('0x' + (toHex(b) || '0'));
+  if (b.length > 0 && (b[0] & 0x80)) v -= 1n << BigInt(8 * b.length);
+  return v;
+}
+
+// DERReader reads TLVs from buf[off, end) as Go's cryptobyte does: a
+// one-byte tag (no high tag numbers), a definite length in the fewest
+// bytes (at most four), contents within the input.
+class DERReader {
+  constructor(buf, off = 0, end = buf.length) {
+    this.buf = buf;
+    this.off = off;
+    this.end = end;
+  }
+
+  empty() { return this.off >= this.end; }
+
+  peek(tag) { return this.off < this.end && this.buf[this.off] === tag; }
+
+  // element reads one TLV, of `tag` unless tag is null; `what` names it in the error.
+  element(tag, what) {
+    const b = this.buf;
+    const o = this.off;
+    if (this.end - o < 2) crlFail(what);
+    const t = b[o];
+    if ((t & 0x1f) === 0x1f || (tag !== null && t !== tag)) crlFail(what);
+    let len = b[o + 1];
+    let hdr = 2;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      if (n === 0 || n > 4 || this.end - o < 2 + n) crlFail(what);
+      len = 0;
+      for (let k = 0; k < n; k++) len = len * 256 + b[o + 2 + k];
+      if (len < 0x80 || b[o + 2] === 0) crlFail(what);
+      hdr += n;
+    }
+    if (len > this.end - o - hdr) crlFail(what);
+    this.off = o + hdr + len;
+    return { tag: t, raw: b.subarray(o, this.off), content: b.subarray(o + hdr, this.off), reader: new DERReader(b, o + hdr, this.off) };
+  }
+}
+
+// integerOf: an INTEGER's contents, minimally encoded, as a BigInt.
+function integerOf(c, what) {
+  if (c.length === 0) crlFail(what);
+  if (c.length > 1 && ((c[0] === 0 && !(c[1] & 0x80)) || (c[0] === 0xff && (c[1] & 0x80)))) crlFail(what);
+  return signedBigInt(c);
+}
+
+function readInteger(r, what, tag = 0x02) {
+  return integerOf(r.element(tag, what).content, what);
+}
+
+// readOID reads an OBJECT IDENTIFIER as cryptobyte does: each arc in at most
+// five bytes, minimally encoded, under 2^31.
+function readOID(r, what) {
+  const c = r.element(0x06, what).content;
+  if (c.length === 0) crlFail(what);
+  const arcs = [];
+  let k = 0;
+  while (k < c.length) {
+    let v = 0;
+    let done = false;
+    for (let i = 0; k < c.length; i++) {
+      if (i === 5 || v >= 1 << 24) crlFail(what);
+      const b = c[k++];
+      if (i === 0 && b === 0x80) crlFail(what);
+      v = v * 128 + (b & 0x7f);
+      if (!(b & 0x80)) { done = true; break; }
+    }
+    if (!done) crlFail(what);
+    if (arcs.length === 0) {
+      if (v < 80) arcs.push(Math.floor(v / 40), v % 40);
+      else arcs.push(2, v - 80);
+    } else {
+      arcs.push(v);
+    }
+  }
+  return arcs.join('.');
+}
+
+const daysIn = (y, m) => [31, (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
+
+// validTime: does Go's cryptobyte read this UTCTime (YYMMDDhhmm[ss] and a
+// zone) or GeneralizedTime (YYYYMMDDhhmmss and a zone; no fraction, which
+// does not format back) — Go's time.Parse of its layout, and the value
+// formatted again is the same text?
+function validTime(tag, s) {
+  const m = tag === 0x17
+    ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(Z|[+-]\d{4})$/.exec(s)
+    : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(Z|[+-]\d{4})$/.exec(s);
+  if (!m) return false;
+  let year = Number(m[1]);
+  if (tag === 0x17) year += year >= 69 ? 1900 : 2000;
+  const [mo, d, h, mi] = m.slice(2, 6).map(Number);
+  const se = m[6] === undefined ? 0 : Number(m[6]);
+  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(year, mo) || h > 23 || mi > 59 || se > 59) return false;
+  const z = m[7];
+  if (z === 'Z') return true;
+  const zh = Number(z.slice(1, 3));
+  const zm = Number(z.slice(3, 5));
+  return zh <= 24 && zm <= 59 && (zh !== 0 || zm !== 0); // ±0000 formats as Z
+}
+
+function readTime(r, what) {
+  if (!r.peek(0x17) && !r.peek(0x18)) crlFail(`${what}: unsupported time format`);
+  const t = r.element(null, what);
+  if (!validTime(t.tag, latin1(t.content))) crlFail(`malformed ${t.tag === 0x17 ? 'UTCTime' : 'GeneralizedTime'} ${what}`);
+}
+
+// checkNameString: the attribute value string types Go's x509 reads, each
+// with its own rules.
+function checkNameString(tag, v) {
+  const printable = (b) => (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) ||
+    (b >= 0x27 && b <= 0x29) || (b >= 0x2b && b <= 0x2f) || b === 0x20 || b === 0x3a || b === 0x3d || b === 0x3f ||
+    b === 0x2a || b === 0x26;
+  switch (tag) {
+    case 0x14: return true; // T61String, read as Latin-1
+    case 0x13: return v.every(printable);
+    case 0x0c:
+      try { new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(v); return true; } catch (e) { return false; }
+    case 0x1e: {
+      if (v.length % 2 !== 0) return false;
+      let n = v.length;
+      if (n >= 2 && v[n - 1] === 0 && v[n - 2] === 0) n -= 2;
+      for (let j = 0; j < n; j += 2) {
+        const p = (v[j] << 8) | v[j + 1];
+        if (p === 0xfffe || p === 0xffff || (p >= 0xfdd0 && p <= 0xfdef) || (p >= 0xd800 && p <= 0xdfff)) return false;
+      }
+      return true;
+    }
+    case 0x16: return v.every((b) => b < 0x80);
+    case 0x12: return v.every((b) => (b >= 0x30 && b <= 0x39) || b === 0x20);
+    default: return false;
+  }
+}
+
+function checkName(t) {
+  const rdns = t.reader;
+  while (!rdns.empty()) {
+    const set = rdns.element(0x31, 'invalid issuer RDNSequence').reader;
+    while (!set.empty()) {
+      const atv = set.element(0x30, 'invalid issuer attribute').reader;
+      readOID(atv, 'invalid issuer attribute type');
+      const v = atv.element(null, 'invalid issuer attribute value');
+      if (!checkNameString(v.tag, v.content)) crlFail(`invalid issuer attribute value: string type 0x${v.tag.toString(16)}`);
+    }
+  }
+}
+
+// readExtension: SEQUENCE { extnID OID, critical BOOLEAN OPTIONAL, extnValue OCTET STRING }.
+function readExtension(r) {
+  const oid = readOID(r, 'malformed extension OID field');
+  let critical = false;
+  if (r.peek(0x01)) {
+    const b = r.element(0x01, 'malformed extension critical field').content;
+    if (b.length !== 1 || (b[0] !== 0 && b[0] !== 0xff)) crlFail('malformed extension critical field');
+    critical = b[0] === 0xff;
+  }
+  const value = r.element(0x04, 'malformed extension value field').content;
+  return { oid, critical, value };
+}
+
+const CRL_EXT = { reasonCode: '2.5.29.21', authorityKeyId: '2.5.29.35', crlNumber: '2.5.29.20' };
+
+// parseCRL reads a CertificateList (RFC 5280 §5.1) from its DER: the bytes
+// signed, the signature algorithm, the signature and the serials it revokes.
+export function parseCRL(der) {
+  const list = new DERReader(der).element(0x30, 'malformed CRL').reader;
+  const tbsT = list.element(0x30, 'malformed tbsCertList');
+  const tbs = tbsT.reader;
+  if (!tbs.peek(0x02)) crlFail('unsupported CRL version (a v2 CRL has a version field)');
+  const version = readInteger(tbs, 'malformed CRL version');
+  if (version !== 1n) crlFail(`unsupported CRL version ${version}`);
+  const inner = tbs.element(0x30, 'malformed signature algorithm identifier');
+  const outer = list.element(0x30, 'malformed algorithm identifier');
+  if (!equal(inner.content, outer.content)) crlFail("inner and outer signature algorithm identifiers don't match");
+  const ai = inner.reader;
+  const sigAlg = readOID(ai, 'malformed signature algorithm OID');
+  const sigAlgParams = ai.empty() ? EMPTY : ai.element(null, 'malformed signature algorithm parameters').raw;
+  const bits = list.element(0x03, 'malformed signature').content;
+  const pad = bits.length > 0 ? bits[0] : 0;
+  if (bits.length === 0 || pad > 7 || (bits.length === 1 && pad !== 0) || (bits.length > 1 && (bits[bits.length - 1] & ((1 << pad) - 1)) !== 0)) {
+    crlFail('malformed signature');
+  }
+  // The signature's bits, right-aligned as Go's BitString.RightAlign.
+  let signature = bits.subarray(1);
+  if (pad !== 0) {
+    const a = new Uint8Array(signature.length);
+    a[0] = signature[0] >> pad;
+    for (let j = 1; j < signature.length; j++) a[j] = ((signature[j - 1] << (8 - pad)) & 0xff) | (signature[j] >> pad);
+    signature = a;
+  }
+  checkName(tbs.element(0x30, 'malformed issuer'));
+  readTime(tbs, 'thisUpdate');
+  if (tbs.peek(0x17) || tbs.peek(0x18)) readTime(tbs, 'nextUpdate');
+  const serials = [];
+  if (tbs.peek(0x30)) {
+    const revoked = tbs.element(0x30, 'malformed revokedCertificates').reader;
+    while (!revoked.empty()) {
+      const entry = revoked.element(0x30, 'malformed revoked certificate entry').reader;
+      serials.push(readInteger(entry, 'malformed serial number'));
+      readTime(entry, 'revocationDate');
+      if (entry.peek(0x30)) {
+        const exts = entry.element(0x30, 'malformed entry extensions').reader;
+        while (!exts.empty()) {
+          const e = readExtension(exts.element(0x30, 'malformed entry extension').reader);
+          if (e.oid === CRL_EXT.reasonCode) {
+            const n = readInteger(new DERReader(e.value), 'malformed reasonCode extension', 0x0a);
+            if (n < -(2n ** 63n) || n >= 2n ** 63n) crlFail('malformed reasonCode extension');
+          }
+        }
+      }
+    }
+  }
+  if (tbs.peek(0xa0)) {
+    const exts = tbs.element(0xa0, 'malformed extensions').reader.element(0x30, 'malformed extensions').reader;
+    while (!exts.empty()) {
+      const e = readExtension(exts.element(0x30, 'malformed extension').reader);
+      if (e.oid === CRL_EXT.authorityKeyId) {
+        if (e.critical) crlFail('authority key identifier incorrectly marked critical');
+        const akid = new DERReader(e.value).element(0x30, 'invalid authority key identifier').reader;
+        if (akid.peek(0x80)) akid.element(0x80, 'invalid authority key identifier');
+      } else if (e.oid === CRL_EXT.crlNumber) {
+        readInteger(new DERReader(e.value), 'malformed crl number');
+      }
+    }
+  }
+  return { tbs: tbsT.raw, sigAlg, sigAlgParams, signature, serials };
+}
+
+// The signature algorithms Go checks a CRL's signature with (SHA-1 is
+// allowed for CRLs), as WebCrypto names them. Any other algorithm, MD5 with
+// RSA and DSA among them, verifies with no key: the CRL revokes nothing.
+const CRL_SIG_ALG = {
+  '1.2.840.10045.4.1': { key: 'ec', hash: 'SHA-1' },
+  '1.2.840.10045.4.3.2': { key: 'ec', hash: 'SHA-256' },
+  '1.2.840.10045.4.3.3': { key: 'ec', hash: 'SHA-384' },
+  '1.2.840.10045.4.3.4': { key: 'ec', hash: 'SHA-512' },
+  '1.2.840.113549.1.1.5': { key: 'rsa', hash: 'SHA-1' },
+  '1.3.14.3.2.29': { key: 'rsa', hash: 'SHA-1' },
+  '1.2.840.113549.1.1.11': { key: 'rsa', hash: 'SHA-256' },
+  '1.2.840.113549.1.1.12': { key: 'rsa', hash: 'SHA-384' },
+  '1.2.840.113549.1.1.13': { key: 'rsa', hash: 'SHA-512' },
+  '1.3.101.112': { key: 'ed25519' },
+};
+const RSA_PSS = '1.2.840.113549.1.1.10';
+
+// crlSignedBy: does the CA's key verify the CRL's signature, as Go's
+// Certificate.CheckSignature decides it? Throws where Go could decide and
+// WebCrypto cannot (RSA-PSS, an EC curve WebCrypto lacks), so that such a
+// CRL refuses the configuration rather than revoke nothing here.
+export async function crlSignedBy(crl, ca) {
+  const pub = ca.publicKey;
+  if (crl.sigAlg === RSA_PSS) {
+    if (pub.type === 'rsa') throw new CRLError('it is signed with RSA-PSS, which this verifier does not check');
+    return false;
+  }
+  const alg = CRL_SIG_ALG[crl.sigAlg];
+  if (!alg || alg.key !== pub.type) return false;
+  if (alg.key === 'ed25519' && crl.sigAlgParams.length !== 0) return false; // RFC 8410: no parameters
+  try {
+    if (alg.key === 'ec') {
+      if (!CURVE[pub.curve]) throw new CRLError(`its CA ${JSON.stringify(ca.cn)} has a key on curve ${pub.curve}, which this verifier does not check`);
+      let rs;
+      try { rs = parseDERSignature(crl.signature); } catch (e) { return false; }
+      const raw = p1363(rs, CURVE[pub.curve].size);
+      return raw !== null && await subtleOf().verify({ name: 'ECDSA', hash: alg.hash }, await ecdsaImport(pub), raw, crl.tbs) === true;
+    }
+    if (alg.key === 'rsa') {
+      const key = await importSPKI(pub, { name: 'RSASSA-PKCS1-v1_5', hash: alg.hash });
+      return await subtleOf().verify({ name: 'RSASSA-PKCS1-v1_5' }, key, crl.signature, crl.tbs) === true;
+    }
+    const key = await importSPKI(pub, { name: 'Ed25519' });
+    return await subtleOf().verify({ name: 'Ed25519' }, key, crl.signature, crl.tbs) === true;
+  } catch (e) {
+    if (e instanceof CRLError) throw e;
+    return false;
+  }
+}
+
+// crlDER: a revocation_list entry is PEM (its first block, whatever its
+// type, as Go's pem.Decode finds it) or else DER.
+function crlDER(bytes) {
+  const text = latin1(bytes);
+  const m = /-----BEGIN ([^\r\n-]*)-----\r?\n([\s\S]*?)-----END \1-----/.exec(text);
+  if (m && /^[A-Za-z0-9+/=\s]*$/.test(m[2])) return fromBase64(m[2]);
+  return bytes;
+}
+
+// revocations reads an MSP's CRLs: CA (hex DER) → the serials (decimal) a
+// CRL that CA signed revokes.
+async function revocations(list, cas, mspName) {
+  const revoked = new Map();
+  for (let k = 0; k < list.length; k++) {
+    const what = `MSP ${mspName} revocation_list[${k}]`;
+    let crl;
+    try {
+      crl = parseCRL(crlDER(B(list[k])));
+    } catch (e) {
+      if (e instanceof CRLError) throw new Error(`${what} is not a CRL: ${e.message}`);
+      throw e;
+    }
+    for (const ca of cas) {
+      let signed;
+      try {
+        signed = await crlSignedBy(crl, ca);
+      } catch (e) {
+        if (e instanceof CRLError) throw new Error(`${what}: ${e.message}`);
+        throw e;
+      }
+      if (!signed) continue;
+      const key = toHex(ca.der);
+      if (!revoked.has(key)) revoked.set(key, new Set());
+      for (const s of crl.serials) revoked.get(key).add(s.toString());
+    }
+  }
+  return revoked;
+}
+
+// revokedLink: the first certificate of a chain (cert first, root last)
+// whose serial a CRL of its issuer revokes, as a reason, or null.
+function revokedLink(msp, chain) {
+  for (let k = 0; k + 1 < chain.length; k++) {
+    const set = msp.revoked.get(toHex(chain[k + 1].der));
+    if (set && set.has(chain[k].serial.toString())) {
+      return `certificate ${JSON.stringify(chain[k].cn)} (serial ${chain[k].serial}) is revoked by a CRL of ${JSON.stringify(chain[k + 1].cn)}`;
+    }
+  }
+  return null;
 }
 
 // pemBlocks returns the DER of each PEM block of a type.
@@ -1153,6 +1509,8 @@ async function validateIdentity(id, tNs) {
       reason = `identity ${id.name}: ${r.reason}`;
     } else if (r.chain.length < 2) {
       reason = `identity ${id.name} is itself a root certificate of MSP ${id.msp.name}`;
+    } else if (revokedLink(id.msp, r.chain) !== null) {
+      reason = `identity ${id.name}: ${revokedLink(id.msp, r.chain)}`;
     } else if (id.msp.nodeOUs) {
       const roles = nodeOURoles(id);
       // §4.4: where the role's OU identifier names a certificate, the identity is issued by that CA.
@@ -1396,10 +1754,6 @@ export function receiptVerifier(protobuf, fabricProto) {
     if (mc.type !== 0) throw new Error(`${where}: MSP type ${mc.type} is not FABRIC (0)`);
     const fc = decode('FabricMSPConfig', B(mc.config), `${where} MSP config`);
     if (!fc.name) throw new Error(`${where}: MSP has no name`);
-    if (fc.revocation_list.length > 0) {
-      // node has no CRL parser: a CRL cannot be checked, so it is not ignored either.
-      throw new Error(`MSP ${fc.name} has a revocation list (CRL): this verifier does not read CRLs`);
-    }
     const certs = async (list, kind) => {
       const out = [];
       for (let k = 0; k < list.length; k++) out.push(await loadCert(list[k], `MSP ${fc.name} ${kind}[${k}]`));
@@ -1412,6 +1766,8 @@ export function receiptVerifier(protobuf, fabricProto) {
     for (const c of [...roots, ...intermediates]) {
       if (!c.ca) throw new Error(`MSP ${fc.name}: CA certificate ${JSON.stringify(c.cn)} lacks the CA basic constraint`);
     }
+    // §4.4: the CRLs, each counting for the CAs whose key signed it.
+    const revoked = await revocations(fc.revocation_list, [...roots, ...intermediates], fc.name);
     // NodeOUs: each role's OU and, when the identifier names a certificate (one
     // of the MSP's CAs), the CA that must have issued the role's identities.
     const ous = fc.fabric_node_ous;
@@ -1434,6 +1790,7 @@ export function receiptVerifier(protobuf, fabricProto) {
       roots,
       intermediates,
       admins: (await certs(fc.admins, 'admins')).map((c) => c.der),
+      revoked,
       nodeOUs: ous && ous.enable && Object.keys(nodeOU).length > 0 ? nodeOU : null,
     };
   }

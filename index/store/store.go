@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/index"
 	"github.com/iotledger/iotledger/receipt"
@@ -570,22 +572,27 @@ func scanReading(sc interface{ Scan(...any) error }) (index.Reading, error) {
 	return r, nil
 }
 
-// payloadValues is the values array of a reading's payload (nil for none,
-// or for a private reading indexed as its hash only). The follower stored
-// the payload once it had decoded it, so it is the device's strict JSON;
-// the array is taken as the device wrote it, which decodes to the same
-// values as the reading.
+// payloadValues is the values array of a reading's payload, as the
+// device wrote it (nil for none, or for a private reading indexed as its
+// hash only). The follower stored the payload once it had decoded it
+// strictly (reading.ParsePayload: one "values" key, exactly so spelt), so
+// the array is found by its key without decoding the payload again; it
+// decodes to the reading's values.
 func payloadValues(payload []byte) (json.RawMessage, error) {
 	if len(payload) == 0 {
 		return nil, nil
 	}
-	var p struct {
-		Values json.RawMessage `json:"values"`
+	if !gjson.ValidBytes(payload) {
+		return nil, errors.New("payload: not JSON")
 	}
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
+	v := gjson.GetBytes(payload, "values")
+	if !v.Exists() {
+		return nil, nil
 	}
-	return p.Values, nil
+	if v.Index > 0 && v.Index+len(v.Raw) <= len(payload) {
+		return json.RawMessage(payload[v.Index : v.Index+len(v.Raw) : v.Index+len(v.Raw)]), nil
+	}
+	return json.RawMessage(v.Raw), nil
 }
 
 func (s *sqlStore) Reading(ctx context.Context, device string, seq uint64) (*index.Reading, error) {

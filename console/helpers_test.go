@@ -287,10 +287,12 @@ func readingsBlock(n uint64, device string, from uint64, count int, ts0 int64) *
 	rs := make([]index.Reading, count)
 	for i := range rs {
 		seq := from + uint64(i)
-		rs[i] = index.Reading{Device: device, Seq: seq, Timestamp: ts0 + int64(i)*1000,
-			Values:  json.RawMessage(fmt.Sprintf(`[{"n":"temp","u":"Cel","v":%d.5}]`, seq)),
-			Payload: fmt.Appendf(nil, "payload %d", seq), Signature: fmt.Appendf(nil, "sig %d", seq),
-			BatchTx: txID, Index: i, Block: n}
+		ts, values := ts0+int64(i)*1000, fmt.Sprintf(`[{"n":"temp","u":"Cel","v":%d.5}]`, seq)
+		rs[i] = index.Reading{Device: device, Seq: seq, Timestamp: ts, Values: json.RawMessage(values),
+			// The payload holds the values, as a device's does: the index reads them from it.
+			Payload:   fmt.Appendf(nil, `{"device":%q,"seq":%d,"ts":%d,"values":%s}`, device, seq, ts, values),
+			Signature: fmt.Appendf(nil, "sig %d", seq),
+			BatchTx:   txID, Index: i, Block: n}
 	}
 	h := make([]byte, 32)
 	h[0] = byte(n + 1)

@@ -61,7 +61,7 @@ type Reading struct {
 	Device    string
 	Seq       uint64
 	Timestamp int64           // device clock, Unix ms
-	Values    json.RawMessage // the payload's values array, for queries
+	Values    json.RawMessage // the payload's values array, for queries (a Store reads it from Payload, not stored twice)
 	Payload   []byte          // the signed payload bytes
 	Signature []byte
 	BatchTx   string // the transaction that committed its batch

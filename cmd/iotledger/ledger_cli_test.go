@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -476,8 +477,10 @@ func TestVerbsThatReadReadingsAskTheOrgsIndex(t *testing.T) {
 	tx := index.Transaction{Block: 0, TxID: "9a8b7c6d", ValidationCode: "VALID", Function: "telemetry:SubmitBatch", Devices: []string{"fridge-01"},
 		Batch: &index.Batch{TxID: "9a8b7c6d", Root: make([]byte, 32), Size: 3, MSPID: "Org1MSP"}}
 	for i, seq := range []uint64{6, 7, 8} {
-		tx.Readings = append(tx.Readings, index.Reading{Device: "fridge-01", Seq: seq, Timestamp: 1_767_225_600_000 + int64(seq),
-			Values: []byte(`[{"n":"temperature","u":"Cel","v":5.5}]`), Payload: []byte("p"), Signature: []byte("s"), BatchTx: "9a8b7c6d", Index: i})
+		ts, values := 1_767_225_600_000+int64(seq), `[{"n":"temperature","u":"Cel","v":5.5}]`
+		tx.Readings = append(tx.Readings, index.Reading{Device: "fridge-01", Seq: seq, Timestamp: ts, Values: []byte(values),
+			Payload:   fmt.Appendf(nil, `{"device":"fridge-01","seq":%d,"ts":%d,"values":%s}`, seq, ts, values),
+			Signature: []byte("s"), BatchTx: "9a8b7c6d", Index: i})
 	}
 	require.NoError(t, st.Apply(t.Context(), &index.Block{Number: 0, Hash: make([]byte, 32), Transactions: []index.Transaction{tx}}))
 	require.NoError(t, st.Close())

@@ -104,12 +104,14 @@ func block(n uint64, txs ...index.Transaction) *index.Block {
 }
 
 func reading(device string, seq uint64, ts int64) index.Reading {
+	values := fmt.Sprintf(`[{"n":"temp","v":%d.5,"u":"Cel"}]`, seq)
 	return index.Reading{
 		Device:    device,
 		Seq:       seq,
 		Timestamp: ts,
-		Values:    json.RawMessage(fmt.Sprintf(`[{"n":"temp","v":%d.5,"u":"Cel"}]`, seq)),
-		Payload:   fmt.Appendf(nil, "payload %s %d", device, seq),
+		Values:    json.RawMessage(values),
+		// The payload holds the values, as a device's does.
+		Payload:   fmt.Appendf(nil, `{"device":%q,"seq":%d,"ts":%d,"values":%s}`, device, seq, ts, values),
 		Signature: fmt.Appendf(nil, "sig %s %d", device, seq),
 	}
 }

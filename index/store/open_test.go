@@ -92,7 +92,7 @@ func TestSchemaVersion(t *testing.T) {
 			require.NoError(t, s.Close())
 
 			_, err = be.open(ctx, loc)
-			require.ErrorContains(t, err, "schema version 99, newer than this program's 2")
+			require.ErrorContains(t, err, "schema version 99, newer than this program's 3")
 		})
 	}
 }

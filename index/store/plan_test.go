@@ -131,9 +131,9 @@ func TestRangeQueryPlan(t *testing.T) {
 							switch p {
 							case planTime:
 								require.Contains(t, text, "SEARCH readings USING COVERING INDEX readings_device_ts (device=? AND ts")
-								require.Contains(t, text, "SEARCH readings USING INDEX sqlite_autoindex_readings_1 (device=? AND seq=?)")
+								require.Contains(t, text, "SEARCH readings USING PRIMARY KEY (device=? AND seq=?)")
 							default:
-								require.Contains(t, text, "SEARCH readings USING INDEX sqlite_autoindex_readings_1 (device=?")
+								require.Contains(t, text, "SEARCH readings USING PRIMARY KEY (device=?")
 							}
 						case postgresDialect:
 							require.Equal(t, planDefault, p)

@@ -10,16 +10,17 @@ import (
 
 // schemaVersion is the version of the schema this package writes and reads.
 // migrations[i] takes a database from version i to version i+1.
-const schemaVersion = 2
+const schemaVersion = 3
 
-// Column types are written as {{blob}} and replaced per dialect; every
+// Column types are written as {{blob}} and replaced per dialect, as is
+// {{without_rowid}} after a table clustered by its primary key; every
 // other type name means the same in SQLite and PostgreSQL. Integers are
 // BIGINT (an INTEGER in SQLite), times are Unix nanoseconds (readings'
 // device times Unix milliseconds, as the device signed them), lists and
 // records are JSON text.
-var migrations = [][]string{
+var migrations = []migration{
 	// 1: the first schema.
-	{
+	{stmts: []string{
 		// The checkpoint: exactly one row, the next block to apply, the
 		// hash of the last one applied and the config block in force
 		// (with key_policies, the verifier's state: receipt.ChainState).
@@ -135,18 +136,73 @@ var migrations = [][]string{
 			PRIMARY KEY (block, tx_idx, pos)
 		)`,
 		`CREATE INDEX status_changes_device ON status_changes (device, block, tx_idx, pos)`,
-	},
+	}},
 	// 2: transactions by time, for what was committed in a window
 	// (Throughput, the console's readings per second).
-	{
+	{stmts: []string{
 		`CREATE INDEX transactions_time ON transactions (time)`,
-	},
+	}},
+	// 3: readings, smaller and a device's together (docs/decisions.md).
+	// A reading names its batch by the transaction's place, (block,
+	// tx_idx), the key of transactions, not by its 64-character id; its
+	// values are read from its payload, which holds them, not kept beside
+	// it; and in SQLite the table is clustered by (device, seq), so a
+	// device's readings share pages instead of lying one a page among
+	// everyone else's. The readings are copied over in place.
+	{check: readingsHaveTransactions, stmts: []string{
+		`CREATE TABLE readings_v3 (
+			device    TEXT    NOT NULL,
+			seq       BIGINT  NOT NULL,
+			ts        BIGINT  NOT NULL,
+			payload   {{blob}},
+			signature {{blob}},
+			tx_idx    INTEGER NOT NULL,
+			idx       INTEGER NOT NULL,
+			block     BIGINT  NOT NULL,
+			private   BOOLEAN NOT NULL,
+			PRIMARY KEY (device, seq)
+		){{without_rowid}}`,
+		`INSERT INTO readings_v3 (device, seq, ts, payload, signature, tx_idx, idx, block, private)
+			SELECT r.device, r.seq, r.ts, r.payload, r.signature, t.idx, r.idx, r.block, r.private
+			FROM readings r JOIN transactions t ON t.block = r.block AND t.tx_id = r.batch_tx`,
+		`DROP TABLE readings`,
+		`ALTER TABLE readings_v3 RENAME TO readings`,
+		`CREATE INDEX readings_device_ts ON readings (device, ts, seq)`,
+		`CREATE INDEX readings_batch ON readings (block, tx_idx, idx)`,
+	}},
+}
+
+// migration takes a database one schema version up: check, if set, runs
+// first and refuses a database the statements would spoil.
+type migration struct {
+	check func(ctx context.Context, tx *sql.Tx) error
+	stmts []string
+}
+
+// readingsHaveTransactions refuses a version 2 index with a reading whose
+// batch is no transaction of its block (the follower never writes one):
+// version 3 would have no place to name.
+func readingsHaveTransactions(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM readings r WHERE NOT EXISTS
+		(SELECT 1 FROM transactions t WHERE t.block = r.block AND t.tx_id = r.batch_tx)`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%d readings name a batch that is no transaction of their block; rebuild the index from the ledger", n)
+	}
+	return nil
 }
 
 // migrate creates the schema, or brings an older one up to date, in one
 // transaction. A database of a newer schema than this package knows is
 // refused.
-func migrate(ctx context.Context, db *sql.DB, d *dialect) (err error) {
+func migrate(ctx context.Context, db *sql.DB, d *dialect) error {
+	return migrateTo(ctx, db, d, schemaVersion)
+}
+
+// migrateTo is migrate up to version target (an older schema, in tests).
+func migrateTo(ctx context.Context, db *sql.DB, d *dialect, target int) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("index: migrating schema: %w", err)
@@ -173,19 +229,25 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect) (err error) {
 	case err != nil:
 		return fmt.Errorf("index: schema_version: %w", err)
 	}
-	if version > schemaVersion {
-		return fmt.Errorf("index: the database has schema version %d, newer than this program's %d", version, schemaVersion)
+	if version > target {
+		return fmt.Errorf("index: the database has schema version %d, newer than this program's %d", version, target)
 	}
-	for v := version; v < schemaVersion; v++ {
-		for _, stmt := range migrations[v] {
-			stmt = strings.ReplaceAll(stmt, "{{blob}}", d.blob)
+	for v := version; v < target; v++ {
+		m := migrations[v]
+		if m.check != nil {
+			if err := m.check(ctx, tx); err != nil {
+				return fmt.Errorf("index: schema version %d: %w", v+1, err)
+			}
+		}
+		for _, stmt := range m.stmts {
+			stmt = strings.NewReplacer("{{blob}}", d.blob, "{{without_rowid}}", d.withoutRowID).Replace(stmt)
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("index: schema version %d: %w", v+1, err)
 			}
 		}
 	}
-	if version != schemaVersion {
-		if _, err := tx.ExecContext(ctx, d.rebind(`UPDATE schema_version SET version = ?`), schemaVersion); err != nil {
+	if version != target {
+		if _, err := tx.ExecContext(ctx, d.rebind(`UPDATE schema_version SET version = ?`), target); err != nil {
 			return fmt.Errorf("index: schema_version: %w", err)
 		}
 	}

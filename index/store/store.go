@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/index"
 	"github.com/iotledger/iotledger/receipt"
@@ -62,12 +64,15 @@ func Open(ctx context.Context, url string) (index.Store, error) {
 
 // dialect is what differs between the SQL of SQLite and of PostgreSQL.
 type dialect struct {
-	name       string
-	blob       string // the binary column type
-	dollar     bool   // placeholders are $1, $2, ... (else ?)
-	maxParams  int    // bound parameters one statement may have
-	lockSchema string // serializes schema migrations, if needed
-	forUpdate  string // locks the checkpoint row read in Apply
+	name string
+	blob string // the binary column type
+	// withoutRowID ends a CREATE TABLE of a table clustered by its
+	// primary key ("" where tables are heaps).
+	withoutRowID string
+	dollar       bool   // placeholders are $1, $2, ... (else ?)
+	maxParams    int    // bound parameters one statement may have
+	lockSchema   string // serializes schema migrations, if needed
+	forUpdate    string // locks the checkpoint row read in Apply
 	// snapshot reads several tables consistently (nil: a transaction is
 	// a snapshot already).
 	snapshot *sql.TxOptions
@@ -354,7 +359,7 @@ func blockRows(b *index.Block) (*rows, error) {
 		deviceTxs: table{name: "device_transactions", cols: []string{"device", "block", "idx"}},
 		batches:   table{name: "batches", cols: []string{"tx_id", "root", "size", "submitter", "msp_id", "block", "private"}},
 		readings: table{name: "readings", cols: []string{
-			"device", "seq", "ts", "values_json", "payload", "signature", "batch_tx", "idx", "block", "private",
+			"device", "seq", "ts", "payload", "signature", "tx_idx", "idx", "block", "private",
 		}},
 		alerts: table{name: "alerts", cols: []string{
 			"block", "tx_idx", "pos", "tx_id", "rule", "device", "seq", "severity", "message",
@@ -424,12 +429,14 @@ func blockRows(b *index.Block) (*rows, error) {
 			if err != nil {
 				return nil, err
 			}
-			var values any
-			if len(rd.Values) > 0 {
-				values = string(rd.Values)
+			// A reading names its batch by the transaction's place; its
+			// values are read back from its payload.
+			if rd.BatchTx != "" && rd.BatchTx != t.TxID {
+				return nil, fmt.Errorf("index: reading %s/%d says its batch is %s, but transaction %s holds it",
+					rd.Device, rd.Seq, rd.BatchTx, t.TxID)
 			}
-			r.readings.add(rd.Device, seq, rd.Timestamp, values, nilIfEmpty(rd.Payload), nilIfEmpty(rd.Signature),
-				rd.BatchTx, rd.Index, num, rd.Private)
+			r.readings.add(rd.Device, seq, rd.Timestamp, nilIfEmpty(rd.Payload), nilIfEmpty(rd.Signature),
+				t.Index, rd.Index, num, rd.Private)
 		}
 		ev := t.Event
 		if ev == nil {
@@ -540,23 +547,52 @@ func limit(n int) int {
 	return n
 }
 
-const readingCols = `device, seq, ts, values_json, payload, signature, batch_tx, idx, block, private`
+// readingCols are a reading's columns, the id of its batch's transaction
+// looked up by its place (the key of transactions).
+const readingCols = `readings.device, readings.seq, readings.ts, readings.payload, readings.signature,` +
+	` (SELECT t.tx_id FROM transactions t WHERE t.block = readings.block AND t.idx = readings.tx_idx),` +
+	` readings.idx, readings.block, readings.private`
 
 func scanReading(sc interface{ Scan(...any) error }) (index.Reading, error) {
 	var (
 		r          index.Reading
 		seq, block int64
-		values     sql.NullString
+		batchTx    sql.NullString
 	)
-	if err := sc.Scan(&r.Device, &seq, &r.Timestamp, &values, &r.Payload, &r.Signature, &r.BatchTx, &r.Index, &block, &r.Private); err != nil {
+	if err := sc.Scan(&r.Device, &seq, &r.Timestamp, &r.Payload, &r.Signature, &batchTx, &r.Index, &block, &r.Private); err != nil {
 		return index.Reading{}, err
 	}
-	r.Seq, r.Block = uint64(seq), uint64(block)
-	if values.Valid {
-		r.Values = json.RawMessage(values.String)
-	}
+	r.Seq, r.Block, r.BatchTx = uint64(seq), uint64(block), batchTx.String
 	r.Payload, r.Signature = nonEmpty(r.Payload), nonEmpty(r.Signature)
+	values, err := payloadValues(r.Payload)
+	if err != nil {
+		return index.Reading{}, fmt.Errorf("reading %s/%d: %w", r.Device, r.Seq, err)
+	}
+	r.Values = values
 	return r, nil
+}
+
+// payloadValues is the values array of a reading's payload, as the
+// device wrote it (nil for none, or for a private reading indexed as its
+// hash only). The follower stored the payload once it had decoded it
+// strictly (reading.ParsePayload: one "values" key, exactly so spelt), so
+// the array is found by its key without decoding the payload again; it
+// decodes to the reading's values.
+func payloadValues(payload []byte) (json.RawMessage, error) {
+	if len(payload) == 0 {
+		return nil, nil
+	}
+	if !gjson.ValidBytes(payload) {
+		return nil, errors.New("payload: not JSON")
+	}
+	v := gjson.GetBytes(payload, "values")
+	if !v.Exists() {
+		return nil, nil
+	}
+	if v.Index > 0 && v.Index+len(v.Raw) <= len(payload) {
+		return json.RawMessage(payload[v.Index : v.Index+len(v.Raw) : v.Index+len(v.Raw)]), nil
+	}
+	return json.RawMessage(v.Raw), nil
 }
 
 func (s *sqlStore) Reading(ctx context.Context, device string, seq uint64) (*index.Reading, error) {
@@ -575,7 +611,8 @@ func (s *sqlStore) Reading(ctx context.Context, device string, seq uint64) (*ind
 }
 
 func (s *sqlStore) BatchReadings(ctx context.Context, batchTx string) ([]index.Reading, error) {
-	return s.queryReadings(ctx, s.d.rebind(`SELECT `+readingCols+` FROM readings WHERE batch_tx = ? ORDER BY idx`), batchTx)
+	return s.queryReadings(ctx, s.d.rebind(`SELECT `+readingCols+` FROM readings JOIN transactions b ON b.block = readings.block AND b.idx = readings.tx_idx`+
+		` WHERE b.tx_id = ? ORDER BY readings.idx`), batchTx)
 }
 
 func (s *sqlStore) queryReadings(ctx context.Context, query string, args ...any) ([]index.Reading, error) {

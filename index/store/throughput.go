@@ -28,7 +28,7 @@ func (s *sqlStore) Throughput(ctx context.Context, from, to time.Time) (*index.T
 	}
 	out.Latest = fromNanos(latest)
 	rows, err := s.r.QueryContext(ctx, s.d.rebind(`
-		SELECT t.creator_msp, t.creator, b.private, (SELECT COUNT(*) FROM readings r WHERE r.batch_tx = b.tx_id)
+		SELECT t.creator_msp, t.creator, b.private, (SELECT COUNT(*) FROM readings r WHERE r.block = t.block AND r.tx_idx = t.idx)
 		FROM transactions t JOIN batches b ON b.tx_id = t.tx_id AND b.block = t.block
 		WHERE t.time >= ? AND t.time < ? AND t.validation_code = 'VALID'`), nanos(from), nanos(to))
 	if err != nil {

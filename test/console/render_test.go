@@ -71,8 +71,11 @@ func syntheticBlock(n uint64, device string, first uint64, count int, start, ste
 		seq := first + uint64(i) + 1
 		v := 4 + float64(seq%100)/50
 		values, _ := json.Marshal([]reading.Value{{Name: "temperature", Unit: "Cel", Number: &v}})
-		rs[i] = index.Reading{Device: device, Seq: seq, Timestamp: start + int64(seq)*step, Values: values,
-			Payload: []byte("p"), Signature: []byte("s"), BatchTx: txID, Index: i, Block: n}
+		ts := start + int64(seq)*step
+		// The payload holds the values, as a device's does: the index reads them from it.
+		payload, _ := json.Marshal(reading.Payload{Device: device, Seq: seq, Timestamp: ts, Values: []reading.Value{{Name: "temperature", Unit: "Cel", Number: &v}}})
+		rs[i] = index.Reading{Device: device, Seq: seq, Timestamp: ts, Values: values,
+			Payload: payload, Signature: []byte("s"), BatchTx: txID, Index: i, Block: n}
 	}
 	h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, n))
 	ts := time.UnixMilli(start).UTC()

@@ -501,8 +501,7 @@ func (s *soakSamplers) queries(ctx context.Context) {
 		if lastHour {
 			q.From, q.To, q.Newest = now.Add(-time.Hour), now, true
 		} else {
-			span := now.Sub(s.start)
-			q.From = s.start.Add(time.Duration(rand.Int64N(int64(span) + 1))) //nolint:gosec // a sampling point, not a secret
+			q.From, q.To = s.randomWindow(now, q.Limit)
 		}
 		began := time.Now()
 		rows, err := s.x.st.Readings(ctx, q)
@@ -515,6 +514,20 @@ func (s *soakSamplers) queries(ctx context.Context) {
 		s.mu.Unlock()
 		lastHour = !lastHour
 	}
+}
+
+// randomWindow is a time range at a random point of the device's history
+// that holds about n of its readings at the rate it has sent them so far
+// (a chart's view of a past moment): [from, to], inclusive.
+func (s *soakSamplers) randomWindow(now time.Time, n int) (from, to time.Time) {
+	span := now.Sub(s.start)
+	sent := s.ctr.device.Load()
+	window := span
+	if sent > int64(n) {
+		window = time.Duration(float64(span) * float64(n) / float64(sent))
+	}
+	from = s.start.Add(time.Duration(rand.Int64N(int64(span-window) + 1))) //nolint:gosec // a sampling point, not a secret
+	return from, from.Add(window)
 }
 
 // lags samples the index's lag every second.

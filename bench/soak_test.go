@@ -267,3 +267,23 @@ func TestRedactURLHidesThePassword(t *testing.T) {
 	require.Equal(t, "postgres://u:xxxxx@db:5432/idx", redactURL("postgres://u:secret@db:5432/idx"))
 	require.Equal(t, "postgres://db/idx", redactURL("postgres://db/idx"))
 }
+
+func TestSoakRandomWindowHoldsAboutALimitOfTheDevicesReadings(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := start.Add(100 * time.Second)
+	ctr := &soakCounters{}
+	s := newSoakSamplers(nil, nil, "d", ctr, start, time.Second)
+
+	ctr.device.Store(100_000) // 1,000 readings a second: 1,000 readings are 1 s
+	for range 50 {
+		from, to := s.randomWindow(now, 1000)
+		require.Equal(t, time.Second, to.Sub(from))
+		require.False(t, from.Before(start))
+		require.False(t, to.After(now))
+	}
+
+	ctr.device.Store(500) // fewer readings than the limit: the whole history
+	from, to := s.randomWindow(now, 1000)
+	require.Equal(t, start, from)
+	require.Equal(t, now, to)
+}

@@ -16,7 +16,7 @@ type SoakInterval struct {
 	DeviceReadingsAtStart int64        `json:"deviceReadingsAtStart"`
 	Queries               int          `json:"queries"`
 	LastHour              QueryLatency `json:"lastHour"` // the device's last hour, newest 1000
-	Range                 QueryLatency `json:"range"`    // 1000 readings from a random point of its history
+	Range                 QueryLatency `json:"range"`    // a random window of its history that holds about 1000 readings
 	AllP99Ms              float64      `json:"allP99Ms"` // p99 of both kinds together
 	Partial               bool         `json:"partial,omitempty"`
 }

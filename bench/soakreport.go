@@ -65,7 +65,7 @@ func (r *SoakReport) WriteTable(out io.Writer) error {
 	}
 	fmt.Fprintf(&b, "\nload: %d concurrent telemetry:SubmitBatch of %d readings (%d of them from the worker's heavy device), %d devices, device-disjoint\n",
 		r.Workers, r.BatchSize, r.HeavyPerBatch, r.Devices)
-	fmt.Fprintf(&b, "index: %s; queries of heavy device %s: its last hour (newest 1000) and 1000 readings from a random point of its history\n\n", r.Index, r.QueryDevice)
+	fmt.Fprintf(&b, "index: %s; queries of heavy device %s: its last hour (newest 1000) and a random window of its history holding about 1000 readings\n\n", r.Index, r.QueryDevice)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "interval\tend s\treadings\treadings/s\tlag blocks\tmax lag\tdevice readings\tqueries\tlast-hour p50 ms\tp99 ms\trange p50 ms\tp99 ms\tall p99 ms\t")

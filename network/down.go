@@ -100,6 +100,11 @@ func (n *Network) Down(ctx context.Context) error {
 	if err := n.stopAll(ctx); err != nil {
 		return err
 	}
+	// Namespaces, veths and bridge go by their recorded names; the state
+	// dir stays until they are gone, so that Down can be run again.
+	if err := removeHosts(ctx, n.state.Hosts); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(n.state.StateDir); err != nil {
 		return fmt.Errorf("remove state dir: %w", err)
 	}

@@ -335,8 +335,11 @@ func (n *Network) planServers(name, label, ccDir, binary string, prev, cs *Chain
 		} else {
 			port = ports.next()
 		}
-		// Plaintext on loopback: the server listens on 127.0.0.1 only.
-		pkg, err := ccaas.Build(label, ccaas.Connection{Address: addr(port)})
+		// Plaintext on loopback: the server listens on 127.0.0.1 only (in
+		// hosts mode: on the org's own namespace address).
+		listen := &Node{Ports: map[string]int{PortListen: port}}
+		n.place(listen, strings.ToLower(org.Name))
+		pkg, err := ccaas.Build(label, ccaas.Connection{Address: listen.Address()})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -354,8 +357,9 @@ func (n *Network) planServers(name, label, ccDir, binary string, prev, cs *Chain
 			Name: nodeName, Kind: KindChaincode, Org: org.Name, Command: binary, Dir: ccDir,
 			// Only what the server needs: none of the peer's settings leak in.
 			Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-				"CHAINCODE_SERVER_ADDRESS=" + addr(port), "CORE_CHAINCODE_ID_NAME=" + pkg.ID},
+				"CHAINCODE_SERVER_ADDRESS=" + listen.Address(), "CORE_CHAINCODE_ID_NAME=" + pkg.ID},
 			Log: filepath.Join(n.state.StateDir, "logs", logName), Ports: map[string]int{PortListen: port},
+			IP: listen.IP, Netns: listen.Netns,
 		}
 		if servers[i] != nil {
 			next.PID, next.StartTicks = servers[i].PID, servers[i].StartTicks

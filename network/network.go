@@ -54,6 +54,7 @@ type Options struct {
 	ChaincodePackage  string        // Go main package of the iotledger chaincode server, default ./cmd/iotledger-chaincode
 	SourceDir         string        // root of the iotledger source tree; found from the working directory if empty
 	FabricLogSpec     string        // FABRIC_LOGGING_SPEC of orderers and peers, default "info"
+	Hosts             bool          // hosts mode: every org and orderer in a network namespace of its own (Linux, root)
 	Logger            *slog.Logger  // default: discard
 	Progress          io.Writer     // one line per step; nil for none
 }

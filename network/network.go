@@ -365,3 +365,33 @@ func (n *Network) StartNode(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// Hosts returns the hosts-mode layout (namespaces, veths, bridge, subnet)
+// and whether the network runs in hosts mode.
+func (n *Network) Hosts() (HostsState, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state.Hosts == nil {
+		return HostsState{}, false
+	}
+	hs := *n.state.Hosts
+	hs.Hosts = append([]Host(nil), hs.Hosts...)
+	return hs, true
+}
+
+// OrgDirs returns, in hosts mode, each org's own directory by org name,
+// the orderer org's as "OrdererOrg": each holds that org's private keys
+// and none of another org's. Nil for a network on 127.0.0.1 (one crypto/
+// for all).
+func (n *Network) OrgDirs() map[string]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state.Hosts == nil {
+		return nil
+	}
+	dirs := map[string]string{"OrdererOrg": filepath.Join(n.state.StateDir, ordererOrgDirName)}
+	for _, o := range n.state.Orgs {
+		dirs[o.Name] = filepath.Join(n.state.StateDir, strings.ToLower(o.Name))
+	}
+	return dirs
+}

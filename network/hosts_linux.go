@@ -20,6 +20,8 @@ type hostsEnv struct {
 	euid     func() int
 	lookPath func(string) (string, error)
 	ip       func(ctx context.Context, args ...string) ([]byte, error)
+	// Whether a link of the root namespace and a named namespace exist.
+	linkExists, netnsExists func(name string) bool
 }
 
 var systemHosts = hostsEnv{
@@ -28,6 +30,8 @@ var systemHosts = hostsEnv{
 	ip: func(ctx context.Context, args ...string) ([]byte, error) {
 		return exec.CommandContext(ctx, ipCommand, args...).CombinedOutput()
 	},
+	linkExists:  linkExists,
+	netnsExists: netnsExists,
 }
 
 // run runs one ip command; its error carries the command and ip's output.
@@ -170,17 +174,21 @@ func (e hostsEnv) create(ctx context.Context, hs *HostsState) error {
 // bridge. What is already gone is skipped, so it can run again.
 func (e hostsEnv) remove(ctx context.Context, hs *HostsState) error {
 	var errs []error
+	// A veth goes with its namespace's end, but the kernel removes it a
+	// moment later: what vanished while being deleted is no error.
+	del := func(exists func(string) bool, name string, args ...string) {
+		if !exists(name) {
+			return
+		}
+		if err := e.run(ctx, args...); err != nil && exists(name) {
+			errs = append(errs, err)
+		}
+	}
 	for _, h := range hs.Hosts {
-		if netnsExists(h.Netns) {
-			errs = append(errs, e.run(ctx, "netns", "del", h.Netns))
-		}
-		if linkExists(h.Veth) {
-			errs = append(errs, e.run(ctx, "link", "del", h.Veth))
-		}
+		del(e.netnsExists, h.Netns, "netns", "del", h.Netns)
+		del(e.linkExists, h.Veth, "link", "del", h.Veth)
 	}
-	if linkExists(hs.Bridge) {
-		errs = append(errs, e.run(ctx, "link", "del", hs.Bridge))
-	}
+	del(e.linkExists, hs.Bridge, "link", "del", hs.Bridge)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove the hosts network (%s*): %w", hs.Prefix, err)
 	}
@@ -189,11 +197,15 @@ func (e hostsEnv) remove(ctx context.Context, hs *HostsState) error {
 
 // hostsPresent tells whether every namespace, veth and the bridge exist.
 func hostsPresent(hs *HostsState) bool {
-	if !linkExists(hs.Bridge) {
+	return systemHosts.present(hs)
+}
+
+func (e hostsEnv) present(hs *HostsState) bool {
+	if !e.linkExists(hs.Bridge) {
 		return false
 	}
 	for _, h := range hs.Hosts {
-		if !netnsExists(h.Netns) || !linkExists(h.Veth) {
+		if !e.netnsExists(h.Netns) || !e.linkExists(h.Veth) {
 			return false
 		}
 	}

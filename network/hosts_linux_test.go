@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,7 +69,8 @@ broadcast 10.65.187.255 dev ila724dbr table local proto kernel scope link src 10
 func TestCreateHostsFailureNamesTheCommand(t *testing.T) {
 	hs, err := planHosts("/tmp/x/network", []string{"org1"}, nil)
 	require.NoError(t, err)
-	env := hostsEnv{ip: func(_ context.Context, args ...string) ([]byte, error) {
+	none := func(string) bool { return false }
+	env := hostsEnv{linkExists: none, netnsExists: none, ip: func(_ context.Context, args ...string) ([]byte, error) {
 		if args[0] == "netns" && args[1] == "add" {
 			return []byte("Permission denied"), errors.New("exit status 1")
 		}
@@ -77,4 +79,44 @@ func TestCreateHostsFailureNamesTheCommand(t *testing.T) {
 	err = env.create(t.Context(), hs)
 	require.ErrorContains(t, err, "ip netns add "+hs.Hosts[0].Netns)
 	require.ErrorContains(t, err, "Permission denied")
+}
+
+// A namespace's deletion takes its veth along a moment later: the root end
+// may still be listed when Down looks and gone when it deletes it.
+func TestRemoveHostsCountsALinkThatVanishedWhileDeletedAsRemoved(t *testing.T) {
+	hs, err := planHosts("/tmp/y/network", []string{"org1", "org2"}, nil)
+	require.NoError(t, err)
+	links := map[string]bool{hs.Bridge: true, hs.Hosts[0].Veth: true, hs.Hosts[1].Veth: true}
+	netns := map[string]bool{hs.Hosts[0].Netns: true, hs.Hosts[1].Netns: true}
+	var ran []string
+	env := hostsEnv{
+		linkExists:  func(n string) bool { return links[n] },
+		netnsExists: func(n string) bool { return netns[n] },
+		ip: func(_ context.Context, args ...string) ([]byte, error) {
+			ran = append(ran, strings.Join(args, " "))
+			switch {
+			case args[0] == "netns" && args[1] == "del":
+				delete(netns, args[2])
+				// The kernel drops the veth only after ip has looked.
+			case args[0] == "link" && args[1] == "del" && args[2] != hs.Bridge:
+				delete(links, args[2])
+				return []byte(`Cannot find device "` + args[2] + `"`), errors.New("exit status 1")
+			case args[0] == "link" && args[1] == "del":
+				delete(links, args[2])
+			}
+			return nil, nil
+		},
+	}
+	require.NoError(t, env.remove(t.Context(), hs))
+	require.Empty(t, links)
+	require.Empty(t, netns)
+	require.NoError(t, env.remove(t.Context(), hs), "removing again finds nothing to do")
+	require.Len(t, ran, 5)
+
+	// A link that is still there after a failed delete is an error.
+	links[hs.Bridge] = true
+	env.ip = func(context.Context, ...string) ([]byte, error) {
+		return []byte("Operation not permitted"), errors.New("exit status 2")
+	}
+	require.ErrorContains(t, env.remove(t.Context(), hs), "ip link del "+hs.Bridge)
 }

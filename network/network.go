@@ -1,7 +1,9 @@
 // Package network runs a Hyperledger Fabric v2.5 network as plain processes
 // on 127.0.0.1, without Docker: Raft orderers, one peer and one Fabric CA per
 // organisation, a channel created through the channel participation API, and
-// chaincode deployed as a service through the v2 lifecycle.
+// chaincode deployed as a service through the v2 lifecycle. In hosts mode
+// (Options.Hosts) every org and every orderer runs in a Linux network
+// namespace of its own instead, on a bridge the package makes and removes.
 //
 // Everything a network needs lives in its state directory; network.json in
 // it records every process (PID, ports, log) so that another process can

@@ -38,8 +38,11 @@ type hubRun struct {
 	lc    *client.Client // the hub's identity, on its own connection
 	obs   *observer
 	roots *x509.CertPool // the org's CA, which issued the hub's TLS certificate: the bench's devices pin it
-	dir   string
-	stop  context.CancelFunc
+	// stages times the hub's batch submits, stage by stage, in the
+	// half-load phase: where a reading's time to commit goes.
+	stages *stageTimes
+	dir    string
+	stop   context.CancelFunc
 }
 
 // runHubBench measures hub ingest and the latencies that cross the hub, and
@@ -87,7 +90,7 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &hubRun{env: e, cfg: cfg, dir: dir}
+	r := &hubRun{env: e, cfg: cfg, dir: dir, stages: &stageTimes{}}
 	runCtx, cancel := context.WithCancel(ctx)
 	r.stop = cancel
 	fail := func(err error) (*hubRun, error) {
@@ -116,18 +119,19 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 		return fail(fmt.Errorf("the hub workload times commits from the channel's blocks: %w", e.obsErr))
 	}
 	h, err := hub.New(hub.Config{
-		HubID:      "bench-hub-" + e.RunID,
-		MQTTAddr:   "127.0.0.1:0",
-		TLS:        tlsCfg,
-		HTTPAddr:   "127.0.0.1:0",
-		DataDir:    dir,
-		BatchSize:  e.Config.BatchSize,
-		BatchWait:  cfg.BatchWait,
-		Submitters: cfg.Submitters,
-		Ledger:     r.lc,
-		Events:     client.EventFeed{Client: r.lc},
-		Logger:     e.log,
-		Signer:     signer,
+		HubID:       "bench-hub-" + e.RunID,
+		MQTTAddr:    "127.0.0.1:0",
+		TLS:         tlsCfg,
+		HTTPAddr:    "127.0.0.1:0",
+		DataDir:     dir,
+		BatchSize:   e.Config.BatchSize,
+		BatchWait:   cfg.BatchWait,
+		Submitters:  cfg.Submitters,
+		Ledger:      r.lc,
+		Events:      client.EventFeed{Client: r.lc},
+		Logger:      e.log,
+		Signer:      signer,
+		SubmitTrace: r.stages.trace(),
 		// The bench's devices all connect from 127.0.0.1, at once: the
 		// per-address budget of lookups of device ids the hub does not
 		// know yet, which counts the lookups in flight, would refuse most
@@ -230,14 +234,17 @@ func (r *hubRun) ingest(ctx context.Context) (*WorkloadResult, *LatencyResult, e
 	e.Progressf("reading→commit latency at %.0f readings/s (half the sustained rate) for %s …", half, r.cfg.HalfLoad)
 	r.obs.recordReadings(true)
 	defer r.obs.recordReadings(false)
+	r.stages.record(true)
 	pub = fleet.publish(ctx, half, r.cfg.HalfLoad, every)
 	if err := r.drain(ctx, time.Minute); err != nil {
 		return &row, nil, err
 	}
+	r.stages.record(false)
 	lat, err := r.commitLatency(ctx, pub.sampled)
 	row.Validation = e.validationSince(ctx, r.obs, fromBlock)
 	lat.Note = fmt.Sprintf("at %.0f readings/s offered; PUBACK → the block with the reading's valid batch delivered to the bench", half)
 	lat.Target = fmt.Sprintf("p99 < %.0f ms", 2*e.Target.Info.BatchTimeoutMs+latencyGoalMargin)
+	e.Report.Latencies = append(e.Report.Latencies, r.stages.results(half)...)
 	return &row, &lat, err
 }
 

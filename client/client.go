@@ -293,6 +293,10 @@ func (c *Client) submitWith(ctx context.Context, opts submitOptions, contract, t
 			stage, txID := StageEndorse, ""
 			if errors.As(err, &se) {
 				stage, txID, err = se.stage, se.txID, se.err
+				if stage == StageSubmit {
+					traceStage(ctx, name, StageEndorse, se.endorsed, nil)
+				}
+				traceStage(ctx, name, stage, se.took, err)
 			}
 			te := newCallError(name, txID, stage, err)
 			te.Attempts = attempt
@@ -311,11 +315,16 @@ func (c *Client) submitWith(ctx context.Context, opts submitOptions, contract, t
 			}
 			continue
 		}
+		traceStage(ctx, name, StageEndorse, p.endorsed, nil)
+		traceStage(ctx, name, StageSubmit, p.submitted, nil)
+		start := time.Now()
 		st, cerr := c.awaitCommit(ctx, name, p)
 		if cerr != nil {
+			traceStage(ctx, name, StageCommitStatus, time.Since(start), cerr)
 			cerr.Attempts = attempt
 			return cerr
 		}
+		traceStage(ctx, name, StageCommitStatus, time.Since(start), nil)
 		if st.valid {
 			return decodeResult(name, p.result, out)
 		}

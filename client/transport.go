@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"time"
 
 	gw "github.com/hyperledger/fabric-gateway/pkg/client"
 )
@@ -30,6 +31,9 @@ type pending struct {
 	txID   string
 	result []byte
 	status func(ctx context.Context) (commitStatus, error)
+	// How long endorsement and the orderer's acceptance took (for
+	// SubmitTrace).
+	endorsed, submitted time.Duration
 }
 
 type commitStatus struct {
@@ -43,6 +47,8 @@ type stageError struct {
 	stage Stage
 	txID  string
 	err   error
+	// How long endorsement took, and the failed stage (for SubmitTrace).
+	endorsed, took time.Duration
 }
 
 func (e *stageError) Error() string { return string(e.stage) + ": " + e.err.Error() }
@@ -96,22 +102,28 @@ func (t *gatewayTransport) submit(ctx context.Context, contract, tx string, args
 	txID := proposal.TransactionID()
 
 	endorseCtx, cancel := context.WithTimeout(ctx, t.timeouts.Endorse)
+	start := time.Now()
 	transaction, err := proposal.EndorseWithContext(endorseCtx)
+	endorsed := time.Since(start)
 	cancel()
 	if err != nil {
-		return nil, &stageError{stage: StageEndorse, txID: txID, err: err}
+		return nil, &stageError{stage: StageEndorse, txID: txID, err: err, took: endorsed}
 	}
 
 	submitCtx, cancel := context.WithTimeout(ctx, t.timeouts.Submit)
+	start = time.Now()
 	commit, err := transaction.SubmitWithContext(submitCtx)
+	submitted := time.Since(start)
 	cancel()
 	if err != nil {
-		return nil, &stageError{stage: StageSubmit, txID: txID, err: err}
+		return nil, &stageError{stage: StageSubmit, txID: txID, err: err, endorsed: endorsed, took: submitted}
 	}
 
 	return &pending{
-		txID:   txID,
-		result: transaction.Result(),
+		txID:      txID,
+		endorsed:  endorsed,
+		submitted: submitted,
+		result:    transaction.Result(),
 		status: func(ctx context.Context) (commitStatus, error) {
 			// The caller bounds all lookups of a transaction together
 			// (awaitCommit); this bounds a lookup made without a deadline.

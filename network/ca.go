@@ -81,6 +81,12 @@ func (n *Network) enrollIdentity(ctx context.Context, orgName, name string, attr
 	if err != nil {
 		return client.IdentityFiles{}, err
 	}
+	return n.enrollIdentityOf(ctx, org, name, attrs)
+}
+
+// enrollIdentityOf is enrollIdentity for an org found already (a member,
+// or an org about to join).
+func (n *Network) enrollIdentityOf(ctx context.Context, org *OrgState, name string, attrs map[string]string) (client.IdentityFiles, error) {
 	home := n.userDir(org, name)
 	if _, err := os.Stat(home); err == nil {
 		return client.IdentityFiles{}, fmt.Errorf("%w: %q in %s", ErrIdentityExists, name, org.Name)

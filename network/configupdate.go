@@ -33,7 +33,8 @@ type ChannelUpdate struct {
 	Description string
 	Change      ConfigChange
 	// Signers are org names (Org1, ...) whose cryptogen admins sign; the
-	// first one also submits the update to the orderer.
+	// first one also submits the update to the orderer. An org created to
+	// join (CreateOrg) may sign its own values once the members added it.
 	Signers []string
 }
 
@@ -93,6 +94,9 @@ func (n *Network) updateChannel(ctx context.Context, u ChannelUpdate) (ChannelUp
 	signers := make([]*OrgState, 0, len(u.Signers))
 	for _, name := range u.Signers {
 		org, err := n.state.org(name)
+		if _, created := n.state.pendingOrg(name); err != nil && created != nil {
+			org, err = created, nil // an org that joins signs its own values (anchor peers)
+		}
 		if err != nil {
 			return ChannelUpdateResult{}, err
 		}
@@ -374,8 +378,8 @@ func (n *Network) waitConfigApplied(ctx context.Context, org *OrgState, sequence
 	err = retry(ctx, 60*time.Second, func() error {
 		var behind []string
 		for _, nd := range n.state.Nodes {
-			if !nd.Running() {
-				continue
+			if !nd.Running() || n.state.isPending(nd.Org) {
+				continue // a created org's peer joins the channel later
 			}
 			var (
 				h   uint64

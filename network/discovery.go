@@ -121,8 +121,14 @@ func (n *Network) discoverEndorserOrgs(ctx context.Context, org *OrgState, chain
 // every org for the chaincode. Right after a bring-up gossip may not have
 // connected the orgs yet, and a MAJORITY submit would fail.
 func (n *Network) waitDiscovery(ctx context.Context, chaincode string, timeout time.Duration) error {
-	want := make([]string, 0, len(n.state.Orgs))
-	for _, o := range n.state.Orgs {
+	return n.waitDiscoveryOf(ctx, chaincode, n.state.Orgs, timeout)
+}
+
+// waitDiscoveryOf is waitDiscovery for the given orgs (the members and an
+// org about to join).
+func (n *Network) waitDiscoveryOf(ctx context.Context, chaincode string, orgs []OrgState, timeout time.Duration) error {
+	want := make([]string, 0, len(orgs))
+	for _, o := range orgs {
 		want = append(want, o.MSPID)
 	}
 	sort.Strings(want)
@@ -131,15 +137,15 @@ func (n *Network) waitDiscovery(ctx context.Context, chaincode string, timeout t
 	var last error
 	for {
 		last = nil
-		for i := range n.state.Orgs {
-			got, err := n.discoverEndorserOrgs(ctx, &n.state.Orgs[i], chaincode)
+		for i := range orgs {
+			got, err := n.discoverEndorserOrgs(ctx, &orgs[i], chaincode)
 			if err != nil {
 				last = err
 				break
 			}
 			if strings.Join(got, ",") != strings.Join(want, ",") {
 				last = fmt.Errorf("discovery at %s's peer offers endorsers of [%s], want [%s]",
-					n.state.Orgs[i].Name, strings.Join(got, " "), strings.Join(want, " "))
+					orgs[i].Name, strings.Join(got, " "), strings.Join(want, " "))
 				break
 			}
 		}

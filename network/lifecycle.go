@@ -348,26 +348,33 @@ func (n *Network) planServers(name, label, ccDir, binary string, prev, cs *Chain
 			return nil, nil, err
 		}
 		cs.PackageIDs[org.Name] = pkg.ID
-		logName := "chaincode." + name + "." + strings.ToLower(org.Name) + ".log"
-		if name == DefaultChaincode {
-			logName = "chaincode." + strings.ToLower(org.Name) + ".log"
-		}
-		nodeName := "chaincode." + name + "." + strings.ToLower(org.Name)
-		next := &Node{
-			Name: nodeName, Kind: KindChaincode, Org: org.Name, Command: binary, Dir: ccDir,
-			// Only what the server needs: none of the peer's settings leak in.
-			Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-				"CHAINCODE_SERVER_ADDRESS=" + listen.Address(), "CORE_CHAINCODE_ID_NAME=" + pkg.ID},
-			Log: filepath.Join(n.state.StateDir, "logs", logName), Ports: map[string]int{PortListen: port},
-			IP: listen.IP, Netns: listen.Netns,
-		}
+		next := n.chaincodeServerNode(name, org.Name, binary, ccDir, port, pkg.ID)
 		if servers[i] != nil {
 			next.PID, next.StartTicks = servers[i].PID, servers[i].StartTicks
 		}
 		servers[i] = next
-		cs.Servers[org.Name] = nodeName
+		cs.Servers[org.Name] = next.Name
 	}
 	return servers, pkgFiles, nil
+}
+
+// chaincodeServerNode is the node of org's server of chaincode name,
+// listening on port and presenting packageID.
+func (n *Network) chaincodeServerNode(name, org, binary, ccDir string, port int, packageID string) *Node {
+	logName := "chaincode." + name + "." + strings.ToLower(org) + ".log"
+	if name == DefaultChaincode {
+		logName = "chaincode." + strings.ToLower(org) + ".log"
+	}
+	nd := &Node{
+		Name: "chaincode." + name + "." + strings.ToLower(org), Kind: KindChaincode, Org: org, Command: binary, Dir: ccDir,
+		Log: filepath.Join(n.state.StateDir, "logs", logName), Ports: map[string]int{PortListen: port},
+	}
+	// In hosts mode the server runs in its org's namespace, beside its peer.
+	n.place(nd, strings.ToLower(org))
+	// Only what the server needs: none of the peer's settings leak in.
+	nd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"CHAINCODE_SERVER_ADDRESS=" + nd.Address(), "CORE_CHAINCODE_ID_NAME=" + packageID}
+	return nd
 }
 
 // installPackages installs pkgFiles[i] on the peer of org i and checks

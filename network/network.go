@@ -355,15 +355,29 @@ func (n *Network) StartNode(ctx context.Context, name string) error {
 	if err := n.startNodes(ctx, []*Node{nd}); err != nil {
 		return err
 	}
-	if nd.Kind == KindPeer {
-		// Healthy is not yet serving: wait until the peer has opened the
-		// channel again (status calls it unhealthy until then).
-		if err := retry(ctx, 60*time.Second, func() error {
+	// Healthy is not yet serving: wait until the node reports the
+	// channel's height again (status calls it unhealthy until then).
+	var height func() error
+	switch nd.Kind {
+	case KindPeer:
+		height = func() error {
 			_, err := peerHeight(ctx, nd, n.state.Channel)
 			return err
-		}); err != nil {
-			return nodeFailure(nd, fmt.Errorf("channel %s not open after start: %w", n.state.Channel, err))
 		}
+	case KindOrderer:
+		hc, err := n.ordererAdminClient()
+		if err != nil {
+			return err
+		}
+		height = func() error {
+			_, err := ordererChannelInfo(ctx, hc, nd.addrOf(PortAdmin), n.state.Channel)
+			return err
+		}
+	default:
+		return nil
+	}
+	if err := retry(ctx, 60*time.Second, height); err != nil {
+		return nodeFailure(nd, fmt.Errorf("channel %s not open after start: %w", n.state.Channel, err))
 	}
 	return nil
 }

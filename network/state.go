@@ -97,21 +97,26 @@ type ChaincodeState struct {
 
 // State is the content of <stateDir>/network.json.
 type State struct {
-	Version           int               `json:"version"`
-	Name              string            `json:"network"`
-	Channel           string            `json:"channel"`
-	StateDir          string            `json:"stateDir"`
-	SourceDir         string            `json:"sourceDir"`
-	Binaries          Binaries          `json:"binaries"`
-	BatchTimeout      string            `json:"batchTimeout"`
-	EndorsementPolicy string            `json:"endorsementPolicy"`
-	OrdererDomain     string            `json:"ordererDomain"`
-	OrdererCryptoDir  string            `json:"ordererCryptoDir"`
-	GenesisBlock      string            `json:"genesisBlock"`
-	Orgs              []OrgState        `json:"orgs"`
-	Nodes             []*Node           `json:"nodes"`
-	Chaincodes        []*ChaincodeState `json:"chaincodes"`
-	CreatedAt         time.Time         `json:"createdAt"`
+	Version           int        `json:"version"`
+	Name              string     `json:"network"`
+	Channel           string     `json:"channel"`
+	StateDir          string     `json:"stateDir"`
+	SourceDir         string     `json:"sourceDir"`
+	Binaries          Binaries   `json:"binaries"`
+	BatchTimeout      string     `json:"batchTimeout"`
+	EndorsementPolicy string     `json:"endorsementPolicy"`
+	OrdererDomain     string     `json:"ordererDomain"`
+	OrdererCryptoDir  string     `json:"ordererCryptoDir"`
+	GenesisBlock      string     `json:"genesisBlock"`
+	Orgs              []OrgState `json:"orgs"`
+	// PendingOrgs are orgs created to join the channel (CreateOrg) that
+	// have not joined it yet (JoinOrg): their peer and CA run, listed in
+	// Nodes, but they are no member of the channel and take part in no
+	// deployment.
+	PendingOrgs []OrgState        `json:"pendingOrgs,omitempty"`
+	Nodes       []*Node           `json:"nodes"`
+	Chaincodes  []*ChaincodeState `json:"chaincodes"`
+	CreatedAt   time.Time         `json:"createdAt"`
 	// Setup is how far Up got creating the network: SetupCreating from
 	// the first record on, SetupComplete once it finished. Empty in state
 	// written before it was recorded (see complete).
@@ -261,6 +266,23 @@ func (s *State) org(name string) (*OrgState, error) {
 		}
 	}
 	return nil, fmt.Errorf("no organisation %q in the network (have %s)", name, strings.Join(s.orgNames(), ", "))
+}
+
+// pendingOrg is the created org named name that has not joined yet.
+func (s *State) pendingOrg(name string) (int, *OrgState) {
+	for i := range s.PendingOrgs {
+		if strings.EqualFold(s.PendingOrgs[i].Name, name) || s.PendingOrgs[i].MSPID == name {
+			return i, &s.PendingOrgs[i]
+		}
+	}
+	return -1, nil
+}
+
+// isPending tells whether the org named name was created but has not
+// joined the channel: its peer has no channel yet.
+func (s *State) isPending(name string) bool {
+	_, o := s.pendingOrg(name)
+	return o != nil
 }
 
 func (s *State) orgNames() []string {

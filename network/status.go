@@ -50,6 +50,9 @@ type NodeStatus struct {
 	Behind  uint64         `json:"behind,omitempty"` // blocks behind the highest node of its kind
 	Raft    *RaftStatus    `json:"raft,omitempty"`   // orderers: Raft state from the operations metrics
 	Log     string         `json:"log"`
+	// AwaitingJoin marks the peer of an org created to join the channel
+	// that has not joined yet: healthy without a channel height.
+	AwaitingJoin bool `json:"awaitingJoin,omitempty"`
 }
 
 // RaftStatus is an orderer's view of its Raft cluster for the channel, from
@@ -143,7 +146,9 @@ func (n *Network) status(ctx context.Context) *Status {
 			if ns.Health == HealthOK {
 				switch nd.Kind {
 				case KindPeer:
-					if h, err := peerHeight(ctx, nd, n.state.Channel); err == nil {
+					if n.state.isPending(nd.Org) {
+						ns.AwaitingJoin = true // created, not yet in the channel: no height to ask
+					} else if h, err := peerHeight(ctx, nd, n.state.Channel); err == nil {
 						ns.Height = &h
 					} else {
 						ns.Error = "height: " + err.Error()
@@ -211,7 +216,7 @@ func assess(st *Status) {
 		if ns.Health != HealthOK {
 			continue
 		}
-		if ns.Height == nil && (ns.Kind == KindPeer || ns.Kind == KindOrderer) {
+		if ns.Height == nil && (ns.Kind == KindPeer || ns.Kind == KindOrderer) && !ns.AwaitingJoin {
 			// It answers its health check but cannot say how far its
 			// channel is (just restarted, not joined, or its ledger fails).
 			ns.Health = HealthUnhealthy

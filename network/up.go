@@ -395,10 +395,9 @@ func (n *Network) generateCryptoMaterial(ctx context.Context, opts Options, bins
 	var peerOrgs []cryptoOrg
 	for _, org := range opts.Orgs {
 		lower := strings.ToLower(org)
-		peerOrgs = append(peerOrgs, cryptoOrg{
-			Name: org, Domain: lower + "." + ordererDomain, EnableNodeOUs: true,
-			Template: &cryptoTemplate{Count: 1, SANS: n.nodeSANs(lower)}, Users: &cryptoUsers{Count: 0},
-		})
+		co := peerCryptoOrg(org, ordererDomain)
+		co.Template.SANS = n.nodeSANs(lower)
+		peerOrgs = append(peerOrgs, co)
 	}
 	configDir := filepath.Join(dir, "config")
 	if !opts.Hosts {
@@ -460,8 +459,8 @@ func (n *Network) planOrderers(opts Options, bins *Binaries, ports *portAllocato
 	return in, nil
 }
 
-// planOrgs records every org with its peer and CA (planPeer, planCA) and
-// adds the org, with its anchor peer, to the channel's config.
+// planOrgs records every org with its peer and CA (planPeerOrg: planPeer,
+// planCA) and adds the org, with its anchor peer, to the channel's config.
 func (n *Network) planOrgs(opts Options, bins *Binaries, ports *portAllocator, channel *channelConfigInput) error {
 	st := n.state
 	builder, err := writeCCaaSBuilder(filepath.Join(st.StateDir, "builders", "ccaas"))
@@ -469,40 +468,26 @@ func (n *Network) planOrgs(opts Options, bins *Binaries, ports *portAllocator, c
 		return err
 	}
 	for _, name := range opts.Orgs {
-		lower := strings.ToLower(name)
-		domain := lower + "." + ordererDomain
-		org := OrgState{
-			Name: name, MSPID: name + "MSP", Domain: domain,
-			Peer: "peer0." + lower, CA: "ca." + lower, CAName: "ca-" + lower,
-			CryptoDir:   filepath.Join(cryptoRoot(st.StateDir, lower, opts.Hosts), "peerOrganizations", domain),
-			CAAdminHome: filepath.Join(st.StateDir, lower, "ca-admin"),
-		}
-		peer, err := n.planPeer(opts, bins, ports, &org, builder)
+		org, nodes, appOrg, err := n.planPeerOrg(name, filepath.Join(cryptoRoot(st.StateDir, strings.ToLower(name), opts.Hosts), "peerOrganizations"),
+			bins, builder, baseEnv(opts), ports)
 		if err != nil {
 			return err
 		}
-		ca, err := n.planCA(bins, ports, &org)
-		if err != nil {
-			return err
-		}
-		st.Nodes = append(st.Nodes, peer, ca)
+		st.Nodes = append(st.Nodes, nodes...)
 		st.Orgs = append(st.Orgs, org)
-		channel.PeerOrgs = append(channel.PeerOrgs, ctxOrg{
-			Name: name, ID: org.MSPID, MSPDir: filepath.Join(org.CryptoDir, "msp"), Policies: peerOrgPolicies(org.MSPID),
-			AnchorPeers: []ctxAnchorPeer{{Host: peer.ip(), Port: peer.Ports[PortListen]}},
-		})
+		channel.PeerOrgs = append(channel.PeerOrgs, appOrg)
 	}
 	return nil
 }
 
 // planPeer records an org's peer and writes its core.yaml.
-func (n *Network) planPeer(opts Options, bins *Binaries, ports *portAllocator, org *OrgState, builder string) (*Node, error) {
+func (n *Network) planPeer(env []string, bins *Binaries, ports *portAllocator, org *OrgState, builder string) (*Node, error) {
 	dir := n.state.StateDir
 	host := "peer0." + org.Domain
 	nodeDir := filepath.Join(dir, "nodes", org.Peer)
 	peer := &Node{
 		Name: org.Peer, Kind: KindPeer, Org: org.Name, Host: host, Command: bins.Peer, Args: []string{"node", "start"}, Dir: nodeDir,
-		Env:   append(baseEnv(opts), "FABRIC_CFG_PATH="+nodeDir),
+		Env:   append(append([]string{}, env...), "FABRIC_CFG_PATH="+nodeDir),
 		Log:   filepath.Join(dir, "logs", org.Peer+".log"),
 		Ports: map[string]int{PortListen: ports.next(), PortChaincode: ports.next(), PortOperations: ports.next()},
 	}

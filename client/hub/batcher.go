@@ -9,6 +9,7 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/client"
 )
 
 // startBatcher recovers batches left by an earlier run, then forms new
@@ -293,6 +294,7 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 		return
 	}
 	backoff := 200 * time.Millisecond
+	traced := client.WithSubmitTrace(ctx, h.submitTrace)
 	for len(recs) > 0 {
 		req := api.BatchRequest{Readings: make([]reading.Envelope, len(recs))}
 		for i, r := range recs {
@@ -302,9 +304,9 @@ func (h *Hub) submitSet(ctx context.Context, batchID uint64, recs []Record) {
 		var err error
 		owner := h.privateOwner(ctx, recs[0])
 		if pl, ok := h.cfg.Ledger.(PrivateLedger); ok && owner != "" {
-			_, err = pl.SubmitPrivateBatchFor(ctx, owner, req)
+			_, err = pl.SubmitPrivateBatchFor(traced, owner, req)
 		} else {
-			_, err = h.cfg.Ledger.SubmitBatch(ctx, req)
+			_, err = h.cfg.Ledger.SubmitBatch(traced, req)
 		}
 		h.metrics.submitSeconds.Observe(time.Since(start).Seconds())
 		if err == nil {

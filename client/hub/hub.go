@@ -23,6 +23,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/iotledger/iotledger/chaincode/api"
+	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/iotledger/iotledger/receipt"
 )
@@ -74,8 +75,11 @@ type Config struct {
 	// signing.go); without it they go unsigned, which devices that check
 	// signatures refuse.
 	Signer *wire.HubSigner
-	Logger *slog.Logger
-	Now    func() time.Time // clock (default time.Now)
+	// SubmitTrace, optional, is told the stages of every batch the hub
+	// submits, besides the hub's own iotledger_hub_submit_stage_duration_seconds.
+	SubmitTrace *client.SubmitTrace
+	Logger      *slog.Logger
+	Now         func() time.Time // clock (default time.Now)
 }
 
 // ConfigError says what is wrong with a Config.
@@ -155,9 +159,12 @@ type Hub struct {
 	dir     *directory
 	limits  *limits
 	metrics *metrics
-	broker  *mqtt.Server
-	http    *http.Server
-	httpLn  net.Listener
+	// submitTrace times the stages of the hub's submits (metrics, and
+	// Config.SubmitTrace).
+	submitTrace *client.SubmitTrace
+	broker      *mqtt.Server
+	http        *http.Server
+	httpLn      net.Listener
 
 	identity identityState // the ledger's identity, checked against the outbox's (identity.go)
 	parkLog  parkLog       // devices whose parked readings were logged (parked.go)
@@ -238,6 +245,7 @@ func New(cfg Config) (*Hub, error) {
 		return 0
 	})
 	h.metrics.registry.MustRegister(h.dir.staleServed)
+	h.submitTrace = h.newSubmitTrace()
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = maxPacketBytes // bounds what one device can make the hub buffer
 	caps.MaximumSessionExpiryInterval = 0   // clean sessions only (conformance.go): MQTT 5 clients are told 0

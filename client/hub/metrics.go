@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/iotledger/iotledger/client"
 )
 
 // metrics are the hub's Prometheus series, registered on the hub's own
@@ -19,6 +21,7 @@ type metrics struct {
 	rejected          *prometheus.CounterVec
 	ledgerRejected    *prometheus.CounterVec
 	submitSeconds     prometheus.Histogram
+	submitStage       *prometheus.HistogramVec
 	batchesCommitted  prometheus.Counter
 	readingsCommitted prometheus.Counter
 	authFailures      *prometheus.CounterVec
@@ -113,6 +116,11 @@ func newMetrics(o *Outbox, connected, identityVerified func() float64) *metrics 
 			Help:    "Duration of SubmitBatch calls (endorse, order, commit).",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
 		}),
+		submitStage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "iotledger_hub_submit_stage_duration_seconds",
+			Help:    "Duration of each stage of a SubmitBatch attempt: endorse (proposal to endorsed transaction), submit (to the orderer's acceptance), commit-status (from there until the gateway peer reports the commit: ordering, delivery, validation, commit); result ok or error.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}, []string{"stage", "result"}),
 		batchesCommitted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "iotledger_hub_batches_committed_total",
 			Help: "Batches committed on the ledger.",
@@ -171,7 +179,7 @@ func newMetrics(o *Outbox, connected, identityVerified func() float64) *metrics 
 		}),
 	}
 	m.registry.MustRegister(
-		m.ingested, m.duplicates, m.rejected, m.ledgerRejected, m.submitSeconds,
+		m.ingested, m.duplicates, m.rejected, m.ledgerRejected, m.submitSeconds, m.submitStage,
 		m.batchesCommitted, m.readingsCommitted, m.authFailures, m.aclDenied,
 		m.commandsDelivered, m.acksRecorded, m.disconnects, m.alreadyOnLedger, m.parked, m.unparked,
 		m.subscriptionsRefused, m.protocolErrors, m.deliveriesBlocked, m.commandsRedelivered,
@@ -229,4 +237,21 @@ func buildInfo() prometheus.Collector {
 	})
 	g.Set(1)
 	return g
+}
+
+// newSubmitTrace is the trace the hub puts in the context of its submits:
+// each stage's duration goes to the stage histogram and to
+// Config.SubmitTrace.
+func (h *Hub) newSubmitTrace() *client.SubmitTrace {
+	next := h.cfg.SubmitTrace
+	return &client.SubmitTrace{StageDone: func(tx string, stage client.Stage, d time.Duration, err error) {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		h.metrics.submitStage.WithLabelValues(string(stage), result).Observe(d.Seconds())
+		if next != nil && next.StageDone != nil {
+			next.StageDone(tx, stage, d, err)
+		}
+	}}
 }

@@ -49,6 +49,7 @@ func newRootCmd() *cobra.Command {
 	// Each verb group lives in its own file and is wired here.
 	root.AddCommand(
 		newNetworkCmd(g),
+		newOrgCmd(g),
 		newDeviceCmd(g, connectLedger),
 		newPolicyCmd(g, connectLedger),
 		newRuleCmd(g, connectLedger),

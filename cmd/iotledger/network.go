@@ -94,6 +94,7 @@ removed and created anew. Only ` + "`network down`" + ` removes a complete netwo
 	f := cmd.Flags()
 	f.DurationVar(&opts.BatchTimeout, "batch-timeout", network.DefaultBatchTimeout, "orderer batch timeout (block cut after this long)")
 	f.IntVar(&opts.Orderers, "orderers", network.DefaultOrderers, "number of Raft orderers")
+	f.StringSliceVar(&opts.Orgs, "orgs", nil, "peer organisations, e.g. Hospital,Logistics (default Org1,Org2; MSP IDs are <name>MSP)")
 	f.StringVar(&opts.EndorsementPolicy, "policy", network.DefaultPolicy, `endorsement policy of the iotledger chaincode: MAJORITY, ANY, ALL or a signature policy such as "OR('Org1MSP.peer','Org2MSP.peer')"`)
 	f.IntVar(&opts.MaxMessageCount, "max-message-count", network.DefaultMaxMessageCount, "most transactions per block")
 	f.StringVar(&opts.ChaincodePackage, "chaincode", network.DefaultChaincodePackage, "Go main package of the iotledger chaincode server")
@@ -374,6 +375,8 @@ func printNetworkStatus(w io.Writer, st *network.Status) {
 		height := "-"
 		if n.Height != nil {
 			height = fmt.Sprint(*n.Height)
+		} else if n.AwaitingJoin {
+			height = "not joined"
 		}
 		health := n.Health
 		if n.Error != "" && n.Health != network.HealthOK {

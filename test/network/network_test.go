@@ -309,6 +309,15 @@ func TestTransactionsCommitWithOneOrdererStopped(t *testing.T) {
 	}
 
 	require.NoError(t, testNet.StartNode(ctx, "orderer2"))
+	// StartNode returns once the orderer serves the channel again: it
+	// reports a height at once (it may still be catching up).
+	st, err = testNet.Status(ctx)
+	require.NoError(t, err)
+	for _, ns := range st.Nodes {
+		if ns.Name == "orderer2" {
+			require.NotNil(t, ns.Height, "orderer2 reports no channel height right after StartNode: %+v", ns)
+		}
+	}
 	// Status compares heights now: the restarted orderer is healthy once it
 	// has caught up with the others (a bounded wait, not a speed claim).
 	var last []network.NodeStatus

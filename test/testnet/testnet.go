@@ -45,6 +45,13 @@ const UpTimeout = 25 * time.Minute
 // test panics. If the test binary is killed (e.g. by go test's -timeout), a
 // guard process it started stops the network. Run returns the exit code.
 func Run(m *testing.M, dst **network.Network) int {
+	return RunWith(m, dst, network.Options{})
+}
+
+// RunWith is Run with options for the network it brings up (StateDir and
+// Progress are the harness's own), for a package whose tests need another
+// shape of network, e.g. orgs named after the story they tell.
+func RunWith(m *testing.M, dst **network.Network, opts network.Options) int {
 	if spec := os.Getenv(envGuard); spec != "" {
 		return guard(spec)
 	}
@@ -73,7 +80,8 @@ func Run(m *testing.M, dst **network.Network) int {
 	defer func() { _ = os.RemoveAll(tmp) }()
 
 	ctx, cancel := context.WithTimeout(context.Background(), UpTimeout)
-	n, err := network.Up(ctx, network.Options{StateDir: stateDir, Progress: prefixed("testnet: ")})
+	opts.StateDir, opts.Progress = stateDir, prefixed("testnet: ")
+	n, err := network.Up(ctx, opts)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testnet: network up: %v\n", err)

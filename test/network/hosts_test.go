@@ -188,6 +188,22 @@ func TestHostsModeRunsEveryOrgAndOrdererInItsOwnNamespace(t *testing.T) {
 		require.Empty(t, outside, "private keys outside every org's directory")
 	})
 
+	t.Run("stop keeps the namespaces, start re-creates a missing one", func(t *testing.T) {
+		require.NoError(t, n.Stop(ctx))
+		require.Equal(t, len(hs.Hosts), namespacesOf(t, hs.Prefix), "stop keeps every namespace")
+		// As after a reboot: a namespace is gone.
+		out, err := exec.Command("ip", "netns", "del", hs.Prefix+"-org2").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.NoError(t, n.Start(ctx))
+		require.Equal(t, len(hs.Hosts), namespacesOf(t, hs.Prefix))
+		st, err := n.Status(ctx)
+		require.NoError(t, err)
+		require.True(t, st.Healthy, "every node healthy again on its recorded address")
+		for _, nd := range n.Nodes() {
+			require.True(t, nd.Running(), nd.Name)
+		}
+	})
+
 	t.Run("down leaves no namespace, veth or bridge", func(t *testing.T) {
 		downDone = true
 		require.NoError(t, n.Down(ctx))
@@ -200,6 +216,14 @@ func TestHostsModeRunsEveryOrgAndOrdererInItsOwnNamespace(t *testing.T) {
 		_, err = os.Stat(stateDir)
 		require.ErrorIs(t, err, os.ErrNotExist)
 	})
+}
+
+// namespacesOf counts the network namespaces whose name has the prefix.
+func namespacesOf(t *testing.T, prefix string) int {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return strings.Count(string(out), prefix+"-")
 }
 
 func isOrgDir(dirs map[string]string, path string) bool {

@@ -55,9 +55,9 @@ $(GOLANGCI_LINT):
 fmt:
 	gofmt -s -w $$(git ls-files '*.go')
 
-## demo: bring a network up, run hubs and simulated devices of two orgs and Org1's web console, show what the ledger does, tear down (KEEP=1 keeps the network and the console)
+## demo: bring a network up, run hubs and simulated devices of two orgs and Org1's web console, show what the ledger does, tear down (KEEP=1 keeps the network and the console; HOSTS=1 runs it in hosts mode)
 demo:
-	$(GO) run ./cmd/iotledger demo $(if $(KEEP),--keep,) $(if $(CONSOLE),--console $(CONSOLE),)
+	$(GO) run ./cmd/iotledger demo $(if $(KEEP),--keep,) $(if $(HOSTS),--hosts,) $(if $(CONSOLE),--console $(CONSOLE),)
 
 ## bench: iotledger against raw Fabric, side by side (QUICK=1 for about a minute)
 bench:

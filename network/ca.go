@@ -204,7 +204,7 @@ func (n *Network) issueHubTLS(ctx context.Context, org *OrgState) (client.HubTLS
 	home := n.hubTLSDir(org)
 	msp := filepath.Join(home, "msp")
 	if err := n.caClient(ctx, org, "enroll", "-u", u, "--home", home, "--mspdir", msp,
-		"--enrollment.profile", "tls", "--csr.hosts", strings.Join(hubTLSHosts, ",")); err != nil {
+		"--enrollment.profile", "tls", "--csr.hosts", strings.Join(n.hubTLSHosts(org), ",")); err != nil {
 		return client.HubTLS{}, fmt.Errorf("hub TLS certificate of %s: %w", org.Name, err)
 	}
 	id, err := identityFilesFromMSP(msp, org.MSPID)
@@ -216,4 +216,13 @@ func (n *Network) issueHubTLS(ctx context.Context, org *OrgState) (client.HubTLS
 		return client.HubTLS{}, err
 	}
 	return files, nil
+}
+
+// hubTLSHosts adds, in hosts mode, the org's namespace address: its hubs
+// run there and devices reach them through the bridge.
+func (n *Network) hubTLSHosts(org *OrgState) []string {
+	if h := n.state.Hosts.host(strings.ToLower(org.Name)); h != nil {
+		return append(append([]string{}, hubTLSHosts...), h.IP)
+	}
+	return hubTLSHosts
 }

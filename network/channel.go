@@ -16,7 +16,7 @@ import (
 
 // joinOrderer joins an orderer to the channel with the channel participation
 // API (what `osnadmin channel join` does).
-func joinOrderer(ctx context.Context, hc *http.Client, adminPort int, blockPath string) error {
+func joinOrderer(ctx context.Context, hc *http.Client, adminAddr, blockPath string) error {
 	block, err := os.ReadFile(blockPath)
 	if err != nil {
 		return fmt.Errorf("read genesis block: %w", err)
@@ -33,7 +33,7 @@ func joinOrderer(ctx context.Context, hc *http.Client, adminPort int, blockPath 
 	if err := mw.Close(); err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr(adminPort)+"/participation/v1/channels", &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+adminAddr+"/participation/v1/channels", &body)
 	if err != nil {
 		return err
 	}

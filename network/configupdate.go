@@ -390,7 +390,7 @@ func (n *Network) waitConfigApplied(ctx context.Context, org *OrgState, sequence
 				h, err = peerHeight(ctx, nd, n.state.Channel)
 			case KindOrderer:
 				var info *ordererChannel
-				info, err = ordererChannelInfo(ctx, hc, nd.Ports[PortAdmin], n.state.Channel)
+				info, err = ordererChannelInfo(ctx, hc, nd.addrOf(PortAdmin), n.state.Channel)
 				if info != nil {
 					h = info.Height
 				}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 )
@@ -42,14 +41,13 @@ type cryptoUsers struct {
 // loopbackSANs lets clients verify a node by its address as well as its name.
 var loopbackSANs = []string{"localhost", "127.0.0.1"}
 
-// generateCrypto writes crypto-config.yaml and runs cryptogen: node and org
+// generateCrypto writes cfg to path (a crypto-config.yaml) and runs cryptogen: node and org
 // admin certificates for the orderer org and every peer org.
-func generateCrypto(ctx context.Context, cryptogen, configDir, outDir string, cfg cryptoConfig) error {
+func generateCrypto(ctx context.Context, cryptogen, path, outDir string, cfg cryptoConfig) error {
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("encode crypto-config.yaml: %w", err)
 	}
-	path := filepath.Join(configDir, "crypto-config.yaml")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write crypto-config.yaml: %w", err)
 	}

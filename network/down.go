@@ -28,6 +28,9 @@ type Removal struct {
 	Identities int      `json:"identities"`
 	Chaincodes []string `json:"chaincodes"`
 	TotalBytes int64    `json:"totalBytes"`
+	// Hosts describes the namespaces, veths and bridge of a hosts-mode
+	// network; empty otherwise.
+	Hosts string `json:"hosts,omitempty"`
 }
 
 // Removal describes what Down would delete now.
@@ -57,6 +60,9 @@ func (n *Network) removal(ctx context.Context) Removal {
 	for _, cc := range st.Chaincodes {
 		r.Chaincodes = append(r.Chaincodes, cc.Name)
 	}
+	if hs := st.Hosts; hs != nil {
+		r.Hosts = fmt.Sprintf("%d network namespaces (%s-*), their veth pairs and bridge %s (%s)", len(hs.Hosts), hs.Prefix, hs.Bridge, hs.Subnet)
+	}
 	return r
 }
 
@@ -72,6 +78,10 @@ func (r Removal) Lines() []string {
 		fmt.Sprintf("  crypto material: the orgs' CA, TLS CA, node and admin keys (crypto/), %d CA-issued identities and the hubs' TLS certificates", r.Identities),
 		fmt.Sprintf("  %s (<org>/ca/), the connection profiles (<org>/connection.json), the genesis block (config/)", plural(r.CAs, "CA database")),
 		fmt.Sprintf("  deployed chaincodes (%s): servers, packages, builds (chaincode/); logs (logs/)", strings.Join(r.Chaincodes, ", ")),
+	}
+	if r.Hosts != "" {
+		lines[2] = strings.Replace(lines[2], "(crypto/)", "(each org's <org>/crypto/)", 1)
+		lines = append(lines, "  hosts: "+r.Hosts)
 	}
 	if r.Running > 0 {
 		lines = append(lines, fmt.Sprintf("  after stopping its %s", plural(r.Running, "running process")))
@@ -98,6 +108,11 @@ func (n *Network) Down(ctx context.Context) error {
 		}
 	}
 	if err := n.stopAll(ctx); err != nil {
+		return err
+	}
+	// Namespaces, veths and bridge go by their recorded names; the state
+	// dir stays until they are gone, so that Down can be run again.
+	if err := removeHosts(ctx, n.state.Hosts); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(n.state.StateDir); err != nil {

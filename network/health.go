@@ -18,10 +18,10 @@ import (
 
 // checkHealth asks a node's operations endpoint for /healthz. Fabric answers
 // 200 with {"status":"OK"} or 503 naming the failed checks.
-func checkHealth(ctx context.Context, port int) error {
+func checkHealth(ctx context.Context, opsAddr string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr(port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+opsAddr+"/healthz", nil)
 	if err != nil {
 		return err
 	}
@@ -46,10 +46,10 @@ func nodeHealth(ctx context.Context, n *Node) error {
 		}
 		return fmt.Errorf("process %d is not running", n.PID)
 	}
-	if p, ok := n.Ports[PortOperations]; ok {
-		return checkHealth(ctx, p)
+	if _, ok := n.Ports[PortOperations]; ok {
+		return checkHealth(ctx, n.addrOf(PortOperations))
 	}
-	if !portOpen(n.Ports[PortListen]) {
+	if !portOpen(n.Address()) {
 		return fmt.Errorf("nothing listens on %s", n.Address())
 	}
 	return nil
@@ -117,7 +117,7 @@ func logTail(path string, lines int) string {
 // peerHeight reads a peer's block height for a channel from its Prometheus
 // metrics (ledger_blockchain_height).
 func peerHeight(ctx context.Context, n *Node, channel string) (uint64, error) {
-	m, err := scrapeMetrics(ctx, n.Ports[PortOperations], channel)
+	m, err := scrapeMetrics(ctx, n.addrOf(PortOperations), channel)
 	if err != nil {
 		return 0, err
 	}
@@ -130,10 +130,10 @@ func peerHeight(ctx context.Context, n *Node, channel string) (uint64, error) {
 
 // scrapeMetrics reads a node's Prometheus metrics from its operations
 // endpoint and returns the samples labelled with the channel, by name.
-func scrapeMetrics(ctx context.Context, port int, channel string) (map[string]float64, error) {
+func scrapeMetrics(ctx context.Context, opsAddr, channel string) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr(port)+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+opsAddr+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -232,9 +232,9 @@ type ordererChannel struct {
 	Height            uint64 `json:"height"`
 }
 
-func ordererChannelInfo(ctx context.Context, hc *http.Client, adminPort int, channel string) (*ordererChannel, error) {
+func ordererChannelInfo(ctx context.Context, hc *http.Client, adminAddr, channel string) (*ordererChannel, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		"https://"+addr(adminPort)+"/participation/v1/channels/"+channel, nil)
+		"https://"+adminAddr+"/participation/v1/channels/"+channel, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -335,8 +335,11 @@ func (n *Network) planServers(name, label, ccDir, binary string, prev, cs *Chain
 		} else {
 			port = ports.next()
 		}
-		// Plaintext on loopback: the server listens on 127.0.0.1 only.
-		pkg, err := ccaas.Build(label, ccaas.Connection{Address: addr(port)})
+		// Plaintext on loopback: the server listens on 127.0.0.1 only (in
+		// hosts mode: on the org's own namespace address).
+		listen := &Node{Ports: map[string]int{PortListen: port}}
+		n.place(listen, strings.ToLower(org.Name))
+		pkg, err := ccaas.Build(label, ccaas.Connection{Address: listen.Address()})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -362,13 +365,16 @@ func (n *Network) chaincodeServerNode(name, org, binary, ccDir string, port int,
 	if name == DefaultChaincode {
 		logName = "chaincode." + strings.ToLower(org) + ".log"
 	}
-	return &Node{
+	nd := &Node{
 		Name: "chaincode." + name + "." + strings.ToLower(org), Kind: KindChaincode, Org: org, Command: binary, Dir: ccDir,
-		// Only what the server needs: none of the peer's settings leak in.
-		Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-			"CHAINCODE_SERVER_ADDRESS=" + addr(port), "CORE_CHAINCODE_ID_NAME=" + packageID},
 		Log: filepath.Join(n.state.StateDir, "logs", logName), Ports: map[string]int{PortListen: port},
 	}
+	// In hosts mode the server runs in its org's namespace, beside its peer.
+	n.place(nd, strings.ToLower(org))
+	// Only what the server needs: none of the peer's settings leak in.
+	nd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"CHAINCODE_SERVER_ADDRESS=" + nd.Address(), "CORE_CHAINCODE_ID_NAME=" + packageID}
+	return nd
 }
 
 // installPackages installs pkgFiles[i] on the peer of org i and checks

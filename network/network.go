@@ -1,7 +1,9 @@
 // Package network runs a Hyperledger Fabric v2.5 network as plain processes
 // on 127.0.0.1, without Docker: Raft orderers, one peer and one Fabric CA per
 // organisation, a channel created through the channel participation API, and
-// chaincode deployed as a service through the v2 lifecycle.
+// chaincode deployed as a service through the v2 lifecycle. In hosts mode
+// (Options.Hosts) every org and every orderer runs in a Linux network
+// namespace of its own instead, on a bridge the package makes and removes.
 //
 // Everything a network needs lives in its state directory; network.json in
 // it records every process (PID, ports, log) so that another process can
@@ -54,6 +56,7 @@ type Options struct {
 	ChaincodePackage  string        // Go main package of the iotledger chaincode server, default ./cmd/iotledger-chaincode
 	SourceDir         string        // root of the iotledger source tree; found from the working directory if empty
 	FabricLogSpec     string        // FABRIC_LOGGING_SPEC of orderers and peers, default "info"
+	Hosts             bool          // hosts mode: every org and orderer in a network namespace of its own (Linux, root)
 	Logger            *slog.Logger  // default: discard
 	Progress          io.Writer     // one line per step; nil for none
 }
@@ -367,7 +370,7 @@ func (n *Network) StartNode(ctx context.Context, name string) error {
 			return err
 		}
 		height = func() error {
-			_, err := ordererChannelInfo(ctx, hc, nd.Ports[PortAdmin], n.state.Channel)
+			_, err := ordererChannelInfo(ctx, hc, nd.addrOf(PortAdmin), n.state.Channel)
 			return err
 		}
 	default:
@@ -377,4 +380,34 @@ func (n *Network) StartNode(ctx context.Context, name string) error {
 		return nodeFailure(nd, fmt.Errorf("channel %s not open after start: %w", n.state.Channel, err))
 	}
 	return nil
+}
+
+// Hosts returns the hosts-mode layout (namespaces, veths, bridge, subnet)
+// and whether the network runs in hosts mode.
+func (n *Network) Hosts() (HostsState, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state.Hosts == nil {
+		return HostsState{}, false
+	}
+	hs := *n.state.Hosts
+	hs.Hosts = append([]Host(nil), hs.Hosts...)
+	return hs, true
+}
+
+// OrgDirs returns, in hosts mode, each org's own directory by org name,
+// the orderer org's as "OrdererOrg": each holds that org's private keys
+// and none of another org's. Nil for a network on 127.0.0.1 (one crypto/
+// for all).
+func (n *Network) OrgDirs() map[string]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state.Hosts == nil {
+		return nil
+	}
+	dirs := map[string]string{"OrdererOrg": filepath.Join(n.state.StateDir, ordererOrgDirName)}
+	for _, o := range n.state.Orgs {
+		dirs[o.Name] = filepath.Join(n.state.StateDir, strings.ToLower(o.Name))
+	}
+	return dirs
 }

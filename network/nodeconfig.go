@@ -13,6 +13,7 @@ type peerConfig struct {
 	MSPDir         string
 	TLSDir         string // cryptogen's tls dir: server.crt, server.key, ca.crt
 	DataDir        string
+	IP             string // listen address: 127.0.0.1 or the namespace's
 	ListenPort     int
 	ChaincodePort  int
 	OperationsPort int
@@ -45,15 +46,15 @@ type externalBuilder struct {
 }
 
 func (c peerConfig) settings() []yamlSetting {
-	self := addr(c.ListenPort)
+	self := hostPort(listenIP(c.IP), c.ListenPort)
 	return []yamlSetting{
 		{"peer.id", c.ID},
 		{"peer.networkId", "iotledger"},
 		{"peer.listenAddress", self},
 		{"peer.address", self},
 		{"peer.addressAutoDetect", false},
-		{"peer.chaincodeListenAddress", addr(c.ChaincodePort)},
-		{"peer.chaincodeAddress", addr(c.ChaincodePort)},
+		{"peer.chaincodeListenAddress", hostPort(listenIP(c.IP), c.ChaincodePort)},
+		{"peer.chaincodeAddress", hostPort(listenIP(c.IP), c.ChaincodePort)},
 		{"peer.mspConfigPath", c.MSPDir},
 		{"peer.localMspId", c.MSPID},
 		{"peer.fileSystemPath", c.DataDir},
@@ -78,7 +79,7 @@ func (c peerConfig) settings() []yamlSetting {
 		{"vm.endpoint", ""},
 		{"chaincode.externalBuilders", []externalBuilder{{Name: "ccaas", Path: c.BuilderDir}}},
 		{"ledger.snapshots.rootDir", filepath.Join(c.DataDir, "snapshots")},
-		{"operations.listenAddress", addr(c.OperationsPort)},
+		{"operations.listenAddress", hostPort(listenIP(c.IP), c.OperationsPort)},
 		{"operations.tls.enabled", false},
 		{"metrics.provider", "prometheus"},
 	}
@@ -91,6 +92,7 @@ type ordererConfig struct {
 	TLSDir         string // server.crt, server.key, ca.crt
 	AdminTLSCA     string // CA of the TLS client certs allowed on the admin endpoint
 	DataDir        string
+	IP             string // listen address: 127.0.0.1 or the namespace's
 	ListenPort     int
 	ClusterPort    int
 	AdminPort      int
@@ -102,14 +104,14 @@ func (c ordererConfig) settings() []yamlSetting {
 	key := filepath.Join(c.TLSDir, "server.key")
 	ca := []string{filepath.Join(c.TLSDir, "ca.crt")}
 	return []yamlSetting{
-		{"General.ListenAddress", "127.0.0.1"},
+		{"General.ListenAddress", listenIP(c.IP)},
 		{"General.ListenPort", c.ListenPort},
 		{"General.TLS.Enabled", true},
 		{"General.TLS.PrivateKey", key},
 		{"General.TLS.Certificate", cert},
 		{"General.TLS.RootCAs", ca},
 		{"General.TLS.ClientAuthRequired", false},
-		{"General.Cluster.ListenAddress", "127.0.0.1"},
+		{"General.Cluster.ListenAddress", listenIP(c.IP)},
 		{"General.Cluster.ListenPort", c.ClusterPort},
 		{"General.Cluster.ServerCertificate", cert},
 		{"General.Cluster.ServerPrivateKey", key},
@@ -125,11 +127,11 @@ func (c ordererConfig) settings() []yamlSetting {
 		{"FileLedger.Location", filepath.Join(c.DataDir, "ledger")},
 		{"Consensus.WALDir", filepath.Join(c.DataDir, "etcdraft", "wal")},
 		{"Consensus.SnapDir", filepath.Join(c.DataDir, "etcdraft", "snapshot")},
-		{"Operations.ListenAddress", addr(c.OperationsPort)},
+		{"Operations.ListenAddress", hostPort(listenIP(c.IP), c.OperationsPort)},
 		{"Operations.TLS.Enabled", false},
 		{"Metrics.Provider", "prometheus"},
 		// The admin endpoint must demand client certificates over TLS.
-		{"Admin.ListenAddress", addr(c.AdminPort)},
+		{"Admin.ListenAddress", hostPort(listenIP(c.IP), c.AdminPort)},
 		{"Admin.TLS.Enabled", true},
 		{"Admin.TLS.Certificate", cert},
 		{"Admin.TLS.PrivateKey", key},
@@ -138,4 +140,12 @@ func (c ordererConfig) settings() []yamlSetting {
 		{"Admin.TLS.ClientRootCAs", []string{c.AdminTLSCA}},
 		{"ChannelParticipation.Enabled", true},
 	}
+}
+
+// listenIP is a node's listen address, 127.0.0.1 unless it has a host.
+func listenIP(ip string) string {
+	if ip == "" {
+		return loopback
+	}
+	return ip
 }

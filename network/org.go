@@ -100,6 +100,10 @@ func (n *Network) DefinitionPath(org string) string {
 	return filepath.Join(n.orgDir(org), strings.ToLower(org)+"-definition.json")
 }
 
+// ErrOrgInHostsMode refuses org create on a hosts-mode network: a new org
+// would need a network namespace of its own, which only Up makes so far.
+var ErrOrgInHostsMode = errors.New("org create: not available on a hosts-mode network (the new org would need a network namespace of its own, which only `network up --hosts` makes): create it on a network without --hosts")
+
 // CreateOrg is the newcomer's side of joining: it generates the org's own
 // crypto material, starts its peer and Fabric CA (not yet in the channel)
 // and writes its org definition, which it returns the path of. It uses no
@@ -116,6 +120,9 @@ func (n *Network) CreateOrg(ctx context.Context, name string) (OrgCreation, erro
 	}
 	if err := n.checkNewOrg(name); err != nil {
 		return OrgCreation{}, err
+	}
+	if n.state.Hosts != nil {
+		return OrgCreation{}, ErrOrgInHostsMode
 	}
 	res := OrgCreation{Org: name, MSPID: name + "MSP"}
 	var nodes []*Node
@@ -160,7 +167,7 @@ func (n *Network) createOrg(ctx context.Context, name string, res *OrgCreation, 
 		return err
 	}
 	if err := n.step(ctx, "crypto material of "+name+" (its own cryptogen CA, TLS CA, peer and admin)", func() error {
-		return generateCrypto(ctx, n.state.Binaries.CryptoGen, configDir, cryptoDir,
+		return generateCrypto(ctx, n.state.Binaries.CryptoGen, filepath.Join(configDir, "crypto-config.yaml"), cryptoDir,
 			cryptoConfig{PeerOrgs: []cryptoOrg{peerCryptoOrg(name, n.state.OrdererDomain)}})
 	}); err != nil {
 		return err
@@ -665,54 +672,16 @@ func (n *Network) planPeerOrg(name, peerCryptoDir string, bins *Binaries, builde
 		CryptoDir:   filepath.Join(peerCryptoDir, domain),
 		CAAdminHome: filepath.Join(dir, lower, "ca-admin"),
 	}
-	host := "peer0." + domain
-	nodeDir := filepath.Join(dir, "nodes", org.Peer)
-	peer := &Node{
-		Name: org.Peer, Kind: KindPeer, Org: name, Host: host, Command: bins.Peer, Args: []string{"node", "start"}, Dir: nodeDir,
-		Env:   append(append([]string{}, baseEnv...), "FABRIC_CFG_PATH="+nodeDir),
-		Log:   filepath.Join(dir, "logs", org.Peer+".log"),
-		Ports: map[string]int{PortListen: ports.next(), PortChaincode: ports.next(), PortOperations: ports.next()},
-	}
-	pc := peerConfig{
-		ID: host, MSPID: org.MSPID, MSPDir: filepath.Join(org.CryptoDir, "peers", host, "msp"),
-		TLSDir: filepath.Join(org.CryptoDir, "peers", host, "tls"), DataDir: filepath.Join(nodeDir, "data"),
-		ListenPort: peer.Ports[PortListen], ChaincodePort: peer.Ports[PortChaincode], OperationsPort: peer.Ports[PortOperations],
-		BuilderDir: builder, Gossip: localGossip,
-	}
-	if err := writeNodeConfig(bins.SampleConfig, "core.yaml", nodeDir, pc.settings()); err != nil {
-		return OrgState{}, nil, ctxOrg{}, fmt.Errorf("%s: %w", org.Peer, err)
-	}
-
-	var err error
-	org.CAAdminSecret, err = randomSecret()
+	peer, err := n.planPeer(baseEnv, bins, ports, &org, builder)
 	if err != nil {
 		return OrgState{}, nil, ctxOrg{}, err
 	}
-	caHome := filepath.Join(dir, lower, "ca")
-	if err := os.MkdirAll(caHome, 0o755); err != nil {
-		return OrgState{}, nil, ctxOrg{}, err
-	}
-	caKey, err := findKey(filepath.Join(org.CryptoDir, "ca"))
+	ca, err := n.planCA(bins, ports, &org)
 	if err != nil {
 		return OrgState{}, nil, ctxOrg{}, err
 	}
-	ca := &Node{
-		Name: org.CA, Kind: KindCA, Org: name, Host: "localhost", Command: bins.CAServer, Dir: caHome,
-		Log:   filepath.Join(dir, "logs", org.CA+".log"),
-		Ports: map[string]int{PortListen: ports.next(), PortOperations: ports.next()},
-	}
-	ca.Args = []string{"start", "-b", caAdminUser + ":" + org.CAAdminSecret, "--address", "127.0.0.1", "--port", fmt.Sprint(ca.Ports[PortListen]),
-		"--tls.enabled", "--ca.name", org.CAName,
-		// The CA signs with the org's cryptogen CA key, so the
-		// identities it issues are members of the org's MSP.
-		"--ca.certfile", n.caCert(&org), "--ca.keyfile", caKey,
-		"--csr.hosts", "localhost,127.0.0.1"}
-	ca.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"FABRIC_CA_SERVER_HOME=" + caHome,
-		"FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS=" + addr(ca.Ports[PortOperations]),
-		"FABRIC_CA_SERVER_METRICS_PROVIDER=prometheus"}
 	return org, []*Node{peer, ca}, ctxOrg{
 		Name: name, ID: org.MSPID, MSPDir: filepath.Join(org.CryptoDir, "msp"), Policies: peerOrgPolicies(org.MSPID),
-		AnchorPeers: []ctxAnchorPeer{{Host: "127.0.0.1", Port: peer.Ports[PortListen]}},
+		AnchorPeers: []ctxAnchorPeer{{Host: peer.ip(), Port: peer.Ports[PortListen]}},
 	}, nil
 }

@@ -112,9 +112,9 @@ func checkPortFree(port int) error {
 	return l.Close()
 }
 
-// portOpen tells whether something accepts connections on the port.
-func portOpen(port int) bool {
-	c, err := net.DialTimeout("tcp", addr(port), 500*time.Millisecond)
+// portOpen tells whether something accepts connections on host:port.
+func portOpen(address string) bool {
+	c, err := net.DialTimeout("tcp", address, 500*time.Millisecond)
 	if err != nil {
 		return false
 	}
@@ -122,4 +122,31 @@ func portOpen(port int) bool {
 	return true
 }
 
-func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+// loopback is where every node listens unless it has a host of its own
+// (hosts mode: a network namespace with its own address).
+const loopback = "127.0.0.1"
+
+func addr(port int) string { return hostPort(loopback, port) }
+
+func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
+
+// ip is the address the node listens on: its host's, else loopback.
+func (n *Node) ip() string {
+	if n.IP == "" {
+		return loopback
+	}
+	return n.IP
+}
+
+// addrOf is ip:port of one of the node's named ports.
+func (n *Node) addrOf(port string) string { return hostPort(n.ip(), n.Ports[port]) }
+
+// checkPortFree fails with ErrPortBusy when another process listens on
+// the node's named port. A node in a network namespace of its own shares
+// its ports with no process outside the network: nothing to check.
+func (n *Node) checkPortFree(port string) error {
+	if n.Netns != "" {
+		return nil
+	}
+	return checkPortFree(n.Ports[port])
+}

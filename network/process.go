@@ -13,21 +13,6 @@ import (
 	"time"
 )
 
-// procIdentity reads a process's state letter and start time (clock ticks
-// since boot) from /proc. The start time tells a live node from an unrelated
-// process that was given the same PID after a crash.
-func procIdentity(pid int) (state byte, startTicks uint64, err error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	state, startTicks, err = parseProcStat(string(data))
-	if err != nil {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return state, startTicks, nil
-}
-
 // parseProcStat reads the state (field 3) and start time (field 22) of a
 // /proc/<pid>/stat line. The command name (field 2) is in parentheses and
 // may itself contain spaces and parentheses, so fields are counted from the
@@ -84,6 +69,11 @@ func (c *children) start(n *Node) error {
 	defer func() { _ = logf.Close() }()
 	fmt.Fprintf(logf, "\n==== %s starting %s %s\n", time.Now().Format(time.RFC3339), n.Command, strings.Join(n.Args, " "))
 	cmd := exec.Command(n.Command, n.Args...)
+	if n.Netns != "" {
+		// ip netns exec enters the namespace and then execs the node, so
+		// the PID recorded below is the node's own.
+		cmd = exec.Command(ipCommand, append([]string{"netns", "exec", n.Netns, n.Command}, n.Args...)...)
+	}
 	cmd.Dir = n.Dir
 	cmd.Env = n.Env
 	cmd.Stdout = logf

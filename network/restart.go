@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -110,6 +109,9 @@ func (n *Network) start(ctx context.Context) error {
 		n.state.StoppedAt = nil
 		return n.state.save()
 	}
+	if err := ensureHosts(ctx, n.state.Hosts); err != nil {
+		return err
+	}
 	if err := checkStartable(ctx, todo, portReleaseWait); err != nil {
 		return err
 	}
@@ -212,7 +214,7 @@ func startBlockers(nodes []*Node) (errs []error, busy bool) {
 		}
 		slices.Sort(names)
 		for _, name := range names {
-			if err := checkPortFree(nd.Ports[name]); err != nil {
+			if err := nd.checkPortFree(name); err != nil {
 				busy = true
 				errs = append(errs, &NodeError{Node: nd.Name, Log: nd.Log,
 					Err: fmt.Errorf("its %s port %d is taken by another process (%w); the network keeps its ports (profiles, hubs and the channel config name them): free the port and start again", name, nd.Ports[name], err)})
@@ -268,7 +270,7 @@ func (n *Network) channelHeight(ctx context.Context) (uint64, error) {
 			if !processAlive(nd.PID, nd.StartTicks) {
 				continue
 			}
-			m, err := scrapeMetrics(ctx, nd.Ports[PortOperations], n.state.Channel)
+			m, err := scrapeMetrics(ctx, nd.addrOf(PortOperations), n.state.Channel)
 			if err != nil {
 				last = err
 				continue
@@ -325,16 +327,4 @@ func (n *Network) progressf(format string, args ...any) {
 	if n.progress != nil {
 		fmt.Fprintf(n.progress, format, args...)
 	}
-}
-
-// bootIDFile holds the kernel's random ID of the current boot.
-const bootIDFile = "/proc/sys/kernel/random/boot_id"
-
-// currentBootID is the current boot's ID, "" if it cannot be read.
-func currentBootID() string {
-	data, err := os.ReadFile(bootIDFile)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(data))
 }

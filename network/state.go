@@ -52,14 +52,19 @@ type Node struct {
 	PID        int            `json:"pid"`
 	StartTicks uint64         `json:"startTicks,omitempty"` // /proc start time; tells the node from a recycled PID
 	Stopped    bool           `json:"stopped,omitempty"`    // stopped on purpose with StopNode
+	// Hosts mode: the address the node listens on and the network
+	// namespace it runs in (empty: 127.0.0.1 in the root namespace).
+	IP    string `json:"ip,omitempty"`
+	Netns string `json:"netns,omitempty"`
 }
 
 // Running tells whether the node's recorded process (PID and start time)
 // is alive.
 func (n *Node) Running() bool { return processAlive(n.PID, n.StartTicks) }
 
-// Address is the node's main endpoint, 127.0.0.1:<listen port>.
-func (n *Node) Address() string { return addr(n.Ports[PortListen]) }
+// Address is the node's main endpoint, <ip>:<listen port>: 127.0.0.1, or
+// in hosts mode the address of its network namespace.
+func (n *Node) Address() string { return n.addrOf(PortListen) }
 
 // OrgState records one organisation's identities and endpoints.
 type OrgState struct {
@@ -123,6 +128,9 @@ type State struct {
 	// BootID is the kernel's boot ID when the PIDs were recorded: PIDs of
 	// an earlier boot name no process of ours (see forgetOtherBoot).
 	BootID string `json:"bootId,omitempty"`
+	// Hosts is the hosts-mode layout (namespaces, veths, bridge, subnet);
+	// nil for a network on 127.0.0.1.
+	Hosts *HostsState `json:"hosts,omitempty"`
 }
 
 // Values of State.Setup.

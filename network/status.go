@@ -154,12 +154,12 @@ func (n *Network) status(ctx context.Context) *Status {
 						ns.Error = "height: " + err.Error()
 					}
 				case KindOrderer:
-					m, mErr := scrapeMetrics(ctx, nd.Ports[PortOperations], n.state.Channel)
+					m, mErr := scrapeMetrics(ctx, nd.addrOf(PortOperations), n.state.Channel)
 					if mErr == nil {
 						ns.Raft = raftStatus(m)
 					}
 					if hcErr == nil {
-						if info, err := ordererChannelInfo(ctx, hc, nd.Ports[PortAdmin], n.state.Channel); err == nil {
+						if info, err := ordererChannelInfo(ctx, hc, nd.addrOf(PortAdmin), n.state.Channel); err == nil {
 							ns.Height = &info.Height
 						} else {
 							ns.Error = "height: " + err.Error()

@@ -31,6 +31,14 @@ func Up(ctx context.Context, opts Options) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := platformSupported(); err != nil {
+		return nil, err
+	}
+	if opts.Hosts {
+		if err := hostsAvailable(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(opts.StateDir), 0o755); err != nil {
 		return nil, fmt.Errorf("create state dir parent: %w", err)
 	}
@@ -75,6 +83,9 @@ func Up(ctx context.Context, opts Options) (*Network, error) {
 		opts.Logger.WarnContext(ctx, "a port was taken before its node started; starting over with new ports", "err", err)
 		if opts.Progress != nil {
 			fmt.Fprintf(opts.Progress, "a port was taken by another process before its node started; starting over with new ports\n")
+		}
+		if err := removeHosts(ctx, n.state.Hosts); err != nil {
+			return nil, err
 		}
 		if err := os.RemoveAll(opts.StateDir); err != nil {
 			return nil, fmt.Errorf("clean state dir for a new attempt: %w", err)
@@ -124,6 +135,9 @@ func prepareStateDir(ctx context.Context, opts Options) (*State, error) {
 		opts.Logger.InfoContext(ctx, "cleaning the state of a network that was never completely set up", "dir", opts.StateDir)
 		if opts.Progress != nil {
 			fmt.Fprintf(opts.Progress, "found an incomplete network in %s (an earlier up did not finish; no process running): removing it and creating a new one\n", opts.StateDir)
+		}
+		if err := removeHosts(ctx, st.Hosts); err != nil {
+			return nil, err
 		}
 		return nil, os.RemoveAll(opts.StateDir)
 	}
@@ -210,6 +224,13 @@ func (n *Network) up(ctx context.Context, opts Options) error {
 	}); err != nil {
 		return err
 	}
+	if n.state.Hosts != nil {
+		if err := n.step(ctx, fmt.Sprintf("hosts: %d namespaces on bridge %s (%s)", len(n.state.Hosts.Hosts), n.state.Hosts.Bridge, n.state.Hosts.Subnet), func() error {
+			return createHosts(ctx, n.state.Hosts)
+		}); err != nil {
+			return err
+		}
+	}
 	if err := n.step(ctx, fmt.Sprintf("start %d orderers, %d peers, %d CAs", opts.Orderers, len(opts.Orgs), len(opts.Orgs)), func() error {
 		return n.startNodes(ctx, n.state.Nodes)
 	}); err != nil {
@@ -256,91 +277,278 @@ func (n *Network) summary(d time.Duration, what string) {
 	}
 }
 
-// plan generates crypto, allocates ports, writes every node's config and
-// records the network in network.json (before any process starts, so a
-// failure later can always be cleaned up).
+// plan is the step "crypto material and node configs" of docs/network.md:
+// addresses (hosts mode), crypto material, ports, every orderer's and
+// org's node configs, the genesis block, and the record of it all in
+// network.json (before any process starts, so a failure later can always
+// be cleaned up). Each part is one function below, in this order.
 func (n *Network) plan(ctx context.Context, opts Options, src string, bins *Binaries) error {
-	dir := opts.StateDir
-	cryptoDir := filepath.Join(dir, "crypto")
-	const ordererDomain = "iotledger.local"
-	cc := cryptoConfig{OrdererOrgs: []cryptoOrg{{Name: "Orderer", Domain: ordererDomain, EnableNodeOUs: true}}}
-	for i := 1; i <= opts.Orderers; i++ {
-		cc.OrdererOrgs[0].Specs = append(cc.OrdererOrgs[0].Specs, cryptoSpec{Hostname: fmt.Sprintf("orderer%d", i), SANS: loopbackSANs})
+	n.state = newState(opts, src, bins)
+	if opts.Hosts {
+		if err := n.planHostAddresses(ctx, opts); err != nil {
+			return err
+		}
 	}
-	for _, org := range opts.Orgs {
-		cc.PeerOrgs = append(cc.PeerOrgs, peerCryptoOrg(org, ordererDomain))
-	}
-	if err := generateCrypto(ctx, bins.CryptoGen, filepath.Join(dir, "config"), cryptoDir, cc); err != nil {
+	if err := n.generateCryptoMaterial(ctx, opts, bins); err != nil {
 		return err
 	}
-
 	ports, err := newPortAllocator(opts.Orderers*4 + len(opts.Orgs)*5)
 	if err != nil {
 		return err
 	}
+	channel, err := n.planOrderers(opts, bins, ports)
+	if err != nil {
+		return err
+	}
+	if err := n.planOrgs(opts, bins, ports, &channel); err != nil {
+		return err
+	}
+	if err := n.writeGenesisBlock(ctx, bins, channel); err != nil {
+		return err
+	}
+	return n.state.save()
+}
+
+// ordererDomain is the DNS domain of every node: orderers are
+// <name>.iotledger.local, an org's peer peer0.<org>.iotledger.local.
+const ordererDomain = "iotledger.local"
+
+// newState is the record of a network about to be created.
+func newState(opts Options, src string, bins *Binaries) *State {
+	dir := opts.StateDir
 	st := &State{
 		Version: stateVersion, Name: "iotledger", Channel: DefaultChannel, StateDir: dir, SourceDir: src,
 		Binaries: *bins, BatchTimeout: opts.BatchTimeout.String(), EndorsementPolicy: opts.EndorsementPolicy,
 		OrdererDomain:    ordererDomain,
-		OrdererCryptoDir: filepath.Join(cryptoDir, "ordererOrganizations", ordererDomain),
+		OrdererCryptoDir: filepath.Join(cryptoRoot(dir, ordererOrgDirName, opts.Hosts), "ordererOrganizations", ordererDomain),
 		GenesisBlock:     filepath.Join(dir, "config", DefaultChannel+".block"),
 		CreatedAt:        time.Now().UTC(),
 		Setup:            SetupCreating,
 	}
-	n.state = st
-	baseEnv := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "FABRIC_LOGGING_SPEC=" + opts.FabricLogSpec}
+	return st
+}
 
-	var consenters []ctxConsenter
-	var endpoints []string
-	for i := 1; i <= opts.Orderers; i++ {
-		name := fmt.Sprintf("orderer%d", i)
-		host := name + "." + ordererDomain
-		nodeDir := filepath.Join(dir, "nodes", name)
-		tlsDir := filepath.Join(st.OrdererCryptoDir, "orderers", host, "tls")
-		nd := &Node{
-			Name: name, Kind: KindOrderer, Host: host, Command: bins.Orderer, Dir: nodeDir,
-			Env:   append(append([]string{}, baseEnv...), "FABRIC_CFG_PATH="+nodeDir),
-			Log:   filepath.Join(dir, "logs", name+".log"),
-			Ports: map[string]int{PortListen: ports.next(), PortCluster: ports.next(), PortAdmin: ports.next(), PortOperations: ports.next()},
-		}
-		cfg := ordererConfig{
-			MSPID: "OrdererMSP", MSPDir: filepath.Join(st.OrdererCryptoDir, "orderers", host, "msp"), TLSDir: tlsDir,
-			AdminTLSCA: n.ordererTLSCA(), DataDir: filepath.Join(nodeDir, "data"),
-			ListenPort: nd.Ports[PortListen], ClusterPort: nd.Ports[PortCluster], AdminPort: nd.Ports[PortAdmin], OperationsPort: nd.Ports[PortOperations],
-		}
-		if err := writeNodeConfig(bins.SampleConfig, "orderer.yaml", nodeDir, cfg.settings()); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		st.Nodes = append(st.Nodes, nd)
-		consenters = append(consenters, ctxConsenter{
-			Host: "127.0.0.1", Port: nd.Ports[PortCluster],
-			ClientTLSCert: filepath.Join(tlsDir, "server.crt"), ServerTLSCert: filepath.Join(tlsDir, "server.crt"),
-		})
-		endpoints = append(endpoints, nd.Address())
+// ordererOrgDirName is the orderer org's own directory in hosts mode
+// (<state-dir>/ordererorg): its cryptogen output.
+const ordererOrgDirName = "ordererorg"
+
+// cryptoRoot is where cryptogen writes an org's material: <state>/crypto
+// for every org, or in hosts mode the org's own <state>/<org>/crypto, so
+// that no org's directory holds another org's keys.
+func cryptoRoot(stateDir, orgDir string, hosts bool) string {
+	if hosts {
+		return filepath.Join(stateDir, orgDir, "crypto")
 	}
+	return filepath.Join(stateDir, "crypto")
+}
 
-	builder, err := writeCCaaSBuilder(filepath.Join(dir, "builders", "ccaas"))
+// planHostAddresses (hosts mode) names a namespace for every orderer and
+// org and chooses the network's /24 away from every route and address of
+// the machine; Up creates them after the record is saved.
+func (n *Network) planHostAddresses(ctx context.Context, opts Options) error {
+	var names []string
+	for i := 1; i <= opts.Orderers; i++ {
+		names = append(names, fmt.Sprintf("orderer%d", i))
+	}
+	for _, org := range opts.Orgs {
+		names = append(names, strings.ToLower(org))
+	}
+	used, err := usedPrefixes(ctx)
 	if err != nil {
 		return err
 	}
-	var appOrgs []ctxOrg
+	hs, err := planHosts(opts.StateDir, names, used)
+	if err != nil {
+		return err
+	}
+	n.state.Hosts = hs
+	return nil
+}
+
+// nodeSANs are the names and addresses besides its host name that a node's
+// TLS server certificate carries: loopback, or in hosts mode the address
+// of its namespace.
+func (n *Network) nodeSANs(host string) []string {
+	if h := n.state.Hosts.host(host); h != nil {
+		return []string{h.IP}
+	}
+	return loopbackSANs
+}
+
+// place puts a node on its host (hosts mode): its namespace and address.
+func (n *Network) place(nd *Node, host string) {
+	if h := n.state.Hosts.host(host); h != nil {
+		nd.IP, nd.Netns = h.IP, h.Netns
+	}
+}
+
+// generateCryptoMaterial runs cryptogen for the orderers, the peers and the
+// org admins: once for all orgs, or in hosts mode once per org into the
+// org's own directory.
+func (n *Network) generateCryptoMaterial(ctx context.Context, opts Options, bins *Binaries) error {
+	dir := opts.StateDir
+	orderers := cryptoOrg{Name: "Orderer", Domain: ordererDomain, EnableNodeOUs: true}
+	for i := 1; i <= opts.Orderers; i++ {
+		name := fmt.Sprintf("orderer%d", i)
+		orderers.Specs = append(orderers.Specs, cryptoSpec{Hostname: name, SANS: n.nodeSANs(name)})
+	}
+	var peerOrgs []cryptoOrg
+	for _, org := range opts.Orgs {
+		lower := strings.ToLower(org)
+		co := peerCryptoOrg(org, ordererDomain)
+		co.Template.SANS = n.nodeSANs(lower)
+		peerOrgs = append(peerOrgs, co)
+	}
+	configDir := filepath.Join(dir, "config")
+	if !opts.Hosts {
+		return generateCrypto(ctx, bins.CryptoGen, filepath.Join(configDir, "crypto-config.yaml"), cryptoRoot(dir, "", false),
+			cryptoConfig{OrdererOrgs: []cryptoOrg{orderers}, PeerOrgs: peerOrgs})
+	}
+	if err := generateCrypto(ctx, bins.CryptoGen, filepath.Join(configDir, "crypto-config."+ordererOrgDirName+".yaml"),
+		cryptoRoot(dir, ordererOrgDirName, true), cryptoConfig{OrdererOrgs: []cryptoOrg{orderers}}); err != nil {
+		return err
+	}
+	for i, org := range opts.Orgs {
+		lower := strings.ToLower(org)
+		if err := generateCrypto(ctx, bins.CryptoGen, filepath.Join(configDir, "crypto-config."+lower+".yaml"),
+			cryptoRoot(dir, lower, true), cryptoConfig{PeerOrgs: peerOrgs[i : i+1]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// baseEnv is the environment every Fabric node starts with.
+func baseEnv(opts Options) []string {
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "FABRIC_LOGGING_SPEC=" + opts.FabricLogSpec}
+}
+
+// planOrderers records every orderer with its ports and writes its
+// orderer.yaml; it returns the channel's orderer part (consenters and
+// endpoints) for the genesis block.
+func (n *Network) planOrderers(opts Options, bins *Binaries, ports *portAllocator) (channelConfigInput, error) {
+	st := n.state
+	in := channelConfigInput{OrdererMSPDir: filepath.Join(st.OrdererCryptoDir, "msp"), BatchTimeout: opts.BatchTimeout, MaxMessageCount: opts.MaxMessageCount}
+	for i := 1; i <= opts.Orderers; i++ {
+		name := fmt.Sprintf("orderer%d", i)
+		host := name + "." + ordererDomain
+		nodeDir := filepath.Join(st.StateDir, "nodes", name)
+		tlsDir := filepath.Join(st.OrdererCryptoDir, "orderers", host, "tls")
+		nd := &Node{
+			Name: name, Kind: KindOrderer, Host: host, Command: bins.Orderer, Dir: nodeDir,
+			Env:   append(baseEnv(opts), "FABRIC_CFG_PATH="+nodeDir),
+			Log:   filepath.Join(st.StateDir, "logs", name+".log"),
+			Ports: map[string]int{PortListen: ports.next(), PortCluster: ports.next(), PortAdmin: ports.next(), PortOperations: ports.next()},
+		}
+		n.place(nd, name)
+		cfg := ordererConfig{
+			MSPID: "OrdererMSP", MSPDir: filepath.Join(st.OrdererCryptoDir, "orderers", host, "msp"), TLSDir: tlsDir,
+			AdminTLSCA: n.ordererTLSCA(), DataDir: filepath.Join(nodeDir, "data"), IP: nd.ip(),
+			ListenPort: nd.Ports[PortListen], ClusterPort: nd.Ports[PortCluster], AdminPort: nd.Ports[PortAdmin], OperationsPort: nd.Ports[PortOperations],
+		}
+		if err := writeNodeConfig(bins.SampleConfig, "orderer.yaml", nodeDir, cfg.settings()); err != nil {
+			return in, fmt.Errorf("%s: %w", name, err)
+		}
+		st.Nodes = append(st.Nodes, nd)
+		in.Consenters = append(in.Consenters, ctxConsenter{
+			Host: nd.ip(), Port: nd.Ports[PortCluster],
+			ClientTLSCert: filepath.Join(tlsDir, "server.crt"), ServerTLSCert: filepath.Join(tlsDir, "server.crt"),
+		})
+		in.OrdererEndpoints = append(in.OrdererEndpoints, nd.Address())
+	}
+	return in, nil
+}
+
+// planOrgs records every org with its peer and CA (planPeerOrg: planPeer,
+// planCA) and adds the org, with its anchor peer, to the channel's config.
+func (n *Network) planOrgs(opts Options, bins *Binaries, ports *portAllocator, channel *channelConfigInput) error {
+	st := n.state
+	builder, err := writeCCaaSBuilder(filepath.Join(st.StateDir, "builders", "ccaas"))
+	if err != nil {
+		return err
+	}
 	for _, name := range opts.Orgs {
-		org, nodes, appOrg, err := n.planPeerOrg(name, filepath.Join(cryptoDir, "peerOrganizations"), bins, builder, baseEnv, ports)
+		org, nodes, appOrg, err := n.planPeerOrg(name, filepath.Join(cryptoRoot(st.StateDir, strings.ToLower(name), opts.Hosts), "peerOrganizations"),
+			bins, builder, baseEnv(opts), ports)
 		if err != nil {
 			return err
 		}
 		st.Nodes = append(st.Nodes, nodes...)
 		st.Orgs = append(st.Orgs, org)
-		appOrgs = append(appOrgs, appOrg)
+		channel.PeerOrgs = append(channel.PeerOrgs, appOrg)
 	}
-	if err := generateGenesisBlock(ctx, bins.ConfigTxGen, filepath.Join(dir, "config"), st.Channel, st.GenesisBlock,
-		buildConfigTx(channelConfigInput{
-			OrdererMSPDir: filepath.Join(st.OrdererCryptoDir, "msp"), OrdererEndpoints: endpoints, Consenters: consenters,
-			PeerOrgs: appOrgs, BatchTimeout: opts.BatchTimeout, MaxMessageCount: opts.MaxMessageCount,
-		})); err != nil {
-		return err
+	return nil
+}
+
+// planPeer records an org's peer and writes its core.yaml.
+func (n *Network) planPeer(env []string, bins *Binaries, ports *portAllocator, org *OrgState, builder string) (*Node, error) {
+	dir := n.state.StateDir
+	host := "peer0." + org.Domain
+	nodeDir := filepath.Join(dir, "nodes", org.Peer)
+	peer := &Node{
+		Name: org.Peer, Kind: KindPeer, Org: org.Name, Host: host, Command: bins.Peer, Args: []string{"node", "start"}, Dir: nodeDir,
+		Env:   append(append([]string{}, env...), "FABRIC_CFG_PATH="+nodeDir),
+		Log:   filepath.Join(dir, "logs", org.Peer+".log"),
+		Ports: map[string]int{PortListen: ports.next(), PortChaincode: ports.next(), PortOperations: ports.next()},
 	}
-	return st.save()
+	n.place(peer, strings.ToLower(org.Name))
+	pc := peerConfig{
+		ID: host, MSPID: org.MSPID, MSPDir: filepath.Join(org.CryptoDir, "peers", host, "msp"),
+		TLSDir: filepath.Join(org.CryptoDir, "peers", host, "tls"), DataDir: filepath.Join(nodeDir, "data"), IP: peer.ip(),
+		ListenPort: peer.Ports[PortListen], ChaincodePort: peer.Ports[PortChaincode], OperationsPort: peer.Ports[PortOperations],
+		BuilderDir: builder, Gossip: localGossip,
+	}
+	if err := writeNodeConfig(bins.SampleConfig, "core.yaml", nodeDir, pc.settings()); err != nil {
+		return nil, fmt.Errorf("%s: %w", org.Peer, err)
+	}
+	return peer, nil
+}
+
+// planCA records an org's Fabric CA (signing with the org's cryptogen CA
+// key) and its bootstrap admin's secret.
+func (n *Network) planCA(bins *Binaries, ports *portAllocator, org *OrgState) (*Node, error) {
+	dir := n.state.StateDir
+	var err error
+	org.CAAdminSecret, err = randomSecret()
+	if err != nil {
+		return nil, err
+	}
+	caHome := filepath.Join(dir, strings.ToLower(org.Name), "ca")
+	if err := os.MkdirAll(caHome, 0o755); err != nil {
+		return nil, err
+	}
+	caKey, err := findKey(filepath.Join(org.CryptoDir, "ca"))
+	if err != nil {
+		return nil, err
+	}
+	ca := &Node{
+		Name: org.CA, Kind: KindCA, Org: org.Name, Host: "localhost", Command: bins.CAServer, Dir: caHome,
+		Log:   filepath.Join(dir, "logs", org.CA+".log"),
+		Ports: map[string]int{PortListen: ports.next(), PortOperations: ports.next()},
+	}
+	csrHosts := "localhost,127.0.0.1"
+	if h := n.state.Hosts.host(strings.ToLower(org.Name)); h != nil {
+		n.place(ca, h.Name)
+		ca.Host = "ca." + org.Domain
+		csrHosts = ca.Host + "," + h.IP
+	}
+	ca.Args = []string{"start", "-b", caAdminUser + ":" + org.CAAdminSecret, "--address", ca.ip(), "--port", fmt.Sprint(ca.Ports[PortListen]),
+		"--tls.enabled", "--ca.name", org.CAName,
+		// The CA signs with the org's cryptogen CA key, so the
+		// identities it issues are members of the org's MSP.
+		"--ca.certfile", n.caCert(org), "--ca.keyfile", caKey,
+		"--csr.hosts", csrHosts}
+	ca.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"FABRIC_CA_SERVER_HOME=" + caHome,
+		"FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS=" + ca.addrOf(PortOperations),
+		"FABRIC_CA_SERVER_METRICS_PROVIDER=prometheus"}
+	return ca, nil
+}
+
+// writeGenesisBlock has configtxgen write the channel's genesis block.
+func (n *Network) writeGenesisBlock(ctx context.Context, bins *Binaries, channel channelConfigInput) error {
+	return generateGenesisBlock(ctx, bins.ConfigTxGen, filepath.Join(n.state.StateDir, "config"), n.state.Channel, n.state.GenesisBlock,
+		buildConfigTx(channel))
 }
 
 func writeNodeConfig(sampleDir, file, nodeDir string, settings []yamlSetting) error {
@@ -362,8 +570,8 @@ func findKey(dir string) (string, error) {
 // free, and waits until each is healthy.
 func (n *Network) startNodes(ctx context.Context, nodes []*Node) error {
 	for _, nd := range nodes {
-		for pname, p := range nd.Ports {
-			if err := checkPortFree(p); err != nil {
+		for pname := range nd.Ports {
+			if err := nd.checkPortFree(pname); err != nil {
 				return &NodeError{Node: nd.Name, Log: nd.Log, Err: fmt.Errorf("%s port: %w", pname, err)}
 			}
 		}
@@ -396,14 +604,14 @@ func (n *Network) createChannel(ctx context.Context) error {
 		return err
 	}
 	for _, o := range n.state.nodesOf(KindOrderer) {
-		if err := joinOrderer(ctx, hc, o.Ports[PortAdmin], n.state.GenesisBlock); err != nil {
+		if err := joinOrderer(ctx, hc, o.addrOf(PortAdmin), n.state.GenesisBlock); err != nil {
 			return nodeFailure(o, err)
 		}
 	}
 	// Wait for the channel to work (a Raft leader), then join the peers.
 	if err := retry(ctx, 60*time.Second, func() error {
 		for _, o := range n.state.nodesOf(KindOrderer) {
-			info, err := ordererChannelInfo(ctx, hc, o.Ports[PortAdmin], n.state.Channel)
+			info, err := ordererChannelInfo(ctx, hc, o.addrOf(PortAdmin), n.state.Channel)
 			if err != nil {
 				return nodeFailure(o, err)
 			}

@@ -44,6 +44,7 @@ const (
 
 type demoOptions struct {
 	keep     bool
+	hosts    bool
 	duration time.Duration
 	stateDir string
 	devices  int
@@ -77,6 +78,7 @@ off, verifies a reading's Merkle proof offline, prints a summary and tears the n
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&o.hosts, "hosts", false, "bring the network up in hosts mode (a network namespace per org and orderer; Linux, as root)")
 	f.BoolVar(&o.keep, "keep", false, "leave the network running afterwards (explore it with the CLI; stop it with `iotledger network down`)")
 	f.DurationVar(&o.duration, "duration", 60*time.Second, "how long the simulated devices run")
 	f.StringVar(&o.stateDir, "state-dir", network.DefaultStateDir(), "network state directory")
@@ -146,7 +148,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions, g *globalOptions
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
 
 	d.step("Bringing up a Fabric v2.5 network: 3 Raft orderers, %s (hospital) and %s (logistics), a peer and a CA each", hospitalOrg, logisticsOrg)
-	net, err := network.Up(ctx, network.Options{StateDir: o.stateDir, Progress: indent(out), Logger: d.log})
+	net, err := network.Up(ctx, network.Options{StateDir: o.stateDir, Progress: indent(out), Logger: d.log, Hosts: o.hosts})
 	ownNetwork := true
 	if errors.Is(err, network.ErrAlreadyUp) {
 		d.say("a network is already up at %s: using it (and leaving it up)", o.stateDir)

@@ -100,6 +100,7 @@ removed and created anew. Only ` + "`network down`" + ` removes a complete netwo
 	f.StringVar(&opts.ChaincodePackage, "chaincode", network.DefaultChaincodePackage, "Go main package of the iotledger chaincode server")
 	f.StringVar(&sourceDir, "source-dir", "", "iotledger source tree (default: found from the working directory)")
 	f.StringVar(&opts.FabricLogSpec, "fabric-log-spec", "info", "FABRIC_LOGGING_SPEC of orderers and peers")
+	f.BoolVar(&opts.Hosts, "hosts", false, "hosts mode: every org and every orderer in a network namespace of its own, on a bridge (Linux, as root)")
 	return cmd
 }
 

@@ -90,7 +90,8 @@ func Start(t testing.TB) string {
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
 	initdb.Dir = dir
 	initdb.Env = environment(dir)
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	dieWithParent(initdb.SysProcAttr)
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("pgtest: %s: %v\n%s", bin.initdb, err, out)
 	}
@@ -262,10 +263,10 @@ func start(postgres, dir, data string, port int, cred *syscall.Credential) (*ser
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: cred,
-		// Dies with the test binary; its workers notice and exit too.
-		Pdeathsig: syscall.SIGKILL,
-		Setpgid:   true, // no terminal signals from the test's process group
+		Setpgid:    true, // no terminal signals from the test's process group
 	}
+	// Dies with the test binary; its workers notice and exit too.
+	dieWithParent(cmd.SysProcAttr)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", postgres, err)
 	}

@@ -20,9 +20,14 @@ import (
 	"github.com/iotledger/iotledger/test/testnet"
 )
 
-var testNet *network.Network
+var (
+	testNet *network.Network
+	// iotledgerBin is the CLI built for the tests that run it as a process
+	// (the hosts-mode hub).
+	iotledgerBin string
+)
 
-func TestMain(m *testing.M) { os.Exit(testnet.Run(m, &testNet)) }
+func TestMain(m *testing.M) { os.Exit(testnet.RunWithCLI(m, &testNet, &iotledgerBin)) }
 
 // refChaincode is the raw Put/Get reference chaincode: the network tests use
 // it so that they do not depend on the iotledger chaincode's transactions.

@@ -726,7 +726,7 @@ func (t *txn) deviceHistory(id string) ([]api.DeviceHistoryEntry, error) {
 	if err != nil {
 		return nil, internal("reading device history", err)
 	}
-	defer func() { _ = it.Close() }()
+	defer closeQuery(it)
 	out := []api.DeviceHistoryEntry{}
 	for it.HasNext() {
 		m, err := it.Next()

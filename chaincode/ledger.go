@@ -262,8 +262,22 @@ type kv struct {
 	Value []byte
 }
 
+// closeQuery ends a range, partial-key or history query. A Fabric 2.5 peer
+// ends a query itself when it sends the last of its results (a response
+// without HasMore: core/chaincode/query_response_generator.go), so Close
+// after the end is one more round trip to the peer that does nothing; only
+// a query left before its end is closed.
+func closeQuery(it interface {
+	HasNext() bool
+	Close() error
+}) {
+	if it.HasNext() {
+		_ = it.Close()
+	}
+}
+
 func drain(it shim.StateQueryIteratorInterface) ([]kv, error) {
-	defer func() { _ = it.Close() }()
+	defer closeQuery(it)
 	var out []kv
 	for it.HasNext() {
 		r, err := it.Next()

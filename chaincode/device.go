@@ -342,6 +342,9 @@ func (t *txn) enroll(req api.EnrollRequest) (*api.Device, *api.Event, error) {
 	if err := t.saveKey(d); err != nil {
 		return nil, nil, err
 	}
+	if err := t.ensurePolicySet(d.Owner); err != nil {
+		return nil, nil, err
+	}
 	if d.Private {
 		// Its replay state will start empty: it has no readings of the
 		// first layout to look up (legacy.go).
@@ -676,6 +679,9 @@ func (t *txn) acceptTransfer(id string) (*api.Device, *api.Event, error) {
 		return nil, nil, err
 	}
 	if err := t.saveDevice(&next); err != nil {
+		return nil, nil, err
+	}
+	if err := t.ensurePolicySet(next.Owner); err != nil {
 		return nil, nil, err
 	}
 	// The device's keys move under the new owner's endorsement too (its new

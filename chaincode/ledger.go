@@ -47,7 +47,8 @@ const (
 	kindDeviceType  = "dev-type"  // dev-type~<owner msp>~<type>~<id> → 0x00
 	kindDeviceGroup = "dev-group" // dev-group~<owner msp>~<group>~<id> → 0x00
 	kindDeviceKey   = "key"       // key~<device>~<keyId> → PEM of a key the device has held
-	kindPolicy      = "pol"       // pol~<owner msp>~<id> → api.Policy
+	kindPolicy      = "pol"       // pol~<owner msp>~<id> → api.Policy (first layout: read until the org has a policy set)
+	kindPolicySet   = "pol-set"   // pol-set~<owner msp> → storedPolicySet: all of the org's policies (policyset.go)
 	kindRule        = "rule"      // rule~<owner msp>~<id> → api.Rule
 	kindBatch       = "batch"     // batch~<txid> → api.BatchRecord
 	kindReplay      = "rs"        // rs~<device> → replay state (replay.go)

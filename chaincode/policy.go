@@ -119,7 +119,7 @@ func (t *txn) putPolicy(p api.Policy) (*api.Policy, *api.Event, error) {
 	next := slices.DeleteFunc(slices.Clone(set.policies), func(q api.Policy) bool { return q.ID == p.ID })
 	i, _ := slices.BinarySearchFunc(next, p.ID, func(q api.Policy, id string) int { return strings.Compare(q.ID, id) })
 	next = slices.Insert(next, i, p)
-	if err := t.savePolicySet(set, next); err != nil {
+	if err := t.savePolicySet(set, next, true); err != nil {
 		return nil, nil, err
 	}
 	return &p, &api.Event{Type: api.EventPolicyChanged, PolicyID: p.ID}, nil
@@ -182,7 +182,7 @@ func (t *txn) deletePolicy(ref string) (struct{}, *api.Event, error) {
 		return struct{}{}, nil, err
 	}
 	next := slices.DeleteFunc(slices.Clone(set.policies), func(q api.Policy) bool { return q.ID == p.ID })
-	if err := t.savePolicySet(set, next); err != nil {
+	if err := t.savePolicySet(set, next, true); err != nil {
 		return struct{}{}, nil, err
 	}
 	return struct{}{}, &api.Event{Type: api.EventPolicyChanged, PolicyID: p.ID}, nil

@@ -15,7 +15,8 @@ import (
 // them all, and a point read costs the peer a fraction of the range query
 // over pol~<owner>~<id> keys that the first layout needed (see
 // docs/decisions.md, "Policies in one key per org"). The set is versioned,
-// endorsed by its owner only once created, and readable by every member.
+// endorsed by its owner only once the owner changed a policy in it, and
+// readable by every member.
 //
 // Ledgers of the first layout keep working: an org without a set has its
 // policies read from its pol~ keys, and the org's first transaction that
@@ -153,10 +154,10 @@ func (s *orgPolicies) find(id string) (api.Policy, bool) {
 }
 
 // savePolicySet writes an org's policies as its set, the next version, and
-// deletes the first-layout keys they were read from. Creating the set needs
-// the channel's endorsement policy, like any new key; from then on the
-// owner's peers alone endorse its changes.
-func (t *txn) savePolicySet(s *orgPolicies, policies []api.Policy) error {
+// deletes the first-layout keys they were read from. With restrict, the set
+// is put under its owner's endorsement alone (creating it needs the
+// channel's endorsement policy, like any new key).
+func (t *txn) savePolicySet(s *orgPolicies, policies []api.Policy, restrict bool) error {
 	k, err := policySetKey(s.owner)
 	if err != nil {
 		return err
@@ -165,8 +166,10 @@ func (t *txn) savePolicySet(s *orgPolicies, policies []api.Policy) error {
 	if err := putJSON(t.l, k, next); err != nil {
 		return err
 	}
-	if err := restrictTo(t.l, []string{s.owner}, k); err != nil {
-		return err
+	if restrict {
+		if err := restrictTo(t.l, []string{s.owner}, k); err != nil {
+			return err
+		}
 	}
 	for _, lk := range s.legacy {
 		if err := del(t.l, lk); err != nil {
@@ -182,6 +185,14 @@ func (t *txn) savePolicySet(s *orgPolicies, policies []api.Policy) error {
 // channel's endorsement call it for the caller's org (enrolment, an
 // accepted transfer), so that every org that has devices under this
 // chaincode has its set, and a decision on its devices one point read.
+//
+// The set is left under the channel's endorsement policy here; the org's
+// next policy change restricts it to the org. An org's first enrolments
+// often come many at once, and every one of them finds no set and creates
+// it: had the first in a block also set the key's endorsement policy,
+// Fabric would invalidate the others as ENDORSEMENT_POLICY_FAILURE, which
+// clients do not retry; as it is, they fail as MVCC_READ_CONFLICT and are
+// retried as new transactions, which find the set.
 func (t *txn) ensurePolicySet(owner string) error {
 	s, err := t.orgPolicySet(owner)
 	if err != nil {
@@ -190,5 +201,5 @@ func (t *txn) ensurePolicySet(owner string) error {
 	if s.version > 0 {
 		return nil
 	}
-	return t.savePolicySet(s, slices.Clone(s.policies))
+	return t.savePolicySet(s, slices.Clone(s.policies), false)
 }

@@ -150,7 +150,11 @@ func TestFirstLayoutPoliciesKeepWorkingAndMoveIntoTheSet(t *testing.T) {
 			})
 			require.NoError(t, err)
 		}},
-		{"an enrolment", func(t *testing.T, w *world) { w.enroll(org1Operator, "d2", "fridge") }},
+		{"an enrolment", func(t *testing.T, w *world) {
+			w.enroll(org1Operator, "d2", "fridge")
+			require.NotContains(t, w.lastTx.sbe, ckey(t, kindPolicySet, "Org1MSP"),
+				"an enrolment leaves the set's endorsement policy alone: concurrent first enrolments then conflict as MVCC, which is retried")
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
@@ -202,11 +206,14 @@ func TestFirstLayoutPoliciesKeepWorkingAndMoveIntoTheSet(t *testing.T) {
 			require.NoError(t, err)
 			require.Zero(t, calls["GetStateByPartialCompositeKey"])
 
-			_, err = w.putPolicy(org1Operator, grant("d-later", []string{"msp:Org2MSP"}, []string{api.ActionDeviceRead}, []string{"*"}))
-			require.NoError(t, err)
-			require.Equal(t, []string{"Org1MSP"}, w.lastTx.required, "once created, the set is its owner's alone to change")
+			for range 2 {
+				_, err = w.putPolicy(org1Operator, grant("d-later", []string{"msp:Org2MSP"}, []string{api.ActionDeviceRead}, []string{"*"}))
+				require.NoError(t, err)
+			}
+			require.Equal(t, []string{"Org1MSP"}, w.lastTx.required, "once the owner changed a policy in it, the set is its owner's alone to change")
+			require.Equal(t, []string{"Org1MSP"}, w.endorsers(ckey(t, kindPolicySet, "Org1MSP")))
 			s, _ = w.storedSet("Org1MSP")
-			require.Equal(t, 2, s.Version)
+			require.Equal(t, 3, s.Version)
 		})
 	}
 }

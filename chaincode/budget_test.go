@@ -49,9 +49,14 @@ func heaviestCondition(t *testing.T, term func(i int) string, tail string, valid
 }
 
 // writeDirectly stores a document under an org's key the way a member
-// running a modified chaincode behind its own peer can: no validation.
+// running a modified chaincode behind its own peer can: no validation. A
+// policy goes into the org's policy set, where the chaincode keeps them.
 func (w *world) writeDirectly(kind, owner, id string, doc any) {
 	w.t.Helper()
+	if p, ok := doc.(api.Policy); ok && kind == kindPolicy {
+		w.writePolicyIntoSet(owner, p)
+		return
+	}
 	b, err := json.Marshal(doc)
 	require.NoError(w.t, err)
 	w.state[ckey(w.t, kind, owner, id)] = b

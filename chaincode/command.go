@@ -396,7 +396,7 @@ func (t *txn) privateCommands(device string) ([]kv, error) {
 	if err != nil {
 		return nil, api.Errorf(api.CodeFailedPrecondition, fmt.Sprintf("the commands of private device %s are in the private data of %s, which this peer cannot read (%v): evaluate on a peer of %s", device, org, err, org))
 	}
-	defer func() { _ = it.Close() }()
+	defer closeQuery(it)
 	var out []kv
 	for it.HasNext() && len(out) < maxPrivateCommands {
 		r, err := it.Next()

@@ -342,6 +342,9 @@ func (t *txn) enroll(req api.EnrollRequest) (*api.Device, *api.Event, error) {
 	if err := t.saveKey(d); err != nil {
 		return nil, nil, err
 	}
+	if err := t.ensurePolicySet(d.Owner); err != nil {
+		return nil, nil, err
+	}
 	if d.Private {
 		// Its replay state will start empty: it has no readings of the
 		// first layout to look up (legacy.go).
@@ -678,6 +681,9 @@ func (t *txn) acceptTransfer(id string) (*api.Device, *api.Event, error) {
 	if err := t.saveDevice(&next); err != nil {
 		return nil, nil, err
 	}
+	if err := t.ensurePolicySet(next.Owner); err != nil {
+		return nil, nil, err
+	}
 	// The device's keys move under the new owner's endorsement too (its new
 	// index keys were created for the new owner by writeIndexes).
 	keys, err := scanAll(t.l, kindDeviceKey, id)
@@ -726,7 +732,7 @@ func (t *txn) deviceHistory(id string) ([]api.DeviceHistoryEntry, error) {
 	if err != nil {
 		return nil, internal("reading device history", err)
 	}
-	defer func() { _ = it.Close() }()
+	defer closeQuery(it)
 	out := []api.DeviceHistoryEntry{}
 	for it.HasNext() {
 		m, err := it.Next()

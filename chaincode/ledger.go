@@ -47,7 +47,8 @@ const (
 	kindDeviceType  = "dev-type"  // dev-type~<owner msp>~<type>~<id> → 0x00
 	kindDeviceGroup = "dev-group" // dev-group~<owner msp>~<group>~<id> → 0x00
 	kindDeviceKey   = "key"       // key~<device>~<keyId> → PEM of a key the device has held
-	kindPolicy      = "pol"       // pol~<owner msp>~<id> → api.Policy
+	kindPolicy      = "pol"       // pol~<owner msp>~<id> → api.Policy (first layout: read until the org has a policy set)
+	kindPolicySet   = "pol-set"   // pol-set~<owner msp> → storedPolicySet: all of the org's policies (policyset.go)
 	kindRule        = "rule"      // rule~<owner msp>~<id> → api.Rule
 	kindBatch       = "batch"     // batch~<txid> → api.BatchRecord
 	kindReplay      = "rs"        // rs~<device> → replay state (replay.go)
@@ -262,8 +263,22 @@ type kv struct {
 	Value []byte
 }
 
+// closeQuery ends a range, partial-key or history query. A Fabric 2.5 peer
+// ends a query itself when it sends the last of its results (a response
+// without HasMore: core/chaincode/query_response_generator.go), so Close
+// after the end is one more round trip to the peer that does nothing; only
+// a query left before its end is closed.
+func closeQuery(it interface {
+	HasNext() bool
+	Close() error
+}) {
+	if it.HasNext() {
+		_ = it.Close()
+	}
+}
+
 func drain(it shim.StateQueryIteratorInterface) ([]kv, error) {
-	defer func() { _ = it.Close() }()
+	defer closeQuery(it)
 	var out []kv
 	for it.HasNext() {
 		r, err := it.Next()

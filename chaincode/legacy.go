@@ -87,7 +87,7 @@ func (t *txn) firstLegacySeq(device string, from uint64) (uint64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	defer func() { _ = it.Close() }()
+	defer closeQuery(it)
 	if !it.HasNext() {
 		return 0, false, nil
 	}

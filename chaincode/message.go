@@ -150,7 +150,7 @@ func (t *txn) checkMailbox(to string) error {
 	if err != nil {
 		return internal("querying messages", err)
 	}
-	defer func() { _ = it.Close() }()
+	defer closeQuery(it)
 	n := 0
 	for it.HasNext() && n < maxPendingMessages {
 		if _, err := it.Next(); err != nil {

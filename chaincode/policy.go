@@ -38,8 +38,7 @@ func (c *PolicyContract) Put(ctx contractapi.TransactionContextInterface, policy
 // Get returns a policy: "<id>" of the caller's org or "<MSP ID>/<id>".
 func (c *PolicyContract) Get(ctx contractapi.TransactionContextInterface, id string) (string, error) {
 	return evaluate(c.e, ctx, func(t *txn) (*api.Policy, error) {
-		p, _, err := t.loadPolicy(id)
-		return p, err
+		return t.loadPolicy(id)
 	})
 }
 
@@ -111,7 +110,16 @@ func (t *txn) putPolicy(p api.Policy) (*api.Policy, *api.Event, error) {
 	if err := t.policyFits(p); err != nil {
 		return nil, nil, err
 	}
-	if err := putOrgDoc(t, kindPolicy, p.Owner, p.ID, &p, func(p *api.Policy) *int { return &p.Version }); err != nil {
+	set, err := t.orgPolicySet(p.Owner)
+	if err != nil {
+		return nil, nil, err
+	}
+	old, _ := set.find(p.ID)
+	p.Version = old.Version + 1
+	next := slices.DeleteFunc(slices.Clone(set.policies), func(q api.Policy) bool { return q.ID == p.ID })
+	i, _ := slices.BinarySearchFunc(next, p.ID, func(q api.Policy, id string) int { return strings.Compare(q.ID, id) })
+	next = slices.Insert(next, i, p)
+	if err := t.savePolicySet(set, next, true); err != nil {
 		return nil, nil, err
 	}
 	return &p, &api.Event{Type: api.EventPolicyChanged, PolicyID: p.ID}, nil
@@ -141,30 +149,82 @@ func (t *txn) policyFits(p api.Policy) error {
 // loadPolicy reads a policy. Policies are readable by every channel member:
 // the world state is replicated to every member's peer anyway, and knowing
 // who has been granted what is what an audit needs.
-func (t *txn) loadPolicy(ref string) (*api.Policy, string, error) {
-	return loadOrgDoc[api.Policy](t, kindPolicy, "policy", ref)
+func (t *txn) loadPolicy(ref string) (*api.Policy, error) {
+	owner, id, err := t.splitRef("policy", ref)
+	if err != nil {
+		return nil, err
+	}
+	set, ok, err := t.storedPolicySet(owner)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		p, _, err := loadOrgDoc[api.Policy](t, kindPolicy, "policy", ref)
+		return p, err
+	}
+	p, ok := set.find(id)
+	if !ok {
+		return nil, api.Errorf(api.CodeNotFound, fmt.Sprintf("policy %q of %s does not exist", id, owner))
+	}
+	return &p, nil
 }
 
 func (t *txn) deletePolicy(ref string) (struct{}, *api.Event, error) {
-	p, k, err := t.loadPolicy(ref)
+	p, err := t.loadPolicy(ref)
 	if err != nil {
 		return struct{}{}, nil, err
 	}
 	if err := t.authorize(api.ActionPolicyManage, orgResource(p.Owner, "policy", p.ID)); err != nil {
 		return struct{}{}, nil, err
 	}
-	if err := del(t.l, k); err != nil {
+	set, err := t.orgPolicySet(p.Owner)
+	if err != nil {
+		return struct{}{}, nil, err
+	}
+	next := slices.DeleteFunc(slices.Clone(set.policies), func(q api.Policy) bool { return q.ID == p.ID })
+	if err := t.savePolicySet(set, next, true); err != nil {
 		return struct{}{}, nil, err
 	}
 	return struct{}{}, &api.Event{Type: api.EventPolicyChanged, PolicyID: p.ID}, nil
 }
 
+// listPolicies reads one page of an org's policies in ID order. The
+// bookmark of a policy set's listing is the ID the next page starts at.
 func (t *txn) listPolicies(q api.PolicyQuery) (*api.PolicyPage, error) {
-	ps, bookmark, err := listOrgDocs[api.Policy](t, kindPolicy, "policy", q.Owner, q.PageSize, q.Bookmark)
+	owner := q.Owner
+	if owner == "" {
+		owner = t.caller.MSPID
+	}
+	if err := reading.ValidateID("owner", owner); err != nil {
+		return nil, invalidArg(err)
+	}
+	set, ok, err := t.storedPolicySet(owner)
 	if err != nil {
 		return nil, err
 	}
-	return &api.PolicyPage{Policies: ps, Bookmark: bookmark}, nil
+	if !ok {
+		ps, bookmark, err := listOrgDocs[api.Policy](t, kindPolicy, "policy", owner, q.PageSize, q.Bookmark)
+		if err != nil {
+			return nil, err
+		}
+		return &api.PolicyPage{Policies: ps, Bookmark: bookmark}, nil
+	}
+	size, err := pageSize(q.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	if q.Bookmark != "" {
+		if err := reading.ValidateID("bookmark", q.Bookmark); err != nil {
+			return nil, api.Errorf(api.CodeInvalidArgument, fmt.Sprintf("cannot list policies: %v (is the bookmark from an earlier page of the same listing?)", err))
+		}
+	}
+	from, _ := slices.BinarySearchFunc(set.policies, q.Bookmark, func(p api.Policy, id string) int { return strings.Compare(p.ID, id) })
+	to := min(from+int(size), len(set.policies))
+	page := &api.PolicyPage{Policies: slices.Clone(set.policies[from:to])}
+	if to < len(set.policies) {
+		page.Bookmark = set.policies[to].ID
+	}
+	return page, nil
 }
 
 // explainAccess evaluates an access request about an enrolled device. The

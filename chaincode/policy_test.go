@@ -39,7 +39,7 @@ func TestPutPolicySetsOwnerAndVersionAndRestrictsEndorsement(t *testing.T) {
 	require.Equal(t, api.EventPolicyChanged, w.lastEvent.Type)
 	require.Equal(t, "hub2-writes", w.lastEvent.PolicyID)
 	k := ckey(t, kindPolicy, "Org1MSP", "hub2-writes")
-	require.Equal(t, []string{"Org1MSP"}, w.endorsers(k))
+	require.Equal(t, []string{"Org1MSP"}, w.endorsers(ckey(t, kindPolicySet, "Org1MSP")), "the org's policy set holds its policies")
 
 	got, err = w.putPolicy(org1Operator, p)
 	require.NoError(t, err)

@@ -164,7 +164,7 @@ func scanOrgSet(l ledger, kind, what, owner string, limit int) ([]kv, error) {
 	if err != nil {
 		return nil, internal("querying "+kind, err)
 	}
-	defer func() { _ = it.Close() }()
+	defer closeQuery(it)
 	var out []kv
 	for it.HasNext() {
 		if len(out) == limit {

@@ -49,7 +49,7 @@ type txn struct {
 
 	devices   map[string]*api.Device
 	keys      map[string]*reading.PublicKey // device id → parsed current key
-	policyOf  map[string][]api.Policy       // owner MSP → its policies, in key order
+	policyOf  map[string]*orgPolicies       // owner MSP → its policies (policyset.go)
 	commandNo int                           // commands created so far (ids <txid>-<n>)
 	budget    *condition.Budget             // CEL cost all conditions of the transaction draw on (TxEvalBudget)
 	// private is the org whose implicit collection receives the records
@@ -127,7 +127,7 @@ func newTxn(e *engines, l ledger, now time.Time, caller api.Principal) *txn {
 		caller:   caller,
 		devices:  map[string]*api.Device{},
 		keys:     map[string]*reading.PublicKey{},
-		policyOf: map[string][]api.Policy{},
+		policyOf: map[string]*orgPolicies{},
 		budget:   condition.NewBudget(TxEvalBudget),
 	}
 }
@@ -274,21 +274,13 @@ func (t *txn) deviceKey(d *api.Device) (*reading.PublicKey, error) {
 	return k, nil
 }
 
-// policies loads an org's policies (once per transaction), in key order.
+// policies loads an org's policies (once per transaction), in ID order.
 func (t *txn) policies(owner string) ([]api.Policy, error) {
-	if ps, ok := t.policyOf[owner]; ok {
-		return ps, nil
-	}
-	kvs, err := scanOrgSet(t.l, kindPolicy, "policies", owner, policy.MaxPoliciesPerOrg)
+	s, err := t.orgPolicySet(owner)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := decodeOrgDocs[api.Policy](kvs, "policy")
-	if err != nil {
-		return nil, err
-	}
-	t.policyOf[owner] = ps
-	return ps, nil
+	return s.policies, nil
 }
 
 func deviceResource(d *api.Device) policy.Resource {

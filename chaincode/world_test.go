@@ -399,6 +399,7 @@ func (w *world) stub(rec *txRecord, peerMSP string) *mocks.ChaincodeStub {
 			i++
 			return mods[i-1], nil
 		}
+		it.CloseStub = func() error { return w.injected("Close") }
 		return it, nil
 	}
 	return s
@@ -440,6 +441,7 @@ func (w *world) iterator(kvs []*queryresult.KV) *mocks.StateQueryIterator {
 		i++
 		return kvs[i-1], nil
 	}
+	it.CloseStub = func() error { return w.injected("Close") }
 	return it
 }
 

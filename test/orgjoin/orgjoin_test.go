@@ -3,8 +3,6 @@ package orgjoin_test
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -14,12 +12,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	gw "github.com/hyperledger/fabric-gateway/pkg/client"
-	"github.com/hyperledger/fabric-gateway/pkg/hash"
-	"github.com/hyperledger/fabric-gateway/pkg/identity"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
@@ -307,38 +301,7 @@ func (d *device) publish(t *testing.T, ctx context.Context, seq uint64, v float6
 // identities, to name the endorsing orgs of a proposal.
 func gateway(t *testing.T, org, name string) *gw.Gateway {
 	t.Helper()
-	p, err := fabric.Profile(org)
-	require.NoError(t, err)
-	id, err := p.Identity(name)
-	require.NoError(t, err)
-	certPEM, err := os.ReadFile(id.Cert)
-	require.NoError(t, err)
-	cert, err := identity.CertificateFromPEM(certPEM)
-	require.NoError(t, err)
-	xid, err := identity.NewX509Identity(id.MSPID, cert)
-	require.NoError(t, err)
-	keyPEM, err := os.ReadFile(id.Key)
-	require.NoError(t, err)
-	key, err := identity.PrivateKeyFromPEM(keyPEM)
-	require.NoError(t, err)
-	sign, err := identity.NewPrivateKeySign(key)
-	require.NoError(t, err)
-	caPEM, err := os.ReadFile(p.Peer.TLSCACert)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	require.True(t, pool.AppendCertsFromPEM(caPEM))
-	conn, err := grpc.NewClient(p.Peer.Address, grpc.WithTransportCredentials(
-		credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: p.Peer.ServerName, MinVersion: tls.VersionTLS12})))
-	require.NoError(t, err)
-	g, err := gw.Connect(xid, gw.WithSign(sign), gw.WithHash(hash.SHA256), gw.WithClientConnection(conn),
-		gw.WithEvaluateTimeout(30*time.Second), gw.WithEndorseTimeout(30*time.Second),
-		gw.WithSubmitTimeout(30*time.Second), gw.WithCommitStatusTimeout(time.Minute))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = g.Close()
-		_ = conn.Close()
-	})
-	return g
+	return testnet.Gateway(t, fabric, org, name)
 }
 
 // submit endorses (by the orgs opts name), submits and waits for the commit status.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -119,4 +120,34 @@ func TestRemoveHostsCountsALinkThatVanishedWhileDeletedAsRemoved(t *testing.T) {
 		return []byte("Operation not permitted"), errors.New("exit status 2")
 	}
 	require.ErrorContains(t, env.remove(t.Context(), hs), "ip link del "+hs.Bridge)
+}
+
+// Two ups on one machine must not choose the same subnet: the choice and
+// the bridge that makes it visible to the next chooser happen under one
+// machine-wide lock, which a network holds from planning its hosts until
+// up has created them.
+func TestHostsSubnetIsChosenUnderAMachineWideLock(t *testing.T) {
+	opts := Options{StateDir: t.TempDir(), Orderers: 1, Orgs: []string{"Org1"}}
+	other, err := lockFile(t.Context(), hostsLockPath())
+	require.NoError(t, err)
+
+	n := &Network{state: &State{}}
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	err = n.planHostAddresses(ctx, opts)
+	require.ErrorContains(t, err, "waiting for lock")
+	require.Nil(t, n.state.Hosts, "no subnet chosen while another network chooses")
+
+	other()
+	require.NoError(t, n.planHostAddresses(t.Context(), opts))
+	require.NotNil(t, n.state.Hosts)
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel2()
+	_, err = lockFile(ctx2, hostsLockPath())
+	require.ErrorContains(t, err, "waiting for lock", "the planning network holds the lock until its hosts exist")
+
+	n.releaseHostsLock()
+	again, err := lockFile(t.Context(), hostsLockPath())
+	require.NoError(t, err)
+	again()
 }

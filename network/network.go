@@ -156,6 +156,10 @@ type Network struct {
 	kids      *children
 	log       *slog.Logger
 	progress  io.Writer
+	// hostsLock, while up plans and creates a hosts-mode network's
+	// namespaces, keeps other ups on this machine from choosing the same
+	// subnet before its bridge exists (releaseHostsLock).
+	hostsLock func()
 }
 
 // ErrAlreadyUp is returned by Up when the state directory holds a running network.

@@ -190,6 +190,7 @@ func (n *Network) step(ctx context.Context, name string, f func() error) error {
 }
 
 func (n *Network) up(ctx context.Context, opts Options) error {
+	defer n.releaseHostsLock()
 	dir := opts.StateDir
 	for _, d := range []string{"config", "logs", "nodes", "chaincode"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -225,9 +226,11 @@ func (n *Network) up(ctx context.Context, opts Options) error {
 		return err
 	}
 	if n.state.Hosts != nil {
-		if err := n.step(ctx, fmt.Sprintf("hosts: %d namespaces on bridge %s (%s)", len(n.state.Hosts.Hosts), n.state.Hosts.Bridge, n.state.Hosts.Subnet), func() error {
+		err := n.step(ctx, fmt.Sprintf("hosts: %d namespaces on bridge %s (%s)", len(n.state.Hosts.Hosts), n.state.Hosts.Bridge, n.state.Hosts.Subnet), func() error {
 			return createHosts(ctx, n.state.Hosts)
-		}); err != nil {
+		})
+		n.releaseHostsLock()
+		if err != nil {
 			return err
 		}
 	}
@@ -353,6 +356,15 @@ func (n *Network) planHostAddresses(ctx context.Context, opts Options) error {
 	for _, org := range opts.Orgs {
 		names = append(names, strings.ToLower(org))
 	}
+	// The subnets in use are the machine's routes, and a network that has
+	// chosen its subnet has no route until its bridge exists: choosing and
+	// creating happen under one machine-wide lock, released once up has
+	// created the namespaces (or failed).
+	unlock, err := lockFile(ctx, hostsLockPath())
+	if err != nil {
+		return fmt.Errorf("hosts mode: %w", err)
+	}
+	n.hostsLock = unlock
 	used, err := usedPrefixes(ctx)
 	if err != nil {
 		return err
@@ -655,4 +667,15 @@ func (n *Network) enrollDefaultIdentities(ctx context.Context) error {
 		_, err := n.issueHubTLS(ctx, org)
 		return err
 	})
+}
+
+// hostsLockPath is the machine-wide lock of hosts-mode subnet choices.
+func hostsLockPath() string { return filepath.Join(os.TempDir(), "iotledger-hosts.lock") }
+
+// releaseHostsLock lets other ups choose subnets again.
+func (n *Network) releaseHostsLock() {
+	if n.hostsLock != nil {
+		n.hostsLock()
+		n.hostsLock = nil
+	}
 }

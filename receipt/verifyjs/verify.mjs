@@ -925,20 +925,15 @@ export function parseCRL(der) {
   return { tbs: tbsT.raw, sigAlg, sigAlgParams, signature, serials };
 }
 
-// The signature algorithms Go checks a CRL's signature with (SHA-1 is
-// allowed for CRLs), as WebCrypto names them. Any other algorithm, MD5 with
-// RSA and DSA among them, verifies with no key: the CRL revokes nothing.
+// The signature algorithms Go checks a CRL's signature with, as WebCrypto
+// names them: a certificate's, and SHA-1 (allowed for CRLs). Any other
+// algorithm, MD5 with RSA and DSA among them, verifies with no key: the CRL
+// revokes nothing.
 const CRL_SIG_ALG = {
+  ...SIG_ALG,
   '1.2.840.10045.4.1': { key: 'ec', hash: 'SHA-1' },
-  '1.2.840.10045.4.3.2': { key: 'ec', hash: 'SHA-256' },
-  '1.2.840.10045.4.3.3': { key: 'ec', hash: 'SHA-384' },
-  '1.2.840.10045.4.3.4': { key: 'ec', hash: 'SHA-512' },
   '1.2.840.113549.1.1.5': { key: 'rsa', hash: 'SHA-1' },
   '1.3.14.3.2.29': { key: 'rsa', hash: 'SHA-1' },
-  '1.2.840.113549.1.1.11': { key: 'rsa', hash: 'SHA-256' },
-  '1.2.840.113549.1.1.12': { key: 'rsa', hash: 'SHA-384' },
-  '1.2.840.113549.1.1.13': { key: 'rsa', hash: 'SHA-512' },
-  '1.3.101.112': { key: 'ed25519' },
 };
 const RSA_PSS = '1.2.840.113549.1.1.10';
 

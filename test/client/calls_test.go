@@ -18,7 +18,7 @@ func TestDeviceCallsRoundTripThroughTheLedger(t *testing.T) {
 	ctx := t.Context()
 	op := connect(t, "Org1", "operator")
 	require.Equal(t, "Org1MSP", op.MSPID())
-	id := uniqueID(t, "rt")
+	id := testnet.UniqueID(t, "rt")
 	d := enroll(t, op, id, "cold-chain")
 	require.Equal(t, "Org1MSP", d.Owner)
 	require.Equal(t, api.StatusActive, d.Status)
@@ -60,7 +60,7 @@ func TestTelemetryAndCommandsRoundTripWithAProofThatVerifiesOffline(t *testing.T
 	ctx := t.Context()
 	op := connect(t, "Org1", "operator")
 	hub := connect(t, "Org1", "hub")
-	d := enroll(t, op, uniqueID(t, "tele"))
+	d := enroll(t, op, testnet.UniqueID(t, "tele"))
 
 	receipt, err := hub.SubmitReading(ctx, d.reading(t, 1, 4.5))
 	require.NoError(t, err)
@@ -125,9 +125,9 @@ func TestTelemetryAndCommandsRoundTripWithAProofThatVerifiesOffline(t *testing.T
 func TestPolicyAndRuleCallsRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	op := connect(t, "Org1", "operator")
-	d := enroll(t, op, uniqueID(t, "pol"))
+	d := enroll(t, op, testnet.UniqueID(t, "pol"))
 
-	pid := uniqueID(t, "share")
+	pid := testnet.UniqueID(t, "share")
 	p, err := op.PutPolicy(ctx, api.Policy{ID: pid, Statements: []api.Statement{{
 		Sid: "org2-read", Effect: api.Allow, Principals: []string{"msp:Org2MSP"},
 		Actions: []string{api.ActionDeviceRead}, Resources: []string{d.ID},
@@ -156,7 +156,7 @@ func TestPolicyAndRuleCallsRoundTrip(t *testing.T) {
 	_, err = op.Policy(ctx, pid)
 	require.Equal(t, api.CodeNotFound, api.CodeOf(err))
 
-	rid := uniqueID(t, "warm")
+	rid := testnet.UniqueID(t, "warm")
 	r, err := op.PutRule(ctx, api.Rule{ID: rid, Selector: api.DeviceSelector{Devices: []string{d.ID}},
 		Condition: "reading.values.temperature > 8.0",
 		Actions:   []api.RuleAction{{Type: api.ActionTypeAlert, Severity: api.SeverityWarning, Message: "too warm"}}})
@@ -184,7 +184,7 @@ func TestChaincodeRefusalsSurfaceTheirCodeAndMessage(t *testing.T) {
 	require.Equal(t, client.StageEvaluate, te.Stage)
 	require.Contains(t, te.Message, "no-such-device-anywhere")
 
-	d := enroll(t, op, uniqueID(t, "dup"))
+	d := enroll(t, op, testnet.UniqueID(t, "dup"))
 	_, err = op.EnrollDevice(ctx, api.EnrollRequest{ID: d.ID, Type: "fridge", PublicKey: d.PublicKey})
 	require.Equal(t, api.CodeAlreadyExists, api.CodeOf(err))
 	require.ErrorAs(t, err, &te)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -40,7 +41,7 @@ func TestConcurrentUpdatesOfOneDeviceAllCommitThroughConflictRetries(t *testing.
 	// Each round at least one writer wins, so writers+2 attempts are enough
 	// for everyone; the backoff spreads the losers out.
 	op := connect(t, "Org1", "operator", client.WithRetry(writers+2, 50*time.Millisecond), client.WithLogger(logger))
-	d := enroll(t, op, uniqueID(t, "hot"))
+	d := enroll(t, op, testnet.UniqueID(t, "hot"))
 
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
@@ -75,7 +76,7 @@ func TestConflictRetriesEndWithAClearError(t *testing.T) {
 	const writers = 4
 	// One attempt each: all but the winners of each block fail, and say why.
 	op := connect(t, "Org1", "operator", client.WithRetry(1, time.Millisecond))
-	d := enroll(t, op, uniqueID(t, "hot1"))
+	d := enroll(t, op, testnet.UniqueID(t, "hot1"))
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	for i := range writers {

@@ -13,6 +13,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // enrolledIDs reads events until want enrollments of devices with prefix
@@ -50,7 +51,7 @@ func TestEventStreamResumesFromItsFileCheckpointAcrossAPeerRestart(t *testing.T)
 	defer cancel()
 	var logsA syncBuffer
 	op := connect(t, "Org1", "operator", client.WithLogger(slog.New(slog.NewTextHandler(&logsA, nil))))
-	prefix := uniqueID(t, "ev")
+	prefix := testnet.UniqueID(t, "ev")
 	cpPath := filepath.Join(t.TempDir(), "events.checkpoint")
 	cp, err := client.NewFileCheckpointer(cpPath)
 	require.NoError(t, err)

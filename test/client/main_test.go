@@ -5,8 +5,6 @@ package client_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"testing"
@@ -34,15 +32,6 @@ func connect(t *testing.T, org, identity string, opts ...client.Option) *client.
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// uniqueID makes a device or object ID no other test uses.
-func uniqueID(t *testing.T, prefix string) string {
-	t.Helper()
-	b := make([]byte, 4)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return prefix + "-" + hex.EncodeToString(b)
 }
 
 // device is an enrolled device and its private key.

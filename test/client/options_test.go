@@ -7,11 +7,12 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/client"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 func TestAWriteEndorsedOnlyByAnotherOrgIsInvalidatedAndNotRetried(t *testing.T) {
 	op := connect(t, "Org1", "operator")
-	d := enroll(t, op, uniqueID(t, "sbe"))
+	d := enroll(t, op, testnet.UniqueID(t, "sbe"))
 
 	// Org1's operator asks only Org2's peer to endorse a change of an Org1
 	// device: the device key's endorsement policy needs Org1's peer.
@@ -43,7 +44,7 @@ func TestIdentitiesShareOneConnection(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = hub.Close() })
 
-	d := enroll(t, op, uniqueID(t, "shared"))
+	d := enroll(t, op, testnet.UniqueID(t, "shared"))
 	require.NoError(t, op.Close(), "closing one identity")
 
 	receipt, err := hub.SubmitReading(t.Context(), d.reading(t, 1, 2.5))

@@ -16,6 +16,7 @@ import (
 	"github.com/iotledger/iotledger/client/hub/wire"
 	"github.com/iotledger/iotledger/console"
 	"github.com/iotledger/iotledger/console/identity"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // startHub runs Org1's hub in the test, as `iotledger hub` would: MQTT
@@ -65,7 +66,7 @@ func TestOperatorSendsACommandSeesItAckedAndRevokesTheDevice(t *testing.T) {
 	const hubID = "console-hub"
 	op := connect(t, "Org1", "operator")
 	h := startHub(t, hubID)
-	id := uniqueID(t, "console-valve")
+	id := testnet.UniqueID(t, "console-valve")
 	dev := connectDevice(t, op, h, hubID, id)
 	org1 := startConsole(t, "Org1", func(c *console.Config) { c.Hubs = console.HubEndpoints{URLs: []string{"http://" + h.HTTPAddr()}} })
 	base := org1.signIn(t, "operator")

@@ -10,9 +10,7 @@ package console_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -40,13 +38,6 @@ import (
 var fabric *network.Network
 
 func TestMain(m *testing.M) { os.Exit(testnet.Run(m, &fabric)) }
-
-func uniqueID(t *testing.T, prefix string) string {
-	b := make([]byte, 4)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return prefix + "-" + hex.EncodeToString(b)
-}
 
 func connect(t *testing.T, org, name string) *client.Client {
 	t.Helper()
@@ -228,6 +219,6 @@ func enroll(t *testing.T, op *client.Client, req api.EnrollRequest) *reading.Sig
 // with the key it signs readings with.
 func enrollConsoleDevice(t *testing.T, prefix string) (string, *reading.Signer) {
 	t.Helper()
-	id := uniqueID(t, prefix)
+	id := testnet.UniqueID(t, prefix)
 	return id, enroll(t, connect(t, "Org1", "operator"), api.EnrollRequest{ID: id, Type: "thermometer", Groups: []string{"cold-chain"}})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 func TestOperatorSeesTheFleetAndWatchesAChartUpdateLive(t *testing.T) {
@@ -18,8 +19,8 @@ func TestOperatorSeesTheFleetAndWatchesAChartUpdateLive(t *testing.T) {
 		t.Skip("browser test on a real network")
 	}
 	op, hub := connect(t, "Org1", "operator"), connect(t, "Org1", "hub")
-	kind := uniqueID(t, "console-type")
-	device := uniqueID(t, "console")
+	kind := testnet.UniqueID(t, "console-type")
+	device := testnet.UniqueID(t, "console")
 	signer := enroll(t, op, api.EnrollRequest{ID: device, Type: kind, Groups: []string{"console-test"}})
 
 	org1 := startConsole(t, "Org1")

@@ -27,7 +27,7 @@ func TestPolicyPutShowsTheLedgersRefusalInline(t *testing.T) {
 	}
 	base := startConsole(t, "Org1").signIn(t, "operator")
 	ctx := browser(t)
-	id := uniqueID(t, "console-bad-policy")
+	id := testnet.UniqueID(t, "console-bad-policy")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/policies"),
 		chromedp.WaitVisible(chromedp.CSS(`#put-policy textarea[name=body]`)),

@@ -17,7 +17,7 @@ func TestOrg2IsRefusedOrg1sPrivateDeviceAndExplainSaysWhy(t *testing.T) {
 		t.Skip("browser test on a real network")
 	}
 	op, hub := connect(t, "Org1", "operator"), connect(t, "Org1", "hub")
-	device := uniqueID(t, "console-private")
+	device := testnet.UniqueID(t, "console-private")
 	signer := enroll(t, op, api.EnrollRequest{ID: device, Type: "monitor", Private: true})
 	v := 72.0
 	env, err := signer.SignReading(reading.Payload{Device: device, Seq: 1, Timestamp: time.Now().UnixMilli(), Values: []reading.Value{{Name: "heart_rate", Number: &v}}})

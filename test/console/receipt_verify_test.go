@@ -23,6 +23,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/receipt"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // gate is a plain-HTTP proxy in front of the signed-in proxy that counts
@@ -97,7 +98,7 @@ func TestTheReceiptsPageVerifiesAReceiptInTheBrowserWithoutTheNetwork(t *testing
 		t.Skip("browser test on a real network")
 	}
 	op, hub := connect(t, "Org1", "operator"), connect(t, "Org1", "hub")
-	device := uniqueID(t, "console-receipt")
+	device := testnet.UniqueID(t, "console-receipt")
 	signer := enroll(t, op, api.EnrollRequest{ID: device, Type: "reefer-sensor"})
 	var envs []reading.Envelope
 	for seq := uint64(1); seq <= 3; seq++ {

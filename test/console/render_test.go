@@ -17,6 +17,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/index"
 	"github.com/iotledger/iotledger/index/store"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // TestDevicePageDrawsADayOf100kReadings measures how long the device page
@@ -30,7 +31,7 @@ func TestDevicePageDrawsADayOf100kReadings(t *testing.T) {
 		t.Skip("browser test on a real network")
 	}
 	op := connect(t, "Org1", "operator")
-	device := uniqueID(t, "console-100k")
+	device := testnet.UniqueID(t, "console-100k")
 	enroll(t, op, api.EnrollRequest{ID: device, Type: "thermometer"})
 
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "index.db"))

@@ -25,6 +25,7 @@ import (
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/hubtest/rawmqtt"
 	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // watch is how long a test waits for something that must not arrive.
@@ -103,9 +104,9 @@ func TestWillOnAnotherDevicesCommandsTopicNeverReachesIt(t *testing.T) {
 	op := connect(t, "operator")
 	const hubID = "hub-will"
 	h := startEdgeHub(t, hubID)
-	victim := enroll(t, op, uniqueID(t, "victim"))
+	victim := enroll(t, op, testnet.UniqueID(t, "victim"))
 	require.NoError(t, victim.dial(t, h.MQTTAddr(), hubID))
-	attacker := enroll(t, op, uniqueID(t, "attacker"))
+	attacker := enroll(t, op, testnet.UniqueID(t, "attacker"))
 	forged, err := json.Marshal(api.Command{ID: "forged-unlock", Device: victim.id, Owner: "Org1MSP", Name: "unlock",
 		Status: api.CommandPending, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
@@ -155,8 +156,8 @@ func TestRetainedAndSysMessagesNeverReachADevice(t *testing.T) {
 	op := connect(t, "operator")
 	const hubID = "hub-retain"
 	h := startEdgeHub(t, hubID)
-	a := enroll(t, op, uniqueID(t, "sender"))
-	b := enroll(t, op, uniqueID(t, "later"))
+	a := enroll(t, op, testnet.UniqueID(t, "sender"))
+	b := enroll(t, op, testnet.UniqueID(t, "later"))
 
 	// Devices of one org may message each other: a retained inbox message
 	// is relayed like any other, and kept by nobody.
@@ -222,7 +223,7 @@ func TestUnackedCommandIsSentAgainOnReconnectAndAfterAHubRestart(t *testing.T) {
 	op := connect(t, "operator")
 	const hubID = "hub-again"
 	h := startHub(t, hubID)
-	d := enroll(t, op, uniqueID(t, "again"))
+	d := enroll(t, op, testnet.UniqueID(t, "again"))
 	require.NoError(t, d.dial(t, h.MQTTAddr(), hubID))
 	cmds, err := op.SendCommand(t.Context(), api.CommandRequest{Device: d.id, Name: "set-setpoint", Params: json.RawMessage(`{"celsius":3}`), TTLSeconds: 600})
 	require.NoError(t, err)
@@ -267,7 +268,7 @@ func TestRealHubAnswersEachProtocolVersionWithItsOwnCodes(t *testing.T) {
 	op := connect(t, "operator")
 	const hubID = "hub-codes"
 	h := startEdgeHub(t, hubID)
-	d := enroll(t, op, uniqueID(t, "codes"))
+	d := enroll(t, op, testnet.UniqueID(t, "codes"))
 	impostor, err := reading.GenerateKey(reading.ECDSAP256)
 	require.NoError(t, err)
 	forged := &device{id: d.id, signer: impostor}

@@ -56,7 +56,7 @@ func indexedSeqs(t *testing.T, ix *testnet.Index, device string) map[uint64]int 
 func TestSignedReadingReachesLedgerAndItsProofVerifies(t *testing.T) {
 	op := connect(t, "operator")
 	h := startHub(t, "hub-proof")
-	d := enroll(t, op, uniqueID(t, "proof"))
+	d := enroll(t, op, testnet.UniqueID(t, "proof"))
 	require.NoError(t, d.dial(t, h.MQTTAddr(), "hub-proof"))
 	env := d.publishReading(t, 1, 4.2)
 
@@ -90,8 +90,8 @@ func TestSignedReadingReachesLedgerAndItsProofVerifies(t *testing.T) {
 func TestRuleCommandReachesDeviceOverMQTTAndItsAckIsRecorded(t *testing.T) {
 	op := connect(t, "operator")
 	h := startHub(t, "hub-cmd")
-	d := enroll(t, op, uniqueID(t, "reefer"))
-	ruleID := uniqueID(t, "too-warm")
+	d := enroll(t, op, testnet.UniqueID(t, "reefer"))
+	ruleID := testnet.UniqueID(t, "too-warm")
 	_, err := op.PutRule(t.Context(), api.Rule{ID: ruleID, Selector: api.DeviceSelector{Devices: []string{d.id}},
 		Condition: "reading.values.temperature > 8.0",
 		Actions:   []api.RuleAction{{Type: api.ActionTypeCommand, Command: "set-setpoint", Params: json.RawMessage(`{"celsius":3}`), TTL: 600}}})
@@ -121,7 +121,7 @@ func TestRuleCommandReachesDeviceOverMQTTAndItsAckIsRecorded(t *testing.T) {
 func TestRevocationDisconnectsConnectedDevice(t *testing.T) {
 	op := connect(t, "operator")
 	h := startHub(t, "hub-revoke")
-	d := enroll(t, op, uniqueID(t, "revoke"))
+	d := enroll(t, op, testnet.UniqueID(t, "revoke"))
 	require.NoError(t, d.dial(t, h.MQTTAddr(), "hub-revoke"))
 	d.publishReading(t, 1, 4)
 
@@ -228,7 +228,7 @@ func TestHubKilledMidStreamLosesNothingAndSubmitsNothingTwice(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		rep, err := sim.Run(ctx, sim.Config{Hub: mqttAddr, HubID: hubID, Devices: 4, Rate: 25, Scenario: "cold-chain",
-			KeysDir: t.TempDir(), Prefix: uniqueID(t, "crash"), Enroller: op, RecordAccepted: true, FirstSeq: 1, InsecurePlaintext: true})
+			KeysDir: t.TempDir(), Prefix: testnet.UniqueID(t, "crash"), Enroller: op, RecordAccepted: true, FirstSeq: 1, InsecurePlaintext: true})
 		done <- result{rep, err}
 	}()
 	require.Eventually(t, func() bool { return first.ingested(t) >= 150 }, waitFor, 50*time.Millisecond, "devices never got going")
@@ -304,11 +304,11 @@ func TestHubKilledMidStreamLosesNothingAndSubmitsNothingTwice(t *testing.T) {
 func TestTwoHubsSideBySideEachServeTheirDevices(t *testing.T) {
 	op := connect(t, "operator")
 	a, b := startHub(t, "hub-east"), startHub(t, "hub-west")
-	da, db := enroll(t, op, uniqueID(t, "east")), enroll(t, op, uniqueID(t, "west"))
+	da, db := enroll(t, op, testnet.UniqueID(t, "east")), enroll(t, op, testnet.UniqueID(t, "west"))
 	require.NoError(t, da.dial(t, a.MQTTAddr(), "hub-east"))
 	require.NoError(t, db.dial(t, b.MQTTAddr(), "hub-west"))
 	// A token is bound to the hub it was made for.
-	stray := enroll(t, op, uniqueID(t, "stray"))
+	stray := enroll(t, op, testnet.UniqueID(t, "stray"))
 	require.Error(t, stray.dial(t, b.MQTTAddr(), "hub-east"))
 
 	for seq := uint64(1); seq <= 3; seq++ {

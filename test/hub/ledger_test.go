@@ -17,6 +17,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/receipt"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // outboxWith writes an outbox in dir holding one signed reading of d,
@@ -47,7 +48,7 @@ func TestHubRefusesToDrainAnOutboxOfAnotherNetwork(t *testing.T) {
 	sum := sha256.Sum256([]byte("the network this outbox was filled on, since recreated"))
 	other := receipt.Anchor{Channel: anchor.Channel, Genesis: hex.EncodeToString(sum[:])}
 
-	d := enroll(t, op, uniqueID(t, "ledger-dev"))
+	d := enroll(t, op, testnet.UniqueID(t, "ledger-dev"))
 	data := t.TempDir()
 	outboxWith(t, data, d, 1, other)
 
@@ -80,7 +81,7 @@ func TestHubParksAReadingTheLedgerDoesNotKnowTheDeviceOfAndSubmitsItOnceEnrolled
 	// record does not.
 	s, err := reading.GenerateKey(reading.ECDSAP256)
 	require.NoError(t, err)
-	d := &device{id: uniqueID(t, "ledger-gone"), signer: s}
+	d := &device{id: testnet.UniqueID(t, "ledger-gone"), signer: s}
 	data := t.TempDir()
 	outboxWith(t, data, d, 1, anchor)
 

@@ -22,6 +22,7 @@ import (
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/hubtest/rawmqtt"
 	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 func TestRandomDeviceIDsCostTheLedgerABoundedNumberOfLookups(t *testing.T) {
@@ -30,14 +31,14 @@ func TestRandomDeviceIDsCostTheLedgerABoundedNumberOfLookups(t *testing.T) {
 	ledger := &lookupCounter{Client: hc}
 	const hubID, budget = "hub-unknown-ids", 3
 	h := startLimitedHub(t, hubID, ledger, hub.Limits{UnknownDeviceBurst: budget, UnknownDeviceRate: 0.001})
-	d := enroll(t, op, uniqueID(t, "known"))
+	d := enroll(t, op, testnet.UniqueID(t, "known"))
 	require.NoError(t, d.dial(t, h.MQTTAddr(), hubID))
 
 	before := ledger.lookups.Load()
 	for range 30 {
 		s, err := reading.GenerateKey(reading.ECDSAP256)
 		require.NoError(t, err)
-		ghost := uniqueID(t, "ghost")
+		ghost := testnet.UniqueID(t, "ghost")
 		ack := rawConnect(t, h.MQTTAddr(), ghost, signToken(t, s, hubID, ghost))
 		require.NotEqual(t, packets.CodeSuccess.Code, ack.ReasonCode, "unknown device %s admitted", ghost)
 	}
@@ -57,7 +58,7 @@ func TestSocketsThatNeverSendConnectAreClosedByTheHub(t *testing.T) {
 	const hubID = "hub-connect-deadline"
 	hc := connect(t, "hub")
 	h := startLimitedHub(t, hubID, hc, hub.Limits{ConnectTimeout: 500 * time.Millisecond})
-	early := enroll(t, op, uniqueID(t, "early"))
+	early := enroll(t, op, testnet.UniqueID(t, "early"))
 	require.NoError(t, early.dial(t, h.MQTTAddr(), hubID))
 
 	var socks []net.Conn
@@ -74,7 +75,7 @@ func TestSocketsThatNeverSendConnectAreClosedByTheHub(t *testing.T) {
 	}
 
 	// Devices that connect, before or after, are served.
-	late := enroll(t, op, uniqueID(t, "late"))
+	late := enroll(t, op, testnet.UniqueID(t, "late"))
 	require.NoError(t, late.dial(t, h.MQTTAddr(), hubID))
 	early.publishReading(t, 1, 3.5)
 	late.publishReading(t, 1, 3.5)
@@ -88,7 +89,7 @@ func TestDeviceOverItsPublishRateIsRefusedWhileAnotherIsServed(t *testing.T) {
 	const hubID = "hub-publish-rate"
 	hc := connect(t, "hub")
 	h := startLimitedHub(t, hubID, hc, hub.Limits{PublishBurst: 2, PublishRate: 0.001})
-	fast, calm := enroll(t, op, uniqueID(t, "fast")), enroll(t, op, uniqueID(t, "calm"))
+	fast, calm := enroll(t, op, testnet.UniqueID(t, "fast")), enroll(t, op, testnet.UniqueID(t, "calm"))
 	require.NoError(t, fast.dial(t, h.MQTTAddr(), hubID))
 	require.NoError(t, calm.dial(t, h.MQTTAddr(), hubID))
 

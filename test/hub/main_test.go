@@ -8,7 +8,6 @@ package hub_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net"
 	"os"
@@ -47,14 +46,6 @@ func connect(t *testing.T, identity string) *client.Client {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-func uniqueID(t *testing.T, prefix string) string {
-	t.Helper()
-	b := make([]byte, 4)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return prefix + "-" + hex.EncodeToString(b)
 }
 
 func freeAddr(t *testing.T) string {

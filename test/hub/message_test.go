@@ -14,6 +14,7 @@ import (
 	devicepkg "github.com/iotledger/iotledger/client/device"
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // orgHub runs a hub of org in this process as the org's hub identity,
@@ -58,7 +59,7 @@ func orgOperator(t *testing.T, org string) *client.Client {
 // org's hub it gets the message, checks the sender's signature and opens it.
 func TestASealedMessageCrossesOrgsThroughTheLedgerToAnOfflineRecipient(t *testing.T) {
 	op1, op2 := orgOperator(t, "Org1"), orgOperator(t, "Org2")
-	id1, id2 := uniqueID(t, "msg-hub1"), uniqueID(t, "msg-hub2")
+	id1, id2 := testnet.UniqueID(t, "msg-hub1"), testnet.UniqueID(t, "msg-hub2")
 	hub1, ca1 := orgHub(t, "Org1", id1)
 	hub2, ca2 := orgHub(t, "Org2", id2)
 
@@ -68,7 +69,7 @@ func TestASealedMessageCrossesOrgsThroughTheLedgerToAnOfflineRecipient(t *testin
 	require.NoError(t, err)
 	sealKey, err := reading.GenerateEncryptionKey()
 	require.NoError(t, err)
-	a, b := uniqueID(t, "msg-a"), uniqueID(t, "msg-b")
+	a, b := testnet.UniqueID(t, "msg-a"), testnet.UniqueID(t, "msg-b")
 	_, err = op1.EnrollDevice(t.Context(), api.EnrollRequest{ID: a, Type: "door", PublicKey: sender.Public().PEM(), Activate: true})
 	require.NoError(t, err)
 	enrolled, err := op2.EnrollDevice(t.Context(), api.EnrollRequest{ID: b, Type: "alarm", PublicKey: recipient.Public().PEM(), Activate: true,

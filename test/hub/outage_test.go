@@ -79,7 +79,7 @@ type edgeDevice struct {
 
 func newEdgeDevice(t *testing.T, op *client.Client, prefix string) *edgeDevice {
 	t.Helper()
-	id := uniqueID(t, prefix)
+	id := testnet.UniqueID(t, prefix)
 	s, err := reading.GenerateKey(reading.ECDSAP256)
 	require.NoError(t, err)
 	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: id, Type: "reefer-sensor", PublicKey: s.Public().PEM(), Activate: true})

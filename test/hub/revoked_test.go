@@ -14,6 +14,7 @@ import (
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/network"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // syncBuffer is a log sink the hub's goroutines write to while the test reads.
@@ -49,7 +50,7 @@ func startHubAs(t *testing.T, name, hubID, data string, log *syncBuffer) *hub.Hu
 
 func TestHubWithARevokedCertificateSaysSoAndKeepsItsReadings(t *testing.T) {
 	ctx := t.Context()
-	stolen, replacement := uniqueID(t, "stolen-hub"), uniqueID(t, "new-hub")
+	stolen, replacement := testnet.UniqueID(t, "stolen-hub"), testnet.UniqueID(t, "new-hub")
 	for _, name := range []string{stolen, replacement} {
 		_, err := fabric.EnrollIdentity(ctx, "Org1", name, map[string]string{network.RoleAttribute: "hub"})
 		require.NoError(t, err)
@@ -58,7 +59,7 @@ func TestHubWithARevokedCertificateSaysSoAndKeepsItsReadings(t *testing.T) {
 	data := t.TempDir()
 	var log syncBuffer
 	h := startHubAs(t, stolen, "hub-revoked", data, &log)
-	d := enroll(t, op, uniqueID(t, "revoked-hub-dev"))
+	d := enroll(t, op, testnet.UniqueID(t, "revoked-hub-dev"))
 	require.NoError(t, d.dial(t, h.MQTTAddr(), "hub-revoked"))
 	d.publishReading(t, 1, 3.5)
 	require.Eventually(t, func() bool { return committed(t, op, d.id, 1) }, waitFor, 200*time.Millisecond, "reading 1 never reached the ledger")

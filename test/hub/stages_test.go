@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // A hub says where the time of its submits goes: each stage of each
@@ -38,7 +39,7 @@ func TestHubTimesEachStageOfItsSubmits(t *testing.T) {
 	require.NoError(t, h.Start(t.Context()))
 	t.Cleanup(func() { _ = h.Close() })
 
-	d := enroll(t, op, uniqueID(t, "stages"))
+	d := enroll(t, op, testnet.UniqueID(t, "stages"))
 	require.NoError(t, d.dial(t, h.MQTTAddr(), "hub-stages"))
 	d.publishReading(t, 1, 3.5)
 	require.Eventually(t, func() bool { return committed(t, op, d.id, 1) }, waitFor, 200*time.Millisecond, "reading never reached the ledger")

@@ -6,9 +6,7 @@ package index_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,13 +39,6 @@ func connect(t *testing.T, org, identity string) *client.Client {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-func uniqueID(t *testing.T, prefix string) string {
-	b := make([]byte, 4)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return prefix + "-" + hex.EncodeToString(b)
 }
 
 func anchor(t *testing.T, c *client.Client) receipt.Anchor {
@@ -114,7 +105,7 @@ func (w *world) submit(t *testing.T, seqs ...uint64) {
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{op: connect(t, "Org1", "operator"), hub: connect(t, "Org1", "hub"), device: uniqueID(t, "idx")}
+	w := &world{op: connect(t, "Org1", "operator"), hub: connect(t, "Org1", "hub"), device: testnet.UniqueID(t, "idx")}
 	var err error
 	w.signer, err = reading.GenerateKey(reading.ECDSAP256)
 	require.NoError(t, err)
@@ -284,7 +275,7 @@ func TestTheOwnersIndexResolvesItsPrivateReadingsAndOthersSeeOnlyTheBatch(t *tes
 	op, hub := connect(t, "Org1", "operator"), connect(t, "Org1", "hub")
 	s, err := reading.GenerateKey(reading.ECDSAP256)
 	require.NoError(t, err)
-	id := uniqueID(t, "idx-priv")
+	id := testnet.UniqueID(t, "idx-priv")
 	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: id, Type: "monitor", PublicKey: s.Public().PEM(), Activate: true, Private: true})
 	require.NoError(t, err)
 	v := 72.0

@@ -1,8 +1,6 @@
 package network_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -14,20 +12,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/iotledger/iotledger/network"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 // creatorDenied is the peer's answer to a proposal whose creator its
 // channel MSPs refuse (the peer's log says "The certificate has been
 // revoked"; the client learns only this).
 const creatorDenied = "error validating proposal: access denied: channel [iotledger] creator org [Org1MSP]"
-
-func uniqueName(t *testing.T, prefix string) string {
-	t.Helper()
-	b := make([]byte, 4)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return prefix + "-" + hex.EncodeToString(b)
-}
 
 // requireCreatorDenied checks a gateway error: the gRPC code and, in the
 // status message or the endorsers' details, the peer's refusal of the
@@ -50,7 +41,7 @@ func requireCreatorDenied(t *testing.T, err error, code codes.Code) {
 func TestRevokedIdentityIsRefusedWhileItsOrgsOthersWork(t *testing.T) {
 	deployRef(t)
 	ctx := ctxFor(t, 5*time.Minute)
-	compromised, kept := uniqueName(t, "stolen-hub"), uniqueName(t, "kept-hub")
+	compromised, kept := testnet.UniqueID(t, "stolen-hub"), testnet.UniqueID(t, "kept-hub")
 	for _, name := range []string{compromised, kept} {
 		_, err := testNet.EnrollIdentity(ctx, "Org1", name, map[string]string{network.RoleAttribute: "hub"})
 		require.NoError(t, err)
@@ -106,7 +97,7 @@ func TestRevokedIdentityIsRefusedWhileItsOrgsOthersWork(t *testing.T) {
 	})
 	t.Run("its org's other identities and the other org work", func(t *testing.T) {
 		for _, c := range []*client.Contract{good, otherOrg} {
-			key := uniqueName(t, "after-revocation")
+			key := testnet.UniqueID(t, "after-revocation")
 			_, st := submit(t, c, "Put", client.WithArguments(key, "ok"))
 			require.True(t, st.Successful)
 			got, err := c.EvaluateTransaction("Get", "before-"+compromised)
@@ -136,7 +127,7 @@ func TestRevokedIdentityIsRefusedWhileItsOrgsOthersWork(t *testing.T) {
 		require.Equal(t, rev.Revoked, again.Revoked)
 	})
 	t.Run("an identity the CA never registered is refused", func(t *testing.T) {
-		_, err := testNet.RevokeIdentity(ctx, "Org1", uniqueName(t, "never-registered"), "")
+		_, err := testNet.RevokeIdentity(ctx, "Org1", testnet.UniqueID(t, "never-registered"), "")
 		require.ErrorIs(t, err, network.ErrUnknownIdentity)
 	})
 }

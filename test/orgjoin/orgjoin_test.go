@@ -3,7 +3,6 @@ package orgjoin_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net"
 	"os"
@@ -117,7 +116,7 @@ func stopAndStartIncludeTheCity(t *testing.T, ctx context.Context) {
 	require.Equal(t, 4, city, "the city's peer, CA and two chaincode servers")
 	recordCityNodes()
 	op := connect(t, "City", "operator")
-	d := enroll(t, ctx, op, uniqueID(t, "city-after-restart"), "air-quality", "streets")
+	d := enroll(t, ctx, op, testnet.UniqueID(t, "city-after-restart"), "air-quality", "streets")
 	got, err := op.Device(ctx, d.id)
 	require.NoError(t, err)
 	require.Equal(t, api.StatusActive, got.Status)
@@ -152,7 +151,7 @@ func cityIngests(t *testing.T, ctx context.Context) {
 	require.NoError(t, h.Start(ctx))
 	t.Cleanup(func() { _ = h.Close() })
 
-	d := enroll(t, ctx, op, uniqueID(t, "city-air"), "air-quality", "streets")
+	d := enroll(t, ctx, op, testnet.UniqueID(t, "city-air"), "air-quality", "streets")
 	d.dial(t, ctx, h.MQTTAddr(), "city-hub")
 	for seq := uint64(1); seq <= 3; seq++ {
 		d.publish(t, ctx, seq, 41.5)
@@ -166,8 +165,8 @@ func cityIngests(t *testing.T, ctx context.Context) {
 func hospitalGrantsAGroup(t *testing.T, ctx context.Context, hospital string) {
 	hop := connect(t, hospital, "operator")
 	hhub := connect(t, hospital, "hub")
-	ward := enroll(t, ctx, hop, uniqueID(t, "ward-monitor"), "vitals-monitor", "wards")
-	lab := enroll(t, ctx, hop, uniqueID(t, "lab-fridge"), "fridge", "lab")
+	ward := enroll(t, ctx, hop, testnet.UniqueID(t, "ward-monitor"), "vitals-monitor", "wards")
+	lab := enroll(t, ctx, hop, testnet.UniqueID(t, "lab-fridge"), "fridge", "lab")
 	_, err := hhub.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{ward.reading(t, 1, 72), lab.reading(t, 1, 4)}})
 	require.NoError(t, err)
 
@@ -176,7 +175,7 @@ func hospitalGrantsAGroup(t *testing.T, ctx context.Context, hospital string) {
 	_, err = city.Seen(ctx, ward.id, []uint64{1})
 	requireDenied(t, err, "before the grant")
 
-	_, err = hop.PutPolicy(ctx, api.Policy{ID: uniqueID(t, "city-reads-wards"), Statements: []api.Statement{{
+	_, err = hop.PutPolicy(ctx, api.Policy{ID: testnet.UniqueID(t, "city-reads-wards"), Statements: []api.Statement{{
 		Effect: api.Allow, Principals: []string{"msp:CityMSP"}, Actions: []string{api.ActionTelemetryRead}, Resources: []string{"group:wards"},
 	}}})
 	require.NoError(t, err)
@@ -231,14 +230,6 @@ func connect(t *testing.T, org, identity string) *client.Client {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-func uniqueID(t *testing.T, prefix string) string {
-	t.Helper()
-	b := make([]byte, 4)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return prefix + "-" + hex.EncodeToString(b)
 }
 
 // device is an enrolled device with its key.

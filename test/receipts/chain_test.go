@@ -10,6 +10,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/api"
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/receipt"
+	"github.com/iotledger/iotledger/test/testnet"
 )
 
 func TestAFollowerVerifiesEveryBlockOfTheChannelFromTheAnchor(t *testing.T) {
@@ -20,7 +21,7 @@ func TestAFollowerVerifiesEveryBlockOfTheChannelFromTheAnchor(t *testing.T) {
 	// owner's implicit collection (the org's Endorsement policy governs them).
 	s, err := reading.GenerateKey(reading.ECDSAP256)
 	require.NoError(t, err)
-	pd := device{id: uniqueID(t, "rcpt-priv"), signer: s}
+	pd := device{id: testnet.UniqueID(t, "rcpt-priv"), signer: s}
 	_, err = f.op1.EnrollDevice(ctx, api.EnrollRequest{ID: pd.id, Type: "meter", PublicKey: s.Public().PEM(), Activate: true, Private: true})
 	require.NoError(t, err)
 	rc, err := f.hub1.SubmitPrivateBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{pd.reading(t, 1, 5)}})

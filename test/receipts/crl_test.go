@@ -230,7 +230,7 @@ func TestAfterARevocationBothVerifiersAgreeAndRefuseTheRevokedIdentity(t *testin
 	}
 
 	// A hub of Org1 that submits a batch, and is then revoked.
-	name := uniqueID(t, "crl-hub")
+	name := testnet.UniqueID(t, "crl-hub")
 	_, err = fabric.EnrollIdentity(ctx, "Org1", name, map[string]string{network.RoleAttribute: "hub"})
 	require.NoError(t, err)
 	doomed := connect(t, "Org1", name)

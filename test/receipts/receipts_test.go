@@ -6,7 +6,6 @@ package receipts_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -42,14 +41,6 @@ func connect(t *testing.T, org, identity string, opts ...client.Option) *client.
 	return c
 }
 
-func uniqueID(t *testing.T, prefix string) string {
-	t.Helper()
-	b := make([]byte, 4)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return prefix + "-" + hex.EncodeToString(b)
-}
-
 // device is an enrolled device and its key.
 type device struct {
 	id     string
@@ -60,7 +51,7 @@ func enroll(t *testing.T, op *client.Client, alg reading.Algorithm) device {
 	t.Helper()
 	s, err := reading.GenerateKey(alg)
 	require.NoError(t, err)
-	id := uniqueID(t, "rcpt")
+	id := testnet.UniqueID(t, "rcpt")
 	_, err = op.EnrollDevice(t.Context(), api.EnrollRequest{ID: id, Type: "meter", PublicKey: s.Public().PEM(), Activate: true})
 	require.NoError(t, err)
 	testnet.Settle(t.Context(), t, fabric)
@@ -193,7 +184,7 @@ func TestAPrivateDeviceGetsNoReceipt(t *testing.T) {
 	f := setup(t)
 	s, err := reading.GenerateKey(reading.ECDSAP256)
 	require.NoError(t, err)
-	id := uniqueID(t, "priv")
+	id := testnet.UniqueID(t, "priv")
 	_, err = f.op1.EnrollDevice(t.Context(), api.EnrollRequest{ID: id, Type: "meter", PublicKey: s.Public().PEM(), Activate: true, Private: true})
 	require.NoError(t, err)
 	batch := []reading.Envelope{device{id: id, signer: s}.reading(t, 1, 1)}

@@ -383,13 +383,7 @@ func (n *Network) chaincodeServerNode(name, org, binary, ccDir string, port int,
 func (n *Network) installPackages(ctx context.Context, name, label string, pkgFiles []string, packageIDs map[string]string) error {
 	return n.step(ctx, fmt.Sprintf("chaincode %s: install %s on every peer", name, label), func() error {
 		return n.eachOrg(func(i int, org *OrgState) error {
-			if err := retry(ctx, 60*time.Second, func() error {
-				_, err := n.peerCLI(ctx, org, "lifecycle", "chaincode", "install", pkgFiles[i])
-				if err != nil && strings.Contains(err.Error(), "already successfully installed") {
-					return nil
-				}
-				return err
-			}); err != nil {
+			if err := n.installPackage(ctx, org, pkgFiles[i]); err != nil {
 				return err
 			}
 			installed, err := n.installedPackageIDs(ctx, org)
@@ -433,16 +427,34 @@ func (n *Network) approveForEveryOrg(ctx context.Context, def *definition, packa
 	}
 	return n.step(ctx, fmt.Sprintf("chaincode %s: approve sequence %d by every org", def.name, def.sequence), func() error {
 		return n.eachOrg(func(i int, org *OrgState) error {
-			args := append([]string{"lifecycle", "chaincode", "approveformyorg", "--package-id", packageIDs[org.Name]}, def.args...)
-			args = append(args, ordererArgs...)
-			return retry(ctx, 90*time.Second, func() error {
-				_, err := n.peerCLI(ctx, org, args...)
-				if err != nil && strings.Contains(err.Error(), "unchanged content") {
-					return nil // approved by an earlier attempt
-				}
-				return err
-			})
+			args := append([]string{"--package-id", packageIDs[org.Name]}, def.args...)
+			return n.approveForOrg(ctx, org, append(args, ordererArgs...))
 		})
+	})
+}
+
+// installPackage installs a chaincode package on an org's peer; a package
+// it has already is fine (an earlier attempt installed it).
+func (n *Network) installPackage(ctx context.Context, org *OrgState, pkgFile string) error {
+	return retry(ctx, 60*time.Second, func() error {
+		_, err := n.peerCLI(ctx, org, "lifecycle", "chaincode", "install", pkgFile)
+		if err != nil && strings.Contains(err.Error(), "already successfully installed") {
+			return nil
+		}
+		return err
+	})
+}
+
+// approveForOrg approves a chaincode definition (args after
+// approveformyorg) for an org, retrying while the channel has no Raft
+// leader; a definition the org approved already is fine.
+func (n *Network) approveForOrg(ctx context.Context, org *OrgState, args []string) error {
+	return retry(ctx, 90*time.Second, func() error {
+		_, err := n.peerCLI(ctx, org, append([]string{"lifecycle", "chaincode", "approveformyorg"}, args...)...)
+		if err != nil && strings.Contains(err.Error(), "unchanged content") {
+			return nil // approved by an earlier attempt
+		}
+		return err
 	})
 }
 

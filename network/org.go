@@ -578,13 +578,7 @@ func (n *Network) joinChaincode(ctx context.Context, org *OrgState, cc *Chaincod
 	if err := os.WriteFile(pkgFile, pkg.Bytes, 0o644); err != nil {
 		return nil, err
 	}
-	if err := retry(ctx, 60*time.Second, func() error {
-		_, err := n.peerCLI(ctx, org, "lifecycle", "chaincode", "install", pkgFile)
-		if err != nil && strings.Contains(err.Error(), "already successfully installed") {
-			return nil
-		}
-		return err
-	}); err != nil {
+	if err := n.installPackage(ctx, org, pkgFile); err != nil {
 		return nil, err
 	}
 	srv := n.chaincodeServerNode(cc.Name, org.Name, cc.Binary, ccDir, port, pkg.ID)
@@ -598,7 +592,7 @@ func (n *Network) joinChaincode(ctx context.Context, org *OrgState, cc *Chaincod
 	if err := n.startNodes(ctx, []*Node{srv}); err != nil {
 		return srv, err
 	}
-	args := append([]string{"lifecycle", "chaincode", "approveformyorg", "--package-id", pkg.ID,
+	args := append([]string{"--package-id", pkg.ID,
 		"-C", n.state.Channel, "-n", cc.Name, "-v", cc.Version, "--sequence", strconv.FormatInt(cc.Sequence, 10)}, policy...)
 	if cc.CollectionsConfig != "" {
 		args = append(args, "--collections-config", cc.CollectionsConfig)
@@ -607,14 +601,7 @@ func (n *Network) joinChaincode(ctx context.Context, org *OrgState, cc *Chaincod
 	if err != nil {
 		return srv, err
 	}
-	args = append(args, oargs...)
-	if err := retry(ctx, 90*time.Second, func() error {
-		_, err := n.peerCLI(ctx, org, args...)
-		if err != nil && strings.Contains(err.Error(), "unchanged content") {
-			return nil
-		}
-		return err
-	}); err != nil {
+	if err := n.approveForOrg(ctx, org, append(args, oargs...)); err != nil {
 		return srv, err
 	}
 	cc.PackageIDs[org.Name] = pkg.ID

@@ -69,7 +69,10 @@ func TestOperatorSendsACommandSeesItAckedAndRevokesTheDevice(t *testing.T) {
 	id := testnet.UniqueID(t, "console-valve")
 	dev := connectDevice(t, op, h, hubID, id)
 	org1 := startConsole(t, "Org1", func(c *console.Config) { c.Hubs = console.HubEndpoints{URLs: []string{"http://" + h.HTTPAddr()}} })
-	base := org1.signIn(t, "operator")
+	// The device's identity arrives a second after its page: the page must
+	// not move its actions under the pointer when it does (a click aimed
+	// at Revoke used to land on the identity list on a loaded machine).
+	base := org1.signInVia(t, "operator", slowPath("/api/v1/devices/"+id, time.Second))
 	ctx := browser(t)
 
 	// The fleet overview counts the device on its hub.
@@ -77,27 +80,29 @@ func TestOperatorSendsACommandSeesItAckedAndRevokesTheDevice(t *testing.T) {
 	requireTrue(t, ctx, `document.querySelector('#connected').textContent.startsWith('1 devices connected')`, "the hub's connected device is not shown")
 
 	// A command sent from the commands page is followed to its ack.
-	require.NoError(t, chromedp.Do(ctx,
+	step(t, ctx, "sending a command from the commands page",
 		chromedp.Navigate(base+"/commands"),
 		chromedp.WaitVisible(chromedp.CSS(`#send input[name=device]`)),
 		chromedp.SendKeys(chromedp.CSS(`#send input[name=device]`), id),
 		chromedp.SendKeys(chromedp.CSS(`#send input[name=name]`), "open"),
-		chromedp.Click(chromedp.CSS(`#send button[type=submit]`)),
+		clickStill(`#send button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(`#commands tr[data-command]`)),
-	))
+	)
 	requireTrue(t, ctx, `[...document.querySelectorAll('#commands .cmd-status')].some((e) => e.textContent === 'acked')`, "the command never showed as acked")
 
 	// Revoking the device from its page, through the confirmation dialog,
 	// makes its hub disconnect it.
-	require.NoError(t, chromedp.Do(ctx,
+	step(t, ctx, "opening the revocation dialog on the device page",
 		chromedp.Navigate(base+"/devices/"+id),
-		chromedp.WaitVisible(chromedp.CSS(`[data-action=revoke]`)),
-		chromedp.Click(chromedp.CSS(`[data-action=revoke]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#identity:not([aria-busy])`)),
+		clickStill(`[data-action=revoke]`),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm`)),
+	)
+	step(t, ctx, "confirming the revocation",
 		chromedp.SendKeys(chromedp.CSS(`#confirm input[name=reason]`), "stolen"),
 		chromedp.SendKeys(chromedp.CSS(`#confirm input[name=confirm]`), id),
-		chromedp.Click(chromedp.CSS(`#confirm button[value=ok]`)),
-	))
+		clickStill(`#confirm button[value=ok]`),
+	)
 	requireTrue(t, ctx, `[...document.querySelectorAll('#identity dd')].some((e) => e.textContent === 'revoked')`, "the device page does not show the device revoked")
 	deadline := time.Now().Add(time.Minute)
 	for dev.Connected() {

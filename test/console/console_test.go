@@ -11,6 +11,7 @@ package console_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -110,6 +111,13 @@ func startConsoleWith(t *testing.T, org string, st index.Store, tweak ...func(*c
 // in as that identity.
 func (c *orgConsole) signIn(t *testing.T, name string) string {
 	t.Helper()
+	return c.signInVia(t, name, nil)
+}
+
+// signInVia is signIn with the browser's requests passing through wrap
+// before they reach the console (nil: straight through).
+func (c *orgConsole) signInVia(t *testing.T, name string, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
 	files, err := c.profile.Identity(name)
 	require.NoError(t, err)
 	cert, err := tls.LoadX509KeyPair(files.Cert, files.Key)
@@ -123,7 +131,12 @@ func (c *orgConsole) signIn(t *testing.T, name string) string {
 	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	hs := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = proxy
+	if wrap != nil {
+		h = wrap(proxy)
+	}
+	h = traceRequests(t, name, h)
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() { _ = hs.Close() })
 	return "http://" + ln.Addr().String()
@@ -165,7 +178,8 @@ func browser(t *testing.T) context.Context {
 		stopConsole()
 		<-consoleDone
 		if t.Failed() {
-			screenshot(t, ctx, "failure")
+			// The tab's own context: the test's deadline may be what failed it.
+			screenshot(t, bctx, "failure")
 			for _, m := range messages {
 				t.Logf("browser console: %s", m)
 			}
@@ -175,6 +189,117 @@ func browser(t *testing.T) context.Context {
 		cancelAlloc()
 	})
 	return ctx
+}
+
+// traceRequests keeps the browser's requests through a sign-in proxy; when
+// the test fails it logs those still open and the last ones answered, with
+// how long each took: a page that waits for ever shows what it waits for.
+func traceRequests(t *testing.T, name string, next http.Handler) http.Handler {
+	type request struct {
+		what    string
+		started time.Time
+		took    time.Duration
+		status  int
+	}
+	var mu sync.Mutex
+	open := map[*request]bool{}
+	var done []*request
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for r := range open {
+			t.Logf("%s's browser: still open after %v: %s", name, time.Since(r.started).Round(time.Millisecond), r.what)
+		}
+		for _, r := range done[max(0, len(done)-30):] {
+			t.Logf("%s's browser: %s at %s: %d after %v", name, r.what, r.started.Format("15:04:05.000"), r.status, r.took.Round(time.Millisecond))
+		}
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := &request{what: r.Method + " " + r.URL.RequestURI(), started: time.Now()}
+		mu.Lock()
+		open[req] = true
+		mu.Unlock()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			mu.Lock()
+			defer mu.Unlock()
+			delete(open, req)
+			req.took, req.status = time.Since(req.started), sw.status
+			done = append(done, req)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// statusWriter keeps the status a handler wrote; Flush passes through so
+// server-sent events still stream.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// slowPath holds back the answers to GET requests of path by delay: a
+// slow ledger or index, as a loaded machine has them.
+func slowPath(path string, delay time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Path == path {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(delay):
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// step runs actions with a bound of its own, so a step that waits for
+// something that never comes fails under its name within a minute and a
+// half instead of spending the whole test's budget.
+func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	require.NoError(t, chromedp.Do(sctx, actions...), name)
+}
+
+// clickStill clicks the first node of selector once its box has stayed
+// where it is for stillFor. A mouse click goes to a point: pages draw what
+// their requests return, and a click aimed before a redraw lands on
+// whatever has moved under that point instead.
+func clickStill(selector string) chromedp.Action[chromedp.Void] {
+	const stillFor = 300 * time.Millisecond
+	box := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return ''; const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height].join(' '); })()`, selector)
+	return chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+		last, since := "", time.Now()
+		for {
+			now, err := chromedp.Evaluate[string](box)(ctx, tab)
+			if err != nil {
+				return err
+			}
+			switch {
+			case now == "" || now != last:
+				last, since = now, time.Now()
+			case time.Since(since) >= stillFor:
+				_, err := chromedp.Click(chromedp.CSS(selector))(ctx, tab)
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s never stayed still for %v (last box %q): %w", selector, stillFor, last, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
 }
 
 func screenshot(t *testing.T, ctx context.Context, name string) string {

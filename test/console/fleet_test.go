@@ -32,7 +32,7 @@ func TestOperatorSeesTheFleetAndWatchesAChartUpdateLive(t *testing.T) {
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`#filter input[name=type]`)),
 		chromedp.SendKeys(chromedp.CSS(`#filter input[name=type]`), kind),
-		chromedp.Click(chromedp.CSS(`#filter button[type=submit]`)),
+		clickStill(`#filter button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(`#devices a[href="/devices/`+device+`"]`)),
 	))
 	who, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`header .who strong`)))

@@ -32,14 +32,14 @@ func TestPolicyPutShowsTheLedgersRefusalInline(t *testing.T) {
 		chromedp.Navigate(base+"/policies"),
 		chromedp.WaitVisible(chromedp.CSS(`#put-policy textarea[name=body]`)),
 		chromedp.SetValue(chromedp.CSS(`#put-policy textarea[name=body]`), `{"id": "`+id+`",`),
-		chromedp.Click(chromedp.CSS(`#put-policy button[type=submit]`)),
+		clickStill(`#put-policy button[type=submit]`),
 	))
 	requireTrue(t, ctx, `document.getElementById('policy-error').textContent.startsWith('Not JSON')`, "text that is not JSON was not caught")
 
 	bad := `{"id": "` + id + `", "statements": [{"effect": "allow", "principals": ["msp:Org2MSP"], "actions": ["telemetry:read"], "resources": ["*"], "condition": "request.time >"}]}`
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS(`#put-policy textarea[name=body]`), bad),
-		chromedp.Click(chromedp.CSS(`#put-policy button[type=submit]`)),
+		clickStill(`#put-policy button[type=submit]`),
 	))
 	requireTrue(t, ctx, `/^[A-Z_]+: .*condition/i.test(document.getElementById('policy-error').textContent)`, "the ledger's refusal is not shown next to the form")
 	msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#policy-error`)))

@@ -44,7 +44,7 @@ func TestOrg2IsRefusedOrg1sPrivateDeviceAndExplainSaysWhy(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, status, "ACCESS_DENIED")
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`#explain-denied`)),
+		clickStill(`#explain-denied`),
 		chromedp.WaitVisible(chromedp.CSS(`#explanation .denied`)),
 	))
 	why, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#explanation`)))

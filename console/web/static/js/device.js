@@ -11,7 +11,11 @@ async function loadDevice() {
     const { device: d, history } = await api(`/api/v1/devices/${enc}`);
     const facts = [['Device', d.id], ['Owner', d.owner], ['Status', d.status], ['Type', d.type], ['Groups', (d.groups || []).join(', ')],
       ['Firmware', d.firmware || ''], ['Key', `${d.keyAlg} v${d.keyVersion} (${d.keyId})`], ['Private values', d.private ? 'yes' : 'no']];
-    document.getElementById('identity').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
+    // The page is served with these terms and a placeholder for each, so
+    // filling them in moves nothing below (the actions) under a pointer.
+    const identity = document.getElementById('identity');
+    identity.replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
+    identity.removeAttribute('aria-busy');
     rows(document.querySelector('#history tbody'), [...history].reverse(), (h) => [time(h.timestamp), el('code', {}, h.txId),
       h.deleted ? 'deleted' : h.device?.status ?? '', String(h.device?.keyVersion ?? ''), h.device?.keyId ?? '']);
     if (d.private && d.owner !== document.body.dataset.msp) {

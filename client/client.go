@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -62,6 +63,18 @@ type config struct {
 	endorsingOrgs []string
 	logger        *slog.Logger
 	retry         retryPolicy
+	dialer        Dialer
+}
+
+// Dialer opens the connection to a peer's address, as gRPC's
+// WithContextDialer takes it.
+type Dialer func(ctx context.Context, address string) (net.Conn, error)
+
+// WithDialer has Connect open its connection to the peer with d instead of
+// the default dialer: hosts mode uses it to connect from inside an org's
+// network namespace (network/netns). Dial, given a connection, ignores it.
+func WithDialer(d Dialer) Option {
+	return func(c *config) { c.dialer = d }
 }
 
 // Option configures a Client.
@@ -135,15 +148,22 @@ type Client struct {
 // NewConnection opens the gRPC connection to the profile's gateway peer:
 // TLS verified against the profile's CA, with its server name, and a
 // keepalive the peer accepts. No I/O happens until the first call.
-func NewConnection(p *Profile) (*grpc.ClientConn, error) {
+// A non-nil dialer opens the connection instead of gRPC's own.
+func NewConnection(p *Profile, dialer ...Dialer) (*grpc.ClientConn, error) {
 	pool, err := p.Peer.TLSRoots()
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(p.Peer.Address,
+	dialOpts := []grpc.DialOption{
 		grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(pool, p.Peer.ServerName)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: 20 * time.Second}),
-	)
+	}
+	for _, d := range dialer {
+		if d != nil {
+			dialOpts = append(dialOpts, grpc.WithContextDialer(d))
+		}
+	}
+	conn, err := grpc.NewClient(p.Peer.Address, dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to peer %s: %w", p.Peer.Address, err)
 	}
@@ -154,7 +174,11 @@ func NewConnection(p *Profile) (*grpc.ClientConn, error) {
 // acting as the named identity of the profile ("operator", "hub", ...).
 // Close closes the connection too.
 func Connect(ctx context.Context, p *Profile, identityName string, opts ...Option) (*Client, error) {
-	conn, err := NewConnection(p)
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	conn, err := NewConnection(p, cfg.dialer)
 	if err != nil {
 		return nil, err
 	}

@@ -399,6 +399,18 @@ func (n *Network) Hosts() (HostsState, bool) {
 	return hs, true
 }
 
+// OrgHost returns, in hosts mode, the host (namespace and address) of the
+// org named org ("Org1"); false for a network on 127.0.0.1 or an org it
+// does not have.
+func (n *Network) OrgHost(org string) (Host, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if h := n.state.Hosts.host(strings.ToLower(org)); h != nil {
+		return *h, true
+	}
+	return Host{}, false
+}
+
 // OrgDirs returns, in hosts mode, each org's own directory by org name,
 // the orderer org's as "OrdererOrg": each holds that org's private keys
 // and none of another org's. Nil for a network on 127.0.0.1 (one crypto/

@@ -52,6 +52,9 @@ type Config struct {
 	TLS      *tls.Config // optional: serve MQTT over TLS
 	HTTPAddr string      // metrics and health, e.g. "127.0.0.1:9100"; empty: none
 	DataDir  string      // holds outbox.db
+	// Listen opens the MQTT and HTTP listeners (default net.ListenConfig's
+	// Listen); hosts mode opens them in the org's network namespace.
+	Listen func(ctx context.Context, network, address string) (net.Listener, error)
 
 	BatchSize  int           // readings per SubmitBatch (default and most: api.MaxBatchReadings, 500)
 	BatchWait  time.Duration // longest a reading waits for a batch to fill (default 200ms)
@@ -99,6 +102,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MQTTAddr == "" {
 		c.MQTTAddr = "127.0.0.1:1883"
+	}
+	if c.Listen == nil {
+		c.Listen = (&net.ListenConfig{}).Listen
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = api.DefaultBatchReadings
@@ -289,7 +295,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		h.log.Warn("ledger identity unknown: accepting readings, submitting none until it is verified", "err", err)
 	}
 	h.ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	tcp, err := h.limits.listen("mqtt", h.cfg.MQTTAddr, h.cfg.TLS) // counts sockets and bounds their CONNECT (limits.go)
+	tcp, err := h.limits.listen(ctx, h.cfg.Listen, "mqtt", h.cfg.MQTTAddr, h.cfg.TLS) // counts sockets and bounds their CONNECT (limits.go)
 	if err == nil {
 		err = h.broker.AddListener(tcp)
 	}
@@ -299,7 +305,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		return fmt.Errorf("mqtt listener %s: %w", h.cfg.MQTTAddr, err)
 	}
 	if h.cfg.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", h.cfg.HTTPAddr)
+		ln, err := h.cfg.Listen(ctx, "tcp", h.cfg.HTTPAddr)
 		if err != nil {
 			_ = h.broker.Close()
 			h.cancel()

@@ -204,8 +204,8 @@ func (l *limits) Provides(hook byte) bool {
 // listen opens the broker's MQTT listener: TCP whose accepted sockets are
 // counted and given the CONNECT deadline before anything is read from them
 // (so a TLS handshake that never ends is bounded too), then TLS if set.
-func (l *limits) listen(id, addr string, tlsCfg *tls.Config) (listeners.Listener, error) {
-	raw, err := net.Listen("tcp", addr)
+func (l *limits) listen(ctx context.Context, listen func(ctx context.Context, network, address string) (net.Listener, error), id, addr string, tlsCfg *tls.Config) (listeners.Listener, error) {
+	raw, err := listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

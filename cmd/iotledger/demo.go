@@ -245,7 +245,11 @@ func (d *demo) connect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c, err := client.Connect(ctx, p, "operator", client.WithLogger(d.log))
+		at, err := d.place(org)
+		if err != nil {
+			return err
+		}
+		c, err := at.connect(ctx, p, "operator", client.WithLogger(d.log))
 		if err != nil {
 			return fmt.Errorf("connect as %s operator: %w", org, err)
 		}
@@ -330,7 +334,11 @@ func (d *demo) startHubs(ctx context.Context) error {
 			return err
 		}
 		d.roots[org] = roots
-		c, err := client.Connect(ctx, p, "hub", client.WithLogger(d.log))
+		at, err := d.place(org)
+		if err != nil {
+			return err
+		}
+		c, err := at.connect(ctx, p, "hub", client.WithLogger(d.log))
 		if err != nil {
 			return fmt.Errorf("connect as %s hub: %w", org, err)
 		}
@@ -347,7 +355,7 @@ func (d *demo) startHubs(ctx context.Context) error {
 			return fmt.Errorf("%s hub: %w", org, err)
 		}
 		h, err := hub.New(hub.Config{
-			HubID: "hub-" + strings.ToLower(org), MQTTAddr: "127.0.0.1:0", TLS: tlsCfg, HTTPAddr: "127.0.0.1:0", DataDir: data,
+			HubID: "hub-" + strings.ToLower(org), MQTTAddr: at.addr("0"), TLS: tlsCfg, HTTPAddr: at.addr("0"), DataDir: data, Listen: at.listen,
 			Ledger: c, Events: client.EventFeed{Client: c, Checkpoint: cp}, Logger: d.log, Signer: signer,
 		})
 		if err != nil {
@@ -358,7 +366,7 @@ func (d *demo) startHubs(ctx context.Context) error {
 			return err
 		}
 		d.hubs[org] = h
-		d.say("hub-%s: mqtts://%s (TLS certificate from %s's CA, which its devices pin), metrics http://%s/metrics", strings.ToLower(org), h.MQTTAddr(), org, h.HTTPAddr())
+		d.say("hub-%s %s: mqtts://%s (TLS certificate from %s's CA, which its devices pin), metrics http://%s/metrics", strings.ToLower(org), at, h.MQTTAddr(), org, h.HTTPAddr())
 	}
 	return nil
 }
@@ -888,7 +896,11 @@ func (d *demo) index(ctx context.Context, org string) (index.Store, error) {
 			_ = st.Close()
 		}}
 		d.idx[org] = ix
-		d.say("%s's index follows the channel into %s, verifying every block", org, path)
+		at, err := d.place(org)
+		if err != nil {
+			return nil, err
+		}
+		d.say("%s's index follows the channel into %s, verifying every block; it runs %s", org, path, at)
 	}
 	h, err := c.Height(ctx)
 	if err != nil {

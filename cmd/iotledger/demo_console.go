@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 
@@ -56,7 +55,11 @@ func (d *demo) startConsole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	conn, err := client.NewConnection(p)
+	at, err := d.place(hospitalOrg)
+	if err != nil {
+		return err
+	}
+	conn, err := client.NewConnection(p, at.dialer())
 	if err != nil {
 		return err
 	}
@@ -74,10 +77,15 @@ func (d *demo) startConsole(ctx context.Context) error {
 		_ = conn.Close()
 		return err
 	}
-	ln, err := net.Listen("tcp", d.opts.console)
+	addr, err := at.consoleAddr(d.opts.console)
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	ln, err := at.listen(ctx, "tcp", addr)
 	if err != nil && d.opts.console == defaultDemoConsole {
-		d.say("%s is taken (%v): serving the console on a free port", defaultDemoConsole, err)
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		d.say("%s is taken (%v): serving the console on a free port", addr, err)
+		ln, err = at.listen(ctx, "tcp", at.addr("0"))
 	}
 	if err != nil {
 		_ = conn.Close()
@@ -105,7 +113,7 @@ func (d *demo) startConsole(ctx context.Context) error {
 		_ = srv.Close()
 		_ = conn.Close()
 	}}
-	d.step("%s's web console at %s", hospitalOrg, d.console.url)
+	d.step("%s's web console at %s (%s)", hospitalOrg, d.console.url, at)
 	d.say("sign in as %s's operator: import %s into the browser (password: %s)", hospitalOrg, p12, password)
 	d.say("and trust %s's CA %s for the server certificate", hospitalOrg, p.HubTLS.CACert)
 	d.say("(the same identity as PEM: certificate %s, key %s)", files.Cert, files.Key)

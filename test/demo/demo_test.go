@@ -9,7 +9,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,12 +38,27 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "build: %s", out)
 
+	t.Run("on loopback", func(t *testing.T) { runDemo(ctx, t, bin, nil) })
+	// `make demo HOSTS=1`: every org's peer, CA and chaincode servers in
+	// its namespace (the network package), and the demo's hub, index and
+	// console of each org there too.
+	t.Run("in hosts mode", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("hosts mode makes network namespaces: root only")
+		}
+		runDemo(ctx, t, bin, func(t *testing.T, state, text string) { requireOrgServicesInTheirNamespaces(t, state, text) }, "--hosts")
+	})
+}
+
+// runDemo runs the demo with args, checks what it printed and did, and
+// takes its network down; whileKept runs while the demo keeps its console.
+func runDemo(ctx context.Context, t *testing.T, bin string, whileKept func(t *testing.T, state, text string), args ...string) {
 	state := filepath.Join(t.TempDir(), "net")
 	// --keep, as `make demo KEEP=1` runs it: once the demo is done, its
 	// console must still answer; then Ctrl-C, and the network is taken
 	// down with the CLI.
 	var stdout, stderr bytes.Buffer
-	demo := exec.CommandContext(ctx, bin, "demo", "--state-dir", state, "--duration", "20s", "--devices", "2", "--keep", "--console", "127.0.0.1:0")
+	demo := exec.CommandContext(ctx, bin, append([]string{"demo", "--state-dir", state, "--duration", "20s", "--devices", "2", "--keep", "--console", "127.0.0.1:0"}, args...)...)
 	pipe, err := demo.StdoutPipe()
 	require.NoError(t, err)
 	demo.Stderr = &stderr
@@ -60,6 +77,9 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 	text := stdout.String()
 	require.Contains(t, text, "is still serving at", "the demo ended without keeping its console (output:\n%s\nstderr: %s)", text, stderr.String())
 	requireDemoConsoleAnswersOrg1Operator(t, text)
+	if whileKept != nil {
+		whileKept(t, state, text)
+	}
 	require.NoError(t, demo.Process.Signal(os.Interrupt))
 	rest, err := io.ReadAll(pipe)
 	require.NoError(t, err)
@@ -91,7 +111,7 @@ func TestDemoRunsEndToEndAndTearsDown(t *testing.T) {
 	require.Greater(t, n, 10, "simulated devices' readings reached the ledger")
 
 	down := exec.CommandContext(ctx, bin, "network", "down", "--state-dir", state)
-	out, err = down.CombinedOutput()
+	out, err := down.CombinedOutput()
 	require.NoError(t, err, "network down: %s", out)
 
 	// The network is gone; the receipt still verifies, offline, from the CLI.
@@ -169,4 +189,100 @@ func requireDemoConsoleAnswersOrg1Operator(t *testing.T, text string) {
 		_ = res.Body.Close()
 	}
 	require.Error(t, err, "the console served a request without a client certificate")
+}
+
+// requireOrgServicesInTheirNamespaces checks a hosts-mode demo: each org's
+// hub listened on its org's address, which exists only inside the org's
+// namespace; Org1's console listens there, in Org1's socket table and not
+// in this process's; and Org1's side connects to its peer from inside.
+func requireOrgServicesInTheirNamespaces(t *testing.T, state, text string) {
+	t.Helper()
+	var st struct {
+		Hosts struct {
+			Hosts []struct{ Name, Netns, IP string }
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(state, "network.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &st))
+	hosts := map[string]struct{ Netns, IP string }{}
+	for _, h := range st.Hosts.Hosts {
+		hosts[h.Name] = struct{ Netns, IP string }{h.Netns, h.IP}
+	}
+	for _, org := range []string{"org1", "org2"} {
+		h := hosts[org]
+		require.NotEmpty(t, h.IP, "network.json has no host %s", org)
+		m := regexp.MustCompile(`hub-` + org + ` in \S+ network namespace (\S+) \(([\d.]+)\): mqtts://([\d.]+):\d+ .*metrics http://([\d.]+):\d+/`).FindStringSubmatch(text)
+		require.Len(t, m, 5, "the demo names where hub-%s runs", org)
+		require.Equal(t, []string{h.Netns, h.IP, h.IP, h.IP}, m[1:], "hub-%s does not listen in its org's namespace", org)
+	}
+
+	org1 := hosts["org1"]
+	console := regexp.MustCompile(`Org1's web console at https://([\d.]+):(\d+)/`).FindStringSubmatch(text)
+	require.Len(t, console, 3)
+	require.Equal(t, org1.IP, console[1], "the console does not listen on Org1's address")
+	port, err := strconv.Atoi(console[2])
+	require.NoError(t, err)
+	inside := socketTable(t, org1.Netns)
+	require.Contains(t, inside, socket{local: hexAddr(t, org1.IP, port), remote: "00000000:0000", state: tcpListen}, "Org1's namespace has no console listener")
+	for _, s := range socketTable(t, "") {
+		require.NotEqual(t, hexAddr(t, org1.IP, port), s.local, "the console's socket is in this process's namespace")
+	}
+
+	// Org1's peer listens on Org1's address; the console's index and ledger
+	// connections reach it from that same address, inside the namespace.
+	var prof struct{ Peer struct{ Address string } }
+	b, err = os.ReadFile(filepath.Join(state, "org1", "connection.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &prof))
+	host, p, err := net.SplitHostPort(prof.Peer.Address)
+	require.NoError(t, err)
+	require.Equal(t, org1.IP, host)
+	peerPort, err := strconv.Atoi(p)
+	require.NoError(t, err)
+	peer := hexAddr(t, org1.IP, peerPort)
+	fromInside := false
+	for _, s := range inside {
+		if s.remote == peer && s.state == tcpEstablished && strings.HasPrefix(s.local, peer[:9]) {
+			fromInside = true
+		}
+	}
+	require.True(t, fromInside, "nothing in Org1's namespace is connected to its peer %s from Org1's address", prof.Peer.Address)
+}
+
+const (
+	tcpEstablished = "01"
+	tcpListen      = "0A"
+)
+
+// socket is a row of /proc/net/tcp: addresses as the kernel writes them.
+type socket struct{ local, remote, state string }
+
+// socketTable reads the IPv4 TCP sockets of a namespace ("": this
+// process's).
+func socketTable(t *testing.T, ns string) []socket {
+	t.Helper()
+	cmd := exec.Command("cat", "/proc/net/tcp")
+	if ns != "" {
+		cmd = exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/tcp")
+	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var rows []socket
+	for _, line := range strings.Split(string(out), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 {
+			rows = append(rows, socket{local: f[1], remote: f[2], state: f[3]})
+		}
+	}
+	return rows
+}
+
+// hexAddr writes ip:port as /proc/net/tcp does: the address's four bytes
+// in host order (little-endian here), then the port, in hex.
+func hexAddr(t *testing.T, ip string, port int) string {
+	t.Helper()
+	a := net.ParseIP(ip).To4()
+	require.NotNil(t, a, "%s is not IPv4", ip)
+	return fmt.Sprintf("%02X%02X%02X%02X:%04X", a[3], a[2], a[1], a[0], port)
 }

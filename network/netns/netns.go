@@ -39,16 +39,7 @@ func (ns *Namespace) String() string { return "network namespace " + ns.name }
 
 // Listen is net.Listen inside the namespace.
 func (ns *Namespace) Listen(ctx context.Context, network, address string) (net.Listener, error) {
-	var ln net.Listener
-	err := ns.do(func() error {
-		var err error
-		ln, err = (&net.ListenConfig{}).Listen(ctx, network, address)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ns, err)
-	}
-	return ln, nil
+	return inside(ns, func() (net.Listener, error) { return (&net.ListenConfig{}).Listen(ctx, network, address) })
 }
 
 // DialContext is net.Dialer.DialContext inside the namespace. The address
@@ -59,16 +50,22 @@ func (ns *Namespace) DialContext(ctx context.Context, network, address string) (
 	if _, err := netip.ParseAddrPort(address); err != nil {
 		return nil, fmt.Errorf("%s: dial %s: an IP address and port is needed here: %w", ns, address, err)
 	}
-	var conn net.Conn
+	return inside(ns, func() (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, address) })
+}
+
+// inside returns what create makes while in the namespace.
+func inside[T any](ns *Namespace, create func() (T, error)) (T, error) {
+	var v T
 	err := ns.do(func() error {
 		var err error
-		conn, err = (&net.Dialer{}).DialContext(ctx, network, address)
+		v, err = create()
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ns, err)
+		var zero T
+		return zero, fmt.Errorf("%s: %w", ns, err)
 	}
-	return conn, nil
+	return v, nil
 }
 
 // Dialer is DialContext over TCP, in the shape gRPC's WithContextDialer

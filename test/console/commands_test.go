@@ -69,9 +69,9 @@ func TestOperatorSendsACommandSeesItAckedAndRevokesTheDevice(t *testing.T) {
 	id := testnet.UniqueID(t, "console-valve")
 	dev := connectDevice(t, op, h, hubID, id)
 	org1 := startConsole(t, "Org1", func(c *console.Config) { c.Hubs = console.HubEndpoints{URLs: []string{"http://" + h.HTTPAddr()}} })
-	// The device's identity arrives a second after its page: the page must
-	// not move its actions under the pointer when it does (a click aimed
-	// at Revoke used to land on the identity list on a loaded machine).
+	// The device's identity arrives a second after its page, as on a
+	// loaded machine: filling it in must not move the actions, and the
+	// clicks wait for their target to stay still.
 	base := org1.signInVia(t, "operator", slowPath("/api/v1/devices/"+id, time.Second))
 	ctx := browser(t)
 

@@ -98,6 +98,34 @@ func planHosts(stateDir string, hosts []string, used []netip.Prefix) (*HostsStat
 	return hs, nil
 }
 
+// nextHost plans one more host named name on hs: the next veth index and
+// the lowest address of the subnet no host has (an org that joins).
+func (h *HostsState) nextHost(name string) (Host, error) {
+	subnet, err := netip.ParsePrefix(h.Subnet)
+	if err != nil {
+		return Host{}, fmt.Errorf("hosts subnet %q: %w", h.Subnet, err)
+	}
+	taken := map[string]bool{h.Gateway: true}
+	veths := map[string]bool{}
+	for _, o := range h.Hosts {
+		taken[o.IP], veths[o.Veth] = true, true
+	}
+	base := subnet.Addr().As4()
+	host := Host{Name: name, Netns: h.Prefix + "-" + name}
+	for i := 0; host.Veth == ""; i++ {
+		if v := h.Prefix + "h" + strconv.Itoa(i); !veths[v] {
+			host.Veth = v
+		}
+	}
+	for last := 2; last < 255; last++ {
+		if ip := netip.AddrFrom4([4]byte{base[0], base[1], base[2], byte(last)}).String(); !taken[ip] {
+			host.IP = ip
+			return host, nil
+		}
+	}
+	return Host{}, fmt.Errorf("hosts mode: no free address left in %s for %s", h.Subnet, name)
+}
+
 // chooseSubnet picks 10.a.b.0/24 (a in 64..254) starting from a point set
 // by seed, skipping every /24 that overlaps a used prefix.
 func chooseSubnet(seed []byte, used []netip.Prefix) (netip.Prefix, error) {

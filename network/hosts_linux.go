@@ -149,24 +149,52 @@ func (e hostsEnv) create(ctx context.Context, hs *HostsState) error {
 		{"link", "set", hs.Bridge, "up"},
 	}
 	for _, h := range hs.Hosts {
-		tmp := strings.Replace(h.Veth, "h", "n", 1)
-		cmds = append(cmds,
-			[]string{"netns", "add", h.Netns},
-			[]string{"link", "add", h.Veth, "type", "veth", "peer", "name", tmp},
-			[]string{"link", "set", tmp, "netns", h.Netns},
-			[]string{"-n", h.Netns, "link", "set", tmp, "name", "eth0"},
-			[]string{"-n", h.Netns, "addr", "add", h.IP + bits, "dev", "eth0"},
-			[]string{"-n", h.Netns, "link", "set", "eth0", "up"},
-			[]string{"-n", h.Netns, "link", "set", "lo", "up"},
-			[]string{"link", "set", h.Veth, "master", hs.Bridge, "up"},
-		)
+		cmds = append(cmds, hostCommands(hs, h, bits)...)
 	}
+	return e.runAll(ctx, cmds)
+}
+
+// hostCommands make one host's namespace with loopback and eth0 (its
+// address), the other end of its veth on the bridge.
+func hostCommands(hs *HostsState, h Host, bits string) [][]string {
+	tmp := strings.Replace(h.Veth, "h", "n", 1)
+	return [][]string{
+		{"netns", "add", h.Netns},
+		{"link", "add", h.Veth, "type", "veth", "peer", "name", tmp},
+		{"link", "set", tmp, "netns", h.Netns},
+		{"-n", h.Netns, "link", "set", tmp, "name", "eth0"},
+		{"-n", h.Netns, "addr", "add", h.IP + bits, "dev", "eth0"},
+		{"-n", h.Netns, "link", "set", "eth0", "up"},
+		{"-n", h.Netns, "link", "set", "lo", "up"},
+		{"link", "set", h.Veth, "master", hs.Bridge, "up"},
+	}
+}
+
+func (e hostsEnv) runAll(ctx context.Context, cmds [][]string) error {
 	for _, c := range cmds {
 		if err := e.run(ctx, c...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// addHost makes one more host on a running hosts network's bridge (an org
+// that joins); on failure what was made is removed again.
+func addHost(ctx context.Context, hs *HostsState, h Host) error {
+	subnet, err := netip.ParsePrefix(hs.Subnet)
+	if err != nil {
+		return fmt.Errorf("hosts subnet %q: %w", hs.Subnet, err)
+	}
+	if err := systemHosts.runAll(ctx, hostCommands(hs, h, fmt.Sprintf("/%d", subnet.Bits()))); err != nil {
+		return errors.Join(err, removeHost(context.WithoutCancel(ctx), h))
+	}
+	return nil
+}
+
+// removeHost deletes one host's namespace and veth; what is gone is skipped.
+func removeHost(ctx context.Context, h Host) error {
+	return systemHosts.remove(ctx, &HostsState{Prefix: h.Netns, Hosts: []Host{h}})
 }
 
 // remove deletes, by their recorded names, the namespaces (which takes
@@ -188,7 +216,9 @@ func (e hostsEnv) remove(ctx context.Context, hs *HostsState) error {
 		del(e.netnsExists, h.Netns, "netns", "del", h.Netns)
 		del(e.linkExists, h.Veth, "link", "del", h.Veth)
 	}
-	del(e.linkExists, hs.Bridge, "link", "del", hs.Bridge)
+	if hs.Bridge != "" { // one host's removal (removeHost) leaves the bridge
+		del(e.linkExists, hs.Bridge, "link", "del", hs.Bridge)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove the hosts network (%s*): %w", hs.Prefix, err)
 	}

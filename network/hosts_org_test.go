@@ -1,26 +1,36 @@
 package network
 
 import (
-	"os"
-	"path/filepath"
+	"net/netip"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-func TestCreateOrgRefusesAHostsModeNetworkAndChangesNothing(t *testing.T) {
-	n := fakeOrgNetwork(t)
-	n.state.Hosts = &HostsState{Prefix: "il00000", Bridge: "il00000br", Subnet: "10.64.0.0/24", Gateway: "10.64.0.1"}
-	require.NoError(t, n.state.save())
-	before, err := os.ReadFile(statePath(n.state.StateDir))
+func TestNextHostTakesTheLowestFreeAddressAndAnUnusedVeth(t *testing.T) {
+	hs, err := planHosts("/tmp/some-state", []string{"orderer1", "orderer2", "orderer3", "org1", "org2"}, nil)
 	require.NoError(t, err)
-
-	_, err = n.CreateOrg(t.Context(), "Farm")
-	require.ErrorIs(t, err, ErrOrgInHostsMode)
-	require.ErrorContains(t, err, "network namespace of its own")
-
-	after, err := os.ReadFile(statePath(n.state.StateDir))
+	ip := func(last byte) string {
+		b := netip.MustParsePrefix(hs.Subnet).Addr().As4()
+		return netip.AddrFrom4([4]byte{b[0], b[1], b[2], last}).String()
+	}
+	h, err := hs.nextHost("org3")
 	require.NoError(t, err)
-	require.Equal(t, string(before), string(after))
-	require.NoDirExists(t, filepath.Join(n.state.StateDir, "farm"))
+	require.Equal(t, Host{Name: "org3", Netns: hs.Prefix + "-org3", Veth: hs.Prefix + "h5", IP: ip(7)}, h, "after .2–.6 and h0–h4")
+
+	// A host removed (a join that failed) frees its address and veth.
+	hs.Hosts = append(hs.Hosts[:1], hs.Hosts[2:]...) // orderer2: .3, h1
+	h, err = hs.nextHost("org3")
+	require.NoError(t, err)
+	require.Equal(t, hs.Prefix+"h1", h.Veth)
+	require.Equal(t, ip(3), h.IP)
+
+	// A full /24 says so.
+	hs.Hosts = nil
+	for last := 2; last < 255; last++ {
+		hs.Hosts = append(hs.Hosts, Host{Name: "h" + strconv.Itoa(last), Veth: hs.Prefix + "h" + strconv.Itoa(last), IP: ip(byte(last))})
+	}
+	_, err = hs.nextHost("org9")
+	require.ErrorContains(t, err, "no free address")
 }

@@ -26,3 +26,9 @@ func ensureHosts(context.Context, *HostsState) error {
 
 // removeHosts has nothing to remove where none can be made.
 func removeHosts(context.Context, *HostsState) error { return nil }
+
+func addHost(context.Context, *HostsState, Host) error {
+	return &LinuxOnlyError{What: "network namespaces (--hosts)"}
+}
+
+func removeHost(context.Context, Host) error { return nil }

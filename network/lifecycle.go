@@ -335,11 +335,7 @@ func (n *Network) planServers(name, label, ccDir, binary string, prev, cs *Chain
 		} else {
 			port = ports.next()
 		}
-		// Plaintext on loopback: the server listens on 127.0.0.1 only (in
-		// hosts mode: on the org's own namespace address).
-		listen := &Node{Ports: map[string]int{PortListen: port}}
-		n.place(listen, strings.ToLower(org.Name))
-		pkg, err := ccaas.Build(label, ccaas.Connection{Address: listen.Address()})
+		pkg, err := ccaas.Build(label, ccaas.Connection{Address: n.chaincodeServerAddress(org.Name, port)})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -356,6 +352,15 @@ func (n *Network) planServers(name, label, ccDir, binary string, prev, cs *Chain
 		cs.Servers[org.Name] = next.Name
 	}
 	return servers, pkgFiles, nil
+}
+
+// chaincodeServerAddress is where org's chaincode server on port listens,
+// which its package tells the peer: plaintext on 127.0.0.1 only, or in
+// hosts mode on the org's own namespace address, beside its peer.
+func (n *Network) chaincodeServerAddress(org string, port int) string {
+	listen := &Node{Ports: map[string]int{PortListen: port}}
+	n.place(listen, strings.ToLower(org))
+	return listen.Address()
 }
 
 // chaincodeServerNode is the node of org's server of chaincode name,

@@ -100,10 +100,6 @@ func (n *Network) DefinitionPath(org string) string {
 	return filepath.Join(n.orgDir(org), strings.ToLower(org)+"-definition.json")
 }
 
-// ErrOrgInHostsMode refuses org create on a hosts-mode network: a new org
-// would need a network namespace of its own, which only Up makes so far.
-var ErrOrgInHostsMode = errors.New("org create: not available on a hosts-mode network (the new org would need a network namespace of its own, which only `network up --hosts` makes): create it on a network without --hosts")
-
 // CreateOrg is the newcomer's side of joining: it generates the org's own
 // crypto material, starts its peer and Fabric CA (not yet in the channel)
 // and writes its org definition, which it returns the path of. It uses no
@@ -120,9 +116,6 @@ func (n *Network) CreateOrg(ctx context.Context, name string) (OrgCreation, erro
 	}
 	if err := n.checkNewOrg(name); err != nil {
 		return OrgCreation{}, err
-	}
-	if n.state.Hosts != nil {
-		return OrgCreation{}, ErrOrgInHostsMode
 	}
 	res := OrgCreation{Org: name, MSPID: name + "MSP"}
 	var nodes []*Node
@@ -166,9 +159,16 @@ func (n *Network) createOrg(ctx context.Context, name string, res *OrgCreation, 
 	if err := os.MkdirAll(configDir, 0o755); err != nil {
 		return err
 	}
+	if n.state.Hosts != nil {
+		if err := n.addOrgHost(ctx, name); err != nil {
+			return err
+		}
+	}
 	if err := n.step(ctx, "crypto material of "+name+" (its own cryptogen CA, TLS CA, peer and admin)", func() error {
+		co := peerCryptoOrg(name, n.state.OrdererDomain)
+		co.Template.SANS = n.nodeSANs(strings.ToLower(name))
 		return generateCrypto(ctx, n.state.Binaries.CryptoGen, filepath.Join(configDir, "crypto-config.yaml"), cryptoDir,
-			cryptoConfig{PeerOrgs: []cryptoOrg{peerCryptoOrg(name, n.state.OrdererDomain)}})
+			cryptoConfig{PeerOrgs: []cryptoOrg{co}})
 	}); err != nil {
 		return err
 	}
@@ -213,6 +213,23 @@ func (n *Network) createOrg(ctx context.Context, name string, res *OrgCreation, 
 	return nil
 }
 
+// addOrgHost gives a new org of a hosts-mode network its host: the next
+// address on the bridge and a namespace, recorded before it is made so that
+// Down (or a failed CreateOrg) removes it.
+func (n *Network) addOrgHost(ctx context.Context, name string) error {
+	h, err := n.state.Hosts.nextHost(strings.ToLower(name))
+	if err != nil {
+		return err
+	}
+	return n.step(ctx, fmt.Sprintf("host of %s: namespace %s (%s) on bridge %s", name, h.Netns, h.IP, n.state.Hosts.Bridge), func() error {
+		n.state.Hosts.Hosts = append(n.state.Hosts.Hosts, h)
+		if err := n.state.save(); err != nil {
+			return err
+		}
+		return addHost(ctx, n.state.Hosts, h)
+	})
+}
+
 // fabricLogSpec is the FABRIC_LOGGING_SPEC the network's nodes run with.
 func (n *Network) fabricLogSpec() string {
 	for _, nd := range n.state.Nodes {
@@ -235,6 +252,13 @@ func (n *Network) forgetCreatedOrg(ctx context.Context, name string, nodes []*No
 	n.dropNodes(nodes)
 	if i, _ := n.state.pendingOrg(name); i >= 0 {
 		n.state.PendingOrgs = slices.Delete(n.state.PendingOrgs, i, i+1)
+	}
+	if hs := n.state.Hosts; hs != nil {
+		if h := hs.host(strings.ToLower(name)); h != nil {
+			if gone := h.Name; removeHost(stopCtx, *h) == nil {
+				hs.Hosts = slices.DeleteFunc(hs.Hosts, func(o Host) bool { return o.Name == gone })
+			}
+		}
 	}
 	_ = n.state.save()
 	_ = os.RemoveAll(n.orgDir(name))
@@ -570,7 +594,7 @@ func (n *Network) joinChaincode(ctx context.Context, org *OrgState, cc *Chaincod
 		return nil, err
 	}
 	port := ports.next()
-	pkg, err := ccaas.Build(cc.Label, ccaas.Connection{Address: addr(port)})
+	pkg, err := ccaas.Build(cc.Label, ccaas.Connection{Address: n.chaincodeServerAddress(org.Name, port)})
 	if err != nil {
 		return nil, err
 	}

@@ -157,9 +157,70 @@ func TestHostsModeRunsEveryOrgAndOrdererInItsOwnNamespace(t *testing.T) {
 		}, 2*time.Minute, 200*time.Millisecond, "the reading never reached the ledger")
 	})
 
+	t.Run("a third org joins on a host of its own", func(t *testing.T) {
+		created, err := n.CreateOrg(ctx, "City")
+		require.NoError(t, err)
+		data, err := os.ReadFile(created.Definition)
+		require.NoError(t, err)
+		def, err := network.ParseOrgDefinition(data)
+		require.NoError(t, err)
+		added, err := n.AddOrg(ctx, def, nil)
+		require.NoError(t, err)
+		joined, err := n.JoinOrg(ctx, "City")
+		require.NoError(t, err)
+		t.Logf("hosts mode: org create %s, add %s, join %s; in all %s", created.Took, added.Took, joined.Took, created.Took+added.Took+joined.Took)
+
+		hs, _ = n.Hosts()
+		var city network.Host
+		for _, h := range hs.Hosts {
+			if h.Name == "city" {
+				city = h
+			}
+		}
+		require.Equal(t, hs.Prefix+"-city", city.Netns, "the city has a host of its own")
+		require.True(t, subnet.Contains(netip.MustParseAddr(city.IP)))
+		require.Equal(t, len(hs.Hosts), namespacesOf(t, hs.Prefix), "its namespace exists")
+		var cityNodes int
+		for _, nd := range n.Nodes() {
+			if nd.Org != "City" {
+				require.NotEqual(t, city.IP, nd.IP, "%s shares the city's address", nd.Name)
+				continue
+			}
+			cityNodes++
+			require.Equal(t, city.Netns, nd.Netns, nd.Name)
+			require.Equal(t, city.IP, nd.IP, nd.Name)
+			c, err := net.DialTimeout("tcp", nd.Address(), 5*time.Second)
+			require.NoError(t, err, "%s at %s", nd.Name, nd.Address())
+			_ = c.Close()
+		}
+		require.GreaterOrEqual(t, cityNodes, 3, "the city's peer, CA and chaincode server")
+
+		// The city's operator enrolls a device through the city's peer,
+		// verified by its real name; MAJORITY is now two of three.
+		pc, err := n.Profile("City")
+		require.NoError(t, err)
+		require.Equal(t, "peer0.city.iotledger.local", pc.Peer.ServerName)
+		host, _, err := net.SplitHostPort(pc.Peer.Address)
+		require.NoError(t, err)
+		require.Equal(t, city.IP, host)
+		cop, err := iotclient.Connect(ctx, pc, "operator")
+		require.NoError(t, err)
+		defer func() { _ = cop.Close() }()
+		key, err := reading.GenerateKey(reading.ECDSAP256)
+		require.NoError(t, err)
+		testnet.Settle(ctx, t, n)
+		_, err = cop.EnrollDevice(ctx, api.EnrollRequest{ID: "hosts-city-dev", Type: "air-quality", PublicKey: key.Public().PEM(), Activate: true})
+		require.NoError(t, err)
+		d, err := cop.Device(ctx, "hosts-city-dev")
+		require.NoError(t, err)
+		require.Equal(t, "CityMSP", d.Owner)
+		_, err = op.Device(ctx, "hosts-city-dev")
+		require.ErrorContains(t, err, "ACCESS_DENIED", "Org1 reads the city's device without a grant")
+	})
+
 	t.Run("no org's directory holds another org's private key", func(t *testing.T) {
 		dirs := n.OrgDirs()
-		require.Len(t, dirs, 3)
+		require.Len(t, dirs, 4, "the orderers', Org1's, Org2's and the city's")
 		owner := map[string]string{} // public key (DER) -> org whose dir holds its private key
 		for org, dir := range dirs {
 			keys := privateKeysUnder(t, dir)

@@ -181,20 +181,24 @@ func (e hostsEnv) runAll(ctx context.Context, cmds [][]string) error {
 
 // addHost makes one more host on a running hosts network's bridge (an org
 // that joins); on failure what was made is removed again.
-func addHost(ctx context.Context, hs *HostsState, h Host) error {
+func addHost(ctx context.Context, hs *HostsState, h Host) error { return systemHosts.add(ctx, hs, h) }
+
+func (e hostsEnv) add(ctx context.Context, hs *HostsState, h Host) error {
 	subnet, err := netip.ParsePrefix(hs.Subnet)
 	if err != nil {
 		return fmt.Errorf("hosts subnet %q: %w", hs.Subnet, err)
 	}
-	if err := systemHosts.runAll(ctx, hostCommands(hs, h, fmt.Sprintf("/%d", subnet.Bits()))); err != nil {
-		return errors.Join(err, removeHost(context.WithoutCancel(ctx), h))
+	if err := e.runAll(ctx, hostCommands(hs, h, fmt.Sprintf("/%d", subnet.Bits()))); err != nil {
+		return errors.Join(err, e.removeOne(context.WithoutCancel(ctx), h))
 	}
 	return nil
 }
 
 // removeHost deletes one host's namespace and veth; what is gone is skipped.
-func removeHost(ctx context.Context, h Host) error {
-	return systemHosts.remove(ctx, &HostsState{Prefix: h.Netns, Hosts: []Host{h}})
+func removeHost(ctx context.Context, h Host) error { return systemHosts.removeOne(ctx, h) }
+
+func (e hostsEnv) removeOne(ctx context.Context, h Host) error {
+	return e.remove(ctx, &HostsState{Prefix: h.Netns, Hosts: []Host{h}})
 }
 
 // remove deletes, by their recorded names, the namespaces (which takes

@@ -151,3 +151,37 @@ func TestHostsSubnetIsChosenUnderAMachineWideLock(t *testing.T) {
 	require.NoError(t, err)
 	again()
 }
+
+// An org's host added to a running network and failing half-way is removed
+// again, and the network's bridge is left alone.
+func TestAddHostThatFailsRemovesWhatItMadeAndKeepsTheBridge(t *testing.T) {
+	hs, err := planHosts("/tmp/z/network", []string{"org1"}, nil)
+	require.NoError(t, err)
+	h, err := hs.nextHost("city")
+	require.NoError(t, err)
+	links := map[string]bool{hs.Bridge: true, hs.Hosts[0].Veth: true}
+	netns := map[string]bool{hs.Hosts[0].Netns: true}
+	env := hostsEnv{
+		linkExists:  func(n string) bool { return links[n] },
+		netnsExists: func(n string) bool { return netns[n] },
+		ip: func(_ context.Context, args ...string) ([]byte, error) {
+			switch {
+			case args[0] == "netns" && args[1] == "add":
+				netns[args[2]] = true
+			case args[0] == "netns" && args[1] == "del":
+				delete(netns, args[2])
+			case args[0] == "link" && args[1] == "add":
+				links[args[2]] = true
+			case args[0] == "link" && args[1] == "del":
+				delete(links, args[2])
+			case args[0] == "-n" && args[2] == "addr":
+				return []byte("RTNETLINK answers: File exists"), errors.New("exit status 2")
+			}
+			return nil, nil
+		},
+	}
+	err = env.add(t.Context(), hs, h)
+	require.ErrorContains(t, err, "addr add "+h.IP)
+	require.Equal(t, map[string]bool{hs.Hosts[0].Netns: true}, netns, "the city's namespace is gone, Org1's kept")
+	require.Equal(t, map[string]bool{hs.Bridge: true, hs.Hosts[0].Veth: true}, links, "the city's veth is gone, the bridge kept")
+}

@@ -108,6 +108,9 @@ func (h *HostsState) nextHost(name string) (Host, error) {
 	taken := map[string]bool{h.Gateway: true}
 	veths := map[string]bool{}
 	for _, o := range h.Hosts {
+		if o.Name == name {
+			return Host{}, fmt.Errorf("hosts mode: the network has a host %s already (%s at %s)", name, o.Netns, o.IP)
+		}
 		taken[o.IP], veths[o.Veth] = true, true
 	}
 	base := subnet.Addr().As4()

@@ -2,6 +2,8 @@ package network
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -19,6 +21,10 @@ func TestNextHostTakesTheLowestFreeAddressAndAnUnusedVeth(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Host{Name: "org3", Netns: hs.Prefix + "-org3", Veth: hs.Prefix + "h5", IP: ip(7)}, h, "after .2–.6 and h0–h4")
 
+	// An org named like a host the network has (an orderer's) gets none.
+	_, err = hs.nextHost("orderer1")
+	require.ErrorContains(t, err, "has a host orderer1 already")
+
 	// A host removed (a join that failed) frees its address and veth.
 	hs.Hosts = append(hs.Hosts[:1], hs.Hosts[2:]...) // orderer2: .3, h1
 	h, err = hs.nextHost("org3")
@@ -33,4 +39,24 @@ func TestNextHostTakesTheLowestFreeAddressAndAnUnusedVeth(t *testing.T) {
 	}
 	_, err = hs.nextHost("org9")
 	require.ErrorContains(t, err, "no free address")
+}
+
+// An org named like a host of the network (here an orderer's) is refused
+// before anything is made: its failed creation would remove that host.
+func TestCreateOrgNamedLikeAHostIsRefusedAndChangesNothing(t *testing.T) {
+	n := fakeOrgNetwork(t)
+	hs, err := planHosts(n.state.StateDir, []string{"orderer1", "hospital"}, nil)
+	require.NoError(t, err)
+	n.state.Hosts = hs
+	require.NoError(t, n.state.save())
+	before, err := os.ReadFile(statePath(n.state.StateDir))
+	require.NoError(t, err)
+
+	_, err = n.CreateOrg(t.Context(), "Orderer1")
+	require.ErrorContains(t, err, "has a host orderer1 already")
+
+	after, err := os.ReadFile(statePath(n.state.StateDir))
+	require.NoError(t, err)
+	require.Equal(t, string(before), string(after))
+	require.NoDirExists(t, filepath.Join(n.state.StateDir, "orderer1"))
 }

@@ -146,6 +146,11 @@ func (n *Network) checkNewOrg(name string) error {
 			return fmt.Errorf("organisation %s: the network has a node %s already", name, nd)
 		}
 	}
+	// In hosts mode the org's host is named like the org: an orderer's host
+	// (or any other) must not be taken over, nor removed by a failed create.
+	if h := n.state.Hosts.host(lower); h != nil {
+		return fmt.Errorf("organisation %s: the network has a host %s already (namespace %s)", name, lower, h.Netns)
+	}
 	if _, err := os.Stat(n.orgDir(name)); err == nil {
 		return fmt.Errorf("organisation %s: %s exists (the name is taken by a part of the state directory)", name, n.orgDir(name))
 	}

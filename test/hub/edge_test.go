@@ -7,7 +7,6 @@ package hub_test
 
 import (
 	"bufio"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/hubtest/rawmqtt"
 	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/client/hub/wire/wiretest"
 	"github.com/iotledger/iotledger/test/testnet"
 )
 
@@ -74,11 +74,7 @@ func (d *device) connectRawMQTT(t *testing.T, addr, hubID string, version byte, 
 	c, err := rawmqtt.Dial(addr, version)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	nonce := make([]byte, 16)
-	_, err = rand.Read(nonce)
-	require.NoError(t, err)
-	tok, err := wire.SignToken(d.signer, hubID, d.id, time.Now(), nonce)
-	require.NoError(t, err)
+	tok := wiretest.Token(t, d.signer, hubID, d.id)
 	p := packets.ConnectParams{ClientIdentifier: d.id, Username: []byte(d.id), Password: []byte(tok), Clean: true}
 	var props packets.Properties
 	if edit != nil {

@@ -2,7 +2,6 @@ package hub_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/hubtest/rawmqtt"
 	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/client/hub/wire/wiretest"
 	"github.com/iotledger/iotledger/test/testnet"
 )
 
@@ -39,7 +39,7 @@ func TestRandomDeviceIDsCostTheLedgerABoundedNumberOfLookups(t *testing.T) {
 		s, err := reading.GenerateKey(reading.ECDSAP256)
 		require.NoError(t, err)
 		ghost := testnet.UniqueID(t, "ghost")
-		ack := rawConnect(t, h.MQTTAddr(), ghost, signToken(t, s, hubID, ghost))
+		ack := rawConnect(t, h.MQTTAddr(), ghost, wiretest.Token(t, s, hubID, ghost))
 		require.NotEqual(t, packets.CodeSuccess.Code, ack.ReasonCode, "unknown device %s admitted", ghost)
 	}
 	// Each id admitted costs one lookup, two when a ledger event empties the
@@ -142,16 +142,6 @@ func startLimitedHub(t *testing.T, hubID string, ledger hub.Ledger, limits hub.L
 	require.NoError(t, h.Start(t.Context()))
 	t.Cleanup(func() { _ = h.Close() })
 	return h
-}
-
-func signToken(t *testing.T, s *reading.Signer, hubID, id string) string {
-	t.Helper()
-	nonce := make([]byte, 16)
-	_, err := rand.Read(nonce)
-	require.NoError(t, err)
-	tok, err := wire.SignToken(s, hubID, id, time.Now(), nonce)
-	require.NoError(t, err)
-	return tok
 }
 
 // rawConnect sends one MQTT 5 CONNECT on a new socket and returns the

@@ -7,7 +7,6 @@ package hub_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"net"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/client/hub/wire/wiretest"
 	"github.com/iotledger/iotledger/network"
 	"github.com/iotledger/iotledger/test/testnet"
 )
@@ -91,11 +91,7 @@ func (d *device) dial(t *testing.T, addr, hubID string) error {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
-	nonce := make([]byte, 16)
-	_, err = rand.Read(nonce)
-	require.NoError(t, err)
-	tok, err := wire.SignToken(d.signer, hubID, d.id, time.Now(), nonce)
-	require.NoError(t, err)
+	tok := wiretest.Token(t, d.signer, hubID, d.id)
 	c := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(pr paho.PublishReceived) (bool, error) { d.msgs <- pr.Packet; return true, nil },
 	}})

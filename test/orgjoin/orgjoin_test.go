@@ -2,9 +2,7 @@ package orgjoin_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/iotledger/iotledger/client"
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/client/hub/wire/wiretest"
 	"github.com/iotledger/iotledger/network"
 	"github.com/iotledger/iotledger/test/testnet"
 )
@@ -259,22 +258,7 @@ func (d *device) reading(t *testing.T, seq uint64, v float64) reading.Envelope {
 // dial connects the device to a hub over MQTT 5 with a signed token.
 func (d *device) dial(t *testing.T, ctx context.Context, addr, hubID string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	nonce := make([]byte, 16)
-	_, err = rand.Read(nonce)
-	require.NoError(t, err)
-	tok, err := wire.SignToken(d.signer, hubID, d.id, time.Now(), nonce)
-	require.NoError(t, err)
-	c := paho.NewClient(paho.ClientConfig{Conn: conn})
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	ack, err := c.Connect(cctx, &paho.Connect{ClientID: d.id, Username: d.id, UsernameFlag: true, Password: []byte(tok),
-		PasswordFlag: true, KeepAlive: 30, CleanStart: true})
-	require.NoError(t, err)
-	require.EqualValues(t, 0, ack.ReasonCode)
-	d.conn = c
-	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	d.conn = wiretest.DialMQTT(ctx, t, addr, hubID, d.id, d.signer, paho.ClientConfig{})
 }
 
 // publish sends one signed reading at QoS 1 and waits for its PUBACK.

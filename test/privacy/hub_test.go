@@ -3,9 +3,7 @@ package privacy_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"net"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/iotledger/iotledger/chaincode/reading"
 	"github.com/iotledger/iotledger/client/hub"
 	"github.com/iotledger/iotledger/client/hub/wire"
+	"github.com/iotledger/iotledger/client/hub/wire/wiretest"
 	"github.com/iotledger/iotledger/index"
 	"github.com/iotledger/iotledger/test/testnet"
 )
@@ -102,19 +101,5 @@ func TestHubKeepsAPrivateMonitorsValuesOffTheChannel(t *testing.T) {
 // dialHub connects a device to a hub over MQTT 5 with a signed token.
 func dialHub(ctx context.Context, t *testing.T, addr, hubID string, m *monitor) *paho.Client {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	nonce := make([]byte, 16)
-	_, err = rand.Read(nonce)
-	require.NoError(t, err)
-	tok, err := wire.SignToken(m.signer, hubID, m.id, time.Now(), nonce)
-	require.NoError(t, err)
-	c := paho.NewClient(paho.ClientConfig{Conn: conn})
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	_, err = c.Connect(cctx, &paho.Connect{ClientID: m.id, Username: m.id, UsernameFlag: true, Password: []byte(tok),
-		PasswordFlag: true, KeepAlive: 30, CleanStart: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
-	return c
+	return wiretest.DialMQTT(ctx, t, addr, hubID, m.id, m.signer, paho.ClientConfig{})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -53,20 +54,14 @@ the definition to the channel's members for ` + "`iotledger org add`" + `.`,
 			if err := network.ValidateOrgName(args[0]); err != nil {
 				return usageErrorf("%w", err)
 			}
-			n, err := loadNetwork(cmd, g, *stateDir)
-			if err != nil {
-				return err
-			}
-			res, err := n.CreateOrg(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if g.json() {
-				return writeIndentedJSON(cmd.OutOrStdout(), res)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created %s (%s): %s\norg definition %s\nnext: the members run `iotledger org add %s`, then `iotledger org join %s`\ntook %s\n",
-				res.Org, res.MSPID, strings.Join(res.Nodes, ", "), res.Definition, res.Definition, res.Org, res.Took.Round(10*time.Millisecond))
-			return nil
+			return runOrgStep(cmd, g, *stateDir,
+				func(ctx context.Context, n *network.Network) (network.OrgCreation, error) {
+					return n.CreateOrg(ctx, args[0])
+				},
+				func(_ *network.Network, res network.OrgCreation) string {
+					return fmt.Sprintf("created %s (%s): %s\norg definition %s\nnext: the members run `iotledger org add %s`, then `iotledger org join %s`\ntook %s\n",
+						res.Org, res.MSPID, strings.Join(res.Nodes, ", "), res.Definition, res.Definition, res.Org, res.Took.Round(10*time.Millisecond))
+				})
 		},
 	}
 }
@@ -96,24 +91,38 @@ block. An org whose name or MSP ID the channel has is refused; nothing is submit
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			n, err := loadNetwork(cmd, g, *stateDir)
-			if err != nil {
-				return err
-			}
-			res, err := n.AddOrg(cmd.Context(), def, signers)
-			if err != nil {
-				return err
-			}
-			if g.json() {
-				return writeIndentedJSON(cmd.OutOrStdout(), res)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s) to the channel: config sequence %d in block %d, signed by %s; every node has it\nnext: the newcomer runs `iotledger org join %s`\ntook %s\n",
-				res.Org, res.MSPID, res.Update.Sequence, res.Update.Block, strings.Join(res.Update.Signers, ", "), res.Org, res.Took.Round(10*time.Millisecond))
-			return nil
+			return runOrgStep(cmd, g, *stateDir,
+				func(ctx context.Context, n *network.Network) (network.OrgAddition, error) {
+					return n.AddOrg(ctx, def, signers)
+				},
+				func(_ *network.Network, res network.OrgAddition) string {
+					return fmt.Sprintf("added %s (%s) to the channel: config sequence %d in block %d, signed by %s; every node has it\nnext: the newcomer runs `iotledger org join %s`\ntook %s\n",
+						res.Org, res.MSPID, res.Update.Sequence, res.Update.Block, strings.Join(res.Update.Signers, ", "), res.Org, res.Took.Round(10*time.Millisecond))
+				})
 		},
 	}
 	cmd.Flags().StringSliceVar(&signers, "signers", nil, "member orgs whose admins sign (default: the first MAJORITY of the members)")
 	return cmd
+}
+
+// runOrgStep runs one step of joining on the network of stateDir and
+// prints what it returned: as JSON with -o json, else as text says.
+func runOrgStep[T any](cmd *cobra.Command, g *globalOptions, stateDir string,
+	step func(context.Context, *network.Network) (T, error), text func(*network.Network, T) string,
+) error {
+	n, err := loadNetwork(cmd, g, stateDir)
+	if err != nil {
+		return err
+	}
+	res, err := step(cmd.Context(), n)
+	if err != nil {
+		return err
+	}
+	if g.json() {
+		return writeIndentedJSON(cmd.OutOrStdout(), res)
+	}
+	fmt.Fprint(cmd.OutOrStdout(), text(n, res))
+	return nil
 }
 
 // readDefinition reads an org definition file, refusing one too large to be one.
@@ -148,20 +157,12 @@ every org's peer. An org not yet added is refused and nothing changes.`,
 			if err := network.ValidateOrgName(args[0]); err != nil {
 				return usageErrorf("%w", err)
 			}
-			n, err := loadNetwork(cmd, g, *stateDir)
-			if err != nil {
-				return err
-			}
-			res, err := n.JoinOrg(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if g.json() {
-				return writeIndentedJSON(cmd.OutOrStdout(), res)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) joined channel %s at height %d; profile %s\ntook %s\n",
-				res.Org, res.MSPID, n.Channel(), res.Height, res.Profile, res.Took.Round(10*time.Millisecond))
-			return nil
+			return runOrgStep(cmd, g, *stateDir,
+				func(ctx context.Context, n *network.Network) (network.OrgJoin, error) { return n.JoinOrg(ctx, args[0]) },
+				func(n *network.Network, res network.OrgJoin) string {
+					return fmt.Sprintf("%s (%s) joined channel %s at height %d; profile %s\ntook %s\n",
+						res.Org, res.MSPID, n.Channel(), res.Height, res.Profile, res.Took.Round(10*time.Millisecond))
+				})
 		},
 	}
 }

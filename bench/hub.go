@@ -27,6 +27,9 @@ type HubConfig struct {
 	Samples    int           // readings whose accepted→committed latency is timed
 	Triggers   int           // rule → command round trips
 	Revokes    int           // revocation → disconnect round trips
+	// GatewayPlan leaves the hub's endorsements to the gateway's plan
+	// instead of every org at once (client.WithParallelEndorsement).
+	GatewayPlan bool
 }
 
 // hubRun is one end-to-end measurement: a hub, its ledger client, an
@@ -98,7 +101,11 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 		return nil, err
 	}
 	// The hub gets its own connection, as a hub process would.
-	r.lc, err = client.Connect(runCtx, e.Target.Profile, "hub", client.WithLogger(e.log))
+	opts := []client.Option{client.WithLogger(e.log)}
+	if !cfg.GatewayPlan {
+		opts = append(opts, client.WithParallelEndorsement())
+	}
+	r.lc, err = client.Connect(runCtx, e.Target.Profile, "hub", opts...)
 	if err != nil {
 		return fail(fmt.Errorf("hub identity: %w", err))
 	}
@@ -145,8 +152,12 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 		return fail(err)
 	}
 	r.hub = h
-	e.Progressf("hub started: MQTT over TLS %s, metrics %s, %d submitters, batch %d, wait %s",
-		h.MQTTAddr(), h.HTTPAddr(), cfg.Submitters, e.Config.BatchSize, cfg.BatchWait)
+	plan := "every org at once"
+	if cfg.GatewayPlan {
+		plan = "the gateway's plan"
+	}
+	e.Progressf("hub started: MQTT over TLS %s, metrics %s, %d submitters, batch %d, wait %s, endorsement: %s",
+		h.MQTTAddr(), h.HTTPAddr(), cfg.Submitters, e.Config.BatchSize, cfg.BatchWait, plan)
 	return r, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gw "github.com/hyperledger/fabric-gateway/pkg/client"
@@ -61,6 +62,8 @@ var DefaultTimeouts = Timeouts{
 type config struct {
 	timeouts      Timeouts
 	endorsingOrgs []string
+	parallel      bool     // WithParallelEndorsement
+	parallelOrgs  []string // its orgs; none: the channel's
 	logger        *slog.Logger
 	retry         retryPolicy
 	dialer        Dialer
@@ -143,6 +146,9 @@ type Client struct {
 
 	orgsMu sync.Mutex
 	orgs   []string // channel's application orgs, once read
+
+	// parallelOff is until when (Unix ns) parallel endorsement is paused.
+	parallelOff atomic.Int64
 }
 
 // NewConnection opens the gRPC connection to the profile's gateway peer:
@@ -306,8 +312,25 @@ func (c *Client) submit(ctx context.Context, contract, tx string, out any, args 
 }
 
 // submitWith is submit with per-transaction options (transient data,
-// endorsing orgs); a resubmission carries the same options.
+// endorsing orgs); a resubmission carries the same options. With parallel
+// endorsement, a submit the named orgs fail goes again with the gateway's
+// plan (WithParallelEndorsement).
 func (c *Client) submitWith(ctx context.Context, opts submitOptions, contract, tx string, out any, args ...string) error {
+	if orgs := c.parallelEndorsers(ctx, opts); orgs != nil {
+		po := opts
+		po.endorsingOrgs = orgs
+		err := c.submitAttempts(ctx, po, contract, tx, out, args...)
+		if err == nil || !refusedForParallel(err) || ctx.Err() != nil {
+			return err
+		}
+		c.pauseParallel(ctx, contract+":"+tx, orgs, err)
+	}
+	return c.submitAttempts(ctx, opts, contract, tx, out, args...)
+}
+
+// submitAttempts is one submit: a transaction that loses a read conflict,
+// or whose endorsers disagreed, is tried again as a new one.
+func (c *Client) submitAttempts(ctx context.Context, opts submitOptions, contract, tx string, out any, args ...string) error {
 	name := contract + ":" + tx
 	var last *TransactionError
 	for attempt := 1; attempt <= c.cfg.retry.max; attempt++ {

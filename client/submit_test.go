@@ -34,6 +34,7 @@ type scriptedTransport struct {
 	lookups  int
 	lastArgs []string
 	lastOpts submitOptions
+	orgsSeen [][]string // each submit's endorsing orgs, in order
 	// systemCalls answers system chaincode calls by "<chaincode>:<tx>".
 	systemCalls map[string][]byte
 	systemArgs  []string
@@ -74,6 +75,9 @@ func (s *scriptedTransport) submit(_ context.Context, _, _ string, args []string
 	o := s.next()
 	s.lastArgs = args
 	s.lastOpts = opts
+	s.mu.Lock()
+	s.orgsSeen = append(s.orgsSeen, opts.endorsingOrgs)
+	s.mu.Unlock()
 	txID := fmt.Sprintf("tx%d", n)
 	if o.submitErr != nil {
 		return nil, &stageError{stage: StageEndorse, txID: txID, err: o.submitErr}

@@ -24,23 +24,24 @@ import (
 // network, in one run.
 func newBenchCmd(g *globalOptions) *cobra.Command {
 	var (
-		quick       bool
-		stateDir    string
-		sourceDir   string
-		keep        bool
-		batchSize   int
-		concurrency string
-		duration    time.Duration
-		orderers    int
-		batchTO     time.Duration
-		only        string
-		hubDevices  int
-		hubSubmit   int
-		cpuProfile  string
-		batchConc   string
-		saveJSON    string
-		blockProf   string
-		soak        soakFlags
+		quick          bool
+		stateDir       string
+		sourceDir      string
+		keep           bool
+		batchSize      int
+		concurrency    string
+		duration       time.Duration
+		orderers       int
+		batchTO        time.Duration
+		only           string
+		hubDevices     int
+		hubSubmit      int
+		hubGatewayPlan bool
+		cpuProfile     string
+		batchConc      string
+		saveJSON       string
+		blockProf      string
+		soak           soakFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -95,6 +96,7 @@ takes --soak 15m or longer.`,
 			if hubSubmit > 0 {
 				cfg.Hub.Submitters = hubSubmit
 			}
+			cfg.Hub.GatewayPlan = hubGatewayPlan
 			stderr := cmd.ErrOrStderr()
 			cfg.Progress = stderr
 			cfg.Logger = networkLogger(g, stderr)
@@ -168,6 +170,7 @@ takes --soak 15m or longer.`,
 	f.StringVar(&only, "only", "", "comma-separated workloads to run (raw-put, raw-get, device-enroll, telemetry-submit, telemetry-batch, check-access, hub-ingest); default all")
 	f.IntVar(&hubDevices, "hub-devices", 0, "MQTT devices of the end-to-end workload (default 100 with --quick, else 200)")
 	f.IntVar(&hubSubmit, "hub-submitters", 0, "concurrent SubmitBatch calls of the hub (default 32)")
+	f.BoolVar(&hubGatewayPlan, "hub-gateway-plan", false, "the hub leaves endorsement to the gateway's plan (its own org's peer first, then the others) instead of endorsing at every org at once (hub --parallel-endorsement all)")
 	f.StringVar(&saveJSON, "save", "", "also write the JSON report to this file")
 	f.StringVar(&blockProf, "blockprofile", "", "write a pprof profile of where the bench process's goroutines (devices and the in-process hub) block to this file")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the bench process (load generator, devices and the in-process hub) to this file")

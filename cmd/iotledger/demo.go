@@ -338,7 +338,7 @@ func (d *demo) startHubs(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c, err := at.connect(ctx, p, "hub", client.WithLogger(d.log))
+		c, err := at.connect(ctx, p, "hub", client.WithLogger(d.log), client.WithParallelEndorsement())
 		if err != nil {
 			return fmt.Errorf("connect as %s hub: %w", org, err)
 		}

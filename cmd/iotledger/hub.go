@@ -49,6 +49,7 @@ type hubOptions struct {
 	batchWait, flush, skew  time.Duration
 	staleIfError            time.Duration
 	noEvents                bool
+	parallel                string // --parallel-endorsement
 	limits                  hub.Limits
 }
 
@@ -105,6 +106,7 @@ the ledger refuses because it does not know their device are parked, not dropped
 	f.DurationVar(&o.flush, "flush-timeout", 30*time.Second, "how long shutdown waits for the outbox to drain")
 	f.DurationVar(&o.skew, "clock-skew", 5*time.Minute, "accepted difference between a device's token time and the hub clock")
 	f.DurationVar(&o.staleIfError, "stale-if-error", hub.DefaultStaleIfError, "while the ledger does not answer, accept known, active devices from records read up to this long ago (-1s: never)")
+	f.StringVar(&o.parallel, "parallel-endorsement", "", `have every org's peer endorse a batch at once instead of the gateway's own org first and the others after it: "all" (every org of the channel) or MSP IDs, comma-separated, that satisfy the endorsement policy; if they do not, or one has no peer up, the hub falls back to the gateway's plan for a minute (default: the gateway's plan)`)
 	f.BoolVar(&o.noEvents, "no-events", false, "do not follow chaincode events (no command delivery, no live revocation)")
 	f.IntVar(&o.limits.MaxConnections, "max-connections", o.limits.MaxConnections, "open MQTT sockets, CONNECT or not (-1: no cap)")
 	f.IntVar(&o.limits.MaxConnectionsPerAddr, "max-connections-per-address", o.limits.MaxConnectionsPerAddr, "open MQTT sockets per IPv4 address or IPv6 /64 (-1: no cap)")
@@ -114,7 +116,41 @@ the ledger refuses because it does not know their device are parked, not dropped
 	return cmd
 }
 
+// parallelOrgs is what --parallel-endorsement asks for: whether to
+// endorse in parallel, and at which orgs (none: the channel's).
+func (o *hubOptions) parallelOrgs() ([]string, bool) {
+	switch o.parallel {
+	case "":
+		return nil, false
+	case "all":
+		return nil, true
+	}
+	return strings.Split(o.parallel, ","), true
+}
+
+// validParallel checks --parallel-endorsement: "all", or MSP IDs.
+func (o *hubOptions) validParallel() error {
+	orgs, ok := o.parallelOrgs()
+	if !ok || orgs == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, m := range orgs {
+		if err := reading.ValidateID("MSP ID", m); err != nil {
+			return usageErrorf("invalid --parallel-endorsement %q: %w (give \"all\" or MSP IDs separated by commas, e.g. Org1MSP,Org2MSP)", o.parallel, err)
+		}
+		if seen[m] {
+			return usageErrorf("invalid --parallel-endorsement %q: %s is named twice", o.parallel, m)
+		}
+		seen[m] = true
+	}
+	return nil
+}
+
 func (o *hubOptions) validate() error {
+	if err := o.validParallel(); err != nil {
+		return err
+	}
 	switch {
 	case o.hubID == "":
 		return usageErrorf("--hub-id is required: devices sign it into their connect token (e.g. --hub-id hub1)")
@@ -173,7 +209,11 @@ func runHub(cmd *cobra.Command, l *ledgerCmd, o hubOptions) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
-	c, err := client.Connect(ctx, p, l.lf.identity, client.WithLogger(log))
+	copts := []client.Option{client.WithLogger(log)}
+	if orgs, ok := o.parallelOrgs(); ok {
+		copts = append(copts, client.WithParallelEndorsement(orgs...))
+	}
+	c, err := client.Connect(ctx, p, l.lf.identity, copts...)
 	if err != nil {
 		return l.explain(err)
 	}

@@ -32,6 +32,8 @@ func TestHubAndSimRefuseBadFlagsWithAClearError(t *testing.T) {
 		{"hub with bad id", []string{"hub", "--hub-id", "a b"}, "invalid --hub-id"},
 		{"hub batch size", []string{"hub", "--hub-id", "h", "--batch-size", "0"}, "invalid --batch-size 0"},
 		{"hub submitters", []string{"hub", "--hub-id", "h", "--submitters", "500"}, "invalid --submitters 500"},
+		{"hub parallel endorsement, empty name", []string{"hub", "--hub-id", "h", "--parallel-endorsement", "Org1MSP,,Org2MSP"}, "invalid --parallel-endorsement"},
+		{"hub parallel endorsement, an org twice", []string{"hub", "--hub-id", "h", "--parallel-endorsement", "Org1MSP,Org1MSP"}, "Org1MSP is named twice"},
 		{"hub stale-if-error zero", []string{"hub", "--hub-id", "h", "--stale-if-error", "0s"}, "invalid --stale-if-error 0"},
 		{"hub tls half", []string{"hub", "--hub-id", "h", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
 		{"hub zero cap", []string{"hub", "--hub-id", "h", "--max-connections", "0"}, "0 is no bound; -1 turns one off"},

@@ -5,10 +5,13 @@
 package chaincode_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -356,4 +359,37 @@ func TestFullBatchOfManyDevicesCommitsWhole(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond, "Org2's peer never served batch %s: %v", receipt.BatchID, err)
 	require.Equal(t, 500, batch.Size)
 	require.Equal(t, receipt.Root, batch.Root)
+}
+
+// A hub that endorses in parallel names every org at once; one that names
+// orgs the endorsement policy is not satisfied by (Org1 alone, under
+// MAJORITY of two) gets its transaction invalidated as
+// ENDORSEMENT_POLICY_FAILURE, and the client submits it again with the
+// gateway's plan, which commits: the reading is on the ledger once.
+func TestParallelEndorsementCommitsAndFallsBackToTheGatewaysPlan(t *testing.T) {
+	e := env(t)
+	ctx := e.ctx(t)
+	d := newDevice(t, "it-parallel")
+	enroll(ctx, t, e.org1Operator, d, "meter")
+	e.settle(t)
+
+	all := e.connect(t, "Org1", "hub", "", client.WithParallelEndorsement())
+	r, err := all.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{d.reading(t, 1)}})
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Size)
+
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	short := e.connect(t, "Org1", "hub", "", client.WithParallelEndorsement("Org1MSP"), client.WithLogger(log))
+	second := d.reading(t, 2)
+	r, err = short.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{second}})
+	require.NoError(t, err, "the gateway's plan commits what Org1 alone could not")
+	require.Equal(t, 1, r.Size)
+	require.Contains(t, logs.String(), "parallel endorsement refused")
+	require.Contains(t, logs.String(), "ENDORSEMENT_POLICY_FAILURE")
+
+	_, err = short.SubmitBatch(ctx, api.BatchRequest{Readings: []reading.Envelope{second}})
+	require.Equal(t, api.CodeReplay, api.CodeOf(err), "the reading committed once: %v", err)
+	require.Equal(t, 1, strings.Count(logs.String(), "parallel endorsement refused"),
+		"a refusal is the transaction's; and for a minute the client does not name its orgs again")
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -160,7 +162,53 @@ type batchCheck struct {
 	seen     map[deviceSeq]int       // (device, seq) → index in the batch
 	states   map[string]*replayState // device → its replay state before the batch
 	devices  []string                // the batch's devices, in order of first reading
+	// sigs are the signatures of the readings checked so far, verified
+	// together once the other checks are done (verifySignatures); index is
+	// the reading being checked.
+	sigs  []sigCheck
+	index int
 }
+
+// sigCheck is one reading's signature and the key it must verify with.
+type sigCheck struct {
+	index      int
+	r          *reading.Reading
+	key        *reading.PublicKey
+	keyVersion int
+}
+
+// verifySignatures verifies the signatures on up to GOMAXPROCS goroutines
+// (ECDSA verification is most of a batch's work, and pure) and returns the
+// BAD_SIGNATURE error of the first reading, in batch order, whose
+// signature does not verify, and its index.
+func verifySignatures(sigs []sigCheck) (int, error) {
+	bad := make([]bool, len(sigs))
+	workers := min(runtime.GOMAXPROCS(0), (len(sigs)+sigsPerWorker-1)/sigsPerWorker)
+	if workers <= 1 {
+		for j, s := range sigs {
+			bad[j] = s.r.Verify(s.key) != nil
+		}
+	} else {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for j := w; j < len(sigs); j += workers {
+					bad[j] = sigs[j].r.Verify(sigs[j].key) != nil
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for j, s := range sigs {
+		if bad[j] {
+			return s.index, api.Errorf(api.CodeBadSignature, fmt.Sprintf("signature does not verify with the key enrolled for the device (key version %d)", s.keyVersion))
+		}
+	}
+	return -1, nil
+}
+
+// sigsPerWorker is the fewest signatures worth a goroutine of their own.
+const sigsPerWorker = 16
 
 type deviceSeq struct {
 	device string
@@ -212,9 +260,7 @@ func (t *txn) checkReading(r *reading.Reading, c *batchCheck) error {
 	if err != nil {
 		return err
 	}
-	if err := r.Verify(key); err != nil {
-		return api.Errorf(api.CodeBadSignature, fmt.Sprintf("signature does not verify with the key enrolled for the device (key version %d)", d.KeyVersion))
-	}
+	c.sigs = append(c.sigs, sigCheck{index: c.index, r: r, key: key, keyVersion: d.KeyVersion})
 	ds := deviceSeq{r.Device, r.Seq}
 	if j, dup := c.seen[ds]; dup {
 		return api.Errorf(api.CodeReplay, fmt.Sprintf("the batch carries this device and sequence number twice (also reading %d)", j))
@@ -265,16 +311,31 @@ func (t *txn) submitBatch(envs []reading.Envelope, private bool) (*api.BatchRece
 	c := newBatchCheck(private, len(envs))
 	batch := make([]*reading.Reading, len(envs))
 	leaves := make([][32]byte, len(envs))
+	// The first refusal in batch order is the batch's: a reading's checks
+	// run in order up to the first that fails, with its signature's place
+	// among them taken by verifySignatures afterwards — a bad signature of
+	// an earlier reading (or of the refused one, whose signature came
+	// before the check that failed) is that refusal.
+	var refusal error
 	for i, env := range envs {
 		r, err := env.Decode()
 		if err != nil {
-			return nil, nil, readingError(i, nil, invalidArg(err))
+			refusal = readingError(i, nil, invalidArg(err))
+			break
 		}
-		if err := t.checkReading(r, c); err != nil {
-			return nil, nil, readingError(i, r, err)
-		}
+		c.index = i
 		batch[i] = r
+		if err := t.checkReading(r, c); err != nil {
+			refusal = readingError(i, r, err)
+			break
+		}
 		leaves[i] = r.LeafHash()
+	}
+	if i, err := verifySignatures(c.sigs); err != nil {
+		return nil, nil, readingError(i, batch[i], err)
+	}
+	if refusal != nil {
+		return nil, nil, refusal
 	}
 	root, err := reading.MerkleRoot(leaves)
 	if err != nil {

@@ -77,6 +77,56 @@ func TestSubmitSingleReading(t *testing.T) {
 	})
 }
 
+// Signatures are verified together, on several goroutines, after a
+// batch's other checks: the refusal is still that of the first reading, in
+// batch order, that fails any check, and a reading's signature counts
+// before its replay check, as when each reading was verified in turn.
+func TestBatchRefusalIsTheFirstFailingReadingWhenSignaturesAreVerifiedTogether(t *testing.T) {
+	w := newWorld(t)
+	a := w.enroll(org1Operator, "a", "fridge")
+	b := w.enroll(org1Operator, "b", "fridge")
+	committed := a.reading(t, 1)
+	_, err := w.submitBatch(org1Hub, committed)
+	require.NoError(t, err)
+	const n = 200 // several verifiers' worth (sigsPerWorker)
+	batch := func(badSig []int, replay []int) []reading.Envelope {
+		envs := make([]reading.Envelope, n)
+		for i := range envs {
+			envs[i] = b.reading(t, float64(i))
+		}
+		for _, i := range replay {
+			envs[i] = committed
+		}
+		other := b.reading(t, 0)
+		for _, i := range badSig {
+			envs[i].Signature = other.Signature
+		}
+		return envs
+	}
+	for _, tc := range []struct {
+		name     string
+		badSig   []int
+		replay   []int
+		code     api.Code
+		contains string
+	}{
+		{"one bad signature near the end", []int{198}, nil, api.CodeBadSignature, "reading 198 (device b"},
+		{"two bad signatures: the first", []int{199, 7}, nil, api.CodeBadSignature, "reading 7 (device b"},
+		{"a replay before a bad signature", []int{150}, []int{40}, api.CodeReplay, "reading 40 (device a seq 1)"},
+		{"a bad signature before a replay", []int{40}, []int{150}, api.CodeBadSignature, "reading 40 (device b"},
+		{"a replay with a bad signature: the signature", []int{60}, []int{60}, api.CodeBadSignature, "reading 60 (device a seq 1)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			envs := batch(tc.badSig, tc.replay)
+			refused(t, w, org1Hub, tc.code, tc.contains, func(ctx contractapi.TransactionContextInterface) (string, error) {
+				return w.c.Telemetry.SubmitBatch(ctx, jsonArg(t, api.BatchRequest{Readings: envs}))
+			})
+		})
+	}
+	_, err = w.submitBatch(org1Hub, batch(nil, nil)...)
+	require.NoError(t, err, "the same batch with every signature good commits")
+}
+
 func TestSubmitBatchRefusesWholeBatchNamingTheReading(t *testing.T) {
 	w := newWorld(t)
 	a := w.enroll(org1Operator, "a", "fridge")

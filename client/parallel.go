@@ -31,7 +31,8 @@ const parallelPause = time.Minute
 // to the gateway for a minute before it names them again. A chaincode's
 // refusal is never resubmitted. Every org named executes every
 // transaction: on a channel of many orgs, name a set that just satisfies
-// the policy rather than all of them. WithEndorsingOrganizations, which
+// the policy rather than all of them. The channel's orgs are read once, and
+// again after a refusal. WithEndorsingOrganizations, which
 // always names its orgs, takes precedence.
 func WithParallelEndorsement(mspIDs ...string) Option {
 	return func(c *config) {
@@ -74,9 +75,14 @@ func refusedForParallel(err error) bool {
 	return te.Stage == StageEndorse && (te.GRPCCode == codes.Unavailable || te.GRPCCode == codes.Aborted)
 }
 
-// pauseParallel leaves endorsement to the gateway's plan for parallelPause.
+// pauseParallel leaves endorsement to the gateway's plan for parallelPause,
+// and has the channel's orgs read again after it (an org that joined since
+// may own what the transaction wrote).
 func (c *Client) pauseParallel(ctx context.Context, tx string, orgs []string, err error) {
 	c.parallelOff.Store(time.Now().Add(parallelPause).UnixNano())
+	c.orgsMu.Lock()
+	c.orgs = nil
+	c.orgsMu.Unlock()
 	c.log.WarnContext(ctx, "parallel endorsement refused; submitting again with the gateway's plan, which is used for the next minute",
 		"tx", tx, "orgs", orgs, "err", err)
 }

@@ -34,6 +34,21 @@ func TestParallelEndorsementNamesItsOrgsOrTheChannelsOnEverySubmit(t *testing.T)
 		require.Len(t, tr.orgsSeen, 1)
 		require.ElementsMatch(t, []string{"Org1MSP", "Org2MSP", "CityMSP"}, tr.orgsSeen[0])
 	})
+	t.Run("the channel's orgs are read again after a refusal", func(t *testing.T) {
+		tr := &scriptedTransport{
+			script:      []outcome{{code: "ENDORSEMENT_POLICY_FAILURE"}, {code: "VALID", result: deviceJSON}},
+			systemCalls: map[string][]byte{"cscc:GetChannelConfig": channelConfig(t, map[string]string{"Org1": "Org1MSP"})},
+		}
+		c := parallelClient(tr)
+		_, err := c.UpdateDevice(t.Context(), api.DeviceUpdate{ID: "d1"})
+		require.NoError(t, err)
+		tr.systemCalls["cscc:GetChannelConfig"] = channelConfig(t, map[string]string{"Org1": "Org1MSP", "City": "CityMSP"})
+		c.parallelOff.Store(time.Now().Add(-time.Second).UnixNano())
+		_, err = c.UpdateDevice(t.Context(), api.DeviceUpdate{ID: "d1"})
+		require.NoError(t, err)
+		require.Equal(t, [][]string{{"Org1MSP"}, nil}, tr.orgsSeen[:2])
+		require.ElementsMatch(t, []string{"Org1MSP", "CityMSP"}, tr.orgsSeen[2], "an org that joined since is named")
+	})
 	t.Run("without the option the gateway plans", func(t *testing.T) {
 		tr := &scriptedTransport{script: []outcome{{code: "VALID", result: deviceJSON}}}
 		_, err := fastClient(tr).UpdateDevice(t.Context(), api.DeviceUpdate{ID: "d1"})

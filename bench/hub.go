@@ -156,6 +156,7 @@ func startHubRun(ctx context.Context, e *Env, cfg HubConfig) (*hubRun, error) {
 	if cfg.GatewayPlan {
 		plan = "the gateway's plan"
 	}
+	e.Report.Notes = append(e.Report.Notes, "hub endorsement: "+plan)
 	e.Progressf("hub started: MQTT over TLS %s, metrics %s, %d submitters, batch %d, wait %s, endorsement: %s",
 		h.MQTTAddr(), h.HTTPAddr(), cfg.Submitters, e.Config.BatchSize, cfg.BatchWait, plan)
 	return r, nil

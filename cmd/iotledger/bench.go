@@ -37,6 +37,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 		hubDevices     int
 		hubSubmit      int
 		hubGatewayPlan bool
+		hubBatchWait   time.Duration
 		cpuProfile     string
 		batchConc      string
 		saveJSON       string
@@ -97,6 +98,12 @@ takes --soak 15m or longer.`,
 				cfg.Hub.Submitters = hubSubmit
 			}
 			cfg.Hub.GatewayPlan = hubGatewayPlan
+			if hubBatchWait < 0 {
+				return usageErrorf("invalid --hub-batch-wait %s: must be positive", hubBatchWait)
+			}
+			if hubBatchWait > 0 {
+				cfg.Hub.BatchWait = hubBatchWait
+			}
 			stderr := cmd.ErrOrStderr()
 			cfg.Progress = stderr
 			cfg.Logger = networkLogger(g, stderr)
@@ -170,6 +177,7 @@ takes --soak 15m or longer.`,
 	f.StringVar(&only, "only", "", "comma-separated workloads to run (raw-put, raw-get, device-enroll, telemetry-submit, telemetry-batch, check-access, hub-ingest); default all")
 	f.IntVar(&hubDevices, "hub-devices", 0, "MQTT devices of the end-to-end workload (default 100 with --quick, else 200)")
 	f.IntVar(&hubSubmit, "hub-submitters", 0, "concurrent SubmitBatch calls of the hub (default 32)")
+	f.DurationVar(&hubBatchWait, "hub-batch-wait", 0, "longest a reading waits in the hub for its batch to fill (hub --batch-wait; default 200ms)")
 	f.BoolVar(&hubGatewayPlan, "hub-gateway-plan", false, "the hub leaves endorsement to the gateway's plan (its own org's peer first, then the others) instead of endorsing at every org at once (hub --parallel-endorsement all)")
 	f.StringVar(&saveJSON, "save", "", "also write the JSON report to this file")
 	f.StringVar(&blockProf, "blockprofile", "", "write a pprof profile of where the bench process's goroutines (devices and the in-process hub) block to this file")

@@ -49,6 +49,7 @@ func TestBenchRefusesBadFlagsBeforeTouchingANetwork(t *testing.T) {
 		{"soak batch over the chaincode's limit", []string{"bench", "--soak", "1m", "--batch-size", "600"}, "soak batch size 600 out of range 1..500"},
 		{"soak index not PostgreSQL", []string{"bench", "--soak", "1m", "--soak-index", "mysql://x"}, "--soak-index: want a postgres://"},
 		{"negative soak", []string{"bench", "--soak", "-1m"}, "soak's duration must be positive"},
+		{"negative hub batch wait", []string{"bench", "--hub-batch-wait", "-1s"}, "invalid --hub-batch-wait -1s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

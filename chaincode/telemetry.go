@@ -163,10 +163,8 @@ type batchCheck struct {
 	states   map[string]*replayState // device → its replay state before the batch
 	devices  []string                // the batch's devices, in order of first reading
 	// sigs are the signatures of the readings checked so far, verified
-	// together once the other checks are done (verifySignatures); index is
-	// the reading being checked.
-	sigs  []sigCheck
-	index int
+	// together once the other checks are done (verifySignatures).
+	sigs []sigCheck
 }
 
 // sigCheck is one reading's signature and the key it must verify with.
@@ -219,12 +217,13 @@ func newBatchCheck(private bool, n int) *batchCheck {
 	return &batchCheck{private: private, writable: map[string]bool{}, seen: make(map[deviceSeq]int, n), states: map[string]*replayState{}}
 }
 
-// checkReading decides whether one reading of a batch may be committed.
+// checkReading decides whether reading i of a batch may be committed; its
+// signature is left in c for verifySignatures.
 // The replay state of each device is read once, at its first reading, and
 // every reading of the batch is checked against the state before the
 // batch: whether a batch is accepted does not depend on the order of its
 // readings.
-func (t *txn) checkReading(r *reading.Reading, c *batchCheck) error {
+func (t *txn) checkReading(i int, r *reading.Reading, c *batchCheck) error {
 	d, err := t.device(r.Device)
 	if err != nil {
 		return err
@@ -260,7 +259,7 @@ func (t *txn) checkReading(r *reading.Reading, c *batchCheck) error {
 	if err != nil {
 		return err
 	}
-	c.sigs = append(c.sigs, sigCheck{index: c.index, r: r, key: key, keyVersion: d.KeyVersion})
+	c.sigs = append(c.sigs, sigCheck{index: i, r: r, key: key, keyVersion: d.KeyVersion})
 	ds := deviceSeq{r.Device, r.Seq}
 	if j, dup := c.seen[ds]; dup {
 		return api.Errorf(api.CodeReplay, fmt.Sprintf("the batch carries this device and sequence number twice (also reading %d)", j))
@@ -323,9 +322,8 @@ func (t *txn) submitBatch(envs []reading.Envelope, private bool) (*api.BatchRece
 			refusal = readingError(i, nil, invalidArg(err))
 			break
 		}
-		c.index = i
 		batch[i] = r
-		if err := t.checkReading(r, c); err != nil {
+		if err := t.checkReading(i, r, c); err != nil {
 			refusal = readingError(i, r, err)
 			break
 		}
